@@ -1,0 +1,187 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// InstanceConfig says which connector instance to start and where its inbound
+// messages go.
+type InstanceConfig struct {
+	Name    string
+	URL     URL
+	Options Config
+	Routes  []Route
+	Sink    Sink
+	Logger  hclog.Logger
+	Host    Host
+}
+
+// Instance is a running connector: the Connector a builder made, plus the goroutines
+// it started. The plugin server and the in-process host both drive connectors through
+// it, so a connector behaves the same either way. Its methods are safe for concurrent use.
+type Instance struct {
+	name string
+	conn Connector
+	life *lifetime
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+}
+
+// Start builds a connector instance with builder. A panic in Build is returned as an error.
+func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (inst *Instance, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Options == nil {
+		cfg.Options = Config{}
+	}
+	if cfg.Sink == nil {
+		cfg.Sink = SinkFunc(func(m Message, ack func(error)) { ack(Errorf(KindNoRoute, "no sink for inbound messages")) })
+	}
+	if cfg.Host == nil {
+		cfg.Host = noHost{}
+	}
+	life := newLifetime()
+	b := &BuildContext{
+		Instance: cfg.Name,
+		URL:      cfg.URL,
+		Options:  cfg.Options,
+		Routes:   cfg.Routes,
+		Router:   NewRouter(cfg.Routes, cfg.Sink),
+		Logger:   cfg.Logger,
+		Host:     cfg.Host,
+		life:     life,
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("connector %q: build panicked: %v\n%s", cfg.Name, r, debug.Stack())
+		}
+		if err != nil {
+			life.stop(context.Background())
+		}
+	}()
+	conn, err := builder.Build(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if conn == nil {
+		return nil, fmt.Errorf("connector %q: builder %q returned no connector", cfg.Name, builder.Scheme())
+	}
+	return &Instance{name: cfg.Name, conn: conn, life: life}, nil
+}
+
+// Name returns the instance's name.
+func (i *Instance) Name() string { return i.name }
+
+// Connector returns the connector the builder made.
+func (i *Instance) Connector() Connector { return i.conn }
+
+// Publish sends one message. It fails with ErrClosed after Close, and turns a panic
+// in the connector into an error.
+func (i *Instance) Publish(ctx context.Context, destination string, cfg Config, payload []byte) (err error) {
+	if i.closed.Load() {
+		return Errorf(KindClosed, "connector %q is closed", i.name)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("connector %q: publish to %q panicked: %v", i.name, destination, r)
+		}
+	}()
+	return i.conn.Publish(ctx, destination, cfg, payload)
+}
+
+// Health returns nil when the instance is healthy: no background goroutine panicked,
+// and the connector, if it is a HealthChecker, says it is healthy.
+func (i *Instance) Health(ctx context.Context) (err error) {
+	if i.closed.Load() {
+		return Errorf(KindClosed, "connector %q is closed", i.name)
+	}
+	if p := i.life.panicked.Load(); p != nil {
+		return fmt.Errorf("connector %q: %s", i.name, *p)
+	}
+	hc, ok := i.conn.(HealthChecker)
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("connector %q: health check panicked: %v", i.name, r)
+		}
+	}()
+	return hc.Health(ctx)
+}
+
+// Close closes the connector, then cancels and waits for its goroutines, as far as ctx
+// allows. Calling it again returns the first result.
+func (i *Instance) Close(ctx context.Context) error {
+	i.closeOnce.Do(func() {
+		i.closed.Store(true)
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					i.closeErr = fmt.Errorf("connector %q: close panicked: %v", i.name, r)
+				}
+			}()
+			i.closeErr = i.conn.Close(ctx)
+		}()
+		if err := i.life.stop(ctx); err != nil && i.closeErr == nil {
+			i.closeErr = fmt.Errorf("connector %q: %w", i.name, err)
+		}
+	})
+	return i.closeErr
+}
+
+// lifetime owns the goroutines of one instance.
+type lifetime struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	panicked atomic.Pointer[string]
+}
+
+func newLifetime() *lifetime {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lifetime{ctx: ctx, cancel: cancel}
+}
+
+func (l *lifetime) goroutine(name string, log hclog.Logger, f func(context.Context)) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				msg := fmt.Sprintf("goroutine %q panicked: %v", name, r)
+				l.panicked.Store(&msg)
+				log.Error("connector goroutine panicked", "goroutine", name, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		f(l.ctx)
+	}()
+}
+
+// stop cancels the goroutines and waits for them until ctx ends.
+func (l *lifetime) stop(ctx context.Context) error {
+	l.cancel()
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return Errorf(KindTimeout, "background goroutines did not stop: %v", ctx.Err())
+	}
+}
+
+type noHost struct{}
+
+func (noHost) Latest(context.Context, string) ([]byte, error) {
+	return nil, Errorf(KindRejected, "this host does not serve latest values")
+}

@@ -1,0 +1,208 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+)
+
+// Route is one inbound link that the host declared for a connector instance:
+// messages on topics matching Resource become values of one record.
+type Route struct {
+	// ID identifies the route within its connector instance; the host assigns it.
+	ID uint32
+	// Resource is the topic, group address or path pattern after "://" in link_from.
+	// It matches exactly, or with MQTT-style wildcards: "+" is one level, a final "#" the rest.
+	Resource string
+	// Config holds the link's options (for example qos, dpt).
+	Config Config
+	// Record is the key of the record the route feeds, for logs and errors.
+	Record string
+}
+
+// Message is one inbound message on its way from a connector to the host.
+type Message struct {
+	RouteID uint32
+	Topic   string
+	Payload []byte
+}
+
+// Sink takes inbound messages for the host. Deliver must not block for long; it calls
+// ack exactly once, with nil when the host has taken the value, or with the reason it
+// could not (KindRejected for a payload that did not deserialize, KindClosed, ...).
+// The payload must stay unchanged until ack is called.
+type Sink interface {
+	Deliver(msg Message, ack func(error))
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(msg Message, ack func(error))
+
+// Deliver calls f.
+func (f SinkFunc) Deliver(msg Message, ack func(error)) { f(msg, ack) }
+
+// Router dispatches inbound messages to the routes whose pattern matches the topic.
+// It is safe for concurrent use.
+type Router struct {
+	routes []Route
+	exact  map[string][]int // resource -> route indexes, for patterns without wildcards
+	wild   []int            // indexes of patterns with "+" or "#"
+	sink   Sink
+}
+
+// NewRouter builds a router over routes that hands matching messages to sink.
+func NewRouter(routes []Route, sink Sink) *Router {
+	r := &Router{routes: routes, exact: make(map[string][]int), sink: sink}
+	for i, rt := range routes {
+		if HasWildcard(rt.Resource) {
+			r.wild = append(r.wild, i)
+		} else {
+			r.exact[rt.Resource] = append(r.exact[rt.Resource], i)
+		}
+	}
+	return r
+}
+
+// Routes returns the routes the router was built with.
+func (r *Router) Routes() []Route { return r.routes }
+
+// ResourceIDs lists the distinct route patterns, in route order: what a connector
+// subscribes to.
+func (r *Router) ResourceIDs() []string {
+	seen := make(map[string]bool, len(r.routes))
+	var out []string
+	for _, rt := range r.routes {
+		if !seen[rt.Resource] {
+			seen[rt.Resource] = true
+			out = append(out, rt.Resource)
+		}
+	}
+	return out
+}
+
+// Match returns the routes whose pattern matches topic.
+func (r *Router) Match(topic string) []Route {
+	var out []Route
+	r.each(topic, func(rt Route) { out = append(out, rt) })
+	return out
+}
+
+func (r *Router) each(topic string, f func(Route)) {
+	for _, i := range r.exact[topic] {
+		f(r.routes[i])
+	}
+	for _, i := range r.wild {
+		if TopicMatches(r.routes[i].Resource, topic) {
+			f(r.routes[i])
+		}
+	}
+}
+
+// Dispatch hands the message to every matching route without waiting. ack, when not
+// nil, is called exactly once: after every matching route was acknowledged (nil, or
+// the joined errors), or at once with ErrNoRoute when nothing matched. It returns how
+// many routes matched. payload must stay unchanged until ack is called.
+func (r *Router) Dispatch(topic string, payload []byte, ack func(error)) int {
+	if ack == nil {
+		ack = func(error) {}
+	}
+	var matched []Route
+	r.each(topic, func(rt Route) { matched = append(matched, rt) })
+	switch len(matched) {
+	case 0:
+		ack(Errorf(KindNoRoute, "no route for topic %q", topic))
+	case 1:
+		r.sink.Deliver(Message{RouteID: matched[0].ID, Topic: topic, Payload: payload}, ack)
+	default:
+		j := &join{left: len(matched), done: ack}
+		for _, rt := range matched {
+			r.sink.Deliver(Message{RouteID: rt.ID, Topic: topic, Payload: payload}, j.ack)
+		}
+	}
+	return len(matched)
+}
+
+// Route hands the message to every matching route and waits until the host has
+// acknowledged all of them, or ctx ends. Call it before committing a message
+// upstream (MQTT PUBACK, Kafka offset): a nil result means the host has the value.
+func (r *Router) Route(ctx context.Context, topic string, payload []byte) error {
+	done := make(chan error, 1)
+	r.Dispatch(topic, payload, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return Wrap(KindTimeout, ctx.Err())
+	}
+}
+
+// join gathers the acknowledgements of one message delivered to several routes.
+type join struct {
+	mu   sync.Mutex
+	left int
+	errs []error
+	done func(error)
+}
+
+func (j *join) ack(err error) {
+	j.mu.Lock()
+	if err != nil {
+		j.errs = append(j.errs, err)
+	}
+	j.left--
+	last := j.left == 0
+	j.mu.Unlock()
+	if last {
+		j.done(errors.Join(j.errs...))
+	}
+}
+
+// HasWildcard reports whether pattern holds a "+" or "#" level.
+func HasWildcard(pattern string) bool {
+	for _, level := range strings.Split(pattern, "/") {
+		if level == "+" || level == "#" {
+			return true
+		}
+	}
+	return false
+}
+
+// TopicMatches reports whether topic matches pattern, with MQTT semantics: levels are
+// separated by "/", "+" matches exactly one level, and a final "#" matches the parent
+// level and everything below it.
+func TopicMatches(pattern, topic string) bool {
+	for {
+		pl, prest, pmore := strings.Cut(pattern, "/")
+		if pl == "#" && !pmore {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if pl != "+" && pl != tl {
+			return false
+		}
+		if !pmore || !tmore {
+			// "a/#" matches "a": the pattern's rest is a lone "#".
+			return pmore == tmore || (pmore && prest == "#")
+		}
+		pattern, topic = prest, trest
+	}
+}
+
+// ValidatePattern checks a route pattern: "#" only as the last level, and "+" and "#"
+// only as whole levels.
+func ValidatePattern(pattern string) error {
+	if pattern == "" {
+		return Errorf(KindInvalidDestination, "empty topic pattern")
+	}
+	levels := strings.Split(pattern, "/")
+	for i, l := range levels {
+		if l == "#" && i != len(levels)-1 {
+			return Errorf(KindInvalidDestination, "pattern %q: \"#\" must be the last level", pattern)
+		}
+		if l != "+" && l != "#" && strings.ContainsAny(l, "+#") {
+			return Errorf(KindInvalidDestination, "pattern %q: wildcards must fill a whole level", pattern)
+		}
+	}
+	return nil
+}
