@@ -1,0 +1,57 @@
+# AimDB for Go. `make run` starts the demo, `make test` runs every test.
+GO        ?= go
+BIN       := bin
+PLUGINS   := $(notdir $(wildcard plugins/*))
+CROSS     := linux/arm64 linux/arm
+GOTEST    ?= $(GO) test -race -count=1 -timeout 20m
+
+.PHONY: all build plugins run test vet fmt-check cross bench proto lint clean
+
+all: build
+
+## build: the aimdb command into bin/, every plugin into bin/plugins/
+build: plugins
+	$(GO) build -o $(BIN)/aimdb ./cmd/aimdb
+
+plugins:
+	@mkdir -p $(BIN)/plugins
+	@for p in $(PLUGINS); do \
+		echo "build plugin $$p"; \
+		CGO_ENABLED=0 $(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
+	done
+
+## run: build, then run the demo configuration (no outside service needed)
+run: build
+	$(BIN)/aimdb run --plugins $(BIN)/plugins --config demo
+
+## test: format and vet checks, every test with the race detector, cross-compilation
+test: fmt-check vet cross
+	$(GOTEST) ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+
+## cross: every plugin builds with CGO_ENABLED=0 for the edge gateways' architectures
+cross:
+	@for t in $(CROSS); do \
+		os=$${t%/*}; arch=$${t#*/}; \
+		echo "cross-compile plugins for $$t"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./plugins/... || exit 1; \
+	done
+
+## bench: the performance figures reported in docs/benchmarks.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## proto: regenerate the committed gRPC code (needs protoc and the Go generators)
+proto:
+	@echo "proto target not defined yet"; exit 1
+
+lint: fmt-check vet
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,132 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+)
+
+func TestTopicMatches(t *testing.T) {
+	cases := []struct {
+		pattern, topic string
+		want           bool
+	}{
+		{"a/b/c", "a/b/c", true},
+		{"a/b/c", "a/b", false},
+		{"a/b", "a/b/c", false},
+		{"a/+/c", "a/x/c", true},
+		{"a/+/c", "a/x/y/c", false},
+		{"a/+", "a/", true},
+		{"+/+", "a/b", true},
+		{"+", "a/b", false},
+		{"a/#", "a", true},
+		{"a/#", "a/b/c/d", true},
+		{"a/#", "b/c", false},
+		{"#", "anything/at/all", true},
+		{"a/+/#", "a/b", true},
+		{"a/+/#", "a", false},
+		{"1/2/+", "1/2/3", true},
+		{"1/2/+", "1/3/3", false},
+		{"sensors/temp", "sensors/temperature", false},
+	}
+	for _, c := range cases {
+		if got := TopicMatches(c.pattern, c.topic); got != c.want {
+			t.Errorf("TopicMatches(%q, %q) = %v, want %v", c.pattern, c.topic, got, c.want)
+		}
+	}
+}
+
+func TestValidatePattern(t *testing.T) {
+	for _, ok := range []string{"a", "a/b", "a/+", "+/b/#", "#"} {
+		if err := ValidatePattern(ok); err != nil {
+			t.Errorf("ValidatePattern(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a/#/b", "a/b+", "a#"} {
+		err := ValidatePattern(bad)
+		if err == nil || KindOf(err) != KindInvalidDestination {
+			t.Errorf("ValidatePattern(%q) = %v, want an invalid-destination error", bad, err)
+		}
+	}
+}
+
+// recordingSink acknowledges every message with the error chosen for its route.
+type recordingSink struct {
+	mu   sync.Mutex
+	got  []Message
+	fail map[uint32]error
+}
+
+func (s *recordingSink) Deliver(m Message, ack func(error)) {
+	s.mu.Lock()
+	s.got = append(s.got, m)
+	err := s.fail[m.RouteID]
+	s.mu.Unlock()
+	ack(err)
+}
+
+func TestRouterDispatchesToEveryMatchingRoute(t *testing.T) {
+	routes := []Route{
+		{ID: 1, Resource: "sensors/temp"},
+		{ID: 2, Resource: "sensors/+"},
+		{ID: 3, Resource: "sensors/#"},
+		{ID: 4, Resource: "cmd/light"},
+	}
+	sink := &recordingSink{}
+	r := NewRouter(routes, sink)
+
+	if err := r.Route(context.Background(), "sensors/temp", []byte("21")); err != nil {
+		t.Fatalf("Route: %v", err)
+	}
+	var ids []uint32
+	for _, m := range sink.got {
+		ids = append(ids, m.RouteID)
+		if m.Topic != "sensors/temp" || string(m.Payload) != "21" {
+			t.Errorf("message = %+v", m)
+		}
+	}
+	if len(ids) != 3 || ids[0] != 1 || ids[1] != 2 || ids[2] != 3 {
+		t.Fatalf("routes hit = %v, want [1 2 3]", ids)
+	}
+	if got := r.ResourceIDs(); len(got) != 4 {
+		t.Errorf("ResourceIDs = %v", got)
+	}
+}
+
+func TestRouterNoRouteAndJoinedErrors(t *testing.T) {
+	rejected := Errorf(KindRejected, "bad json")
+	sink := &recordingSink{fail: map[uint32]error{2: rejected}}
+	r := NewRouter([]Route{{ID: 1, Resource: "a/+"}, {ID: 2, Resource: "a/b"}}, sink)
+
+	err := r.Route(context.Background(), "zzz", nil)
+	if !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("unmatched topic: err = %v, want ErrNoRoute", err)
+	}
+	err = r.Route(context.Background(), "a/b", []byte("x"))
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("one route rejected: err = %v, want it to carry ErrRejected", err)
+	}
+	if n := r.Dispatch("a/c", nil, nil); n != 1 {
+		t.Fatalf("Dispatch matched %d routes, want 1", n)
+	}
+}
+
+func TestRouteWaitsForAckAndHonoursContext(t *testing.T) {
+	held := make(chan func(error), 1)
+	r := NewRouter([]Route{{ID: 7, Resource: "t"}}, SinkFunc(func(m Message, ack func(error)) { held <- ack }))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Route(ctx, "t", nil) }()
+	ack := <-held
+	select {
+	case err := <-done:
+		t.Fatalf("Route returned %v before the ack", err)
+	default:
+	}
+	cancel()
+	if err := <-done; KindOf(err) != KindTimeout {
+		t.Fatalf("cancelled Route = %v, want a timeout error", err)
+	}
+	ack(nil) // a late ack must not block or panic
+}
