@@ -1,0 +1,17 @@
+// Command aimdb runs the AimDB data-sync hub and talks to a running instance.
+//
+//	aimdb run --config aimdb.hcl --plugins ./plugins
+//	aimdb check --config aimdb.hcl
+//	aimdb record watch 'sensors.#'
+//
+// `aimdb help` lists every command; docs/cli.md is the full reference.
+package main
+
+import (
+	"context"
+	"os"
+)
+
+func main() {
+	os.Exit(newApp().main(context.Background(), os.Args[1:]))
+}

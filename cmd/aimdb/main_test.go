@@ -1,0 +1,550 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/host/control"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
+)
+
+// aimdbBin is the aimdb binary built once for all tests: the CLI is tested as a user
+// runs it. pluginDir holds the loopback test plugin.
+var aimdbBin, pluginDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "aimdb-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	aimdbBin = filepath.Join(dir, "aimdb")
+	pluginDir = filepath.Join(dir, "plugins")
+	// Build the binary and the test plugin side by side.
+	pluginErr := make(chan error, 1)
+	go func() { pluginErr <- testbuild.Plugins(pluginDir, "loopback") }()
+	build := exec.Command("go", "build", "-o", aimdbBin, ".")
+	out, err := build.CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("building aimdb: %v\n%s", err, out)
+	}
+	if perr := <-pluginErr; err == nil {
+		err = perr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one finished aimdb invocation.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// aimdb runs the binary with args and waits for it (at most 30 s).
+func aimdb(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, aimdbBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("aimdb %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// instance is a running `aimdb run` process.
+type instance struct {
+	cmd    *exec.Cmd
+	addr   string
+	env    []string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+// startInstance runs `aimdb run` with the configuration src and waits until its
+// control socket answers.
+func startInstance(t *testing.T, src string, extra ...string) *instance {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "aimdb") // short: socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := filepath.Join(dir, "aimdb.hcl")
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := "unix://" + filepath.Join(dir, "c.sock")
+	args := append([]string{"run", "--config", cfg, "--plugins", pluginDir, "--control", addr}, extra...)
+	cmd := exec.Command(aimdbBin, args...)
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = &lockedWriter{w: stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{cmd: cmd, addr: addr, env: []string{"AIMDB_CONNECT=" + addr}, stderr: stderr, done: make(chan error, 1)}
+	go func() { in.done <- cmd.Wait() }()
+	t.Cleanup(func() { in.stop(t) })
+	for i := 0; i < 200; i++ {
+		c, err := control.Dial(context.Background(), addr)
+		if err == nil {
+			c.Close()
+			return in
+		}
+		select {
+		case err := <-in.done:
+			in.done <- err
+			t.Fatalf("aimdb run exited early: %v\n%s", err, in.logs())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("control socket %s did not come up\n%s", addr, in.logs())
+	return nil
+}
+
+func (in *instance) logs() string {
+	lw := in.cmd.Stderr.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return in.stderr.String()
+}
+
+// stop sends SIGTERM, then SIGKILL after 5 s, and returns the exit code.
+func (in *instance) stop(t *testing.T) int {
+	t.Helper()
+	if in.cmd.ProcessState != nil {
+		return in.cmd.ProcessState.ExitCode()
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-in.done:
+		in.done <- err
+	case <-time.After(5 * time.Second):
+		_ = in.cmd.Process.Kill()
+		err := <-in.done
+		in.done <- err
+		t.Errorf("aimdb run did not stop within 5s of SIGTERM\n%s", in.logs())
+	}
+	return in.cmd.ProcessState.ExitCode()
+}
+
+const recordsConfig = `record "sensors.temp" {
+  capacity = 8
+}
+record "sensors.hum" {}
+record "state.mode" {
+  buffer   = "single_latest"
+  writable = true
+}
+record "setpoint" {
+  buffer   = "spmc_ring"
+  capacity = 4
+  writable = true
+}
+record "status" {
+  buffer = "single_latest"
+}
+`
+
+func TestRecordCommands(t *testing.T) {
+	in := startInstance(t, recordsConfig)
+
+	r := aimdb(t, in.env, "record", "list")
+	if r.code != 0 {
+		t.Fatalf("record list: %d %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "KEY") || !strings.Contains(r.stdout, "state.mode") {
+		t.Errorf("record list:\n%s", r.stdout)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		want := map[string]string{"sensors.temp": "spmc_ring 8 false", "state.mode": "single_latest - true", "setpoint": "spmc_ring 4 true", "status": "single_latest - false"}[f[0]]
+		if want != "" && strings.Join(f[1:4], " ") != want {
+			t.Errorf("row %q: want %s", l, want)
+		}
+	}
+
+	if r := aimdb(t, in.env, "record", "get", "state.mode"); r.code != 1 || !strings.Contains(r.stderr, "not_found") {
+		t.Errorf("get before set: %+v", r)
+	}
+	if r := aimdb(t, in.env, "record", "set", "state.mode", `{"mode":"auto"}`); r.code != 0 {
+		t.Fatalf("set: %+v", r)
+	}
+	if r := aimdb(t, in.env, "record", "get", "state.mode"); r.code != 0 || r.stdout != "{\"mode\":\"auto\"}\n" {
+		t.Errorf("get: %+v", r)
+	}
+	// Flags after the arguments, and a negative number as a value.
+	if r := aimdb(t, nil, "record", "set", "setpoint", "-5", "--connect", in.addr); r.code != 0 {
+		t.Fatalf("set -5: %+v", r)
+	}
+	if r := aimdb(t, nil, "record", "get", "--connect", in.addr, "setpoint", "-o", "json"); r.code != 0 || r.stdout != "-5\n" {
+		t.Errorf("get setpoint: %+v", r)
+	}
+
+	// Denied: not writable.
+	r = aimdb(t, in.env, "record", "set", "status", `"up"`)
+	if r.code != 1 || !strings.Contains(r.stderr, `denied: record "status" is not writable`) {
+		t.Errorf("set on a read-only record: %+v", r)
+	}
+	// Usage errors exit 2.
+	for _, args := range [][]string{
+		{"record", "set", "state.mode", "auto"},
+		{"record", "set", "state.mode"},
+		{"record", "get", "a", "b"},
+		{"record", "get", "--bogus", "a"},
+		{"record", "watch", "a.#.b"},
+		{"record", "list", "-o", "yaml"},
+		{"record", "frobnicate"},
+	} {
+		if r := aimdb(t, in.env, args...); r.code != 2 {
+			t.Errorf("aimdb %v: exit %d, want 2\n%s", args, r.code, r.stderr)
+		}
+	}
+	if r := aimdb(t, in.env, "record", "get", "no.such"); r.code != 1 || !strings.Contains(r.stderr, `not_found: unknown record "no.such"`) {
+		t.Errorf("get unknown: %+v", r)
+	}
+	// Nobody listening.
+	if r := aimdb(t, nil, "record", "list", "--connect", "unix:///nonexistent/aimdb.sock"); r.code != 1 || !strings.Contains(r.stderr, "cannot reach aimdb") {
+		t.Errorf("list without instance: %+v", r)
+	}
+}
+
+func TestRecordWatch(t *testing.T) {
+	in := startInstance(t, recordsConfig)
+	if r := aimdb(t, in.env, "record", "set", "state.mode", `"auto"`); r.code != 0 {
+		t.Fatal(r)
+	}
+	// A pattern watch: the snapshot of the single_latest record first, then new values.
+	watch := exec.Command(aimdbBin, "record", "watch", "#", "-n", "4", "-o", "json")
+	watch.Env = append(os.Environ(), in.env...)
+	var outBuf, errb bytes.Buffer
+	out := &lockedWriter{w: &outBuf}
+	watch.Stdout, watch.Stderr = out, &errb
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+	// The watch is subscribed once its snapshot was printed.
+	for i := 0; i < 200 && !strings.Contains(out.String(), "snapshot"); i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	for _, v := range []string{"1", "2", "3"} {
+		if r := aimdb(t, in.env, "record", "set", "setpoint", v); r.code != 0 {
+			t.Fatal(r)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("watch: %v\n%s", err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		watch.Process.Kill()
+		t.Fatalf("watch -n 4 did not end; output so far:\n%s", out.String())
+	}
+	want := `{"topic":"state.mode","snapshot":true,"data":"auto"}
+{"topic":"setpoint","seq":1,"data":1}
+{"topic":"setpoint","seq":2,"data":2}
+{"topic":"setpoint","seq":3,"data":3}
+`
+	if out.String() != want {
+		t.Errorf("watch output:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	r := aimdb(t, in.env, "record", "watch", "nothing.*")
+	if r.code != 1 || !strings.Contains(r.stderr, `no record matches "nothing.*"`) {
+		t.Errorf("watch matching nothing: %+v", r)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	in := startInstance(t, recordsConfig)
+	path := strings.TrimPrefix(in.addr, "unix://")
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, %v", st.Mode().Perm(), err)
+	}
+	if code := in.stop(t); code != 0 {
+		t.Errorf("exit code %d after SIGTERM\n%s", code, in.logs())
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	logs := in.logs()
+	if !strings.Contains(logs, "control="+in.addr) || !strings.Contains(logs, "stopped cleanly") {
+		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+func TestSecondInstanceRefused(t *testing.T) {
+	in := startInstance(t, recordsConfig)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "a.hcl")
+	os.WriteFile(cfg, []byte(recordsConfig), 0o600)
+	r := aimdb(t, nil, "run", "--config", cfg, "--control", in.addr)
+	if r.code != 1 || !strings.Contains(r.stderr, "another instance is listening") {
+		t.Errorf("second instance on one socket: %+v", r)
+	}
+}
+
+const badConfig = `record "a" {
+  buffer = "ring"
+}
+record "b" {
+  capacity = -1
+  link_to "mqtt://x/#" {}
+}
+record "a" {}
+connector "mqtt" {
+  url = "mqtt//nope"
+}
+`
+
+func TestConfigErrorsWithPositions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(cfg, []byte(badConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		cfg + `:2:12: Invalid buffer kind: record "a": buffer "ring" is not one of spmc_ring, single_latest, mailbox`,
+		cfg + `:5:14: Invalid capacity: record "b": capacity -1 is out of range 1..1048576`,
+		cfg + `:6:11: Invalid link URL: record "b": link_to "mqtt://x/#": a destination cannot hold the wildcards + or #`,
+		cfg + `:8:8: Duplicate record: record "a" is already defined at ` + cfg + `:1:8`,
+		cfg + `:10:9: Invalid URL: connector "mqtt": url "mqtt//nope": missing "://" (want scheme://resource)`,
+	}
+	for _, args := range [][]string{
+		{"check", "--config", cfg},
+		{"run", "--config", cfg, "--control", "unix://" + filepath.Join(dir, "s.sock")},
+	} {
+		cmd := args[0]
+		r := aimdb(t, nil, args...)
+		if r.code != 1 {
+			t.Errorf("%s: exit %d, want 1", cmd, r.code)
+		}
+		got := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s stderr:\n%s\nwant:\n%s", cmd, r.stderr, strings.Join(want, "\n"))
+		}
+	}
+	if r := aimdb(t, nil, "check", "--config", filepath.Join(dir, "none.hcl")); r.code != 1 || !strings.Contains(r.stderr, "none.hcl") {
+		t.Errorf("check missing file: %+v", r)
+	}
+}
+
+func TestCheckOK(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ok.hcl")
+	os.WriteFile(cfg, []byte(recordsConfig), 0o600)
+	r := aimdb(t, nil, "check", "--config", cfg)
+	if r.code != 0 || r.stdout != cfg+": ok: 5 record(s), 0 link(s), 0 connector instance(s)\n" {
+		t.Errorf("check: %+v", r)
+	}
+	// The demo needs plugins; without a plugin directory every instance says so.
+	r = aimdb(t, nil, "check", "--config=demo", "--plugins", filepath.Join(dir, "none"))
+	if r.code != 1 || !strings.Contains(r.stderr, `demo.hcl:11:11: Invalid configuration: connector instance "mqtt": no connector kind "mqtt"`) ||
+		!strings.Contains(r.stderr, "plugin directory "+filepath.Join(dir, "none")) {
+		t.Errorf("check demo without plugins: %+v", r)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	for _, c := range commands {
+		args := append(strings.Fields(c.name), "--help")
+		r := aimdb(t, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "usage: aimdb "+c.name) || !strings.Contains(r.stdout, "examples:") {
+			t.Errorf("aimdb %s --help: exit %d\n%s", c.name, r.code, r.stdout)
+		}
+	}
+	if r := aimdb(t, nil, "help"); r.code != 0 || !strings.Contains(r.stdout, "record watch") {
+		t.Errorf("help: %+v", r)
+	}
+	if r := aimdb(t, nil, "launch"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "launch"`) {
+		t.Errorf("unknown command: %+v", r)
+	}
+	if r := aimdb(t, nil, "run", "--log-format", "xml"); r.code != 2 {
+		t.Errorf("bad log format: %+v", r)
+	}
+	if r := aimdb(t, nil, "demo", "--print"); r.code != 0 || !strings.Contains(r.stdout, `connector "mqtt"`) {
+		t.Errorf("demo --print: %+v", r)
+	}
+}
+
+// lockedWriter lets the test read a process's output while it is written.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+const loopbackConfig = `connector "lb" {
+  plugin = "loopback"
+  inject = "sync"
+}
+record "cmd.in" {
+  buffer   = "single_latest"
+  writable = true
+  link_to "lb://echo/x" {}
+}
+record "echo.out" {
+  buffer = "single_latest"
+  link_from "lb://echo/+" {}
+}
+`
+
+// TestLoopbackPlugin runs the hub with a real plugin: a value set through the control
+// socket goes out through the plugin and comes back into another record.
+func TestLoopbackPlugin(t *testing.T) {
+	in := startInstance(t, loopbackConfig)
+	watch := exec.Command(aimdbBin, "record", "watch", "echo.*", "-n", "1", "-o", "json")
+	watch.Env = append(os.Environ(), in.env...)
+	var outBuf bytes.Buffer
+	out := &lockedWriter{w: &outBuf}
+	watch.Stdout = out
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+	// Set until the watcher has it: the watch may subscribe after the first set.
+	for i := 0; ; i++ {
+		if r := aimdb(t, in.env, "record", "set", "cmd.in", `{"n":`+strconv.Itoa(i)+`}`); r.code != 0 {
+			t.Fatalf("set: %+v", r)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("watch: %v", err)
+			}
+		case <-time.After(200 * time.Millisecond):
+			if i < 50 {
+				continue
+			}
+			watch.Process.Kill()
+			t.Fatalf("no value came back through the loopback plugin\n%s", in.logs())
+		}
+		break
+	}
+	if !strings.HasPrefix(out.String(), `{"topic":"echo.out","seq":1,"data":{"n":`) {
+		t.Errorf("watch output %q", out.String())
+	}
+	r := aimdb(t, in.env, "record", "set", "echo.out", `1`)
+	if r.code != 1 || !strings.Contains(r.stderr, `denied: record "echo.out"`) {
+		t.Errorf("set on a record fed by link_from: %+v", r)
+	}
+	r = aimdb(t, in.env, "record", "list", "-o", "json")
+	var recs []control.RecordInfo
+	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 2 {
+		t.Fatalf("record list -o json: %v\n%s", err, r.stdout)
+	}
+	if recs[0].Links[0].Counters["sent"] == 0 || recs[1].Links[0].Counters["received"] == 0 {
+		t.Errorf("link counters: %+v / %+v", recs[0].Links, recs[1].Links)
+	}
+	r = aimdb(t, in.env, "graph")
+	if r.code != 0 || !strings.Contains(r.stdout, "cmd.in") || !strings.Contains(r.stdout, "lb://echo/x") {
+		t.Errorf("graph: %+v", r)
+	}
+	if code := in.stop(t); code != 0 {
+		t.Errorf("exit code %d\n%s", code, in.logs())
+	}
+}
+
+func TestPluginsListAndCheck(t *testing.T) {
+	r := aimdb(t, nil, "plugins", "list", "--plugins", pluginDir)
+	if r.code != 0 {
+		t.Fatalf("plugins list: %+v", r)
+	}
+	// The loopback plugin serves two kinds: one row each.
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "FILE") {
+		t.Fatalf("plugins list:\n%s", r.stdout)
+	}
+	f := strings.Fields(lines[2])
+	if f[0] != "loopback" || f[1] != "loopback" || f[2] != "0.0.1" || !strings.Contains(f[4], "outbound,inbound") || !strings.Contains(f[5], "inject") {
+		t.Errorf("row %q", lines[2])
+	}
+	r = aimdb(t, nil, "plugins", "list", "--plugins", pluginDir, "-o", "json")
+	var list []struct {
+		Kinds []struct {
+			Scheme  string
+			Options []struct{ Name, Scope string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || len(list[0].Kinds) != 2 || list[0].Kinds[1].Scheme != "loopback" || len(list[0].Kinds[1].Options) == 0 {
+		t.Errorf("plugins list -o json: %v\n%s", err, r.stdout)
+	}
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.hcl")
+	src := `connector "lb" {
+  plugin = "loopback"
+  colour = "red"
+}
+record "a" {
+  link_to "lb://x" {}
+  link_to "nowhere://x" {}
+}
+`
+	os.WriteFile(cfg, []byte(src), 0o600)
+	r = aimdb(t, nil, "check", "--config", cfg, "--plugins", pluginDir)
+	want := []string{
+		cfg + `:1:11: Invalid configuration: connector instance "lb" (kind "loopback" from plugin`,
+		cfg + `:7:11: Invalid configuration: record "a": link "nowhere://x": no connector instance or kind named "nowhere"`,
+	}
+	got := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != 1 || len(got) != len(want) {
+		t.Fatalf("check: exit %d\n%s", r.code, r.stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("line %d: %s\nwant prefix %s", i, got[i], w)
+		}
+	}
+	if !strings.Contains(r.stderr, `unknown option "colour"`) {
+		t.Errorf("the plugin's own validation is missing:\n%s", r.stderr)
+	}
+	os.WriteFile(cfg, []byte(loopbackConfig), 0o600)
+	if r := aimdb(t, nil, "check", "--config", cfg, "--plugins", pluginDir); r.code != 0 || !strings.Contains(r.stdout, "ok: 2 record(s), 2 link(s), 1 connector instance(s)") {
+		t.Errorf("check ok: %+v", r)
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/config"
+	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/hashicorp/go-hclog"
+)
+
+// build turns a configuration into a database, the same way for `run` and `check`:
+// the plugins in dir serve the connectors (a configuration without links starts
+// none). Errors point into the configuration file. Plugins started for a build that
+// failed are stopped again.
+func build(ctx context.Context, cfg *config.Config, dir string, log hclog.Logger, drain time.Duration) (*host.DB, *host.Builder, error) {
+	b := host.NewBuilder(host.WithLogger(log), host.WithDrainTimeout(drain))
+	if len(cfg.Instances()) > 0 {
+		b.Apply(host.WithPlugins(dir))
+	}
+	cfg.Apply(b)
+	db, err := b.Build()
+	if err != nil {
+		_ = host.CloseConnectors(context.WithoutCancel(ctx), b)
+		return nil, nil, err
+	}
+	return db, b, nil
+}

@@ -1,0 +1,199 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// groupConsumer reads the topics of one consumer group and hands each record to the
+// host. A record's offset is marked for commit only once the host acknowledged it
+// (or refused it for good), so a crash or restart re-delivers what was in flight.
+type groupConsumer struct {
+	c      *Connector
+	spec   *groupSpec
+	cl     *kgo.Client
+	router *sdk.Router
+	done   chan struct{}
+
+	lastErr   atomic.Pointer[error]
+	delivered atomic.Uint64
+	rejected  atomic.Uint64
+	unrouted  atomic.Uint64
+}
+
+func newGroupConsumer(c *Connector, spec *groupSpec, router *sdk.Router) (*groupConsumer, error) {
+	start := kgo.NewOffset().AtEnd()
+	if spec.settings.startOffset == "earliest" {
+		start = kgo.NewOffset().AtStart()
+	}
+	opts := append([]kgo.Opt{}, c.common...)
+	opts = append(opts,
+		kgo.ConsumerGroup(spec.settings.group),
+		kgo.ConsumeTopics(spec.topics...),
+		kgo.ConsumeResetOffset(start),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(c.settings.commitInterval),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, sdk.Errorf(sdk.KindInvalidConfig, "consumer settings: %w", err)
+	}
+	return &groupConsumer{c: c, spec: spec, cl: cl, router: router, done: make(chan struct{})}, nil
+}
+
+// run polls until ctx ends. Rebalances wait between polls, so a mark never lands on a
+// partition this member no longer owns.
+func (g *groupConsumer) run(ctx context.Context) {
+	defer close(g.done)
+	g.reportMissingTopics(ctx)
+	for ctx.Err() == nil {
+		fetches := g.cl.PollRecords(ctx, g.c.settings.maxPoll)
+		if fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			e := fmt.Errorf("topic %q partition %d: %w", topic, partition, err)
+			if prev := g.lastError(); prev == nil || prev.Error() != e.Error() {
+				g.c.log.Warn("kafka consume error", "group", g.spec.settings.group, "error", e)
+			}
+			g.lastErr.Store(&e)
+		})
+		if recs := fetches.Records(); len(recs) > 0 {
+			g.lastErr.Store(nil)
+			g.deliver(ctx, recs)
+		}
+		g.cl.AllowRebalance()
+	}
+}
+
+// reportMissingTopics logs, once the brokers answer, every topic of the group that
+// does not exist, naming it. Health keeps reporting them.
+func (g *groupConsumer) reportMissingTopics(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		missing, err := topicsMissing(mctx, g.cl, g.spec.topics)
+		cancel()
+		if err == nil {
+			if len(missing) > 0 {
+				g.c.log.Error("kafka link_from topic does not exist; waiting for it to be created", "group", g.spec.settings.group, "topics", missing, "auto_create_topics", g.c.settings.autoCreate)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// deliver hands recs to the host all at once, then settles them in order as the
+// acknowledgements come: a record is marked for commit once it and every record before
+// it are settled, so a restart re-delivers only what the host had not acknowledged.
+// It stops, leaving the rest unmarked, when ctx ends.
+func (g *groupConsumer) deliver(ctx context.Context, recs []*kgo.Record) {
+	type ack struct {
+		i   int
+		err error
+	}
+	acks := make(chan ack, len(recs))
+	for i, r := range recs {
+		g.router.Dispatch(r.Topic, r.Value, func(err error) { acks <- ack{i, err} })
+	}
+	errs := make([]error, len(recs))
+	got := make([]bool, len(recs))
+	next := 0
+	for next < len(recs) {
+		if !got[next] {
+			select {
+			case a := <-acks:
+				got[a.i], errs[a.i] = true, a.err
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if !g.settle(ctx, recs[next], errs[next]) {
+			return
+		}
+		g.cl.MarkCommitRecords(recs[next])
+		next++
+	}
+}
+
+// settle decides what to do with r after the host answered err: count it, or deliver
+// it again with backoff until the host takes or refuses it. It returns false when ctx
+// ended first.
+func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		switch sdk.KindOf(err) {
+		case sdk.KindUnknown:
+			if err == nil {
+				g.delivered.Add(1)
+				return true
+			}
+		case sdk.KindRejected:
+			g.rejected.Add(1)
+			g.c.log.Warn("kafka record rejected by the host; skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+			return true
+		case sdk.KindNoRoute:
+			g.unrouted.Add(1)
+			g.c.log.Warn("kafka record matched no route; skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+			return true
+		case sdk.KindClosed:
+			return false
+		}
+		g.c.log.Warn("host did not take kafka record; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		err = g.router.Route(ctx, r.Topic, r.Value)
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+}
+
+func (g *groupConsumer) lastError() error {
+	if p := g.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// stop waits for run to return, commits the marked offsets and leaves the group.
+func (g *groupConsumer) stop(ctx context.Context) error {
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		g.cl.Close()
+		return sdk.Errorf(sdk.KindTimeout, "consumer did not stop: %v", ctx.Err())
+	}
+	err := g.cl.CommitMarkedOffsets(ctx)
+	g.cl.AllowRebalance()
+	if lerr := g.cl.LeaveGroupContext(ctx); lerr != nil && err == nil && !errors.Is(lerr, context.Canceled) {
+		err = lerr
+	}
+	g.cl.Close()
+	if err != nil {
+		return fmt.Errorf("committing offsets: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package kafka_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// publishUntilOK retries a publish until it succeeds or the deadline passes: what the
+// host does with a value kept in its record buffer.
+func publishUntilOK(t *testing.T, inst *sdk.Instance, topic, v string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := inst.Publish(ctx, topic, nil, []byte(v))
+		cancel()
+		if err == nil {
+			return
+		}
+		t.Logf("publish %q: %v", v, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("publish %q still failing after %s: %v", v, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func wantUnreachable(t *testing.T, what string, err error) {
+	t.Helper()
+	if k := sdk.KindOf(err); k != sdk.KindConnectionFailed && k != sdk.KindTimeout {
+		t.Fatalf("%s while the broker is down: %v (kind %v), want connection failed or timeout", what, err, k)
+	}
+}
+
+// Brokers unreachable at start: Build succeeds, Publish and Health fail with a
+// connection error; once the broker is up the same instance publishes and consumes.
+func TestBrokerDownAtStartThenUp(t *testing.T) {
+	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "t", "in"))
+	cl.Stop()
+	rec := newRecorder()
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "1s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "in"}}, rec)
+	ctx := context.Background()
+	t0 := time.Now()
+	err := inst.Publish(ctx, "t", nil, []byte("early"))
+	wantUnreachable(t, "publish", err)
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("publish took %s to fail, want about publish_timeout (1s)", d)
+	}
+	t.Logf("publish while down: %v", err)
+	herr := inst.Health(ctx)
+	wantUnreachable(t, "health", herr)
+	t.Logf("health while down: %v", herr)
+
+	cl.Restart()
+	publishUntilOK(t, inst, "t", "later", 20*time.Second)
+	if err := inst.Health(ctx); err != nil {
+		t.Errorf("health after the broker came up: %v", err)
+	}
+	produce(t, cl.Addr, "in", "hello")
+	if got := rec.wait(t, 1, 20*time.Second); got[0] != "hello" {
+		t.Errorf("consumed %q, want hello", got)
+	}
+}
+
+// A broker that goes away mid-stream: Publish fails while it is gone, Health shows it,
+// and publishing and consuming resume when it is back, with its data kept.
+func TestBrokerGoesAwayAndReturns(t *testing.T) {
+	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "t"))
+	rec := newRecorder()
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "1s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
+	publish(t, inst, "t", nil, "before")
+	rec.wait(t, 1, 20*time.Second)
+
+	cl.Stop()
+	ctx := context.Background()
+	wantUnreachable(t, "publish", inst.Publish(ctx, "t", nil, []byte("during")))
+	wantUnreachable(t, "health", inst.Health(ctx))
+
+	cl.Restart()
+	t0 := time.Now()
+	publishUntilOK(t, inst, "t", "after", 20*time.Second)
+	t.Logf("publishing again %s after the restart", time.Since(t0).Round(time.Millisecond))
+	got := rec.wait(t, 2, 30*time.Second)
+	t.Logf("consuming again %s after the restart", time.Since(t0).Round(time.Millisecond))
+	if !slices.Contains(got, "before") || !slices.Contains(got, "after") {
+		t.Errorf("consumed %q, want before and after", got)
+	}
+	if err := inst.Health(ctx); err != nil {
+		t.Errorf("health after the broker returned: %v", err)
+	}
+}

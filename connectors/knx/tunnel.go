@@ -1,0 +1,409 @@
+package knx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxnet"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// tunnel is a KNXnet/IP tunnelling client that reconnects with exponential backoff.
+type tunnel struct {
+	s    settings
+	log  hclog.Logger
+	h    handler
+	reqs chan *request
+
+	stopped chan struct{}
+
+	mu      sync.Mutex
+	up      bool
+	lastErr error
+}
+
+// request is one telegram waiting to go through the tunnel.
+type request struct {
+	ctx  context.Context
+	cemi knxnet.CEMI
+	done chan error // buffered: the session never blocks on it
+}
+
+func newTunnel(s settings, log hclog.Logger, h handler) *tunnel {
+	return &tunnel{s: s, log: log, h: h, reqs: make(chan *request), stopped: make(chan struct{}),
+		lastErr: errors.New("not connected yet")}
+}
+
+func (t *tunnel) health() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.up {
+		return nil
+	}
+	return sdk.Errorf(sdk.KindConnectionFailed, "knx: no tunnel to gateway %s: %v", t.s.gateway, t.lastErr)
+}
+
+func (t *tunnel) send(ctx context.Context, c knxnet.CEMI) error {
+	r := &request{ctx: ctx, cemi: c, done: make(chan error, 1)}
+	select {
+	case t.reqs <- r:
+	case <-ctx.Done():
+		return sdk.Errorf(sdk.KindTimeout, "knx: telegram to %s not sent: %v (%v)", knxnet.GroupAddress(c.Dest), ctx.Err(), t.health())
+	case <-t.stopped:
+		return sdk.Errorf(sdk.KindClosed, "knx: tunnel to %s is closed", t.s.gateway)
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return sdk.Errorf(sdk.KindTimeout, "knx: telegram to %s: no confirmation: %v", knxnet.GroupAddress(c.Dest), ctx.Err())
+	}
+}
+
+func (t *tunnel) run(ctx context.Context) {
+	defer close(t.stopped)
+	delay := t.s.reconnectMin
+	for {
+		established, err := t.session(ctx)
+		t.mu.Lock()
+		t.up = false
+		t.lastErr = err
+		t.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if established {
+			delay = t.s.reconnectMin
+		}
+		t.log.Warn("KNX tunnel down; reconnecting", "gateway", t.s.gateway, "error", err, "retry_in", delay)
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		delay = min(2*delay, t.s.reconnectMax)
+	}
+}
+
+// errAwaitTimeout means no matching frame arrived in time.
+var errAwaitTimeout = errors.New("timed out")
+
+// session is one tunnel connection from CONNECT_REQUEST to its loss.
+type session struct {
+	t       *tunnel
+	ctx     context.Context
+	conn    *net.UDPConn
+	hpai    knxnet.HPAI
+	frames  chan knxnet.Frame
+	errc    chan error
+	quit    chan struct{}
+	up      bool
+	channel uint8
+	addr    knxnet.IndividualAddress // given by the gateway
+	sendSeq uint8
+	recvSeq uint8
+}
+
+// session connects, serves requests, heartbeats and incoming telegrams, and returns
+// why the tunnel ended; established says whether the gateway accepted the connection.
+func (t *tunnel) session(ctx context.Context) (established bool, err error) {
+	gw, err := net.ResolveUDPAddr("udp4", t.s.gateway)
+	if err != nil {
+		return false, sdk.Errorf(sdk.KindConnectionFailed, "resolve gateway %s: %w", t.s.gateway, err)
+	}
+	conn, err := net.DialUDP("udp4", nil, gw)
+	if err != nil {
+		return false, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
+	}
+	s := &session{t: t, ctx: ctx, conn: conn, frames: make(chan knxnet.Frame, 16), errc: make(chan error, 1), quit: make(chan struct{})}
+	s.hpai = knxnet.HPAI{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}
+	if !t.s.nat {
+		s.hpai.Addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.read() }()
+	defer func() {
+		close(s.quit)
+		conn.Close()
+		wg.Wait()
+	}()
+
+	if err := s.connect(); err != nil {
+		return false, err
+	}
+	t.mu.Lock()
+	t.up, t.lastErr = true, nil
+	t.mu.Unlock()
+	t.log.Info("KNX tunnel connected", "gateway", t.s.gateway, "channel", s.channel, "address", s.addr.String())
+	t.h.connected()
+
+	hb := time.NewTicker(t.s.heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.disconnect()
+			return true, ctx.Err()
+		case err := <-s.errc:
+			return true, err
+		case f := <-s.frames:
+			if _, err := s.handle(f); err != nil {
+				return true, err
+			}
+		case r := <-t.reqs:
+			if err := s.transmit(r); err != nil {
+				return true, err
+			}
+		case <-hb.C:
+			if err := s.heartbeat(); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+// read turns datagrams into frames until the socket closes.
+func (s *session) read() {
+	buf := make([]byte, 1500)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			select {
+			case s.errc <- sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", s.t.s.gateway, err):
+			default:
+			}
+			return
+		}
+		f, err := knxnet.Decode(buf[:n])
+		if err != nil {
+			s.t.log.Debug("ignoring datagram from gateway", "error", err)
+			continue
+		}
+		select {
+		case s.frames <- f:
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+func (s *session) write(f knxnet.Frame) error {
+	b, err := knxnet.Encode(f)
+	if err != nil {
+		return err
+	}
+	if _, err := s.conn.Write(b); err != nil {
+		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: send %s: %w", s.t.s.gateway, f.Service(), err)
+	}
+	return nil
+}
+
+// await waits for a frame that match accepts, handling every other frame meanwhile.
+// match gets the frame and, for a new tunnelling request, its cEMI message.
+func (s *session) await(timeout time.Duration, match func(knxnet.Frame, *knxnet.CEMI) bool) (knxnet.Frame, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case f := <-s.frames:
+			c, err := s.handle(f)
+			if err != nil {
+				return nil, err
+			}
+			if match(f, c) {
+				return f, nil
+			}
+		case err := <-s.errc:
+			return nil, err
+		case <-timer.C:
+			return nil, errAwaitTimeout
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		}
+	}
+}
+
+func (s *session) connect() error {
+	req := &knxnet.ConnectRequest{Control: s.hpai, Data: s.hpai, Layer: knxnet.TunnelLinkLayer}
+	if err := s.write(req); err != nil {
+		return err
+	}
+	f, err := s.await(s.t.s.connectTimeout, func(f knxnet.Frame, _ *knxnet.CEMI) bool {
+		_, ok := f.(*knxnet.ConnectResponse)
+		return ok
+	})
+	if errors.Is(err, errAwaitTimeout) {
+		return sdk.Errorf(sdk.KindTimeout, "gateway %s: no CONNECT_RESPONSE within %s", s.t.s.gateway, s.t.s.connectTimeout)
+	}
+	if err != nil {
+		return err
+	}
+	resp := f.(*knxnet.ConnectResponse)
+	if resp.Status != knxnet.StatusOK {
+		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s refused the tunnel: %s", s.t.s.gateway, resp.Status)
+	}
+	s.up, s.channel, s.addr = true, resp.Channel, resp.Address
+	return nil
+}
+
+// handle acknowledges tunnelling requests from the gateway and passes their
+// indications on; it returns the cEMI of a new (not repeated) request. A
+// DISCONNECT_REQUEST from the gateway ends the session.
+func (s *session) handle(f knxnet.Frame) (*knxnet.CEMI, error) {
+	switch f := f.(type) {
+	case *knxnet.TunnellingRequest:
+		if !s.up || f.Channel != s.channel {
+			return nil, nil
+		}
+		switch f.Seq {
+		case s.recvSeq:
+			s.recvSeq++
+			if err := s.write(&knxnet.TunnellingAck{Channel: s.channel, Seq: f.Seq}); err != nil {
+				return nil, err
+			}
+			if f.CEMI.Code == knxnet.LDataInd {
+				s.t.h.telegram(&f.CEMI)
+			}
+			return &f.CEMI, nil
+		case s.recvSeq - 1: // a repeat: our ACK was lost; acknowledge again, do not process
+			return nil, s.write(&knxnet.TunnellingAck{Channel: s.channel, Seq: f.Seq})
+		}
+		s.t.log.Debug("dropping tunnelling request out of sequence", "seq", f.Seq, "want", s.recvSeq)
+	case *knxnet.DisconnectRequest:
+		if s.up && f.Channel == s.channel {
+			s.up = false
+			_ = s.write(&knxnet.DisconnectResponse{Channel: s.channel})
+			return nil, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s closed the tunnel", s.t.s.gateway)
+		}
+	}
+	return nil, nil
+}
+
+// transmit sends one telegram: TUNNELLING_REQUEST, one retransmit when the ACK does
+// not come in time, then the wait for L_Data.con. A second missing ACK ends the session.
+func (s *session) transmit(r *request) error {
+	if err := r.ctx.Err(); err != nil {
+		r.done <- sdk.Errorf(sdk.KindTimeout, "knx: telegram to %s not sent: %v", knxnet.GroupAddress(r.cemi.Dest), err)
+		return nil
+	}
+	seq := s.sendSeq
+	req := &knxnet.TunnellingRequest{Channel: s.channel, Seq: seq, CEMI: r.cemi}
+	var ack *knxnet.TunnellingAck
+	for attempt := 1; attempt <= 2 && ack == nil; attempt++ {
+		if err := s.write(req); err != nil {
+			r.done <- err
+			return err
+		}
+		f, err := s.await(s.t.s.ackTimeout, func(f knxnet.Frame, _ *knxnet.CEMI) bool {
+			a, ok := f.(*knxnet.TunnellingAck)
+			return ok && a.Channel == s.channel && a.Seq == seq
+		})
+		switch {
+		case errors.Is(err, errAwaitTimeout):
+			s.t.log.Debug("no TUNNELLING_ACK", "seq", seq, "attempt", attempt)
+		case err != nil:
+			r.done <- err
+			return err
+		default:
+			ack = f.(*knxnet.TunnellingAck)
+		}
+	}
+	if ack == nil {
+		err := sdk.Errorf(sdk.KindTimeout, "gateway %s did not acknowledge TUNNELLING_REQUEST %d (sent twice, %s timeout)", s.t.s.gateway, seq, s.t.s.ackTimeout)
+		r.done <- err
+		s.disconnect()
+		return err
+	}
+	s.sendSeq++
+	if ack.Status != knxnet.StatusOK {
+		err := sdk.Errorf(sdk.KindConnectionFailed, "gateway %s rejected TUNNELLING_REQUEST %d: %s", s.t.s.gateway, seq, ack.Status)
+		r.done <- err
+		s.disconnect()
+		return err
+	}
+	var con *knxnet.CEMI
+	_, err := s.await(s.t.s.confirmTimeout, func(_ knxnet.Frame, c *knxnet.CEMI) bool {
+		if c != nil && c.Code == knxnet.LDataCon && c.Dest == r.cemi.Dest && bytes.Equal(c.TPDU, r.cemi.TPDU) {
+			con = c
+			return true
+		}
+		return false
+	})
+	switch {
+	case errors.Is(err, errAwaitTimeout):
+		r.done <- sdk.Errorf(sdk.KindTimeout, "gateway %s: no L_Data.con for the telegram to %s within %s", s.t.s.gateway, knxnet.GroupAddress(r.cemi.Dest), s.t.s.confirmTimeout)
+		return nil
+	case err != nil:
+		r.done <- err
+		return err
+	case con.Failed():
+		r.done <- sdk.Errorf(sdk.KindConnectionFailed, "gateway %s could not send the telegram to %s on the bus (L_Data.con reports an error)", s.t.s.gateway, knxnet.GroupAddress(r.cemi.Dest))
+	default:
+		r.done <- nil
+	}
+	return nil
+}
+
+// heartbeat sends CONNECTIONSTATE_REQUEST up to three times; the tunnel is lost when
+// none is answered or the gateway reports an error.
+func (s *session) heartbeat() error {
+	for attempt := 1; attempt <= heartbeatAttempts; attempt++ {
+		if err := s.write(&knxnet.ConnectionStateRequest{Channel: s.channel, Control: s.hpai}); err != nil {
+			return err
+		}
+		f, err := s.await(s.t.s.heartbeatTimeout, func(f knxnet.Frame, _ *knxnet.CEMI) bool {
+			r, ok := f.(*knxnet.ConnectionStateResponse)
+			return ok && r.Channel == s.channel
+		})
+		if errors.Is(err, errAwaitTimeout) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if st := f.(*knxnet.ConnectionStateResponse).Status; st != knxnet.StatusOK {
+			return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s reports tunnel %d: %s", s.t.s.gateway, s.channel, st)
+		}
+		return nil
+	}
+	s.disconnect()
+	return sdk.Errorf(sdk.KindTimeout, "gateway %s answered none of %d heartbeats (%s timeout)", s.t.s.gateway, heartbeatAttempts, s.t.s.heartbeatTimeout)
+}
+
+// disconnect sends DISCONNECT_REQUEST and waits briefly for the answer.
+func (s *session) disconnect() {
+	if !s.up {
+		return
+	}
+	s.up = false
+	s.t.mu.Lock()
+	s.t.up, s.t.lastErr = false, errors.New("tunnel is disconnecting")
+	s.t.mu.Unlock()
+	if err := s.write(&knxnet.DisconnectRequest{Channel: s.channel, Control: s.hpai}); err != nil {
+		return
+	}
+	timer := time.NewTimer(min(time.Second, s.t.s.connectTimeout))
+	defer timer.Stop()
+	for {
+		select {
+		case f := <-s.frames:
+			if r, ok := f.(*knxnet.DisconnectResponse); ok && r.Channel == s.channel {
+				return
+			}
+		case <-s.errc:
+			return
+		case <-timer.C:
+			return
+		}
+	}
+}

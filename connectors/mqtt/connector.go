@@ -1,0 +1,180 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// Connector is one MQTT connector instance: a client connected (or reconnecting) to
+// its broker, publishing outbound link values and feeding subscribed messages to the
+// host through the SDK router.
+//
+// Publish fails fast with KindConnectionFailed while the broker is unreachable: the
+// host keeps the value in its record buffer and retries, so nothing is lost and the
+// caller is never blocked for a whole outage.
+type Connector struct {
+	name    string
+	s       *settings
+	log     hclog.Logger
+	router  *sdk.Router
+	filters map[string]byte // subscription filter -> QoS
+
+	client   paho.Client
+	embedded *embeddedBroker
+
+	ctx    context.Context // ends when the instance closes
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the session loop has disconnected
+	closed atomic.Bool
+
+	online  atomic.Bool
+	lost    chan error // connection-lost signals from paho
+	mu      sync.Mutex
+	lastErr error     // why the client is not connected, or nil
+	since   time.Time // when lastErr started
+	subErr  error     // a subscription the broker refused, or nil
+
+	inbound inbound
+	stats   counters
+}
+
+func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Connector {
+	ctx, cancel := context.WithCancel(b.Context())
+	c := &Connector{
+		name:    b.Instance,
+		s:       s,
+		log:     b.Logger,
+		router:  b.Router,
+		filters: filters,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		lost:    make(chan error, 1),
+		lastErr: errors.New("not connected yet"),
+		since:   time.Now(),
+	}
+	c.inbound.init(c, s.maxInflight)
+	return c
+}
+
+// Publish sends payload to the MQTT topic destination with the link's qos (default 1)
+// and retain (default false). For QoS 1 and 2 it returns only once the broker has
+// acknowledged (PUBACK or PUBCOMP).
+func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Config, payload []byte) error {
+	if c.closed.Load() {
+		return sdk.Errorf(sdk.KindClosed, "mqtt connector %q is closed", c.name)
+	}
+	if err := checkPublishTopic(destination); err != nil {
+		return sdk.Errorf(sdk.KindInvalidDestination, "mqtt connector %q: %v", c.name, err)
+	}
+	lo, err := parseLinkTo(cfg)
+	if err != nil {
+		return &sdk.Error{Kind: sdk.KindOf(err), Err: fmt.Errorf("mqtt topic %q: %w", destination, plain(err))}
+	}
+	if len(payload) > c.s.maxPayload {
+		return sdk.Errorf(sdk.KindMessageTooLarge, "mqtt topic %q: payload of %d bytes exceeds max_payload (%d)", destination, len(payload), c.s.maxPayload)
+	}
+	if size := 2 + len(destination) + 2 + len(payload); size > maxPacket {
+		return sdk.Errorf(sdk.KindMessageTooLarge, "mqtt topic %q: packet of %d bytes exceeds MQTT's limit of %d", destination, size, maxPacket)
+	}
+	if !c.online.Load() {
+		c.stats.publishNotConnected.Add(1)
+		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: not connected to broker %s: %v", destination, c.s.brokerNames(), c.lastError())
+	}
+	tok := c.client.Publish(destination, lo.qos, lo.retain, payload)
+	var timeout <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(c.s.publishTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		c.stats.publishFailed.Add(1)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return sdk.Errorf(sdk.KindTimeout, "mqtt topic %q: broker %s did not acknowledge QoS %d in time: %w", destination, c.s.brokerNames(), lo.qos, ctx.Err())
+		}
+		return fmt.Errorf("mqtt topic %q: %w", destination, ctx.Err())
+	case <-timeout:
+		c.stats.publishFailed.Add(1)
+		return sdk.Errorf(sdk.KindTimeout, "mqtt topic %q: broker %s did not acknowledge QoS %d within publish_timeout (%v)", destination, c.s.brokerNames(), lo.qos, c.s.publishTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		c.stats.publishFailed.Add(1)
+		return sdk.Errorf(publishErrorKind(err), "mqtt topic %q: publish to broker %s: %w", destination, c.s.brokerNames(), err)
+	}
+	c.stats.published.Add(1)
+	return nil
+}
+
+// publishErrorKind classifies an error of paho's publish token. Apart from its own
+// write timeout and running out of packet ids, every such error means the
+// connection failed under the message (not connected, connection lost, write error).
+func publishErrorKind(err error) sdk.ErrorKind {
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "timeout"):
+		return sdk.KindTimeout
+	case strings.Contains(msg, "no message IDs available"):
+		return sdk.KindBufferFull
+	}
+	return sdk.KindConnectionFailed
+}
+
+// Health returns nil while the client is connected and every subscription was
+// granted; otherwise a KindConnectionFailed error saying since when and why not.
+func (c *Connector) Health(context.Context) error {
+	if c.closed.Load() {
+		return sdk.Errorf(sdk.KindClosed, "mqtt connector %q is closed", c.name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.online.Load() {
+		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt connector %q: not connected to broker %s since %s: %v",
+			c.name, c.s.brokerNames(), c.since.Format(time.RFC3339), c.lastErr)
+	}
+	if c.subErr != nil {
+		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt connector %q: %v", c.name, c.subErr)
+	}
+	return nil
+}
+
+// Close publishes the offline status (when status_topic is set), disconnects, stops
+// the embedded broker and waits for the background work, as far as ctx allows.
+func (c *Connector) Close(ctx context.Context) error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.cancel()
+	var err error
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		err = sdk.Errorf(sdk.KindTimeout, "mqtt connector %q: disconnect did not finish: %v", c.name, ctx.Err())
+	}
+	c.inbound.stop()
+	if c.embedded != nil {
+		c.embedded.close()
+	}
+	return err
+}
+
+// BrokerAddrs returns the "host:port" of the brokers the instance connects to (the
+// embedded broker's real address when embedded_broker is set).
+func (c *Connector) BrokerAddrs() []string { return append([]string(nil), c.s.addrs...) }
+
+func (c *Connector) lastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}

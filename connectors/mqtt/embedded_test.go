@@ -1,0 +1,61 @@
+package mqtt_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
+	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+func TestEmbeddedBrokerRoundTrip(t *testing.T) {
+	t.Parallel()
+	inst := start(t, "demo", "mqtt://127.0.0.1", sdk.Config{"embedded_broker": "127.0.0.1:0"}, route(1, "demo/in/#", nil))
+	inst.waitHealthy(t, 5*time.Second)
+	addr := inst.conn.BrokerAddrs()[0]
+	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("embedded broker address %q", addr)
+	}
+	outside := mqtttest.Connect(t, addr, mqtttest.ClientOptions{})
+	outside.Subscribe("demo/out", 1)
+	outside.Publish("demo/in/a", 1, false, []byte("in"))
+	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "demo/in/a", "in"}) {
+		t.Fatalf("inbound: %+v", m)
+	}
+	inst.publish(t, "demo/out", sdk.Config{"qos": "2"}, []byte("out"))
+	if m := outside.Next(5 * time.Second); string(m.Payload) != "out" {
+		t.Fatalf("outbound: %q", m.Payload)
+	}
+
+	if err := inst.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The broker went away with the instance: it dropped the outside client.
+	deadline := time.Now().Add(5 * time.Second)
+	for outside.Paho().IsConnectionOpen() {
+		if time.Now().After(deadline) {
+			t.Fatal("embedded broker still serves clients after Close")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEmbeddedBrokerPortTakenFailsBuild(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+		Name: "demo", URL: sdk.MustParseURL("mqtt://127.0.0.1"),
+		Options: sdk.Config{"embedded_broker": ln.Addr().String()},
+	})
+	if sdk.KindOf(err) != sdk.KindConnectionFailed || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("err = %v, want connection failed naming %s", err, ln.Addr())
+	}
+}

@@ -1,0 +1,159 @@
+package mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// received is one message the test sink got from the connector.
+type received struct {
+	RouteID uint32
+	Topic   string
+	Payload string
+}
+
+// sink records inbound messages and acknowledges them with answer (nil: accept).
+type sink struct {
+	mu     sync.Mutex
+	answer func(sdk.Message) error
+	ch     chan received
+}
+
+func newSink() *sink { return &sink{ch: make(chan received, 100000)} }
+
+func (s *sink) Deliver(m sdk.Message, ack func(error)) {
+	s.mu.Lock()
+	answer := s.answer
+	s.mu.Unlock()
+	var err error
+	if answer != nil {
+		err = answer(m)
+	}
+	if err != errHold {
+		ack(err) // first, so the connector's counters are up to date when the test sees the message
+	}
+	if err == nil {
+		s.ch <- received{m.RouteID, m.Topic, string(m.Payload)}
+	}
+}
+
+// errHold makes the sink keep a message without acknowledging it.
+var errHold = sdk.Errorf(sdk.KindUnknown, "held by test")
+
+func (s *sink) setAnswer(f func(sdk.Message) error) {
+	s.mu.Lock()
+	s.answer = f
+	s.mu.Unlock()
+}
+
+func (s *sink) next(t *testing.T, timeout time.Duration) received {
+	t.Helper()
+	select {
+	case m := <-s.ch:
+		return m
+	case <-time.After(timeout):
+		t.Fatalf("sink: no inbound message within %v", timeout)
+		return received{}
+	}
+}
+
+func (s *sink) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-s.ch:
+		t.Fatalf("sink: unexpected message %+v", m)
+	case <-time.After(d):
+	}
+}
+
+// logBuffer is a concurrency-safe log sink for checking what the connector logged.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// instance is a connector started in-process for a test.
+type instance struct {
+	*sdk.Instance
+	conn *mqtt.Connector
+	sink *sink
+	log  *logBuffer
+}
+
+// start runs an MQTT connector instance with sdk.Start and closes it when the test ends.
+func start(t *testing.T, name, url string, opts sdk.Config, routes ...sdk.Route) *instance {
+	t.Helper()
+	u, err := sdk.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink()
+	lb := &logBuffer{}
+	logger := hclog.New(&hclog.LoggerOptions{Name: name, Output: lb, Level: hclog.Debug})
+	inst, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+		Name: name, URL: u, Options: opts, Routes: routes, Sink: s, Logger: logger,
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := inst.Close(ctx); err != nil {
+			t.Errorf("close %s: %v", name, err)
+		}
+		if t.Failed() {
+			t.Logf("connector %s log:\n%s", name, lb.String())
+		}
+	})
+	return &instance{Instance: inst, conn: inst.Connector().(*mqtt.Connector), sink: s, log: lb}
+}
+
+// waitHealthy polls Health until it is nil, failing after timeout.
+func (i *instance) waitHealthy(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := i.Health(context.Background())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connector not healthy after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (i *instance) publish(t *testing.T, topic string, cfg sdk.Config, payload []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := i.Publish(ctx, topic, cfg, payload); err != nil {
+		t.Fatalf("publish %q: %v", topic, err)
+	}
+}
+
+func route(id uint32, resource string, cfg sdk.Config) sdk.Route {
+	return sdk.Route{ID: id, Resource: resource, Config: cfg, Record: resource}
+}

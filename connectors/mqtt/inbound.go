@@ -1,0 +1,157 @@
+package mqtt
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// inbound hands subscribed messages to the host and acknowledges QoS 1/2 messages to
+// the broker only once the host has taken (or definitely refused) them, in the order
+// they arrived, as MQTT requires. At most max_inflight messages wait for the host at
+// once; beyond that, reading from the broker pauses.
+type inbound struct {
+	c     *Connector
+	slots chan struct{}
+
+	mu    sync.Mutex
+	gen   uint64     // connection generation; acks of older connections are dropped
+	queue []*pending // QoS 1/2 messages of this connection, in arrival order
+
+	lastRejectLog atomic.Int64 // unix nanos of the last rejection warning
+}
+
+// pending is one inbound message on its way to the host.
+type pending struct {
+	msg      paho.Message
+	gen      uint64
+	ordered  bool // in the ack queue (QoS 1/2)
+	settled  bool
+	ack      bool
+	attempts int
+}
+
+func (in *inbound) init(c *Connector, maxInflight int) {
+	in.c = c
+	in.slots = make(chan struct{}, maxInflight)
+}
+
+// onMessage is paho's handler for every inbound message; paho calls it in arrival order.
+func (c *Connector) onMessage(_ paho.Client, m paho.Message) {
+	c.stats.received.Add(1)
+	in := &c.inbound
+	select {
+	case in.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		return // closing: not acknowledged, so a persistent session gets it again
+	}
+	p := &pending{msg: m, ordered: m.Qos() > 0}
+	in.mu.Lock()
+	p.gen = in.gen
+	if p.ordered {
+		in.queue = append(in.queue, p)
+	}
+	in.mu.Unlock()
+	in.deliver(p)
+}
+
+func (in *inbound) deliver(p *pending) {
+	p.attempts++
+	in.c.router.Dispatch(p.msg.Topic(), p.msg.Payload(), func(err error) { in.settle(p, err) })
+}
+
+// settle handles the host's answer for p: acknowledge on success, on a definite
+// refusal (a payload that does not decode will never decode, and an unacknowledged
+// message would be redelivered forever) and on no route; retry later otherwise.
+func (in *inbound) settle(p *pending, err error) {
+	c := in.c
+	ack := true
+	switch {
+	case err == nil:
+		c.stats.delivered.Add(1)
+	case transient(err):
+		if c.ctx.Err() == nil {
+			c.stats.retries.Add(1)
+			if p.attempts == 1 {
+				c.log.Warn("host could not take an inbound MQTT message; retrying", "topic", p.msg.Topic(), "error", err)
+			}
+			d := backoff(p.attempts-1, 50*time.Millisecond, 5*time.Second)
+			time.AfterFunc(d, func() {
+				if c.ctx.Err() != nil {
+					in.finish(p, false)
+					return
+				}
+				in.deliver(p)
+			})
+			return
+		}
+		ack = false // closing: leave it unacknowledged for the broker to redeliver
+	case sdk.KindOf(err) == sdk.KindNoRoute:
+		c.stats.unrouted.Add(1)
+		c.log.Debug("inbound MQTT message matched no route", "topic", p.msg.Topic())
+	default:
+		n := c.stats.rejected.Add(1)
+		now := time.Now().UnixNano()
+		if last := in.lastRejectLog.Load(); now-last > int64(5*time.Second) && in.lastRejectLog.CompareAndSwap(last, now) {
+			c.log.Warn("host rejected an inbound MQTT message; acknowledged and dropped", "topic", p.msg.Topic(), "error", err, "rejected_total", n)
+		}
+	}
+	in.finish(p, ack)
+}
+
+// finish releases p's slot and sends the acknowledgements that are now due, in order.
+func (in *inbound) finish(p *pending, ack bool) {
+	<-in.slots
+	if !p.ordered {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	p.settled, p.ack = true, ack
+	if p.gen != in.gen {
+		return // its connection is gone; the broker redelivers it if the session persists
+	}
+	n := 0
+	for n < len(in.queue) && in.queue[n].settled {
+		if h := in.queue[n]; h.ack {
+			h.msg.Ack()
+		}
+		in.queue[n] = nil
+		n++
+	}
+	in.queue = in.queue[n:]
+}
+
+// newConnection drops the acknowledgements still owed to a lost connection.
+func (in *inbound) newConnection() {
+	in.mu.Lock()
+	in.gen++
+	in.queue = nil
+	in.mu.Unlock()
+}
+
+// stop forgets pending acknowledgements when the instance closes.
+func (in *inbound) stop() { in.newConnection() }
+
+// transient reports whether the host may take the value later: any error other than
+// a rejection or a missing route (for a message on several routes, any such part).
+func transient(err error) bool {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range multi.Unwrap() {
+			if transient(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var e *sdk.Error
+	if errors.As(err, &e) {
+		return e.Kind != sdk.KindRejected && e.Kind != sdk.KindNoRoute
+	}
+	return true
+}

@@ -1,0 +1,46 @@
+package mqtt
+
+import "sync/atomic"
+
+// Stats is a snapshot of one instance's counters since it was built.
+type Stats struct {
+	// Connected says whether the client is connected now.
+	Connected bool
+	// Connects counts successful connections; ConnectFailures failed attempts;
+	// ConnectionLosses connections that dropped.
+	Connects, ConnectFailures, ConnectionLosses uint64
+	// Published counts acknowledged publishes; PublishFailed publishes that failed or
+	// timed out after they were handed to the client; PublishNotConnected publishes
+	// refused at once because the client was not connected.
+	Published, PublishFailed, PublishNotConnected uint64
+	// Received counts inbound messages; Delivered those the host took; Rejected those
+	// the host refused (acknowledged to the broker anyway, so it does not redeliver
+	// them forever); Unrouted those no route matched; Retries re-deliveries after the
+	// host could not take a value for the moment.
+	Received, Delivered, Rejected, Unrouted, Retries uint64
+}
+
+type counters struct {
+	connects, connectFailures, connectionLosses      atomic.Uint64
+	published, publishFailed, publishNotConnected    atomic.Uint64
+	received, delivered, rejected, unrouted, retries atomic.Uint64
+}
+
+// Stats returns the instance's counters.
+func (c *Connector) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		Connected:           c.online.Load(),
+		Connects:            s.connects.Load(),
+		ConnectFailures:     s.connectFailures.Load(),
+		ConnectionLosses:    s.connectionLosses.Load(),
+		Published:           s.published.Load(),
+		PublishFailed:       s.publishFailed.Load(),
+		PublishNotConnected: s.publishNotConnected.Load(),
+		Received:            s.received.Load(),
+		Delivered:           s.delivered.Load(),
+		Rejected:            s.rejected.Load(),
+		Unrouted:            s.unrouted.Load(),
+		Retries:             s.retries.Load(),
+	}
+}

@@ -1,0 +1,103 @@
+package buffer
+
+import (
+	"errors"
+	"testing"
+)
+
+func mustRecv(t *testing.T, r Reader[int]) int {
+	t.Helper()
+	v, err := r.TryRecv()
+	if err != nil {
+		t.Fatalf("TryRecv: %v", err)
+	}
+	return v
+}
+
+func TestRingEveryReaderSeesEveryValue(t *testing.T) {
+	b := NewRing[int](4)
+	a, c := b.Subscribe(), b.Subscribe()
+	for i := 1; i <= 4; i++ {
+		_ = b.Push(i)
+	}
+	for _, r := range []Reader[int]{a, c} {
+		for want := 1; want <= 4; want++ {
+			if got := mustRecv(t, r); got != want {
+				t.Fatalf("got %d, want %d", got, want)
+			}
+		}
+		if _, err := r.TryRecv(); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("after reading everything: %v", err)
+		}
+	}
+}
+
+func TestRingLagReportsMissedAndContinuesFromOldest(t *testing.T) {
+	for _, capacity := range []int{3, 4, 1000} {
+		b := NewRing[int](capacity)
+		r := b.Subscribe()
+		total := capacity + 7
+		for i := 0; i < total; i++ {
+			_ = b.Push(i)
+		}
+		_, err := r.TryRecv()
+		var lag *LagError
+		if !errors.As(err, &lag) || lag.Missed != 7 {
+			t.Fatalf("capacity %d: got %v, want lag of 7", capacity, err)
+		}
+		for want := 7; want < total; want++ {
+			if got := mustRecv(t, r); got != want {
+				t.Fatalf("capacity %d: after lag got %d, want %d", capacity, got, want)
+			}
+		}
+		st := b.Stats()
+		if st.Dropped != 7 || st.Lagged != 1 || st.Consumed != uint64(capacity) || st.Produced != uint64(total) {
+			t.Fatalf("capacity %d: stats %+v", capacity, st)
+		}
+		r.Close()
+		if st2 := b.Stats(); st2.Dropped != 7 || st2.Consumed != uint64(capacity) {
+			t.Fatalf("stats lost a closed reader's counts: %+v", st2)
+		}
+	}
+}
+
+func TestRingLateReaderSeesOnlyNewValues(t *testing.T) {
+	b := NewRing[int](8)
+	_ = b.Push(1)
+	_ = b.Push(2)
+	r := b.Subscribe()
+	if _, err := r.TryRecv(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("late reader saw an old value: %v", err)
+	}
+	_ = b.Push(3)
+	if got := mustRecv(t, r); got != 3 {
+		t.Fatalf("late reader got %d, want 3", got)
+	}
+	if v, ok := b.Peek(); !ok || v != 3 {
+		t.Fatalf("Peek: %d %v", v, ok)
+	}
+}
+
+func TestRingOccupancyFollowsSlowestReader(t *testing.T) {
+	b := NewRing[int](4)
+	fast, slow := b.Subscribe(), b.Subscribe()
+	for i := 0; i < 3; i++ {
+		_ = b.Push(i)
+	}
+	mustRecv(t, fast)
+	if occ := b.Stats().Occupancy; occ != 3 {
+		t.Fatalf("occupancy %d, want 3 (slow reader read nothing)", occ)
+	}
+	for i := 0; i < 3; i++ {
+		mustRecv(t, slow)
+	}
+	if occ := b.Stats().Occupancy; occ != 2 {
+		t.Fatalf("occupancy %d, want 2", occ)
+	}
+	for i := 0; i < 10; i++ {
+		_ = b.Push(i)
+	}
+	if occ := b.Stats().Occupancy; occ != 4 {
+		t.Fatalf("occupancy %d, want capacity 4", occ)
+	}
+}

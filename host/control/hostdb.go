@@ -1,0 +1,129 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aimdb-dev/aimdb-go/host"
+)
+
+// ForDB serves a host database over the control socket.
+func ForDB(db *host.DB) Backend { return dbBackend{db} }
+
+type dbBackend struct{ db *host.DB }
+
+func (b dbBackend) Records() []RecordInfo {
+	infos := b.db.Records()
+	out := make([]RecordInfo, 0, len(infos))
+	for _, r := range infos {
+		ri := RecordInfo{
+			Key: r.Key, Type: r.Type, Buffer: r.Buffer, Capacity: r.Capacity,
+			Writable: r.Writable && r.Writer == "", Writer: r.Writer,
+			Counters: map[string]uint64{
+				"produced":     r.Stats.Produced,
+				"consumed":     r.Stats.Consumed,
+				"dropped":      r.Stats.Dropped,
+				"lagged":       r.Stats.Lagged,
+				"occupancy":    uint64(max(r.Stats.Occupancy, 0)),
+				"consumers":    uint64(max(r.Stats.Consumers, 0)),
+				"stage_errors": r.Stats.StageErrors,
+			},
+		}
+		for _, l := range r.Links {
+			ri.Links = append(ri.Links, LinkInfo{
+				Direction: l.Direction.String(), URL: l.URL.String(), Codec: l.Codec,
+				Counters: map[string]uint64{
+					"sent": l.Stats.Sent, "errors": l.Stats.Errors, "rejected": l.Stats.Rejected,
+					"received": l.Stats.Received, "lagged": l.Stats.Lagged,
+				},
+			})
+		}
+		out = append(out, ri)
+	}
+	return out
+}
+
+func (b dbBackend) Get(key string) (json.RawMessage, error) {
+	v, err := b.db.GetJSON(key)
+	return v, classify(err)
+}
+
+func (b dbBackend) Set(key string, value json.RawMessage) error {
+	return classify(b.db.SetJSON(key, value))
+}
+
+func (b dbBackend) Watch(key string) (Watcher, error) {
+	info, ok := b.db.Record(key)
+	if !ok {
+		return nil, classify(fmt.Errorf("%w %q", host.ErrUnknownRecord, key))
+	}
+	if info.Buffer == "mailbox" {
+		// A mailbox hands each value to one consumer; a watcher would take commands
+		// away from the link or stage that should act on them.
+		return nil, fmt.Errorf("record %q is a mailbox: watching would take its values from their consumer: %w", key, ErrDenied)
+	}
+	w, err := b.db.WatchJSON(key)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return dbWatcher{w}, nil
+}
+
+func (b dbBackend) Graph() Graph {
+	g := b.db.Graph()
+	out := Graph{Nodes: []GraphNode{}, Edges: []GraphEdge{}, TopoOrder: append([]string{}, g.Order...)}
+	for _, n := range g.Nodes {
+		out.Nodes = append(out.Nodes, GraphNode{ID: n.ID, Kind: n.Kind, Label: n.Label})
+	}
+	for _, e := range g.Edges {
+		out.Edges = append(out.Edges, GraphEdge{From: e.From, To: e.To, Label: e.Kind})
+	}
+	return out
+}
+
+// dbWatcher turns the host's lag errors into lag counts.
+type dbWatcher struct{ w *host.JSONWatcher }
+
+func (d dbWatcher) Next(ctx context.Context) (json.RawMessage, uint64, error) {
+	var lagged uint64
+	for {
+		v, err := d.w.Next(ctx)
+		var lag *host.LagError
+		if errors.As(err, &lag) {
+			lagged += lag.Missed
+			continue
+		}
+		return v, lagged, err
+	}
+}
+
+func (d dbWatcher) Close() { d.w.Close() }
+
+// classified keeps the host's message and adds the control error kind.
+type classified struct {
+	err  error
+	kind error
+}
+
+func (c classified) Error() string { return c.err.Error() }
+
+func (c classified) Unwrap() []error { return []error{c.err, c.kind} }
+
+// classify maps host errors to the control sentinels.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, host.ErrUnknownRecord):
+		return classified{err, ErrNotFound}
+	case errors.Is(err, host.ErrNoValue):
+		return classified{err, ErrNoValue}
+	case errors.Is(err, host.ErrDenied):
+		return classified{err, ErrDenied}
+	case errors.Is(err, host.ErrInvalidValue):
+		return classified{err, ErrInvalid}
+	}
+	return err
+}

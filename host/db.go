@@ -1,0 +1,195 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// DB is a built set of records with their stages, links and services. Typed access
+// goes through ProducerOf, ConsumerOf and Get; dynamic access through GetJSON, SetJSON
+// and WatchJSON. Its methods are safe for concurrent use.
+type DB struct {
+	records    map[string]anyRecord
+	order      []string
+	links      []*link
+	stageSpecs []stageSpec
+	stages     []boundStage
+	loops      []stageLoop // stage bodies, subscribed at Build
+	services   []namedService
+	graph      Graph
+	drain      time.Duration
+	log        hclog.Logger
+
+	mu      sync.Mutex
+	state   dbState
+	cancel  context.CancelFunc // cancels Run
+	runDone chan struct{}      // closed when Run returned
+	closed  sync.Once
+}
+
+type dbState uint8
+
+const (
+	stateBuilt dbState = iota
+	stateRunning
+	stateClosed
+)
+
+func newDB(b *Builder) *DB {
+	return &DB{
+		records:  map[string]anyRecord{},
+		services: append([]namedService(nil), b.services...),
+		drain:    b.drain,
+		log:      b.log,
+	}
+}
+
+func (db *DB) addRecord(r anyRecord) {
+	key := r.core().key
+	db.records[key] = r
+	db.order = append(db.order, key)
+}
+
+func (db *DB) addLink(l *link) {
+	l.info.ID = len(db.links)
+	db.links = append(db.links, l)
+}
+
+// subscribe subscribes every stage's consumers and a first reader of every outbound
+// link, so nothing produced after Build (before or during Run) is missed by them.
+func (db *DB) subscribe() {
+	db.loops = make([]stageLoop, len(db.stages))
+	for i, s := range db.stages {
+		db.loops[i] = s.start()
+	}
+	for _, l := range db.links {
+		if l.open != nil {
+			l.pending.Store(&LinkReader{link: l, stream: l.open()})
+		}
+	}
+}
+
+// Logger returns the DB's logger.
+func (db *DB) Logger() hclog.Logger { return db.log }
+
+// Run starts every stage, then every service, and blocks until ctx is cancelled (or
+// Close is called). It then stops the stages, closes the buffers (consumers and link
+// readers drain what is left, then get ErrClosed), and stops the services in reverse
+// order with a context bounded by the drain timeout. It returns the errors of stages
+// that failed and of services that did not start or stop cleanly. Run runs once.
+func (db *DB) Run(ctx context.Context) error {
+	db.mu.Lock()
+	if db.state != stateBuilt {
+		db.mu.Unlock()
+		return ErrNotRunning
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	db.state, db.cancel, db.runDone = stateRunning, cancel, make(chan struct{})
+	db.mu.Unlock()
+	defer close(db.runDone)
+	defer cancel()
+
+	var errMu sync.Mutex
+	var errs []error
+	report := func(err error) {
+		errMu.Lock()
+		errs = append(errs, err)
+		errMu.Unlock()
+	}
+	stageCtx, stopStages := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for i, loop := range db.loops {
+		s := db.stages[i].spec
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := runLoop(stageCtx, loop); err != nil && stageCtx.Err() == nil {
+				db.records[s.record].core().stageErrors.Add(1)
+				db.log.Error("stage failed", "record", s.record, "stage", s.name, "error", err)
+				report(fmt.Errorf("record %q: %s: %w", s.record, s.name, err))
+			}
+		}()
+	}
+
+	started := 0
+	for _, s := range db.services {
+		if err := s.svc.Start(ctx, db); err != nil {
+			report(fmt.Errorf("service %q: start: %w", s.name, err))
+			cancel()
+			break
+		}
+		started++
+	}
+
+	<-ctx.Done()
+	stopStages()
+	wg.Wait()
+	db.closeBuffers()
+	db.closePending()
+	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), db.drain)
+	defer cancelDrain()
+	for i := started - 1; i >= 0; i-- {
+		s := db.services[i]
+		if err := s.svc.Stop(drainCtx); err != nil {
+			report(fmt.Errorf("service %q: stop: %w", s.name, err))
+		}
+	}
+	db.mu.Lock()
+	db.state = stateClosed
+	db.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// runLoop runs a stage body, turning a panic into an error.
+func runLoop(ctx context.Context, loop stageLoop) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return loop(ctx)
+}
+
+// Close shuts the DB down: it ends a running Run and waits for it, or, when Run never
+// ran, closes the buffers. Close is idempotent and returns nil.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	state, cancel, done := db.state, db.cancel, db.runDone
+	if state == stateBuilt {
+		db.state = stateClosed
+	}
+	db.mu.Unlock()
+	switch state {
+	case stateBuilt:
+		db.closeBuffers()
+		db.closePending()
+	case stateRunning:
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+// closeBuffers closes every record's buffer, once.
+func (db *DB) closeBuffers() {
+	db.closed.Do(func() {
+		for _, key := range db.order {
+			db.records[key].closeBuffer()
+		}
+	})
+}
+
+// closePending closes link readers nobody opened.
+func (db *DB) closePending() {
+	for _, l := range db.links {
+		if r := l.pending.Swap(nil); r != nil {
+			r.Close()
+		}
+	}
+}

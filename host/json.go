@@ -1,0 +1,110 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// GetJSON returns the newest value of any record as JSON, without consuming it.
+// It fails with ErrUnknownRecord or ErrNoValue.
+func (db *DB) GetJSON(key string) (json.RawMessage, error) {
+	r, ok := db.records[key]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownRecord, key)
+	}
+	return r.getJSON()
+}
+
+// SetJSON decodes raw into the record's type and produces it. It fails with ErrDenied
+// unless the record is Writable and has no other writer (source, transform, join,
+// inbound link), with ErrInvalidValue when raw does not decode, and with ErrClosed
+// after shutdown.
+func (db *DB) SetJSON(key string, raw []byte) error {
+	r, ok := db.records[key]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownRecord, key)
+	}
+	c := r.core()
+	switch {
+	case !c.writable:
+		return fmt.Errorf("record %q is not writable: %w", key, ErrDenied)
+	case len(c.writers) > 0:
+		return fmt.Errorf("record %q is written by its %s: %w", key, c.writers[0], ErrDenied)
+	}
+	return r.setJSON(raw)
+}
+
+// WatchJSON subscribes to any record and yields its values as JSON.
+func (db *DB) WatchJSON(key string) (*JSONWatcher, error) {
+	r, ok := db.records[key]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownRecord, key)
+	}
+	return r.watchJSON(), nil
+}
+
+// JSONWatcher yields one record's values as JSON. Next belongs to one goroutine;
+// Close may be called from any.
+type JSONWatcher struct {
+	next  func(ctx context.Context) (json.RawMessage, error)
+	close func()
+}
+
+// Next waits for the next value. It returns a *LagError when values were missed (call
+// Next again), ErrClosed after shutdown, or ctx's error.
+func (w *JSONWatcher) Next(ctx context.Context) (json.RawMessage, error) { return w.next(ctx) }
+
+// Close detaches the watcher; a Next waiting elsewhere returns ErrClosed.
+func (w *JSONWatcher) Close() { w.close() }
+
+func (rec *record[T]) getJSON() (json.RawMessage, error) {
+	v, ok := rec.buf.Peek()
+	if !ok {
+		return nil, fmt.Errorf("record %q: %w", rec.key, ErrNoValue)
+	}
+	return marshalJSON(rec.key, v)
+}
+
+func (rec *record[T]) setJSON(raw []byte) error {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("record %q wants %s: %w: %v", rec.key, rec.typ, ErrInvalidValue, err)
+	}
+	if err := rec.buf.Push(v); err != nil {
+		return fmt.Errorf("record %q: %w", rec.key, err)
+	}
+	return nil
+}
+
+func (rec *record[T]) watchJSON() *JSONWatcher {
+	rd := rec.buf.Subscribe()
+	return &JSONWatcher{
+		next: func(ctx context.Context) (json.RawMessage, error) {
+			for {
+				v, err := rd.Recv(ctx)
+				if err != nil {
+					return nil, err
+				}
+				p, err := marshalJSON(rec.key, v)
+				if err == nil {
+					return p, nil
+				}
+				rec.db.log.Warn("value did not encode as JSON; skipped", "record", rec.key, "error", err)
+			}
+		},
+		close: rd.Close,
+	}
+}
+
+// marshalJSON encodes v, passing json.RawMessage records through as they are.
+func marshalJSON[T any](key string, v T) (json.RawMessage, error) {
+	if raw, ok := any(v).(json.RawMessage); ok && json.Valid(raw) {
+		return append(json.RawMessage(nil), raw...), nil
+	}
+	p, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("record %q: value does not encode as JSON: %w", key, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,64 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestJSONAccess(t *testing.T) {
+	b := NewBuilder()
+	Configure[Temperature](b, "setpoint", func(r *Registrar[Temperature]) { r.Writable().SingleLatest() })
+	Configure[Temperature](b, "sourced", func(r *Registrar[Temperature]) {
+		r.Writable().Source(func(ctx context.Context, p *Producer[Temperature]) error { <-ctx.Done(); return nil })
+	})
+	Configure[json.RawMessage](b, "dynamic", func(r *Registrar[json.RawMessage]) { r.Writable().Mailbox() })
+	db, _ := startDB(t, b)
+
+	if _, err := db.GetJSON("setpoint"); !errors.Is(err, ErrNoValue) {
+		t.Fatalf("GetJSON before any value: %v", err)
+	}
+	w, err := db.WatchJSON("setpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := db.SetJSON("setpoint", []byte(`{"celsius":19}`)); err != nil {
+		t.Fatalf("SetJSON: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := w.Next(ctx); err != nil || string(got) != `{"celsius":19}` {
+		t.Fatalf("WatchJSON: %s %v", got, err)
+	}
+	if got, err := db.GetJSON("setpoint"); err != nil || string(got) != `{"celsius":19}` {
+		t.Fatalf("GetJSON: %s %v", got, err)
+	}
+	if err := db.SetJSON("setpoint", []byte(`{"celsius":"warm"}`)); !errors.Is(err, ErrInvalidValue) {
+		t.Fatalf("SetJSON with a bad value: %v", err)
+	}
+	if err := db.SetJSON("sourced", []byte(`{"celsius":1}`)); !errors.Is(err, ErrDenied) {
+		t.Fatalf("SetJSON on a record with a source: %v", err)
+	}
+	if err := db.SetJSON("nope", []byte(`1`)); !errors.Is(err, ErrUnknownRecord) {
+		t.Fatalf("SetJSON unknown: %v", err)
+	}
+	if _, err := db.WatchJSON("nope"); !errors.Is(err, ErrUnknownRecord) {
+		t.Fatalf("WatchJSON unknown: %v", err)
+	}
+
+	// Raw JSON records keep the document as written; the mailbox is still readable by get.
+	if err := db.SetJSON("dynamic", []byte(`{"b": [1, 2]}`)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ConsumerOf[json.RawMessage](db, "dynamic")
+	defer c.Close()
+	if got := recv(t, c); string(got) != `{"b": [1, 2]}` {
+		t.Fatalf("raw record value: %s", got)
+	}
+	if got, err := db.GetJSON("dynamic"); err != nil || string(got) != `{"b": [1, 2]}` {
+		t.Fatalf("GetJSON on a consumed mailbox: %s %v", got, err)
+	}
+}

@@ -1,0 +1,372 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/aimdb-dev/aimdb-go/host/buffer"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// LinkInfo describes one link for the connector layer and the CLI.
+type LinkInfo struct {
+	// ID is the link's index in DB.Links; pass it to OpenLinkReader, DeliverLink, ...
+	ID int
+	// Record is the key of the linked record.
+	Record string
+	// Direction is sdk.Outbound (LinkTo) or sdk.Inbound (LinkFrom).
+	Direction sdk.Direction
+	// URL is the parsed link URL; its scheme names the connector instance.
+	URL sdk.URL
+	// Options are the link's options: the URL's query values, overridden by WithOption.
+	Options sdk.Config
+	// Codec is "json", "text", "raw" or "custom".
+	Codec string
+	// Stats are the link's counters when the LinkInfo was taken.
+	Stats LinkStats
+}
+
+// LinkCounter names one per-link counter.
+type LinkCounter uint8
+
+// Link counters. DeliverLink counts Received and Rejected and link readers count
+// Lagged and Errors (values that failed to serialize) themselves; the connector layer
+// counts Sent and Errors (failed publishes) with CountLink.
+const (
+	LinkSent     LinkCounter = iota // payloads the connector published
+	LinkErrors                      // values that failed to serialize or publish
+	LinkRejected                    // inbound payloads refused (did not deserialize, DB closed)
+	LinkReceived                    // inbound payloads produced into the record
+	LinkLagged                      // outbound values lost because the link reader fell behind
+	numLinkCounters
+)
+
+// LinkStats are one link's counters.
+type LinkStats struct {
+	Sent, Errors, Rejected, Received, Lagged uint64
+}
+
+// link is one built link with its value type erased.
+type link struct {
+	info     LinkInfo
+	counters [numLinkCounters]atomic.Uint64
+	// open subscribes an outbound link reader; nil for inbound links.
+	open func() linkStream
+	// deliver decodes and produces one inbound payload; nil for outbound links.
+	deliver func([]byte) error
+	// latest encodes the record's newest value; nil when the link has no encoder.
+	latest func() ([]byte, error)
+	// pending is subscribed at Build, so values produced before the connector layer
+	// opens the link are not missed; the first OpenLinkReader takes it.
+	pending atomic.Pointer[LinkReader]
+}
+
+func (l *link) count(c LinkCounter, n uint64) { l.counters[c].Add(n) }
+
+func (l *link) snapshot() LinkInfo {
+	info := l.info
+	info.Options = l.info.Options.Clone()
+	info.Stats = LinkStats{
+		Sent:     l.counters[LinkSent].Load(),
+		Errors:   l.counters[LinkErrors].Load(),
+		Rejected: l.counters[LinkRejected].Load(),
+		Received: l.counters[LinkReceived].Load(),
+		Lagged:   l.counters[LinkLagged].Load(),
+	}
+	return info
+}
+
+// linkStream yields an outbound link's serialized values.
+type linkStream interface {
+	next(ctx context.Context) ([]byte, error)
+	close()
+}
+
+// linkDecl is a link as declared on a Registrar.
+type linkDecl[T any] struct {
+	dir   sdk.Direction
+	raw   string
+	codec string
+	enc   encodeFunc[T]
+	dec   decodeFunc[T]
+	opts  sdk.Config
+}
+
+// LinkTo configures an outbound link: record values are serialized and published.
+type LinkTo[T any] struct{ d *linkDecl[T] }
+
+// LinkFrom configures an inbound link: payloads are deserialized and produced.
+type LinkFrom[T any] struct{ d *linkDecl[T] }
+
+// LinkTo links the record to url ("mqtt://sensors/temp"): every value is serialized
+// (JSON unless told otherwise) and handed to the connector named by the URL's scheme.
+func (r *Registrar[T]) LinkTo(url string) *LinkTo[T] {
+	d := &linkDecl[T]{dir: sdk.Outbound, raw: url, codec: CodecJSON, opts: sdk.Config{}}
+	r.rec.lnks = append(r.rec.lnks, d)
+	return &LinkTo[T]{d}
+}
+
+// LinkFrom feeds the record from url: every inbound payload is deserialized (JSON
+// unless told otherwise) and produced. The link is the record's writer.
+func (r *Registrar[T]) LinkFrom(url string) *LinkFrom[T] {
+	d := &linkDecl[T]{dir: sdk.Inbound, raw: url, codec: CodecJSON, opts: sdk.Config{}}
+	r.rec.lnks = append(r.rec.lnks, d)
+	r.rec.writers = append(r.rec.writers, "link_from "+maskedURL(url))
+	return &LinkFrom[T]{d}
+}
+
+// WithCodec picks a named codec: "json" (default), "text" or "raw".
+func (l *LinkTo[T]) WithCodec(name string) *LinkTo[T] { l.d.codec, l.d.enc = name, nil; return l }
+
+// WithSerializer encodes values with fn instead of a named codec.
+func (l *LinkTo[T]) WithSerializer(fn func(T) ([]byte, error)) *LinkTo[T] {
+	l.d.codec, l.d.enc = CodecCustom, fn
+	return l
+}
+
+// WithOption sets one link option for the connector (for example "qos", "1").
+func (l *LinkTo[T]) WithOption(key, value string) *LinkTo[T] { l.d.opts[key] = value; return l }
+
+// WithOptions sets several link options.
+func (l *LinkTo[T]) WithOptions(cfg sdk.Config) *LinkTo[T] {
+	for k, v := range cfg {
+		l.d.opts[k] = v
+	}
+	return l
+}
+
+// WithCodec picks a named codec: "json" (default), "text" or "raw".
+func (l *LinkFrom[T]) WithCodec(name string) *LinkFrom[T] { l.d.codec, l.d.dec = name, nil; return l }
+
+// WithDeserializer decodes payloads with fn instead of a named codec. fn must not keep
+// the payload slice: the connector may reuse it.
+func (l *LinkFrom[T]) WithDeserializer(fn func([]byte) (T, error)) *LinkFrom[T] {
+	l.d.codec, l.d.dec = CodecCustom, fn
+	return l
+}
+
+// WithOption sets one link option for the connector (for example "qos", "1").
+func (l *LinkFrom[T]) WithOption(key, value string) *LinkFrom[T] { l.d.opts[key] = value; return l }
+
+// WithOptions sets several link options.
+func (l *LinkFrom[T]) WithOptions(cfg sdk.Config) *LinkFrom[T] {
+	for k, v := range cfg {
+		l.d.opts[k] = v
+	}
+	return l
+}
+
+// maskedURL hides a password in a URL that may not parse, for messages.
+func maskedURL(raw string) string {
+	if u, err := sdk.ParseURL(raw); err == nil {
+		return u.String()
+	}
+	return raw
+}
+
+// build parses the URL and resolves the codec.
+func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
+	u, err := sdk.ParseURL(d.raw)
+	if err != nil {
+		return nil, &ConfigError{Record: rec.key, Err: fmt.Errorf("%s: %w", d.dir, err)}
+	}
+	fail := func(err error) (*link, error) {
+		return nil, &ConfigError{Record: rec.key, URL: u.String(), Err: err}
+	}
+	if u.Resource() == "" {
+		return fail(errors.New("the URL names no resource (topic, address or path)"))
+	}
+	opts := sdk.Config{}
+	for k, vs := range u.Query {
+		if len(vs) > 0 {
+			opts[k] = vs[len(vs)-1]
+		}
+	}
+	for k, v := range d.opts {
+		opts[k] = v
+	}
+	l := &link{info: LinkInfo{Record: rec.key, Direction: d.dir, URL: u, Options: opts, Codec: d.codec}}
+	enc, dec := d.enc, d.dec
+	switch {
+	case d.codec == CodecCustom && d.dir == sdk.Outbound && enc == nil:
+		return fail(errors.New("nil serializer"))
+	case d.codec == CodecCustom && d.dir == sdk.Inbound && dec == nil:
+		return fail(errors.New("nil deserializer"))
+	case d.codec != CodecCustom:
+		var encErr, decErr error
+		enc, encErr = encoderFor[T](d.codec)
+		dec, decErr = decoderFor[T](d.codec)
+		if d.dir == sdk.Outbound && encErr != nil {
+			return fail(encErr)
+		}
+		if d.dir == sdk.Inbound && decErr != nil {
+			return fail(decErr)
+		}
+	}
+	if enc != nil {
+		l.latest = func() ([]byte, error) {
+			v, ok := rec.buf.Peek()
+			if !ok {
+				return nil, fmt.Errorf("record %q: %w", rec.key, ErrNoValue)
+			}
+			return enc(v)
+		}
+	}
+	if d.dir == sdk.Outbound {
+		l.open = func() linkStream { return &typedStream[T]{l: l, rd: rec.buf.Subscribe(), enc: enc, db: rec.db} }
+	} else {
+		l.deliver = func(p []byte) error {
+			v, err := dec(p)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrInvalidValue, err)
+			}
+			return rec.buf.Push(v)
+		}
+	}
+	return l, nil
+}
+
+// typedStream serializes one reader's values; values that fail to serialize are
+// counted, logged and skipped.
+type typedStream[T any] struct {
+	l   *link
+	rd  buffer.Reader[T]
+	enc encodeFunc[T]
+	db  *DB
+}
+
+func (s *typedStream[T]) next(ctx context.Context) ([]byte, error) {
+	for {
+		v, err := s.rd.Recv(ctx)
+		if err != nil {
+			var lag *LagError
+			if errors.As(err, &lag) {
+				s.l.count(LinkLagged, lag.Missed)
+			}
+			return nil, err
+		}
+		p, err := s.enc(v)
+		if err == nil {
+			return p, nil
+		}
+		s.l.count(LinkErrors, 1)
+		s.db.log.Warn("link value did not serialize; skipped", "record", s.l.info.Record, "link", s.l.info.URL.String(), "error", err)
+	}
+}
+
+func (s *typedStream[T]) close() { s.rd.Close() }
+
+// LinkReader hands an outbound link's serialized values to the connector layer.
+type LinkReader struct {
+	link   *link
+	stream linkStream
+	closed atomic.Bool
+}
+
+// Next waits for the next serialized value. It returns a *LagError when the reader fell
+// behind (values were lost; call Next again), ErrClosed once the DB shut down and every
+// value was handed out, or ctx's error.
+func (r *LinkReader) Next(ctx context.Context) ([]byte, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	return r.stream.next(ctx)
+}
+
+// Info describes the link the reader belongs to.
+func (r *LinkReader) Info() LinkInfo { return r.link.snapshot() }
+
+// Close detaches the reader; a Next waiting on another goroutine returns ErrClosed.
+func (r *LinkReader) Close() {
+	if r.closed.CompareAndSwap(false, true) {
+		r.stream.close()
+	}
+}
+
+// Links lists every link in id order.
+func (db *DB) Links() []LinkInfo {
+	out := make([]LinkInfo, len(db.links))
+	for i, l := range db.links {
+		out[i] = l.snapshot()
+	}
+	return out
+}
+
+func (db *DB) linkByID(id int, dir sdk.Direction) (*link, error) {
+	if id < 0 || id >= len(db.links) {
+		return nil, fmt.Errorf("%w: id %d", ErrUnknownLink, id)
+	}
+	l := db.links[id]
+	if dir != 0 && l.info.Direction != dir {
+		return nil, fmt.Errorf("%w: link %d (%s) of record %q is %s, not %s", ErrUnknownLink, id, l.info.URL, l.info.Record, l.info.Direction, dir)
+	}
+	return l, nil
+}
+
+// OpenLinkReader opens a reader of the outbound link id. The first reader opened for a
+// link was subscribed at Build, so it misses nothing produced before the connector was
+// ready; later ones see values produced after they were opened.
+func (db *DB) OpenLinkReader(id int) (*LinkReader, error) {
+	l, err := db.linkByID(id, sdk.Outbound)
+	if err != nil {
+		return nil, err
+	}
+	if r := l.pending.Swap(nil); r != nil {
+		return r, nil
+	}
+	return &LinkReader{link: l, stream: l.open()}, nil
+}
+
+// DeliverLink deserializes payload with the inbound link id's codec and produces it
+// into the record. A payload that does not deserialize fails with an sdk.KindRejected
+// error naming the link and record; after shutdown it fails with sdk.KindClosed.
+// The payload is not kept.
+func (db *DB) DeliverLink(id int, payload []byte) error {
+	l, err := db.linkByID(id, sdk.Inbound)
+	if err != nil {
+		return sdk.Wrap(sdk.KindNoRoute, err)
+	}
+	if err := l.deliver(payload); err != nil {
+		l.count(LinkRejected, 1)
+		kind := sdk.KindRejected
+		if errors.Is(err, ErrClosed) {
+			kind = sdk.KindClosed
+		}
+		return sdk.Errorf(kind, "link %s -> record %q: %w", l.info.URL, l.info.Record, err)
+	}
+	l.count(LinkReceived, 1)
+	return nil
+}
+
+// LatestLink returns the newest value of link id's record, serialized with the link's
+// codec. It fails with sdk.KindRejected when the link has no encoder (an inbound link
+// with a custom deserializer) and wraps ErrNoValue when nothing was produced yet.
+func (db *DB) LatestLink(id int) ([]byte, error) {
+	l, err := db.linkByID(id, 0)
+	if err != nil {
+		return nil, sdk.Wrap(sdk.KindNoRoute, err)
+	}
+	if l.latest == nil {
+		return nil, sdk.Errorf(sdk.KindRejected, "link %s of record %q cannot serialize values (custom deserializer only)", l.info.URL, l.info.Record)
+	}
+	return l.latest()
+}
+
+// CountLink adds n to one of link id's counters; the connector layer counts LinkSent
+// and LinkErrors this way. Unknown ids are ignored.
+func (db *DB) CountLink(id int, c LinkCounter, n uint64) {
+	if id >= 0 && id < len(db.links) && c < numLinkCounters {
+		db.links[id].count(c, n)
+	}
+}
+
+// LinkStats returns link id's counters.
+func (db *DB) LinkStats(id int) (LinkStats, error) {
+	l, err := db.linkByID(id, 0)
+	if err != nil {
+		return LinkStats{}, err
+	}
+	return l.snapshot().Stats, nil
+}

@@ -1,0 +1,65 @@
+package plugin
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config tunes how plugins are started and supervised; the zero value is usable.
+type Config struct {
+	// Logger receives the manager's messages and every plugin's log lines, tagged with
+	// the plugin's file name, at the plugin's level. Default: no logging.
+	Logger hclog.Logger
+	// StartTimeout bounds a plugin's start-up until its handshake line. Default 10 s.
+	StartTimeout time.Duration
+	// CallTimeout bounds a control call (describe, build, health). Default 10 s.
+	CallTimeout time.Duration
+	// Restart is the restart policy of crashed plugins.
+	Restart RestartPolicy
+}
+
+// RestartPolicy says how crashed plugins come back: the n-th restart inside Window
+// waits Initial*2^(n-1), at most Max; more than Limit restarts inside Window is a
+// crash loop and the plugin is given up.
+type RestartPolicy struct {
+	Initial time.Duration // default 100 ms
+	Max     time.Duration // default 5 s
+	Limit   int           // default 5
+	Window  time.Duration // default 1 min
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	r := &c.Restart
+	if r.Initial <= 0 {
+		r.Initial = 100 * time.Millisecond
+	}
+	if r.Max <= 0 {
+		r.Max = 5 * time.Second
+	}
+	if r.Limit <= 0 {
+		r.Limit = 5
+	}
+	if r.Window <= 0 {
+		r.Window = time.Minute
+	}
+	return c
+}
+
+// delay is the wait before the restart that follows n recent restarts.
+func (r RestartPolicy) delay(n int) time.Duration {
+	d := r.Initial
+	for i := 0; i < n && d < r.Max; i++ {
+		d *= 2
+	}
+	return min(d, r.Max)
+}

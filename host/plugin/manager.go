@@ -1,0 +1,124 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// Manager runs every plugin of a directory and maps schemes to them.
+type Manager struct {
+	procs   []*Process
+	schemes map[string]*Process
+}
+
+// Open starts every plugin in dir concurrently and maps their schemes. Files that are
+// not plugins are skipped with a warning naming them. A plugin that fails to start
+// (handshake, protocol version, stdout output, crash), and two plugins claiming one
+// scheme, are errors naming the binaries; on any error every started plugin is
+// stopped again and Open returns the errors joined.
+func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
+	cfg = cfg.withDefaults()
+	paths, skipped, err := Scan(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range skipped {
+		cfg.Logger.Warn("skipping file in plugin directory", "file", s.Path, "reason", s.Reason)
+	}
+	procs := make([]*Process, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		wg.Go(func() { procs[i], errs[i] = Start(ctx, path, cfg) })
+	}
+	wg.Wait()
+	m := &Manager{schemes: map[string]*Process{}}
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		m.procs = append(m.procs, p)
+		for _, s := range p.Info().Schemes() {
+			if other, dup := m.schemes[s]; dup {
+				errs = append(errs, fmt.Errorf("configuration error: scheme %q is served by two plugins: %s and %s", s, other.path, p.path))
+				continue
+			}
+			m.schemes[s] = p
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.Close(context.Background())
+		return nil, err
+	}
+	return m, nil
+}
+
+// Lookup returns the plugin serving scheme.
+func (m *Manager) Lookup(scheme string) (*Process, bool) {
+	p, ok := m.schemes[scheme]
+	return p, ok
+}
+
+// Schemes lists every scheme the plugins serve, sorted.
+func (m *Manager) Schemes() []string {
+	out := make([]string, 0, len(m.schemes))
+	for s := range m.schemes {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Plugins returns the running plugins in path order.
+func (m *Manager) Plugins() []*Process { return m.procs }
+
+// Validate checks one instance's configuration with the plugin of its scheme
+// (`aimdb check`).
+func (m *Manager) Validate(ctx context.Context, scheme, url string, options sdk.Config, links []sdk.LinkSpec) error {
+	p, ok := m.Lookup(scheme)
+	if !ok {
+		return fmt.Errorf("no plugin serves scheme %q (plugins serve: %s)", scheme, strings.Join(m.Schemes(), ", "))
+	}
+	return p.Validate(ctx, scheme, url, options, links)
+}
+
+// Close shuts every plugin down concurrently: an explicit shutdown call (instances
+// close within ctx's deadline), then the process is killed.
+func (m *Manager) Close(ctx context.Context) error {
+	errs := make([]error, len(m.procs))
+	var wg sync.WaitGroup
+	for i, p := range m.procs {
+		wg.Go(func() { errs[i] = p.Close(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// List starts every plugin in dir one after another, asks it to describe itself and
+// stops it again (`aimdb plugins list`). It returns the descriptions of the plugins
+// that answered, the files it skipped, and the errors of those that did not, joined.
+func List(ctx context.Context, dir string, cfg Config) ([]Info, []Skipped, error) {
+	cfg = cfg.withDefaults()
+	paths, skipped, err := Scan(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var infos []Info
+	var errs []error
+	for _, path := range paths {
+		c, err := launch(ctx, path, cfg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		infos = append(infos, c.info)
+		c.client.Kill()
+	}
+	return infos, skipped, errors.Join(errs...)
+}

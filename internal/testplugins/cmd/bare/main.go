@@ -1,0 +1,84 @@
+// Command bare is the benchmark baseline: the same wire messages and go-plugin
+// transport (handshake, AutoMTLS, gRPC limits) as an SDK plugin, but handlers that do
+// no per-message work. Publish answers every batch with an empty result at once;
+// Inbound streams count messages of size bytes in batches of pluginwire.MaxBatchMessages,
+// where the host's opening message carries count in Acks[0].BatchId and size in
+// Acks[0].Failures[0].Index.
+package main
+
+import (
+	"io"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+)
+
+type bare struct{ pb.UnimplementedConnectorServer }
+
+func (bare) Publish(s pb.Connector_PublishServer) error {
+	for {
+		b, err := s.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&pb.PublishResults{Results: []*pb.BatchResult{{BatchId: b.BatchId}}}); err != nil {
+			return err
+		}
+	}
+}
+
+func (bare) Inbound(s pb.Connector_InboundServer) error {
+	open, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	count, size := int(open.Acks[0].BatchId), int(open.Acks[0].Failures[0].Index)
+	slots := make(chan struct{}, pluginwire.MaxInboundInFlight)
+	go func() {
+		for {
+			m, err := s.Recv()
+			if err != nil {
+				return
+			}
+			for range m.Acks {
+				<-slots
+			}
+		}
+	}()
+	payload := make([]byte, size)
+	var id uint64
+	for sent := 0; sent < count; {
+		n := min(pluginwire.MaxBatchMessages, count-sent)
+		b := &pb.InboundBatch{InstanceIds: make([]uint64, n), RouteIds: make([]uint32, n), Payloads: make([][]byte, n)}
+		for i := range b.Payloads {
+			b.InstanceIds[i], b.RouteIds[i], b.Payloads[i] = 1, 1, payload
+		}
+		id++
+		b.BatchId = id
+		slots <- struct{}{}
+		if err := s.Send(b); err != nil {
+			return err
+		}
+		sent += n
+	}
+	<-s.Context().Done()
+	return nil
+}
+
+func main() {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: pluginwire.Handshake,
+		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{Register: func(_ *plugin.GRPCBroker, s *grpc.Server) {
+			pb.RegisterConnectorServer(s, bare{})
+		}}),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, pluginwire.ServerOptions()...)...)
+		},
+	})
+}

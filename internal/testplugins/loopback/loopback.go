@@ -1,0 +1,154 @@
+// Package loopback is a test-only connector: what is published to destination X comes
+// back as an inbound message on topic X. Options make it misbehave on purpose, so
+// tests can drive the plugin boundary through failures.
+package loopback
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// Scheme is the loopback connector's scheme.
+const Scheme = "loopback"
+
+// Builder builds loopback connectors.
+type Builder struct{ scheme string }
+
+// NewBuilder returns a builder for scheme "loopback".
+func NewBuilder() *Builder { return &Builder{scheme: Scheme} }
+
+// NewBuilderFor returns a builder serving another scheme, for tests with two kinds.
+func NewBuilderFor(scheme string) *Builder { return &Builder{scheme: scheme} }
+
+// Scheme returns the builder's scheme.
+func (b *Builder) Scheme() string { return b.scheme }
+
+var optionDocs = []sdk.OptionDoc{
+	{Name: "inject", Scope: sdk.ScopeConnector, Doc: "what a publish does: async (re-inject, do not wait), sync (re-inject, wait for the host's ack), none", Default: "async"},
+	{Name: "fail_destination", Scope: sdk.ScopeConnector, Doc: "publishes to this destination fail with invalid destination"},
+	{Name: "build_error", Scope: sdk.ScopeConnector, Doc: "make Build fail with this message"},
+	{Name: "unhealthy", Scope: sdk.ScopeConnector, Doc: "make Health fail with this message"},
+	{Name: "generate", Scope: sdk.ScopeConnector, Doc: "topic:count:size: emit count inbound messages of size bytes on topic after Build"},
+}
+
+// Describe documents the options.
+func (b *Builder) Describe() sdk.Description {
+	return sdk.Description{
+		Version:      "0.0.1",
+		Capabilities: []string{sdk.CapOutbound, sdk.CapInbound, sdk.CapWildcards, sdk.CapAckCommit, sdk.CapHealth, sdk.CapLatest},
+		Options:      optionDocs,
+	}
+}
+
+// ValidateConfig refuses unknown options.
+func (b *Builder) ValidateConfig(_ sdk.URL, options sdk.Config, _ []sdk.LinkSpec) error {
+	names := make([]string, len(optionDocs))
+	for i, o := range optionDocs {
+		names[i] = o.Name
+	}
+	if err := options.Unknown(names...); err != nil {
+		return err
+	}
+	_, err := options.OneOf("inject", "async", "async", "sync", "none")
+	return err
+}
+
+// Build makes a connector.
+func (b *Builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector, error) {
+	if msg := bc.Options.String("build_error", ""); msg != "" {
+		return nil, sdk.Errorf(sdk.KindInvalidConfig, "%s", msg)
+	}
+	mode, err := bc.Options.OneOf("inject", "async", "async", "sync", "none")
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{router: bc.Router, host: bc.Host, mode: mode,
+		failDest: bc.Options.String("fail_destination", ""), unhealthy: bc.Options.String("unhealthy", "")}
+	if g := bc.Options.String("generate", ""); g != "" {
+		topic, count, size, err := parseGenerate(g)
+		if err != nil {
+			return nil, err
+		}
+		bc.Go("generate", func(ctx context.Context) { c.generate(ctx, topic, count, size) })
+	}
+	return c, nil
+}
+
+func parseGenerate(s string) (topic string, count, size int, err error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return "", 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": want topic:count:size, got %q", s)
+	}
+	count, err1 := strconv.Atoi(parts[1])
+	size, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || count < 0 || size < 0 {
+		return "", 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": bad count or size in %q", s)
+	}
+	return parts[0], count, size, nil
+}
+
+type conn struct {
+	router    *sdk.Router
+	host      sdk.Host
+	mode      string
+	failDest  string
+	unhealthy string
+	published atomic.Int64
+}
+
+// Publish re-injects payload on topic destination. Destination "latest/R" instead
+// asks the host for the latest value of resource R and injects that on "latest/R".
+func (c *conn) Publish(ctx context.Context, dest string, _ sdk.Config, payload []byte) error {
+	if dest == c.failDest {
+		return sdk.Errorf(sdk.KindInvalidDestination, "destination %q refused by option fail_destination", dest)
+	}
+	c.published.Add(1)
+	if r, ok := strings.CutPrefix(dest, "latest/"); ok {
+		v, err := c.host.Latest(ctx, r)
+		if err != nil {
+			return err
+		}
+		payload = v
+	}
+	switch c.mode {
+	case "none":
+		return nil
+	case "sync":
+		return c.router.Route(ctx, dest, append([]byte(nil), payload...))
+	}
+	c.router.Dispatch(dest, append([]byte(nil), payload...), nil)
+	return nil
+}
+
+// generate emits count messages, keeping up to 4096 unacknowledged.
+func (c *conn) generate(ctx context.Context, topic string, count, size int) {
+	slots := make(chan struct{}, 4096)
+	payload := make([]byte, size)
+	for i := 0; i < count; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if size >= 8 {
+			copy(payload, fmt.Sprintf("%08d", i%100000000))
+		}
+		c.router.Dispatch(topic, payload, func(error) { <-slots })
+	}
+}
+
+// Health fails when the option unhealthy is set.
+func (c *conn) Health(context.Context) error {
+	if c.unhealthy != "" {
+		return sdk.Errorf(sdk.KindConnectionFailed, "%s", c.unhealthy)
+	}
+	return nil
+}
+
+// Close does nothing: there is no outside system.
+func (c *conn) Close(context.Context) error { return nil }

@@ -1,0 +1,158 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// publishSeen publishes fresh payloads on link until the peer sees one, within d.
+func (r *runner) publishSeen(in Instance, l Link, ch <-chan []byte, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	var lastErr error
+	for i := 0; time.Now().Before(deadline); i++ {
+		p := []byte(fmt.Sprintf("outage probe %d %d", i, time.Now().UnixNano()))
+		lastErr = r.publish(in, l.ID, p)
+		wait := time.After(500 * time.Millisecond)
+	loop:
+		for {
+			select {
+			case got := <-ch:
+				if bytes.Equal(got, p) {
+					return nil
+				}
+			case <-wait:
+				break loop
+			}
+		}
+	}
+	return fmt.Errorf("no published message reached the peer within %s (last publish: %v)", d, lastErr)
+}
+
+// checkOutageDown stops the outside system: publishes fail with connection failed
+// or timeout, and health turns unhealthy.
+func checkOutageDown(r *runner) error {
+	outage := r.cfg.Peer.(Outage)
+	l := r.out(r.resource(0))
+	in, err := r.build(r.target, r.spec("outage", l))
+	if err != nil {
+		return err
+	}
+	r.down, r.downLink = in, l
+	ch, stop, err := r.observe(r.resource(0))
+	if err != nil {
+		return err
+	}
+	err = r.publishSeen(in, l, ch, r.cfg.Timeout)
+	stop()
+	if err != nil {
+		return fmt.Errorf("before the outage: %w", err)
+	}
+	ctx, cancel := r.timeout()
+	err = outage.Stop(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("peer: stop: %w", err)
+	}
+	r.downReady = true
+	var problems []string
+	deadline := time.Now().Add(r.cfg.Timeout)
+	failed := false
+	for i := 0; time.Now().Before(deadline); i++ {
+		start := time.Now()
+		err := r.publish(in, l.ID, []byte(fmt.Sprintf("during outage %d", i)))
+		if err == nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if time.Since(start) >= r.cfg.Timeout {
+			problems = append(problems, fmt.Sprintf("a publish did not return within %s while the outside system was down", r.cfg.Timeout))
+			break
+		}
+		if e := kindIs("publishing while the outside system is down", err, sdk.KindConnectionFailed, sdk.KindTimeout); e != nil {
+			problems = append(problems, e.Error())
+		}
+		failed = true
+		break
+	}
+	if !failed && len(problems) == 0 {
+		problems = append(problems, fmt.Sprintf("publishes kept succeeding for %s while the outside system was down", r.cfg.Timeout))
+	}
+	if r.kind.Has(sdk.CapHealth) {
+		if err := r.waitHealth(in, false); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", joinProblems(problems))
+	}
+	return nil
+}
+
+// checkOutageRecover starts the outside system again: the same instance becomes
+// healthy and publishes arrive, without a restart of plugin or instance.
+func checkOutageRecover(r *runner) error {
+	outage := r.cfg.Peer.(Outage)
+	in := r.down
+	r.down = nil
+	if in == nil || !r.downReady {
+		return skipf("outage/down did not stop the outside system")
+	}
+	defer r.cleanup(in)
+	pid := r.target.Pid()
+	ctx, cancel := r.timeout()
+	err := outage.Start(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("peer: start: %w", err)
+	}
+	if r.kind.Has(sdk.CapHealth) {
+		if err := r.waitHealth(in, true); err != nil {
+			return err
+		}
+	}
+	ch, stop, err := r.observe(r.resource(0))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := r.publishSeen(in, r.downLink, ch, 2*r.cfg.Timeout); err != nil {
+		return fmt.Errorf("after the outage: %w", err)
+	}
+	if r.target.Pid() != pid {
+		return fmt.Errorf("the plugin process changed from %d to %d", pid, r.target.Pid())
+	}
+	return nil
+}
+
+// waitHealth polls the instance's health until it is healthy (or not), within the timeout.
+func (r *runner) waitHealth(in Instance, healthy bool) error {
+	deadline := time.Now().Add(r.cfg.Timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := r.timeout()
+		last = in.Health(ctx)
+		cancel()
+		if (last == nil) == healthy {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if healthy {
+		return fmt.Errorf("health did not turn healthy within %s: %v", r.cfg.Timeout, last)
+	}
+	return fmt.Errorf("health still said healthy %s after the outside system stopped", r.cfg.Timeout)
+}
+
+func joinProblems(p []string) string {
+	s := ""
+	for i, x := range p {
+		if i > 0 {
+			s += "; "
+		}
+		s += x
+	}
+	return s
+}

@@ -1,0 +1,54 @@
+package conformance
+
+import (
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// Config says which plugin to check and how to reach its outside system.
+type Config struct {
+	// Plugin is the plugin executable.
+	Plugin string
+	// Scheme selects the connector kind when the plugin serves several; default the first.
+	Scheme string
+	// URL is the connector URL of the instances the checks build.
+	URL string
+	// Options are the connector options of those instances.
+	Options sdk.Config
+	// LinkOptions are the options of every link_to link; RouteOptions of every link_from link.
+	LinkOptions, RouteOptions sdk.Config
+	// Peer observes and injects messages; nil skips every check that needs one.
+	Peer Peer
+	// Skip names checks not to run, with the reason, which the report shows.
+	Skip map[string]string
+	// Only, when not empty, runs just the checks whose names start with one of these prefixes.
+	Only []string
+	// Timeout bounds each wait for a message, a result or a state change. Default 10 s.
+	Timeout time.Duration
+	// Quiet is how long a check waits to be sure nothing more arrives. Default 300 ms.
+	Quiet time.Duration
+	// Cycles is how many build/close cycles the resource check runs. Default 20.
+	Cycles int
+	// Logf, when set, receives progress lines.
+	Logf func(format string, args ...any)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = 300 * time.Millisecond
+	}
+	if c.Cycles <= 0 {
+		c.Cycles = 20
+	}
+	if c.Options == nil {
+		c.Options = sdk.Config{}
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return c
+}

@@ -1,0 +1,94 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+)
+
+// Version is the SDK's version, reported to the host by Describe.
+const Version = "0.1.0"
+
+// Serve runs the builders as a plugin process for an AimDB host and does not return:
+// a plugin's main is one line, func main() { sdk.Serve(mqtt.NewBuilder()) }.
+// The process serves any number of connector instances of the builders' schemes,
+// logs to the host (never to stdout), and exits when the host closes it or is gone.
+// Run by hand, without a host, it prints what it is and exits with status 1.
+func Serve(builders ...ConnectorBuilder) {
+	// The logger must exist before plugin.Serve: go-plugin redirects os.Stderr after
+	// the handshake, and JSON lines on the original stderr reach the host's log at
+	// their own level.
+	log := hclog.New(&hclog.LoggerOptions{
+		Output:     os.Stderr,
+		JSONFormat: true,
+		Level:      hclog.LevelFromString(os.Getenv(pluginwire.LogLevelEnv)),
+	})
+	if log.GetLevel() == hclog.NoLevel {
+		log.SetLevel(hclog.Info)
+	}
+	if err := checkBuilders(builders); err != nil {
+		log.Error("cannot serve", "error", err)
+		os.Exit(1)
+	}
+	srv := newServer(builders, log)
+	go watchParent(os.Getppid(), srv, log)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  pluginwire.Handshake,
+		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{Register: srv.register}),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, pluginwire.ServerOptions()...)...)
+		},
+		Logger: log,
+	})
+	// plugin.Serve returns when the host stopped the server: close what is left.
+	ctx, cancel := context.WithTimeout(context.Background(), pluginwire.OrphanCloseTimeout)
+	srv.closeAll(ctx)
+	cancel()
+	os.Exit(0)
+}
+
+// checkBuilders refuses an empty builder list and two builders of one scheme.
+func checkBuilders(builders []ConnectorBuilder) error {
+	if len(builders) == 0 {
+		return fmt.Errorf("sdk.Serve needs at least one connector builder")
+	}
+	seen := map[string]bool{}
+	for _, b := range builders {
+		if b == nil {
+			return fmt.Errorf("sdk.Serve: nil connector builder")
+		}
+		s := b.Scheme()
+		if err := checkScheme(s); err != nil {
+			return fmt.Errorf("sdk.Serve: builder %T: %v", b, err)
+		}
+		if seen[s] {
+			return fmt.Errorf("sdk.Serve: two builders for scheme %q", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+// watchParent exits the process soon after its host is gone, even when the host was
+// killed with SIGKILL and had no chance to stop it: the parent pid then changes.
+func watchParent(ppid int, srv *server, log hclog.Logger) {
+	t := time.NewTicker(pluginwire.ParentPollInterval)
+	defer t.Stop()
+	for range t.C {
+		if os.Getppid() == ppid {
+			continue
+		}
+		log.Error("host process is gone; closing instances and exiting", "host_pid", ppid)
+		ctx, cancel := context.WithTimeout(context.Background(), pluginwire.OrphanCloseTimeout)
+		srv.closeAll(ctx)
+		cancel()
+		os.Exit(2)
+	}
+}

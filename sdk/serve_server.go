@@ -1,0 +1,287 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+)
+
+// server is the plugin side of the wire: it builds instances with sdk.Start, exactly
+// as the in-process host does, and moves their data over the batched streams.
+type server struct {
+	pb.UnimplementedConnectorServer
+
+	kinds   map[string]ConnectorBuilder
+	log     hclog.Logger
+	inbound *inboundPipe
+	host    *hostControl
+
+	mu    sync.Mutex
+	insts map[uint64]*served
+}
+
+// served is one instance the plugin serves.
+type served struct {
+	id     uint64
+	name   string
+	inst   *Instance
+	out    map[uint32]outLink // outbound links by id
+	ctx    context.Context    // cancelled when the instance closes
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	workers map[string]*destWorker // by destination
+}
+
+// outLink is one outbound link of an instance.
+type outLink struct {
+	dest string
+	cfg  Config
+}
+
+func newServer(builders []ConnectorBuilder, log hclog.Logger) *server {
+	s := &server{kinds: map[string]ConnectorBuilder{}, log: log, insts: map[uint64]*served{}}
+	for _, b := range builders {
+		s.kinds[b.Scheme()] = b
+	}
+	s.inbound = newInboundPipe()
+	s.host = &hostControl{}
+	return s
+}
+
+func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) {
+	s.host.broker = broker
+	pb.RegisterConnectorServer(g, s)
+}
+
+// Describe reports the plugin's kinds, protocol version and limits.
+func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	resp := &pb.DescribeResponse{
+		ProtocolVersion: pluginwire.ProtocolVersion,
+		SdkVersion:      Version,
+		Limits: &pb.Limits{
+			MaxMessageBytes:    pluginwire.MaxMessageBytes,
+			MaxBatchMessages:   pluginwire.MaxBatchMessages,
+			MaxBatchBytes:      pluginwire.MaxBatchBytes,
+			MaxBatchesInFlight: pluginwire.MaxBatchesInFlight,
+		},
+	}
+	schemes := make([]string, 0, len(s.kinds))
+	for sc := range s.kinds {
+		schemes = append(schemes, sc)
+	}
+	sort.Strings(schemes)
+	for _, sc := range schemes {
+		k := &pb.Kind{Scheme: sc}
+		if d, ok := s.kinds[sc].(Describer); ok {
+			desc := d.Describe()
+			k.Version, k.Capabilities, k.MaxPayload = desc.Version, desc.Capabilities, uint64(max(desc.MaxPayload, 0))
+			for _, o := range desc.Options {
+				k.Options = append(k.Options, &pb.OptionDoc{Name: o.Name, Scope: o.Scope, Doc: o.Doc, Default: o.Default, Secret: o.Secret})
+			}
+		}
+		resp.Kinds = append(resp.Kinds, k)
+	}
+	return resp, nil
+}
+
+func (s *server) builder(scheme string) (ConnectorBuilder, error) {
+	b, ok := s.kinds[scheme]
+	if !ok {
+		return nil, Errorf(KindInvalidConfig, "this plugin serves no scheme %q", scheme)
+	}
+	return b, nil
+}
+
+// ValidateConfig runs the builder's ConfigValidator, if it has one.
+func (s *server) ValidateConfig(_ context.Context, req *pb.ValidateConfigRequest) (*pb.ValidateConfigResponse, error) {
+	err := s.validate(req.Scheme, req.Url, req.Options, req.Links)
+	return &pb.ValidateConfigResponse{Error: errorToPB(err)}, nil
+}
+
+func (s *server) validate(scheme, rawURL string, opts map[string]string, links []*pb.Link) (err error) {
+	b, err := s.builder(scheme)
+	if err != nil {
+		return err
+	}
+	u, err := parseInstanceURL(scheme, rawURL)
+	if err != nil {
+		return err
+	}
+	v, ok := b.(ConfigValidator)
+	if !ok {
+		return nil
+	}
+	specs := make([]LinkSpec, len(links))
+	for i, l := range links {
+		specs[i] = LinkSpec{Direction: Direction(l.Direction), Resource: l.Resource, Config: Config(l.Options), Record: l.Record}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("scheme %q: config validator panicked: %v", scheme, r)
+		}
+	}()
+	return v.ValidateConfig(u, Config(opts), specs)
+}
+
+// parseInstanceURL parses a connector URL; an empty one gives a URL with only the scheme.
+func parseInstanceURL(scheme, raw string) (URL, error) {
+	if raw == "" {
+		return URL{Scheme: scheme}, nil
+	}
+	u, err := ParseURL(raw)
+	if err != nil {
+		return URL{}, Wrap(KindInvalidConfig, err)
+	}
+	return u, nil
+}
+
+// Build starts one instance with sdk.Start.
+func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResponse, error) {
+	b, err := s.builder(req.Scheme)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	u, err := parseInstanceURL(req.Scheme, req.Url)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	s.mu.Lock()
+	_, dup := s.insts[req.InstanceId]
+	s.mu.Unlock()
+	if dup {
+		return nil, ToStatus(Errorf(KindInvalidConfig, "instance id %d is already in use", req.InstanceId))
+	}
+	sv := &served{id: req.InstanceId, name: req.Name, out: map[uint32]outLink{}, workers: map[string]*destWorker{}}
+	var routes []Route
+	for _, l := range req.Links {
+		switch Direction(l.Direction) {
+		case Outbound:
+			sv.out[l.Id] = outLink{dest: l.Resource, cfg: Config(l.Options)}
+		case Inbound:
+			if err := ValidatePattern(l.Resource); err != nil {
+				return nil, ToStatus(Errorf(KindInvalidDestination, "record %q: %w", l.Record, err))
+			}
+			routes = append(routes, Route{ID: l.Id, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
+		default:
+			return nil, ToStatus(Errorf(KindInvalidConfig, "link %d: unknown direction %d", l.Id, l.Direction))
+		}
+	}
+	id := req.InstanceId
+	inst, err := Start(ctx, b, InstanceConfig{
+		Name:    req.Name,
+		URL:     u,
+		Options: Config(req.Options),
+		Routes:  routes,
+		Sink:    SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
+		Logger:  s.log.Named(req.Name),
+		Host:    s.host.forInstance(req.HostBrokerId, id),
+	})
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	sv.inst = inst
+	sv.ctx, sv.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.insts[id] = sv
+	s.mu.Unlock()
+	return &pb.BuildResponse{}, nil
+}
+
+func (s *server) instance(id uint64) *served {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.insts[id]
+}
+
+// Health asks the instance whether it is healthy.
+func (s *server) Health(ctx context.Context, req *pb.HealthRequest) (*pb.HealthResponse, error) {
+	sv := s.instance(req.InstanceId)
+	if sv == nil {
+		return &pb.HealthResponse{Error: errorToPB(Errorf(KindClosed, "no instance %d", req.InstanceId))}, nil
+	}
+	return &pb.HealthResponse{Error: errorToPB(sv.inst.Health(ctx))}, nil
+}
+
+// CloseInstance closes one instance and forgets it.
+func (s *server) CloseInstance(ctx context.Context, req *pb.CloseInstanceRequest) (*pb.CloseInstanceResponse, error) {
+	s.mu.Lock()
+	sv := s.insts[req.InstanceId]
+	delete(s.insts, req.InstanceId)
+	s.mu.Unlock()
+	if sv == nil {
+		return nil, status.Errorf(codes.NotFound, "no instance %d", req.InstanceId)
+	}
+	if err := sv.close(ctx); err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.CloseInstanceResponse{}, nil
+}
+
+// Shutdown closes every instance within the deadline.
+func (s *server) Shutdown(ctx context.Context, req *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+	if req.DeadlineUnixNano > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, req.DeadlineUnixNano))
+		defer cancel()
+	}
+	if err := s.closeAll(ctx); err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.ShutdownResponse{}, nil
+}
+
+// closeAll closes every instance concurrently and returns the first error.
+func (s *server) closeAll(ctx context.Context) error {
+	s.mu.Lock()
+	all := s.insts
+	s.insts = map[uint64]*served{}
+	s.mu.Unlock()
+	errs := make(chan error, len(all))
+	for _, sv := range all {
+		go func() { errs <- sv.close(ctx) }()
+	}
+	var first error
+	for range all {
+		if err := <-errs; err != nil {
+			s.log.Error("closing instance", "error", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// close stops the instance's publish workers and closes the connector.
+func (sv *served) close(ctx context.Context) error {
+	sv.cancel()
+	sv.mu.Lock()
+	ws := sv.workers
+	sv.workers = map[string]*destWorker{}
+	sv.mu.Unlock()
+	for _, w := range ws {
+		close(w.queue)
+	}
+	return sv.inst.Close(ctx)
+}
+
+// errorToPB encodes err for a result field through ToStatus; nil stays nil.
+func errorToPB(err error) *pb.Error {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(ToStatus(err))
+	return &pb.Error{Code: uint32(st.Code()), Message: st.Message()}
+}
