@@ -52,10 +52,11 @@ func (c *Config) Locate(err error) hcl.Diagnostics {
 		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid configuration", Detail: e.Error()}
 		var ce *host.ConfigError
 		if errors.As(e, &ce) {
-			if rng, ok := c.rangeOf(ce.Record, ce.URL); ok {
+			if rng, ok := c.rangeOf(ce.Record, ce.URL, ce.Error()); ok {
 				d.Subject = &rng
 			} else if k := c.instanceIn(ce.Error()); k != nil {
-				d.Subject = &k.DeclRange
+				rng := k.rangeFor(ce.Error())
+				d.Subject = &rng
 			}
 		}
 		diags = append(diags, d)
@@ -63,8 +64,9 @@ func (c *Config) Locate(err error) hcl.Diagnostics {
 	return sortDiags(diags)
 }
 
-// rangeOf finds the link (when url is set and matches) or else the record.
-func (c *Config) rangeOf(key, url string) (hcl.Range, bool) {
+// rangeOf finds the link (when url is set and matches; the option the message names,
+// if any) or else the record.
+func (c *Config) rangeOf(key, url, msg string) (hcl.Range, bool) {
 	r := c.Record(key)
 	if r == nil {
 		return hcl.Range{}, false
@@ -72,11 +74,35 @@ func (c *Config) rangeOf(key, url string) (hcl.Range, bool) {
 	if url != "" {
 		for _, l := range r.Links {
 			if l.URL.String() == url || l.RawURL == url {
-				return l.Range, true
+				return optionRange(msg, l.OptionRanges, l.Range), true
 			}
 		}
 	}
 	return r.DeclRange, true
+}
+
+// rangeFor picks the most precise place for an error about the instance: the option
+// or URL it names, the plugin when no kind serves it, else the block.
+func (k *Connector) rangeFor(msg string) hcl.Range {
+	switch {
+	case strings.Contains(msg, "no connector kind"):
+		return k.PluginRange
+	case strings.Contains(msg, "url ") && k.RawURL != "":
+		return k.URLRange
+	}
+	return optionRange(msg, k.OptionRanges, k.DeclRange)
+}
+
+// optionRange returns the range of the first option msg names as option "NAME"
+// (the form sdk.Config's errors use), or def.
+func optionRange(msg string, ranges map[string]hcl.Range, def hcl.Range) hcl.Range {
+	best, at := def, -1
+	for name, rng := range ranges {
+		if i := strings.Index(msg, "option "+strconv.Quote(name)); i >= 0 && (at < 0 || i < at) {
+			best, at = rng, i
+		}
+	}
+	return best
 }
 
 // instanceIn finds the connector instance an error is about. The connector layer

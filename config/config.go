@@ -144,22 +144,3 @@ func (c *Config) Instances() []*Connector {
 	}
 	return out
 }
-
-// LinksOf returns the links that go through instance, with their records.
-func (c *Config) LinksOf(instance string) []RecordLink {
-	var out []RecordLink
-	for _, r := range c.Records {
-		for _, l := range r.Links {
-			if l.Instance == instance {
-				out = append(out, RecordLink{Record: r, Link: l})
-			}
-		}
-	}
-	return out
-}
-
-// RecordLink pairs a link with the record it belongs to.
-type RecordLink struct {
-	Record *Record
-	Link   *Link
-}

@@ -8,26 +8,19 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Diagnostic returns an error diagnostic at rng. Later checks (the plugin layer's, for
-// example) use it to point at a link or connector: pass Link.Range or a Connector's ranges.
-func Diagnostic(rng hcl.Range, summary, format string, args ...any) *hcl.Diagnostic {
-	r := rng
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r}
-}
-
 // Format prints diagnostics one a line as "file:line:col: summary: detail", sorted by
 // position, the form an editor or a user can jump to.
 func Format(diags hcl.Diagnostics) string {
 	var b strings.Builder
 	for _, d := range sortDiags(diags) {
-		b.WriteString(FormatOne(d))
+		b.WriteString(formatOne(d))
 		b.WriteByte('\n')
 	}
 	return b.String()
 }
 
-// FormatOne prints one diagnostic as "file:line:col: summary: detail".
-func FormatOne(d *hcl.Diagnostic) string {
+// formatOne prints one diagnostic as "file:line:col: summary: detail".
+func formatOne(d *hcl.Diagnostic) string {
 	var b strings.Builder
 	if d.Subject != nil {
 		fmt.Fprintf(&b, "%s: ", pos(*d.Subject))

@@ -100,9 +100,6 @@ func TestParseSample(t *testing.T) {
 	if got := strings.Join(inst, ","); got != "mqtt=mqtt,plant-b=mqtt,knx=knx" {
 		t.Errorf("instances = %s", got)
 	}
-	if n := len(cfg.LinksOf("mqtt")); n != 2 {
-		t.Errorf("LinksOf(mqtt) = %d links, want 2", n)
-	}
 }
 
 // TestParseErrors feeds one file holding many mistakes and expects every one of them,

@@ -52,7 +52,7 @@ func WithLogger(l hclog.Logger) Option {
 // Builder collects record declarations and services, then builds a DB. It is not safe
 // for concurrent use.
 type Builder struct {
-	records  map[string]recordDecl
+	records  map[string]anyRecord
 	order    []string // record keys in declaration order
 	services []namedService
 	errs     []error
@@ -68,7 +68,7 @@ type namedService struct {
 
 // NewBuilder returns an empty builder with opts applied.
 func NewBuilder(opts ...Option) *Builder {
-	b := &Builder{records: map[string]recordDecl{}, drain: DefaultDrainTimeout, log: hclog.NewNullLogger()}
+	b := &Builder{records: map[string]anyRecord{}, drain: DefaultDrainTimeout, log: hclog.NewNullLogger()}
 	for _, o := range opts {
 		if o != nil {
 			o(b)

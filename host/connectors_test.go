@@ -25,7 +25,7 @@ var (
 
 // loopbackPlugins returns a directory holding only the loopback plugin, built once per
 // test binary into a directory reused across runs (go build keeps it current).
-func loopbackPlugins(t *testing.T) string {
+func loopbackPlugins(t testing.TB) string {
 	t.Helper()
 	pluginsOnce.Do(func() {
 		pluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-plugins")

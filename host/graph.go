@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // Graph is the data flow of a DB: records and links as nodes; transforms, joins and
@@ -79,7 +81,7 @@ func buildGraph(db *DB) (Graph, []error) {
 				seenLink[u] = true
 				g.Nodes = append(g.Nodes, GraphNode{ID: u, Kind: NodeLink, Label: u})
 			}
-			if l.info.Direction.String() == EdgeLinkTo {
+			if l.info.Direction == sdk.Outbound {
 				g.Edges = append(g.Edges, GraphEdge{From: key, To: u, Kind: EdgeLinkTo})
 			} else {
 				g.Edges = append(g.Edges, GraphEdge{From: u, To: key, Kind: EdgeLinkFrom})

@@ -12,14 +12,11 @@ import (
 	"github.com/aimdb-dev/aimdb-go/host/buffer"
 )
 
-// recordDecl is a declared record with its value type erased; build turns it into a
-// live record of db and returns the record's own configuration errors.
-type recordDecl interface {
-	build(db *DB) []error
-}
-
-// anyRecord is a built record with its value type erased, for the dynamic API.
+// anyRecord is a record with its value type erased. build turns a declaration into a
+// live record of db and returns the record's configuration errors; the other methods
+// serve the dynamic API.
 type anyRecord interface {
+	build(db *DB) []error
 	core() *recordCore
 	stats() buffer.Stats
 	getJSON() (json.RawMessage, error)
@@ -41,6 +38,7 @@ type recordCore struct {
 	sources  int
 	taps     int
 	links    []*link
+	errs     []error // configuration errors found while declaring
 
 	stageErrors atomic.Uint64
 }
@@ -53,7 +51,6 @@ type record[T any] struct {
 	buf    buffer.Buffer[T]
 	stages []stageSpec
 	lnks   []*linkDecl[T]
-	errs   []error
 	db     *DB
 }
 
@@ -74,7 +71,8 @@ func Configure[T any](b *Builder, key string, fn func(r *Registrar[T])) {
 	}
 	rec, ok := d.(*record[T])
 	if !ok {
-		b.errorf(key, "", "declared with type %s, configured again with type %s", d.(anyRecord).core().typ, typ)
+		c := d.core()
+		c.errs = append(c.errs, &ConfigError{Record: key, Err: fmt.Errorf("declared with type %s, configured again with type %s", c.typ, typ)})
 		return
 	}
 	if fn != nil {

@@ -121,7 +121,8 @@ const (
 type Host interface {
 	// Latest returns the newest value of the record linked to resource on this
 	// instance, encoded with that link's codec. It fails with KindNoRoute when no link
-	// names resource and with KindRejected when the link does not allow reads.
+	// names resource. Which links may be read from outside is the connector's choice
+	// (for example the HTTP connector's allow_get link option).
 	Latest(ctx context.Context, resource string) ([]byte, error)
 }
 

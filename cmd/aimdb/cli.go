@@ -27,7 +27,7 @@ type command struct {
 	summary string
 	help    string // description and examples, shown by --help
 	flags   func(fs *flag.FlagSet)
-	// nargs bounds the positional arguments: min and max (-1: no limit).
+	// minArgs and maxArgs bound the positional arguments.
 	minArgs, maxArgs int
 	run              func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) error
 }
@@ -96,10 +96,15 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	c, rest := findCommand(args)
 	if c == nil {
-		fmt.Fprintf(a.stderr, "aimdb: unknown command %q\n\n", strings.Join(args, " "))
 		if group := groupOf(args[0]); group != "" {
+			if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+				fmt.Fprintf(a.stderr, "aimdb %s: missing subcommand\n\n", group)
+			} else {
+				fmt.Fprintf(a.stderr, "aimdb %s: unknown subcommand %q\n\n", group, args[1])
+			}
 			a.printGroup(group, a.stderr)
 		} else {
+			fmt.Fprintf(a.stderr, "aimdb: unknown command %q\n\n", strings.Join(args, " "))
 			a.printOverview(a.stderr)
 		}
 		return exitUsage
@@ -118,7 +123,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 		switch {
 		case len(pos) < c.minArgs:
 			err = usagef("missing argument: want %s", c.args)
-		case c.maxArgs >= 0 && len(pos) > c.maxArgs:
+		case len(pos) > c.maxArgs:
 			err = usagef("too many arguments: %s", strings.Join(pos[c.maxArgs:], " "))
 		}
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -42,10 +44,14 @@ func (f configFlags) load(w io.Writer) (*config.Config, error) {
 	} else {
 		if st, err := os.Stat(*f.config); err != nil || st.IsDir() {
 			abs, _ := filepath.Abs(*f.config)
-			if err == nil {
-				err = fmt.Errorf("is a directory")
+			why := "is a directory"
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				why = "not found"
+			case err != nil:
+				why = err.Error()
 			}
-			return nil, fmt.Errorf("configuration %s: %v (use --config FILE, or --config=demo for the built-in demo)", abs, err)
+			return nil, fmt.Errorf("configuration %s: %s (use --config FILE, or --config=demo for the built-in demo)", abs, why)
 		}
 		cfg, diags = config.ParseFile(*f.config)
 	}

@@ -528,7 +528,7 @@ record "a" {
 	os.WriteFile(cfg, []byte(src), 0o600)
 	r = aimdb(t, nil, "check", "--config", cfg, "--plugins", pluginDir)
 	want := []string{
-		cfg + `:1:11: Invalid configuration: connector instance "lb" (kind "loopback" from plugin`,
+		cfg + `:3:3: Invalid configuration: connector instance "lb" (kind "loopback" from plugin`,
 		cfg + `:7:11: Invalid configuration: record "a": link "nowhere://x": no connector instance or kind named "nowhere"`,
 	}
 	got := strings.Split(strings.TrimSpace(r.stderr), "\n")

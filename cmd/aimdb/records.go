@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -223,7 +222,7 @@ func (a *app) watch(ctx context.Context, f *clientFlags, pattern string, n int) 
 	for seen := 0; n == 0 || seen < n; seen++ {
 		e, err := sub.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			if ctx.Err() != nil {
 				return nil // interrupted: a normal end
 			}
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -49,8 +50,7 @@ examples:
   aimdb run --config aimdb.hcl --plugins ./plugins
   aimdb --config=demo                      # the built-in demo
   aimdb run --control unix:///run/aimdb/aimdb.sock --log-format json`,
-		flags:   func(fs *flag.FlagSet) { f = addRunFlags(fs) },
-		maxArgs: 0,
+		flags: func(fs *flag.FlagSet) { f = addRunFlags(fs) },
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet, _ []string) error {
 			return a.runHub(ctx, f)
 		},
@@ -82,7 +82,8 @@ examples:
 	})
 }
 
-// controlAddress is the control socket of `run`, or the one a client connects to.
+// controlAddress is the socket a client command connects to: --connect, else
+// $AIMDB_CONNECT, else the default address of `run`.
 func (a *app) controlAddress(flagValue string) string {
 	if flagValue != "" {
 		return flagValue
@@ -142,7 +143,7 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 		"connectors", len(cfg.Instances()), "control", addr, "config", *f.cfg.config)
 	runErr := db.Run(ctx)
 	srv.Close()
-	if err := <-served; err != nil && err != control.ErrServerClosed {
+	if err := <-served; err != nil && !errors.Is(err, control.ErrServerClosed) {
 		log.Warn("control socket failed", "error", err)
 	}
 	if runErr != nil {

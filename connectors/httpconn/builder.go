@@ -28,8 +28,8 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 	errs.add(err)
 	routes := make(map[uint32]routeOptions, len(b.Routes))
 	for _, rt := range b.Routes {
-		ro, err := parseRoute(rt.Resource, rt.Config)
-		errs.add(within(rt.Record, sdk.Inbound, rt.Resource, err))
+		ro, routeErr := parseRoute(rt.Resource, rt.Config)
+		errs.add(within(rt.Record, sdk.Inbound, rt.Resource, routeErr))
 		routes[rt.ID] = ro
 	}
 	if err == nil {
@@ -80,13 +80,13 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 		switch l.Direction {
 		case sdk.Inbound:
 			inbound = true
-			_, err := parseRoute(l.Resource, l.Config)
-			errs.add(within(l.Record, l.Direction, l.Resource, err))
+			_, routeErr := parseRoute(l.Resource, l.Config)
+			errs.add(within(l.Record, l.Direction, l.Resource, routeErr))
 		case sdk.Outbound:
 			errs.add(within(l.Record, l.Direction, l.Resource, checkLinkTo(s, l, u.Scheme != "")))
 		}
 	}
-	if s != nil && err == nil {
+	if err == nil {
 		errs.add(checkShape(s, inbound))
 	}
 	return errs.err()

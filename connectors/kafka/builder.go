@@ -60,7 +60,7 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		kgo.ClientID(cs.clientID),
 		kgo.DialTimeout(cs.dialTimeout),
 		kgo.RetryBackoffFn(retryBackoff),
-		kgo.MetadataMinAge(250*time.Millisecond), // re-learn leaders soon after a broker returns
+		kgo.MetadataMinAge(250 * time.Millisecond), // re-learn leaders soon after a broker returns
 		kgo.WithHooks(&c.dial),
 		kgo.WithLogger(kgoLogger{b.Logger}),
 	}
@@ -100,6 +100,8 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		c.inbound = append(c.inbound, g.spec.topics...)
 	}
 	for _, g := range c.consumers {
+		// runCtx, not b.Go's context: Close stops the consumers before the SDK
+		// cancels that one, so it can commit what they settled.
 		b.Go("kafka group "+g.spec.settings.group, func(context.Context) { g.run(runCtx) })
 	}
 	b.Logger.Info("kafka connector ready", "brokers", cs.addrs, "tls", cs.tls.enabled, "sasl", cs.sasl.String(), "groups", names)

@@ -88,8 +88,7 @@ func TestRejectedRecordSkipped(t *testing.T) {
 	if got := rec.wait(t, 2, 20*time.Second); !slices.Equal(got, []string{"1", "2"}) {
 		t.Fatalf("got %q, want 1 and 2", got)
 	}
-	s := inst.Connector().(*kafka.Connector).Stats()
-	if s.Rejected != 1 || s.Delivered != 2 {
+	if s := waitStats(inst, func(s kafka.Stats) bool { return s.Rejected == 1 && s.Delivered == 2 }); s.Rejected != 1 || s.Delivered != 2 {
 		t.Errorf("stats %+v, want 1 rejected and 2 delivered", s)
 	}
 	closeNow(t, inst)

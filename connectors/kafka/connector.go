@@ -147,6 +147,9 @@ func (c *Connector) publish(ctx context.Context, topic string, cfg sdk.Config, p
 	if err != nil {
 		return fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
 	}
+	if limit := maxPayload(link.producer.batchMaxBytes); len(payload)+len(key) > limit {
+		return sdk.Errorf(sdk.KindMessageTooLarge, "link_to \"kafka://%s\": value of %d bytes (key %d) exceeds %d bytes (batch_max_bytes %d less room for headers)", topic, len(payload), len(key), limit, link.producer.batchMaxBytes)
+	}
 	cl, err := c.producer(link.producer)
 	if err != nil {
 		return fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
@@ -177,6 +180,10 @@ func (c *Connector) publish(ctx context.Context, topic string, cfg sdk.Config, p
 	}
 	return nil
 }
+
+// maxPayload is the largest key plus value a batch of batchMaxBytes takes, leaving
+// room for the record's framing and the aimdb headers.
+func maxPayload(batchMaxBytes int) int { return batchMaxBytes - 1024 }
 
 // Health reports whether the brokers answer and every inbound topic exists, then any
 // error a consumer group saw since it last received records.

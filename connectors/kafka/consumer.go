@@ -55,26 +55,40 @@ func newGroupConsumer(c *Connector, spec *groupSpec, router *sdk.Router) (*group
 func (g *groupConsumer) run(ctx context.Context) {
 	defer close(g.done)
 	g.reportMissingTopics(ctx)
+	backoff := time.Duration(0) // grows while polls return only errors
 	for ctx.Err() == nil {
 		fetches := g.cl.PollRecords(ctx, g.c.settings.maxPoll)
 		if fetches.IsClientClosed() {
 			return
 		}
+		failed := false
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			failed = true
 			e := fmt.Errorf("topic %q partition %d: %w", topic, partition, err)
 			if prev := g.lastError(); prev == nil || prev.Error() != e.Error() {
 				g.c.log.Warn("kafka consume error", "group", g.spec.settings.group, "error", e)
 			}
 			g.lastErr.Store(&e)
 		})
-		if recs := fetches.Records(); len(recs) > 0 {
+		recs := fetches.Records()
+		if len(recs) > 0 {
 			g.lastErr.Store(nil)
 			g.deliver(ctx, recs)
 		}
 		g.cl.AllowRebalance()
+		switch {
+		case len(recs) > 0 || !failed:
+			backoff = 0
+		default:
+			backoff = min(max(2*backoff, 100*time.Millisecond), 2*time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+		}
 	}
 }
 
@@ -115,14 +129,28 @@ func (g *groupConsumer) deliver(ctx context.Context, recs []*kgo.Record) {
 	}
 	errs := make([]error, len(recs))
 	got := make([]bool, len(recs))
-	next := 0
-	for next < len(recs) {
+	take := func(a ack) { got[a.i], errs[a.i] = true, a.err }
+	stopping := false
+	for next := 0; next < len(recs); {
 		if !got[next] {
+			if stopping {
+				return
+			}
 			select {
 			case a := <-acks:
-				got[a.i], errs[a.i] = true, a.err
+				take(a)
 			case <-ctx.Done():
-				return
+				// Settle what the host already acknowledged, so its offsets are
+				// committed on close; the rest is delivered again after a restart.
+				stopping = true
+				for drained := false; !drained; {
+					select {
+					case a := <-acks:
+						take(a)
+					default:
+						drained = true
+					}
+				}
 			}
 			continue
 		}
@@ -178,7 +206,8 @@ func (g *groupConsumer) lastError() error {
 	return nil
 }
 
-// stop waits for run to return, commits the marked offsets and leaves the group.
+// stop waits for run to return, commits the marked offsets and leaves the group,
+// giving the brokers at most closeWait (or ctx) to answer.
 func (g *groupConsumer) stop(ctx context.Context) error {
 	select {
 	case <-g.done:
@@ -186,14 +215,19 @@ func (g *groupConsumer) stop(ctx context.Context) error {
 		g.cl.Close()
 		return sdk.Errorf(sdk.KindTimeout, "consumer did not stop: %v", ctx.Err())
 	}
+	ctx, cancel := context.WithTimeout(ctx, closeWait)
+	defer cancel()
 	err := g.cl.CommitMarkedOffsets(ctx)
 	g.cl.AllowRebalance()
-	if lerr := g.cl.LeaveGroupContext(ctx); lerr != nil && err == nil && !errors.Is(lerr, context.Canceled) {
+	if lerr := g.cl.LeaveGroupContext(ctx); lerr != nil && err == nil {
 		err = lerr
 	}
 	g.cl.Close()
 	if err != nil {
-		return fmt.Errorf("committing offsets: %w", err)
+		return fmt.Errorf("committing offsets and leaving the group: %w (uncommitted values come again)", err)
 	}
 	return nil
 }
+
+// closeWait bounds the final commit and group leave when the brokers do not answer.
+const closeWait = 5 * time.Second

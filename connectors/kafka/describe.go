@@ -21,6 +21,7 @@ func (Builder) Describe() sdk.Description {
 	add(c, optSASLMechanism, "PLAIN when credentials are set", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	add(c, optSASLUser, "url user", "SASL user (or put it in the url: kafka://user:password@host:9092)")
 	add(c, optSASLPassword, "url password", "SASL password; never printed")
+	add(c, optSASLPasswordEnv, "", "name of an environment variable holding the SASL password (keeps it out of the config file)")
 	add(c, optAutoCreateTopics, "false", "ask the cluster to create missing topics (it must allow it too)")
 	add(c, optDialTimeout, "5s", "how long one connection attempt to a broker may take")
 	add(c, optPublishTimeout, "10s", "how long Publish waits for Kafka's acknowledgement before failing (min 1s)")
@@ -44,6 +45,6 @@ func (Builder) Describe() sdk.Description {
 		Version:      Version,
 		Capabilities: []string{sdk.CapOutbound, sdk.CapInbound, sdk.CapAckCommit, sdk.CapHealth},
 		Options:      opts,
-		MaxPayload:   defaultBatchBytes - 1024,
+		MaxPayload:   maxPayload(defaultBatchBytes),
 	}
 }

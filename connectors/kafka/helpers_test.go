@@ -65,16 +65,22 @@ func (r *recorder) payloads() []string {
 // wait waits until the sink took n messages, failing the test after timeout.
 func (r *recorder) wait(t *testing.T, n int, timeout time.Duration) []string {
 	t.Helper()
+	return r.waitFor(t, fmt.Sprintf("%d messages", n), func(got []string) bool { return len(got) >= n }, timeout)
+}
+
+// waitFor waits until ok holds for the payloads the sink took, failing the test after timeout.
+func (r *recorder) waitFor(t *testing.T, what string, ok func([]string) bool, timeout time.Duration) []string {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
-		if got := r.payloads(); len(got) >= n {
+		if got := r.payloads(); ok(got) {
 			return got
 		}
 		select {
 		case <-r.notify:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("sink took %d messages in %s, want %d: %q", len(r.payloads()), timeout, n, r.payloads())
+			t.Fatalf("sink took %q in %s, want %s", r.payloads(), timeout, what)
 		}
 	}
 }
@@ -187,4 +193,17 @@ func (r *recorder) heldPayloads() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.held)
+}
+
+// waitStats polls the connector's counters until ok holds or 5 s pass (they are
+// counted just after the sink acknowledged) and returns the last reading.
+func waitStats(inst *sdk.Instance, ok func(kafka.Stats) bool) kafka.Stats {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := inst.Connector().(*kafka.Connector).Stats()
+		if ok(s) || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

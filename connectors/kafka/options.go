@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -20,6 +21,7 @@ const (
 	optSASLMechanism    = "sasl_mechanism"
 	optSASLUser         = "sasl_user"
 	optSASLPassword     = "sasl_password"
+	optSASLPasswordEnv  = "sasl_password_env"
 	optAutoCreateTopics = "auto_create_topics"
 	optDialTimeout      = "dial_timeout"
 	optPublishTimeout   = "publish_timeout"
@@ -50,7 +52,7 @@ var (
 var (
 	producerOptions   = []string{optAcks, optIdempotent, optCompression, optLinger, optBatchMaxBytes}
 	consumerOptions   = []string{optGroup, optStartOffset}
-	connectorOnly     = []string{optClientID, optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure, optSASLMechanism, optSASLUser, optSASLPassword, optAutoCreateTopics, optDialTimeout, optPublishTimeout, optCommitInterval, optMaxPollRecords}
+	connectorOnly     = []string{optClientID, optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure, optSASLMechanism, optSASLUser, optSASLPassword, optSASLPasswordEnv, optAutoCreateTopics, optDialTimeout, optPublishTimeout, optCommitInterval, optMaxPollRecords}
 	linkToOptions     = append([]string{optKey, optKeyField, optHeaders}, producerOptions...)
 	linkFromOptions   = consumerOptions
 	connectorOptions  = concat(connectorOnly, producerOptions, consumerOptions)
@@ -222,12 +224,12 @@ func validateTopic(topic string) error {
 	case len(topic) > 249:
 		return sdk.Errorf(sdk.KindInvalidDestination, "topic %.40q...: longer than Kafka's 249 character limit", topic)
 	}
+	if strings.ContainsAny(topic, "+#") {
+		return sdk.Errorf(sdk.KindInvalidDestination, "topic %q: the kafka connector takes exact topic names, not wildcards", topic)
+	}
 	for _, r := range topic {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
 			continue
-		}
-		if r == '+' || r == '#' {
-			return sdk.Errorf(sdk.KindInvalidDestination, "topic %q: the kafka connector takes exact topic names, not wildcards", topic)
 		}
 		return sdk.Errorf(sdk.KindInvalidDestination, "topic %q: character %q is not allowed (Kafka topics use a-z, A-Z, 0-9, '.', '_', '-')", topic, r)
 	}

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,12 +88,30 @@ func TestBrokerGoesAwayAndReturns(t *testing.T) {
 	t0 := time.Now()
 	publishUntilOK(t, inst, "t", "after", 20*time.Second)
 	t.Logf("publishing again %s after the restart", time.Since(t0).Round(time.Millisecond))
-	got := rec.wait(t, 2, 30*time.Second)
+	// "before" may come twice: its offset commit may not have reached the broker
+	// before it stopped (at least once).
+	rec.waitFor(t, `"after"`, func(got []string) bool { return slices.Contains(got, "after") }, 30*time.Second)
 	t.Logf("consuming again %s after the restart", time.Since(t0).Round(time.Millisecond))
-	if !slices.Contains(got, "before") || !slices.Contains(got, "after") {
-		t.Errorf("consumed %q, want before and after", got)
-	}
 	if err := inst.Health(ctx); err != nil {
 		t.Errorf("health after the broker returned: %v", err)
+	}
+}
+
+// Closing while the broker is down returns in bounded time, saying the final commit
+// failed.
+func TestCloseWhileBrokerDown(t *testing.T) {
+	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "t"))
+	rec := newRecorder()
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"start_offset": "earliest", "commit_interval": "1h"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
+	produce(t, cl.Addr, "t", "v")
+	rec.wait(t, 1, 20*time.Second)
+	cl.Stop()
+	t0 := time.Now()
+	err := inst.Close(context.Background())
+	if d := time.Since(t0); d > 15*time.Second {
+		t.Errorf("close took %s with the broker down", d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "committing offsets") {
+		t.Errorf("close with the broker down and an uncommitted value: %v, want an error about committing offsets", err)
 	}
 }

@@ -99,7 +99,7 @@ func TestRoundTripBothWays(t *testing.T) {
 	if !slices.Equal(got, values) {
 		t.Errorf("consumed %q, want %q", got, values)
 	}
-	if s := inst.Connector().(*kafka.Connector).Stats(); s.Delivered != uint64(len(values)) {
+	if s := waitStats(inst, func(s kafka.Stats) bool { return s.Delivered == uint64(len(values)) }); s.Delivered != uint64(len(values)) {
 		t.Errorf("stats %+v: want %d delivered", s, len(values))
 	}
 }
@@ -132,7 +132,7 @@ func TestCompressionAndKeys(t *testing.T) {
 // names it; with auto-creation on (connector and cluster) the same publish works.
 func TestMissingTopic(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.AllowAutoTopicCreation(), kfake.SeedTopics(1, "exists"))
-	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "5s"}, []sdk.Route{{ID: 1, Resource: "nowhere-in"}}, newRecorder())
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "15s"}, []sdk.Route{{ID: 1, Resource: "nowhere-in"}}, newRecorder())
 	ctx := context.Background()
 	t0 := time.Now()
 	err := inst.Publish(ctx, "nowhere", nil, []byte("v"))

@@ -81,17 +81,28 @@ type saslSettings struct {
 	password  string
 }
 
-// parseSASL takes credentials from sasl_user/sasl_password, or else from the URL's
-// userinfo. A user without a mechanism means PLAIN.
+// parseSASL takes credentials from sasl_user with sasl_password or
+// sasl_password_env, or else from the URL's userinfo. A user without a mechanism
+// means PLAIN.
 func parseSASL(u sdk.URL, opts sdk.Config) (saslSettings, error) {
 	s := saslSettings{user: u.User, password: u.Password}
 	_, optUser := opts[optSASLUser]
 	_, optPass := opts[optSASLPassword]
-	if (optUser || optPass) && (u.User != "" || u.Password != "") {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "credentials are given twice: in the connector url and in %q/%q; keep one", optSASLUser, optSASLPassword)
+	envName, optEnv := opts[optSASLPasswordEnv]
+	if optPass && optEnv {
+		return s, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q exclude each other: set one", optSASLPassword, optSASLPasswordEnv)
 	}
-	if optUser || optPass {
+	if (optUser || optPass || optEnv) && (u.User != "" || u.Password != "") {
+		return s, sdk.Errorf(sdk.KindInvalidConfig, "credentials are given twice: in the connector url and in the sasl_* options; keep one")
+	}
+	if optUser || optPass || optEnv {
 		s.user, s.password = opts[optSASLUser], opts[optSASLPassword]
+	}
+	if optEnv {
+		s.password = os.Getenv(envName)
+		if envName == "" || s.password == "" {
+			return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: environment variable %q is not set or empty", optSASLPasswordEnv, envName)
+		}
 	}
 	_, hasMech := opts[optSASLMechanism]
 	if !hasMech && s.user == "" && s.password == "" {
@@ -102,7 +113,7 @@ func parseSASL(u sdk.URL, opts sdk.Config) (saslSettings, error) {
 		return s, err
 	}
 	if s.user == "" || s.password == "" {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "SASL %s needs a user and a password (url userinfo or %q/%q)", s.mechanism, optSASLUser, optSASLPassword)
+		return s, sdk.Errorf(sdk.KindInvalidConfig, "SASL %s needs a user and a password (url userinfo, or %q with %q or %q)", s.mechanism, optSASLUser, optSASLPassword, optSASLPasswordEnv)
 	}
 	return s, nil
 }

@@ -49,7 +49,7 @@ func (builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	for i, r := range b.Routes {
 		specs[i] = sdk.LinkSpec{Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record}
 	}
-	opts, err := checkLinks(specs)
+	opts, err := checkLinks(specs, s.ets)
 	if err != nil {
 		return nil, sdk.Wrap(sdk.KindInvalidConfig, fmt.Errorf("knx connector %q: %w", b.Instance, err))
 	}

@@ -119,6 +119,7 @@ func (c *connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if err != nil {
 		return sdk.Errorf(sdk.KindInvalidConfig, "knx: link_to %q: %v", "knx://"+destination, err)
 	}
+	lo.dpt = c.s.ets.typeFor(lo.dpt, ga)
 	data, short, err := encodeValue(lo, payload)
 	if err != nil {
 		return sdk.Errorf(sdk.KindRejected, "knx: link_to %q: %v", "knx://"+destination, err)
@@ -192,7 +193,7 @@ func (c *connector) deliver(ga knxnet.GroupAddress, src knxnet.IndividualAddress
 			continue
 		}
 		lo := c.routeOpts[routes[0].ID]
-		payload, err := decodeValue(lo.dpt, apdu.Data)
+		payload, err := decodeValue(c.s.ets.typeFor(lo.dpt, ga), apdu.Data)
 		if err != nil {
 			c.b.Logger.Warn("cannot decode telegram", "group_address", topic, "from", src.String(), "record", routes[0].Record, "error", err)
 			continue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +17,6 @@ type fakeGateway struct {
 	t      *testing.T
 	conn   *net.UDPConn
 	frames chan gwFrame
-	mu     sync.Mutex
-	client *net.UDPAddr
 }
 
 type gwFrame struct {
@@ -48,9 +45,6 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 				t.Errorf("fake gateway: connector sent a bad frame % X: %v", buf[:n], err)
 				continue
 			}
-			g.mu.Lock()
-			g.client = from
-			g.mu.Unlock()
 			g.frames <- gwFrame{f, from}
 		}
 	}()
@@ -137,18 +131,13 @@ func (g *fakeGateway) confirm(to *net.UDPAddr, ch, seq uint8, req *knxnet.Tunnel
 
 // recorder is a sink that records inbound messages and acknowledges them.
 type recorder struct {
-	mu   sync.Mutex
-	msgs []sdk.Message
-	ch   chan sdk.Message
+	ch chan sdk.Message
 }
 
 func newRecorder() *recorder { return &recorder{ch: make(chan sdk.Message, 100)} }
 
 func (r *recorder) Deliver(m sdk.Message, ack func(error)) {
 	m.Payload = append([]byte(nil), m.Payload...)
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
 	r.ch <- m
 	ack(nil)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ const (
 // Defaults, following the KNXnet/IP specification where it names a value.
 const (
 	defaultGroup            = "224.0.23.12"
+	defaultGateway          = "127.0.0.1:3671"
 	defaultHeartbeat        = 60 * time.Second // CONNECTIONSTATE_REQUEST interval
 	defaultHeartbeatTimeout = 10 * time.Second // CONNECTIONSTATE_REQUEST_TIMEOUT
 	defaultAckTimeout       = time.Second      // TUNNELING_REQUEST_TIMEOUT; one retransmit
@@ -47,6 +49,7 @@ const (
 	optRateLimit        = "rate_limit"
 	optAddress          = "address"
 	optInterface        = "interface"
+	optETSCSV           = "ets_csv"
 	optDPT              = "dpt"
 	optRead             = "read"
 	optRespond          = "respond"
@@ -65,6 +68,7 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: optRateLimit, Scope: sdk.ScopeConnector, Doc: "routing mode: most telegrams sent per second (0 = no limit)", Default: "50"},
 	{Name: optAddress, Scope: sdk.ScopeConnector, Doc: "routing mode: individual address used as the source of sent telegrams", Default: defaultRoutingAddress},
 	{Name: optInterface, Scope: sdk.ScopeConnector, Doc: "routing mode: network interface for multicast (empty = the route to the group)"},
+	{Name: optETSCSV, Scope: sdk.ScopeConnector, Doc: "path of an ETS group address export (CSV with header): links without dpt use the datapoint type ETS gives their group address"},
 	{Name: optDPT, Scope: sdk.ScopeLinkTo, Doc: `datapoint type such as "9.001": the record's JSON value is encoded to it; without it the payload is sent as raw data bytes`},
 	{Name: optRespond, Scope: sdk.ScopeLinkTo, Doc: "answer GroupValueRead telegrams for this group address with the record's latest value", Default: "false"},
 	{Name: optDPT, Scope: sdk.ScopeLinkFrom, Doc: `datapoint type such as "9.001": telegram data is decoded to a JSON value; without it the route gets the raw data bytes`},
@@ -86,6 +90,7 @@ type settings struct {
 	rateLimit        int
 	address          knxnet.IndividualAddress
 	iface            string
+	ets              etsTable // nil without ets_csv
 }
 
 // parseSettings checks the connector URL and options; all problems are reported at once.
@@ -98,7 +103,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 	}
 	s := settings{}
 	known := []string{optMode, optHeartbeat, optHeartbeatTimeout, optAckTimeout, optConfirmTimeout, optConnectTimeout,
-		optReconnectMin, optReconnectMax, optNAT, optRateLimit, optAddress, optInterface}
+		optReconnectMin, optReconnectMax, optNAT, optRateLimit, optAddress, optInterface, optETSCSV}
 	add(opts.Unknown(known...))
 	defMode := modeTunnel
 	if u.Scheme == "knx+routing" {
@@ -133,6 +138,11 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 	if s.address, err = knxnet.ParseIndividualAddress(addr); err != nil {
 		add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", optAddress, err))
 	}
+	if path := opts.String(optETSCSV, ""); path != "" {
+		if s.ets, err = loadETSCSV(path); err != nil {
+			add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s: %v", optETSCSV, path, err))
+		}
+	}
 	s.iface = opts.String(optInterface, "")
 	if s.iface != "" {
 		if _, err := net.InterfaceByName(s.iface); err != nil {
@@ -140,11 +150,14 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 		}
 	}
 
-	if u.Scheme != "knx" && u.Scheme != "knx+routing" {
+	if u.Scheme != "knx" && u.Scheme != "knx+routing" && !(u.Scheme == "" && len(u.Hosts) == 0) {
 		add(sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not knx or knx+routing", u, u.Scheme))
 	}
-	if len(u.Hosts) == 0 && s.mode == modeRouting {
-		s.gateway = net.JoinHostPort(defaultGroup, "3671")
+	if len(u.Hosts) == 0 { // no URL: a gateway (knxd) on this machine, or the standard group
+		s.gateway = defaultGateway
+		if s.mode == modeRouting {
+			s.gateway = net.JoinHostPort(defaultGroup, "3671")
+		}
 	} else if addrs, err := u.Addrs(3671); err != nil {
 		add(sdk.Errorf(sdk.KindInvalidConfig, "%v", err))
 	} else if len(addrs) > 1 {
@@ -214,12 +227,18 @@ func validateResource(dir sdk.Direction, res string) error {
 	if len(levels) > 3 {
 		return fmt.Errorf("pattern %q: a group address has at most 3 levels", res)
 	}
-	for _, l := range levels {
+	// The largest number at each level; after "#" the notation is open, so the
+	// levels before it are checked as 3-level (main, middle).
+	limits := map[int][]int{1: {65535}, 2: {31, 2047}, 3: {31, 7, 255}}[len(levels)]
+	if levels[len(levels)-1] == "#" {
+		limits = []int{31, 7}
+	}
+	for i, l := range levels {
 		if l == "+" || l == "#" {
 			continue
 		}
-		if _, err := knxnet.ParseGroupAddress(l); err != nil {
-			return fmt.Errorf("pattern %q: level %q is not a group address number", res, l)
+		if n, err := strconv.Atoi(l); err != nil || n < 0 || n > limits[i] || strconv.Itoa(n) != l {
+			return fmt.Errorf("pattern %q: level %q is not a number in 0..%d", res, l, limits[i])
 		}
 	}
 	return nil

@@ -50,3 +50,21 @@ func TestPacerHonoursContext(t *testing.T) {
 		t.Fatal("wait with a cancelled context must fail while paced")
 	}
 }
+
+// TestRoutingBusyPausesSends checks that ROUTING_BUSY sets a pause of at least the
+// requested wait time, and that repeated busy frames lengthen the random part.
+func TestRoutingBusyPausesSends(t *testing.T) {
+	r := newRouting(settings{rateLimit: 50}, testLogger(t), nil)
+	start := time.Now()
+	r.busy(100 * time.Millisecond)
+	if d := r.busyUntil.Sub(start); d < 100*time.Millisecond || d > 160*time.Millisecond {
+		t.Fatalf("pause %s after one busy frame, want 100..150ms", d)
+	}
+	r.busy(10 * time.Millisecond) // a shorter wait never shortens the pause
+	if d := r.busyUntil.Sub(start); d < 100*time.Millisecond {
+		t.Fatalf("pause shrank to %s", d)
+	}
+	if r.busyCount != 2 {
+		t.Fatalf("busyCount %d, want 2", r.busyCount)
+	}
+}

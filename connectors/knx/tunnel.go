@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -102,6 +103,8 @@ type session struct {
 	t       *tunnel
 	ctx     context.Context
 	conn    *net.UDPConn
+	ctrl    *net.UDPAddr                // the gateway's control endpoint (the URL's address)
+	data    atomic.Pointer[net.UDPAddr] // the gateway's data endpoint, from CONNECT_RESPONSE
 	hpai    knxnet.HPAI
 	frames  chan knxnet.Frame
 	errc    chan error
@@ -120,11 +123,20 @@ func (t *tunnel) session(ctx context.Context) (established bool, err error) {
 	if err != nil {
 		return false, sdk.Errorf(sdk.KindConnectionFailed, "resolve gateway %s: %w", t.s.gateway, err)
 	}
-	conn, err := net.DialUDP("udp4", nil, gw)
+	// Learn which local address reaches the gateway, then listen there unconnected:
+	// the gateway may answer tunnelling requests from a data endpoint of its own.
+	probe, err := net.DialUDP("udp4", nil, gw)
 	if err != nil {
 		return false, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
 	}
-	s := &session{t: t, ctx: ctx, conn: conn, frames: make(chan knxnet.Frame, 16), errc: make(chan error, 1), quit: make(chan struct{})}
+	local := probe.LocalAddr().(*net.UDPAddr).IP
+	probe.Close()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
+	if err != nil {
+		return false, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
+	}
+	s := &session{t: t, ctx: ctx, conn: conn, ctrl: gw, frames: make(chan knxnet.Frame, 16), errc: make(chan error, 1), quit: make(chan struct{})}
+	s.data.Store(gw)
 	s.hpai = knxnet.HPAI{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}
 	if !t.s.nat {
 		s.hpai.Addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -176,13 +188,16 @@ func (t *tunnel) session(ctx context.Context) (established bool, err error) {
 func (s *session) read() {
 	buf := make([]byte, 1500)
 	for {
-		n, err := s.conn.Read(buf)
+		n, from, err := s.conn.ReadFromUDP(buf)
 		if err != nil {
 			select {
 			case s.errc <- sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", s.t.s.gateway, err):
 			default:
 			}
 			return
+		}
+		if !from.IP.Equal(s.ctrl.IP) && !from.IP.Equal(s.data.Load().IP) {
+			continue // not from the gateway
 		}
 		f, err := knxnet.Decode(buf[:n])
 		if err != nil {
@@ -202,7 +217,12 @@ func (s *session) write(f knxnet.Frame) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.conn.Write(b); err != nil {
+	to := s.ctrl
+	switch f.(type) {
+	case *knxnet.TunnellingRequest, *knxnet.TunnellingAck:
+		to = s.data.Load()
+	}
+	if _, err := s.conn.WriteToUDP(b, to); err != nil {
 		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: send %s: %w", s.t.s.gateway, f.Service(), err)
 	}
 	return nil
@@ -253,6 +273,9 @@ func (s *session) connect() error {
 		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s refused the tunnel: %s", s.t.s.gateway, resp.Status)
 	}
 	s.up, s.channel, s.addr = true, resp.Channel, resp.Address
+	if d := resp.Data.Addr; d.Port() != 0 && !d.Addr().IsUnspecified() {
+		s.data.Store(net.UDPAddrFromAddrPort(d))
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package knx
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,24 @@ func waitHealthy(t *testing.T, inst *sdk.Instance) {
 			t.Fatalf("not healthy within 5s: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTunnelUsesGatewayDataEndpoint: tunnelling requests go to the data endpoint the
+// CONNECT_RESPONSE names; heartbeats stay on the control endpoint.
+func TestTunnelUsesGatewayDataEndpoint(t *testing.T) {
+	ctrl, data := newFakeGateway(t), newFakeGateway(t)
+	inst := startConnector(t, ctrl.url(), fastOptions(sdk.Config{"heartbeat": "300ms"}), nil, nil, nil)
+	_, client := expect[*knxnet.ConnectRequest](ctrl)
+	ctrl.send(client, &knxnet.ConnectResponse{Channel: 20, Data: knxnet.HPAI{Addr: netip.MustParseAddrPort(data.conn.LocalAddr().String())}})
+	done := publishAsync(inst, "1/2/3", nil, "\x01")
+	req, _ := expect[*knxnet.TunnellingRequest](data)
+	data.send(client, &knxnet.TunnellingAck{Channel: 20, Seq: req.Seq})
+	data.confirm(client, 20, 0, req, false)
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if hb, _ := expect[*knxnet.ConnectionStateRequest](ctrl); hb.Channel != 20 {
+		t.Fatalf("heartbeat for channel %d", hb.Channel)
 	}
 }

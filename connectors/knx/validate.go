@@ -12,9 +12,9 @@ import (
 // ValidateConfig checks the connector URL and options and every link's group address
 // and options without connecting anywhere. Each problem names its link and value.
 func (builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
-	_, err := parseSettings(u, options)
+	s, err := parseSettings(u, options)
 	errs := []error{err}
-	_, lerr := checkLinks(links)
+	_, lerr := checkLinks(links, s.ets)
 	errs = append(errs, lerr)
 	if err := errors.Join(errs...); err != nil {
 		return sdk.Wrap(sdk.KindInvalidConfig, err)
@@ -32,7 +32,7 @@ func linkName(l sdk.LinkSpec) string {
 }
 
 // checkLinks validates links and returns their parsed options in order.
-func checkLinks(links []sdk.LinkSpec) ([]linkOptions, error) {
+func checkLinks(links []sdk.LinkSpec, ets etsTable) ([]linkOptions, error) {
 	var errs []error
 	out := make([]linkOptions, len(links))
 	var inbound []int
@@ -41,6 +41,9 @@ func checkLinks(links []sdk.LinkSpec) ([]linkOptions, error) {
 			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s: %v", linkName(l), err))
 		}
 		lo, err := parseLinkOptions(l.Direction, l.Config)
+		if err == nil {
+			err = ets.check(l.Resource, lo)
+		}
 		if err != nil {
 			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s: %v", linkName(l), err))
 		}

@@ -23,6 +23,13 @@ func TestValidateConfigAcceptsGoodConfig(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
+	// No connector block: the host passes an empty URL; a local gateway is assumed.
+	if err := validator().ValidateConfig(sdk.URL{}, nil, links); err != nil {
+		t.Errorf("empty URL: %v", err)
+	}
+	if s, err := parseSettings(sdk.URL{}, nil); err != nil || s.gateway != "127.0.0.1:3671" || s.mode != modeTunnel {
+		t.Errorf("empty URL settings %+v, %v", s, err)
+	}
 }
 
 // TestValidateConfigErrors checks that each problem is an invalid-config error naming
@@ -51,6 +58,10 @@ func TestValidateConfigErrors(t *testing.T) {
 		{"read init on pattern", tunnel, nil, in("1/2/+", sdk.Config{"read": "init"}), []string{`read = "init" needs one group address`}},
 		{"bad respond", tunnel, nil, out("1/2/3", sdk.Config{"respond": "yes"}), []string{`option "respond"`, `"yes"`}},
 		{"bad pattern level", tunnel, nil, in("1/x/+", nil), []string{`link_from "knx://1/x/+"`, `level "x"`}},
+		{"pattern middle out of range", tunnel, nil, in("1/9/+", nil), []string{`level "9" is not a number in 0..7`}},
+		{"pattern main out of range", tunnel, nil, in("32/#", nil), []string{`level "32" is not a number in 0..31`}},
+		{"pattern 2-level sub out of range", tunnel, nil, in("+/2048", nil), []string{`level "2048" is not a number in 0..2047`}},
+		{"pattern too deep", tunnel, nil, in("1/2/3/+", nil), []string{"at most 3 levels"}},
 		{"overlapping dpts", tunnel, nil, []sdk.LinkSpec{
 			{Direction: sdk.Inbound, Resource: "1/2/3", Config: sdk.Config{"dpt": "9.001"}, Record: "a"},
 			{Direction: sdk.Inbound, Resource: "1/+/3", Config: sdk.Config{"dpt": "5.001"}, Record: "b"},

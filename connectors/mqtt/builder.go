@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -32,7 +33,9 @@ func (Builder) Describe() sdk.Description {
 		Version:      Version,
 		Capabilities: []string{sdk.CapOutbound, sdk.CapInbound, sdk.CapWildcards, sdk.CapAckCommit, sdk.CapHealth},
 		Options:      opts,
-		MaxPayload:   maxPacket,
+		// MQTT takes up to 256 MiB (max_payload); as a plugin the boundary's smaller
+		// limit applies first, so the kind declares none of its own.
+		MaxPayload: 0,
 	}
 }
 
@@ -89,8 +92,9 @@ func plain(err error) error {
 
 // Build makes one connector instance. It checks the configuration, starts the
 // embedded broker when asked, and connects in the background: a broker that is not
-// there yet is retried with backoff, so Build succeeds without one.
-func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
+// there yet is retried with backoff, so Build succeeds without one. It waits for the
+// first connection attempt only briefly (at most connect_timeout or 3 s).
+func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
 	s, err := parseSettings(b.Instance, b.URL, b.Options)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
@@ -105,7 +109,7 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 			filters[r.Resource] = q
 		}
 	}
-	c := newConnector(b, s, filters)
+	c := newConnector(b, s, reduceFilters(filters))
 	opts := paho.NewClientOptions()
 	var tc *tls.Config
 	if s.tls {
@@ -150,5 +154,15 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 		b.Logger.Warn("clean_session = false without client_id: the session survives reconnects but not restarts", "client_id", s.clientID)
 	}
 	b.Go("mqtt-session", c.run)
+	// Wait for the first attempt, so values produced right after the start do not
+	// fail needlessly; a broker that is absent or slow to answer is not waited for long.
+	select {
+	case <-c.first:
+	case <-ctx.Done():
+	case <-time.After(min(s.connectTimeout, startupWait)):
+	}
 	return c, nil
 }
+
+// startupWait bounds how long Build waits for the first connection.
+const startupWait = 3 * time.Second

@@ -14,7 +14,7 @@ func validator() sdk.ConfigValidator { return mqtt.NewBuilder().(sdk.ConfigValid
 func TestValidateConfigAcceptsGoodConfig(t *testing.T) {
 	err := validator().ValidateConfig(sdk.MustParseURL("mqtts://user:pw@broker.example,backup.example:8884"), sdk.Config{
 		"client_id": "plant-a", "keepalive": "10s", "clean_session": "false", "status_topic": "aimdb/plant-a/status",
-		"tls_ca_file": "/does/not/matter/for/check.pem", "reconnect_max": "1m",
+		"tls_ca_file": "ca.pem", "reconnect_max": "1m",
 	}, []sdk.LinkSpec{
 		{Direction: sdk.Outbound, Resource: "sensors/temp", Config: sdk.Config{"qos": "2", "retain": "true"}, Record: "temp"},
 		{Direction: sdk.Inbound, Resource: "cmd/+/set", Config: sdk.Config{"qos": "0"}, Record: "cmd"},
@@ -106,7 +106,7 @@ func TestBuildRejectsBadRoutes(t *testing.T) {
 
 func TestDescribeDocumentsEveryOption(t *testing.T) {
 	d := mqtt.NewBuilder().(sdk.Describer).Describe()
-	if d.Version == "" || d.MaxPayload <= 0 {
+	if d.Version == "" || d.MaxPayload < 0 {
 		t.Fatalf("description %+v", d)
 	}
 	for _, c := range []string{sdk.CapOutbound, sdk.CapInbound, sdk.CapWildcards, sdk.CapAckCommit, sdk.CapHealth} {

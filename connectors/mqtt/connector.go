@@ -35,6 +35,7 @@ type Connector struct {
 	ctx    context.Context // ends when the instance closes
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the session loop has disconnected
+	first  chan struct{} // closed when the first connection attempt (and its subscription) ended
 	closed atomic.Bool
 
 	online  atomic.Bool
@@ -59,6 +60,7 @@ func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Co
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
+		first:   make(chan struct{}),
 		lost:    make(chan error, 1),
 		lastErr: errors.New("not connected yet"),
 		since:   time.Now(),

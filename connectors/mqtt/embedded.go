@@ -23,9 +23,8 @@ type embeddedBroker struct {
 // startEmbeddedBroker starts a broker listening on addr ("127.0.0.1:1883"; port 0
 // picks a free port). A port that cannot be bound fails the build.
 func startEmbeddedBroker(instance, addr string, log hclog.Logger) (*embeddedBroker, error) {
-	w := log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
 	server := mochi.New(&mochi.Options{
-		Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(&slogToHclog{log: log.Named("broker"), min: slog.LevelWarn}),
 	})
 	if err := server.AddHook(new(openHook), nil); err != nil {
 		return nil, sdk.Errorf(sdk.KindConnectionFailed, "embedded broker: %v", err)

@@ -59,3 +59,22 @@ func TestEmbeddedBrokerPortTakenFailsBuild(t *testing.T) {
 		t.Fatalf("err = %v, want connection failed naming %s", err, ln.Addr())
 	}
 }
+
+// Overlapping link_from filters: each route gets a message once, whatever the broker
+// does with overlapping subscriptions.
+func TestOverlappingRoutesGetEachMessageOnce(t *testing.T) {
+	t.Parallel()
+	inst := start(t, "demo", "mqtt://127.0.0.1", sdk.Config{"embedded_broker": "127.0.0.1:0"},
+		route(1, "ov/+/t", nil), route(2, "ov/k/t", sdk.Config{"qos": "2"}), route(3, "ov/#", sdk.Config{"qos": "0"}))
+	inst.waitHealthy(t, 5*time.Second)
+	outside := mqtttest.Connect(t, inst.conn.BrokerAddrs()[0], mqtttest.ClientOptions{})
+	outside.Publish("ov/k/t", 2, false, []byte("once"))
+	got := map[uint32]int{}
+	for range 3 {
+		got[inst.sink.next(t, 5*time.Second).RouteID]++
+	}
+	inst.sink.quiet(t, 300*time.Millisecond)
+	if got[1] != 1 || got[2] != 1 || got[3] != 1 {
+		t.Fatalf("deliveries per route: %v", got)
+	}
+}

@@ -24,6 +24,7 @@ type inbound struct {
 	queue []*pending // QoS 1/2 messages of this connection, in arrival order
 
 	lastRejectLog atomic.Int64 // unix nanos of the last rejection warning
+	lastRetryLog  atomic.Int64 // unix nanos of the last retry warning
 }
 
 // pending is one inbound message on its way to the host.
@@ -76,9 +77,8 @@ func (in *inbound) settle(p *pending, err error) {
 		c.stats.delivered.Add(1)
 	case transient(err):
 		if c.ctx.Err() == nil {
-			c.stats.retries.Add(1)
-			if p.attempts == 1 {
-				c.log.Warn("host could not take an inbound MQTT message; retrying", "topic", p.msg.Topic(), "error", err)
+			if n := c.stats.retries.Add(1); rateLimited(&in.lastRetryLog) {
+				c.log.Warn("host could not take an inbound MQTT message; retrying", "topic", p.msg.Topic(), "error", err, "retries_total", n)
 			}
 			d := backoff(p.attempts-1, 50*time.Millisecond, 5*time.Second)
 			time.AfterFunc(d, func() {
@@ -95,9 +95,7 @@ func (in *inbound) settle(p *pending, err error) {
 		c.stats.unrouted.Add(1)
 		c.log.Debug("inbound MQTT message matched no route", "topic", p.msg.Topic())
 	default:
-		n := c.stats.rejected.Add(1)
-		now := time.Now().UnixNano()
-		if last := in.lastRejectLog.Load(); now-last > int64(5*time.Second) && in.lastRejectLog.CompareAndSwap(last, now) {
+		if n := c.stats.rejected.Add(1); rateLimited(&in.lastRejectLog) {
 			c.log.Warn("host rejected an inbound MQTT message; acknowledged and dropped", "topic", p.msg.Topic(), "error", err, "rejected_total", n)
 		}
 	}
@@ -137,6 +135,14 @@ func (in *inbound) newConnection() {
 
 // stop forgets pending acknowledgements when the instance closes.
 func (in *inbound) stop() { in.newConnection() }
+
+// rateLimited reports whether a warning may be logged now: at most one every 5 s
+// per kind, so a flood of bad messages does not flood the log (the counters count them all).
+func rateLimited(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev > int64(5*time.Second) && last.CompareAndSwap(prev, now)
+}
 
 // transient reports whether the host may take the value later: any error other than
 // a rejection or a missing route (for a message on several routes, any such part).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -20,8 +21,14 @@ func (c *Connector) run(context.Context) {
 	defer c.disconnect()
 	ctx := c.ctx
 	failures := 0
+	var firstOnce sync.Once
+	defer firstOnce.Do(func() { close(c.first) })
 	for ctx.Err() == nil {
 		if err := c.connect(ctx); err != nil {
+			firstOnce.Do(func() { close(c.first) })
+			if ctx.Err() != nil {
+				return // closing: not a failure to report
+			}
 			failures++
 			c.stats.connectFailures.Add(1)
 			if c.setDown(err) || failures == 1 {
@@ -41,6 +48,7 @@ func (c *Connector) run(context.Context) {
 		failures = 0
 		c.subscribe(ctx)
 		c.publishStatus(c.s.statusOnline)
+		firstOnce.Do(func() { close(c.first) })
 
 		var reason error
 		for reason == nil {

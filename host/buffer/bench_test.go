@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -138,14 +137,13 @@ func BenchmarkThroughput(b *testing.B) {
 						n := uint64(0)
 						for {
 							_, err := recv(ctx)
-							var lag *LagError
-							if errors.As(err, &lag) {
+							if err == nil {
+								n++
 								continue
 							}
-							if err != nil {
+							if _, lagged := err.(*LagError); !lagged {
 								break
 							}
-							n++
 						}
 						received.Add(n)
 					}()

@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -12,27 +11,30 @@ import (
 // values behind gets a *LagError with the count it missed and continues from the
 // oldest value still held. A new reader sees only values pushed after it subscribed.
 //
-// Positions are sequence numbers; slot i%len(slots) holds position i. The slot array is
-// rounded up to a power of two so indexing is a mask, while the live window stays
-// exactly Capacity values.
+// Positions are sequence numbers; slot i%Capacity holds position i and records which
+// position it holds, so a reader detects an overwritten slot without reading the
+// producer's tail on every value. Producer and readers keep their slot index as a
+// running counter, so no division is needed for capacities that are not powers of two.
 type Ring[T any] struct {
+	// Read by every reader on every value: kept off the producer's cache line.
 	slots    []ringSlot[T]
-	mask     uint64
 	capacity uint64
+	ws       waitSet
+	readers  sync.Map // *ringReader[T] -> struct{}, for Stats
+	retired  retiredCounts
+	_        cacheLinePad
 
+	// Written by the producer on every Push.
 	pmu  spinLock      // serialises producers (a record has one writer, but Push stays safe)
+	widx uint64        // slot the next Push writes; guarded by pmu
 	tail atomic.Uint64 // next position to write; values [tail-capacity, tail) are live
-
-	ws      waitSet
-	readers sync.Map // *ringReader[T] -> struct{}, for Stats
-	retired retiredCounts
+	_    cacheLinePad
 }
 
 type ringSlot[T any] struct {
 	mu  spinLock
 	pos uint64 // position+1 of the value held, 0 when never written
 	val T
-	_   [24]byte // keep neighbouring slot locks off one cache line for small T
 }
 
 // retiredCounts keeps the counters of closed readers so Stats stays cumulative.
@@ -45,8 +47,7 @@ func NewRing[T any](capacity int) *Ring[T] {
 	if capacity < 1 {
 		panic("buffer: ring capacity must be at least 1")
 	}
-	n := uint64(1) << bits.Len64(uint64(capacity-1))
-	r := &Ring[T]{slots: make([]ringSlot[T], n), mask: n - 1, capacity: uint64(capacity)}
+	r := &Ring[T]{slots: make([]ringSlot[T], capacity), capacity: uint64(capacity)}
 	r.ws.init()
 	return r
 }
@@ -59,7 +60,10 @@ func (r *Ring[T]) Push(v T) error {
 		return ErrClosed
 	}
 	pos := r.tail.Load()
-	s := &r.slots[pos&r.mask]
+	s := &r.slots[r.widx]
+	if r.widx++; r.widx == r.capacity {
+		r.widx = 0
+	}
 	s.mu.lock()
 	s.val = v
 	s.pos = pos + 1
@@ -79,7 +83,7 @@ func (r *Ring[T]) Peek() (T, bool) {
 			var zero T
 			return zero, false
 		}
-		s := &r.slots[(tail-1)&r.mask]
+		s := &r.slots[(tail-1)%r.capacity]
 		s.mu.lock()
 		v, pos := s.val, s.pos
 		s.mu.unlock()
@@ -94,9 +98,9 @@ func (r *Ring[T]) Peek() (T, bool) {
 func (r *Ring[T]) Subscribe() Reader[T] {
 	rd := &ringReader[T]{r: r, w: newWaiter()}
 	r.pmu.lock() // a consistent start position against concurrent Push
-	rd.pos = r.tail.Load()
+	rd.pos, rd.idx = r.tail.Load(), r.widx
 	r.pmu.unlock()
-	rd.start = rd.pos
+	rd.start, rd.known = rd.pos, rd.pos
 	rd.published.Store(rd.pos)
 	r.readers.Store(rd, struct{}{})
 	r.ws.add(rd.w)
@@ -142,6 +146,8 @@ type ringReader[T any] struct {
 	r      *Ring[T]
 	w      *waiter
 	pos    uint64 // next position to read; owned by the reader goroutine
+	idx    uint64 // pos % capacity
+	known  uint64 // a tail seen earlier: positions below it were written
 	start  uint64
 	closed atomic.Bool // set by Close, from any goroutine
 
@@ -158,24 +164,30 @@ func (rd *ringReader[T]) TryRecv() (T, error) {
 	}
 	r := rd.r
 	for {
-		tail := r.tail.Load()
-		if rd.pos >= tail {
-			if r.ws.closed.Load() && rd.pos >= r.tail.Load() {
-				return zero, ErrClosed
+		if rd.pos >= rd.known { // caught up with what we knew: ask the producer
+			rd.known = r.tail.Load()
+			if rd.pos >= rd.known {
+				if r.ws.closed.Load() && rd.pos >= r.tail.Load() {
+					return zero, ErrClosed
+				}
+				return zero, ErrEmpty
 			}
-			return zero, ErrEmpty
 		}
-		if tail-rd.pos > r.capacity {
-			return zero, rd.lag(tail - r.capacity)
+		if rd.known-rd.pos > r.capacity {
+			return zero, rd.lag(rd.known - r.capacity)
 		}
-		s := &r.slots[rd.pos&r.mask]
+		s := &r.slots[rd.idx]
 		s.mu.lock()
 		v, pos := s.val, s.pos
 		s.mu.unlock()
 		if pos != rd.pos+1 {
-			continue // overwritten after we loaded tail: recompute the lag
+			rd.known = r.tail.Load() // overwritten: the fresh tail tells how far we lag
+			continue
 		}
 		rd.pos++
+		if rd.idx++; rd.idx == r.capacity {
+			rd.idx = 0
+		}
 		rd.published.Store(rd.pos)
 		return v, nil
 	}
@@ -184,7 +196,7 @@ func (rd *ringReader[T]) TryRecv() (T, error) {
 // lag moves the reader to oldest and reports how many values it skipped.
 func (rd *ringReader[T]) lag(oldest uint64) error {
 	n := oldest - rd.pos
-	rd.pos = oldest
+	rd.pos, rd.idx = oldest, oldest%rd.r.capacity
 	rd.missed.Add(n)
 	rd.lags.Add(1)
 	rd.published.Store(rd.pos)

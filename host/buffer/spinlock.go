@@ -15,14 +15,26 @@ type spinLock struct {
 }
 
 func (l *spinLock) lock() {
+	if !l.v.CompareAndSwap(0, 1) {
+		l.lockSlow()
+	}
+}
+
+// lockSlow waits for the holder, reading before retrying so waiters do not keep
+// stealing the cache line from it.
+func (l *spinLock) lockSlow() {
 	for i := 0; ; i++ {
-		if l.v.Load() == 0 && l.v.CompareAndSwap(0, 1) {
-			return
-		}
 		if i >= 16 {
 			runtime.Gosched()
+		}
+		if l.v.Load() == 0 && l.v.CompareAndSwap(0, 1) {
+			return
 		}
 	}
 }
 
 func (l *spinLock) unlock() { l.v.Store(0) }
+
+// cacheLinePad keeps fields written by one side (producer or reader) off the cache line
+// of fields the other side reads, so they do not invalidate each other's caches.
+type cacheLinePad [64]byte

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,7 +95,7 @@ func BenchmarkInbound(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			_, err := p.Build(context.Background(), InstanceSpec{Name: "bench", Scheme: "loopback",
-				Options: sdk.Config{"generate": "in:" + itoa(b.N) + ":" + itoa(sz.size)},
+				Options: sdk.Config{"generate": "in:" + strconv.Itoa(b.N) + ":" + strconv.Itoa(sz.size)},
 				Links:   []Link{{ID: 1, Direction: sdk.Inbound, Resource: "in"}},
 				Deliver: func(uint32, []byte) error {
 					if got.Add(1) == n {
@@ -232,18 +233,4 @@ func BenchmarkStartReady(b *testing.B) {
 		p.Close(context.Background())
 		b.StartTimer()
 	}
-}
-
-func itoa(n int) string {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return string(buf[i:])
 }

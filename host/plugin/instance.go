@@ -55,16 +55,19 @@ func (p *Process) Build(ctx context.Context, spec InstanceSpec) (*Instance, erro
 	if err != nil {
 		return nil, err
 	}
+	// Registered before the call: a connector may deliver inbound messages while
+	// Build is still returning.
 	p.mu.Lock()
 	p.nextInst++
 	inst := &Instance{p: p, id: p.nextInst, spec: spec}
-	p.mu.Unlock()
-	if err := inst.build(ctx, g); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
 	p.insts[inst.id] = inst
 	p.mu.Unlock()
+	if err := inst.build(ctx, g); err != nil {
+		p.mu.Lock()
+		delete(p.insts, inst.id)
+		p.mu.Unlock()
+		return nil, err
+	}
 	return inst, nil
 }
 

@@ -19,35 +19,35 @@ const ExitBound = 2 * time.Second
 // checks run in this order; later checks may rely on the shared target that
 // handshake/start launched.
 var checks = []check{
-	{name: "handshake/start", run: checkStart},
-	{name: "handshake/wrong-cookie", run: checkWrongCookie},
-	{name: "handshake/version", run: checkVersion},
-	{name: "describe/well-formed", shared: true, run: checkDescribe},
-	{name: "config/unknown-option", shared: true, run: checkUnknownOption},
-	{name: "config/bad-url", shared: true, run: checkBadURL},
-	{name: "config/secrets", shared: true, run: checkSecrets},
-	{name: "lifecycle/build-close", shared: true, run: checkBuildClose},
-	{name: "lifecycle/close-twice", shared: true, run: checkCloseTwice},
-	{name: "lifecycle/publish-after-close", shared: true, needs: []string{sdk.CapOutbound}, run: checkPublishAfterClose},
-	{name: "lifecycle/instances", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkInstances},
-	{name: "publish/single", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishSingle},
-	{name: "publish/parallel", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishParallel},
-	{name: "publish/empty", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishEmpty},
-	{name: "publish/binary", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishBinary},
-	{name: "publish/largest", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishLargest},
-	{name: "publish/too-large", shared: true, needs: []string{sdk.CapOutbound}, run: checkPublishTooLarge},
-	{name: "inbound/routes", shared: true, peer: true, needs: []string{sdk.CapInbound}, run: checkInboundRoutes},
-	{name: "inbound/wildcards", shared: true, peer: true, needs: []string{sdk.CapInbound, sdk.CapWildcards}, run: checkInboundWildcards},
-	{name: "inbound/ack-commit", shared: true, peer: true, needs: []string{sdk.CapInbound, sdk.CapAckCommit}, run: checkAckCommit},
-	{name: "outage/down", shared: true, outage: true, needs: []string{sdk.CapOutbound}, run: checkOutageDown},
-	{name: "outage/recover", shared: true, outage: true, needs: []string{sdk.CapOutbound}, run: checkOutageRecover},
-	{name: "panic/exit-detected", shared: true, run: checkPanicExit},
-	{name: "shutdown/graceful", shared: true, run: checkShutdownGraceful},
-	{name: "shutdown/sigterm", shared: true, run: checkSigterm},
-	{name: "shutdown/host-dies", shared: true, run: checkHostDies},
-	{name: "resources/fds", shared: true, run: checkFDs},
-	{name: "resources/goroutines", shared: true, run: checkGoroutines},
-	{name: "stdout/silent", shared: true, run: checkStdout},
+	{name: "handshake/start", doc: "the plugin completes the go-plugin handshake and describes itself within 5 s", run: checkStart},
+	{name: "handshake/wrong-cookie", doc: "run with another host's magic cookie, it exits non-zero with a message on stderr", shared: true, run: checkWrongCookie},
+	{name: "handshake/version", doc: "a host offering only an unknown protocol version gets an error naming the version", shared: true, run: checkVersion},
+	{name: "describe/well-formed", doc: "scheme, version, known capabilities, documented options with valid scopes, limits", shared: true, run: checkDescribe},
+	{name: "config/unknown-option", doc: "an unknown option fails the build with an invalid-config error naming it", shared: true, run: checkUnknownOption},
+	{name: "config/bad-url", doc: "a URL with port 99999 fails the build with an invalid-config error naming it", shared: true, run: checkBadURL},
+	{name: "config/secrets", doc: "a URL password and secret options never appear in errors or logs", shared: true, run: checkSecrets},
+	{name: "lifecycle/build-close", doc: "an instance with a link each way builds and closes within the timeout", shared: true, run: checkBuildClose},
+	{name: "lifecycle/close-twice", doc: "a second close returns promptly and the process lives on", shared: true, run: checkCloseTwice},
+	{name: "lifecycle/publish-after-close", doc: "publishing on a closed instance fails at once with KindClosed", shared: true, needs: []string{sdk.CapOutbound}, run: checkPublishAfterClose},
+	{name: "lifecycle/instances", doc: "three instances run in one process, each publishing to its own destination", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkInstances},
+	{name: "publish/single", doc: "one message reaches the outside system unchanged", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishSingle},
+	{name: "publish/parallel", doc: "60 messages published at once to three destinations all arrive, each where it belongs", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishParallel},
+	{name: "publish/empty", doc: "an empty payload arrives as an empty message", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishEmpty},
+	{name: "publish/binary", doc: "every byte value survives", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishBinary},
+	{name: "publish/largest", doc: "a payload of the declared max payload arrives whole", shared: true, peer: true, needs: []string{sdk.CapOutbound}, run: checkPublishLargest},
+	{name: "publish/too-large", doc: "one byte more fails with KindMessageTooLarge", shared: true, needs: []string{sdk.CapOutbound}, run: checkPublishTooLarge},
+	{name: "inbound/routes", doc: "each route gets its own messages and no others", shared: true, peer: true, needs: []string{sdk.CapInbound}, run: checkInboundRoutes},
+	{name: "inbound/wildcards", doc: "a pattern gets the topics it matches, and a topic it does not match reaches nobody", shared: true, peer: true, needs: []string{sdk.CapInbound, sdk.CapWildcards}, run: checkInboundWildcards},
+	{name: "inbound/ack-commit", doc: "a message the host refused (buffer full) is delivered again or refused upstream, never committed", shared: true, peer: true, needs: []string{sdk.CapInbound, sdk.CapAckCommit}, run: checkAckCommit},
+	{name: "outage/down", doc: "with the outside system stopped, publishes fail with connection failed or timeout and health turns unhealthy", shared: true, outage: true, needs: []string{sdk.CapOutbound}, run: checkOutageDown},
+	{name: "outage/recover", doc: "with it back, the same instance turns healthy and publishes arrive, without a restart", shared: true, outage: true, needs: []string{sdk.CapOutbound}, run: checkOutageRecover},
+	{name: "panic/exit-detected", doc: "a plugin that crashes (as an unrecovered panic does) is seen to exit and fails a publish instead of hanging it", shared: true, run: checkPanicExit},
+	{name: "shutdown/graceful", doc: "Shutdown with a 2 s deadline returns within it", shared: true, run: checkShutdownGraceful},
+	{name: "shutdown/sigterm", doc: "the process exits within 2 s of SIGTERM", shared: true, run: checkSigterm},
+	{name: "shutdown/host-dies", doc: "the process exits within 2 s of its host's death (SIGKILL)", shared: true, run: checkHostDies},
+	{name: "resources/fds", doc: "open files do not grow over repeated build/publish/close cycles", shared: true, run: checkFDs},
+	{name: "resources/goroutines", doc: "goroutines do not grow over repeated cycles (counted from a SIGQUIT dump)", shared: true, run: checkGoroutines},
+	{name: "stdout/silent", doc: "the plugin wrote nothing to stdout during the whole run", shared: true, run: checkStdout},
 }
 
 // spec returns an instance spec with the configured URL and options.
@@ -89,7 +89,7 @@ func (r *runner) close(in Instance) error {
 	start := time.Now()
 	if err := in.Close(ctx); err != nil {
 		if ctx.Err() != nil || sdk.KindOf(err) == sdk.KindTimeout {
-			r.hung = true
+			r.hung.Store(true)
 			return fmt.Errorf("close did not return within %s", time.Since(start).Round(time.Millisecond))
 		}
 		return fmt.Errorf("close: %w", err)
@@ -100,7 +100,7 @@ func (r *runner) close(in Instance) error {
 // cleanup closes an instance a check is done with. Once a close has hung, later
 // cleanups do not wait, so one hanging plugin does not stretch every check.
 func (r *runner) cleanup(in Instance) {
-	if !r.hung {
+	if !r.hung.Load() {
 		_ = r.close(in)
 		return
 	}

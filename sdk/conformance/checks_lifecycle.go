@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -97,15 +99,12 @@ func checkInstances(r *runner) error {
 			return fmt.Errorf("instance %d: %w", i, err)
 		}
 	}
-	var errs []error
-	for _, in := range ins {
-		if err := r.close(in); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Go(func() { errs[i] = r.close(in) })
 	}
+	wg.Wait()
 	ins = nil
-	if len(errs) > 0 {
-		return fmt.Errorf("closing the instances: %v", errs)
-	}
-	return nil
+	return errors.Join(errs...)
 }

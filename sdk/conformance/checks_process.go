@@ -12,7 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // waitExit waits up to d for t to exit.
@@ -107,8 +112,9 @@ func checkSigterm(r *runner) error {
 	return nil
 }
 
-// checkHostDies starts the plugin under a shell that stands in for its host, kills
-// the shell with SIGKILL and checks the orphaned plugin exits within ExitBound.
+// checkHostDies starts the plugin under a shell that stands in for its host, builds an
+// instance in it, kills the shell with SIGKILL and checks the orphaned plugin exits
+// within ExitBound.
 func checkHostDies(r *runner) error {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
@@ -131,7 +137,7 @@ func checkHostDies(r *runner) error {
 		return fmt.Errorf("start the stand-in host: %v", err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	pid, handshake := 0, false
+	pid, addr := 0, ""
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -141,7 +147,7 @@ func checkHostDies(r *runner) error {
 		close(lines)
 	}()
 	timeout := time.After(StartBound)
-	for pid == 0 || !handshake {
+	for pid == 0 || addr == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -149,14 +155,18 @@ func checkHostDies(r *runner) error {
 			}
 			if n, ok := strings.CutPrefix(l, "pid "); ok {
 				pid, _ = strconv.Atoi(n)
-			} else if strings.Contains(l, "|") {
-				handshake = true
+			} else if f := strings.Split(l, "|"); len(f) >= 5 {
+				addr = f[2] + ":" + f[3] // network:address
 			}
 		case <-timeout:
 			return fmt.Errorf("no handshake within %s", StartBound)
 		}
 	}
 	defer func() { _ = syscall.Kill(pid, syscall.SIGKILL) }()
+	// An open instance, as a host has: the plugin must exit even when closing it hangs.
+	if err := r.buildRaw(addr); err != nil {
+		return err
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		return err
 	}
@@ -257,6 +267,31 @@ func checkGoroutines(r *runner) error {
 	}
 	if n > base+5 {
 		return fmt.Errorf("goroutines grew from %d to %d over %d more build/close cycles", base, n, r.cfg.Cycles)
+	}
+	return nil
+}
+
+// buildRaw builds one instance over a plain gRPC connection to the plugin at
+// "network:address" (started without AutoMTLS, as checkHostDies does).
+func (r *runner) buildRaw(addr string) error {
+	network, address, _ := strings.Cut(addr, ":")
+	target := address
+	if network == "unix" {
+		target = "unix:" + address
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect to the plugin at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := r.timeout()
+	defer cancel()
+	l := r.out(r.resource(0))
+	_, err = pb.NewConnectorClient(conn).Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "host-dies", Scheme: r.kind.Scheme,
+		Url: r.cfg.URL, Options: r.cfg.Options,
+		Links: []*pb.Link{{Id: l.ID, Direction: uint32(l.Direction), Resource: l.Resource, Options: l.Options, Record: "conformance.host-dies"}}})
+	if err != nil {
+		return fmt.Errorf("build an instance: %w", sdk.FromStatus(err))
 	}
 	return nil
 }

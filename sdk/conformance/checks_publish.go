@@ -38,12 +38,20 @@ func checkPublishEmpty(r *runner) error {
 	return r.publishOne("publish-empty", []byte{})
 }
 
+// checkPublishBinary sends every byte value, in as few messages as the max payload allows.
 func checkPublishBinary(r *runner) error {
-	p := make([]byte, 512)
-	for i := range p {
-		p[i] = byte(i)
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
 	}
-	return r.publishOne("publish-binary", p)
+	for len(all) > 0 {
+		n := min(len(all), r.maxPayload())
+		if err := r.publishOne("publish-binary", all[:n]); err != nil {
+			return err
+		}
+		all = all[n:]
+	}
+	return nil
 }
 
 // maxPayload is the largest payload the kind takes.

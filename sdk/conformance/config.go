@@ -22,7 +22,8 @@ type Config struct {
 	Peer Peer
 	// Skip names checks not to run, with the reason, which the report shows.
 	Skip map[string]string
-	// Only, when not empty, runs just the checks whose names start with one of these prefixes.
+	// Only, when not empty, runs just the checks whose names start with one of these
+	// prefixes, and handshake/start, which starts the process the others use.
 	Only []string
 	// Timeout bounds each wait for a message, a result or a state change. Default 10 s.
 	Timeout time.Duration

@@ -3,15 +3,34 @@ package conformance_test
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
+	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
 // pluginDir holds the test plugins, built once for the package's tests.
 var pluginDir string
 
+// peerEnv, when set to "ADDR TARGET", makes the test binary a peer program serving a
+// UDP peer on stdin/stdout, for the `aimdb conformance --peer` test.
+const peerEnv = "AIMDB_CONFORMANCE_TEST_PEER"
+
 func TestMain(m *testing.M) {
+	if v := os.Getenv(peerEnv); v != "" {
+		addr, target, _ := strings.Cut(v, " ")
+		p, err := listenUDPPeer(addr, target)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := conformance.ServePeer(p); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "aimdb-conformance")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -149,3 +149,12 @@ func (p *udpPeer) Resources() conformance.Resources {
 		WildcardMiss:  "conformance/v/x",
 	}
 }
+
+// listenUDPPeer is a peer on given addresses, for a peer program started by a test.
+func listenUDPPeer(addr, target string) (*udpPeer, error) {
+	p := &udpPeer{observers: map[string][]chan []byte{}, Addr: addr, Target: target}
+	if err := p.listen(addr); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

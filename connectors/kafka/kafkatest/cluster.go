@@ -92,15 +92,21 @@ func (cl *Cluster) Stop() {
 // Restart starts a stopped cluster again on the same port with the state it had.
 func (cl *Cluster) Restart() {
 	cl.t.Helper()
+	if err := cl.restart(); err != nil {
+		cl.t.Fatalf("kafkatest: %v", err)
+	}
+}
+
+func (cl *Cluster) restart() error {
 	cl.Stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := cl.start()
 		if err == nil {
-			return
+			return nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			cl.t.Fatalf("kafkatest: restart kfake on %s: %v", cl.Addr, err)
+			return fmt.Errorf("restart kfake on %s: %w", cl.Addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -131,6 +137,3 @@ func Kcat(t testing.TB) string {
 	t.Skip(msg)
 	return ""
 }
-
-// String names the cluster for test logs.
-func (cl *Cluster) String() string { return fmt.Sprintf("kfake@%s", cl.Addr) }

@@ -26,6 +26,7 @@ type Type struct {
 	// Size is the number of data bytes (1 for short types; 14 for strings).
 	Size int
 
+	upTo   bool // Decode takes 1..Size bytes (strings), not exactly Size
 	encode func(t *Type, v any) ([]byte, error)
 	decode func(t *Type, b []byte) (any, error)
 }
@@ -143,7 +144,7 @@ func (t *Type) Encode(value []byte) ([]byte, error) {
 
 // Decode converts data bytes into the type's JSON value.
 func (t *Type) Decode(data []byte) ([]byte, error) {
-	if t.ID != "16.000" && t.ID != "16.001" && len(data) != t.Size {
+	if !t.upTo && len(data) != t.Size {
 		return nil, t.errorf("want %d data byte(s), got %d (% X)", t.Size, len(data), data)
 	}
 	v, err := t.decode(t, data)

@@ -184,7 +184,7 @@ func stringType(id, name string, maxRune rune) *Type {
 		charset = "ISO 8859-1"
 	}
 	return &Type{
-		ID: id, Name: name, Size: 14, JSON: "string of at most 14 " + charset + " characters",
+		ID: id, Name: name, Size: 14, upTo: true, JSON: "string of at most 14 " + charset + " characters",
 		encode: func(t *Type, v any) ([]byte, error) {
 			str, ok := v.(string)
 			if !ok {

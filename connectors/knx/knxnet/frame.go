@@ -130,11 +130,12 @@ func Encode(f Frame) ([]byte, error) {
 	return b, nil
 }
 
-// ErrUnsupportedService is returned by Decode for a well-formed frame of a service
+// UnsupportedServiceError is returned by Decode for a well-formed frame of a service
 // this package does not decode (search, description, device management, ...).
-type ErrUnsupportedService struct{ Service ServiceType }
+type UnsupportedServiceError struct{ Service ServiceType }
 
-func (e *ErrUnsupportedService) Error() string {
+// Error names the service.
+func (e *UnsupportedServiceError) Error() string {
 	return fmt.Sprintf("unsupported KNXnet/IP service %s", e.Service)
 }
 
@@ -196,7 +197,7 @@ func Decode(b []byte) (Frame, error) {
 	case RoutingBusyType:
 		f, err = decodeRoutingBusy(body)
 	default:
-		return nil, &ErrUnsupportedService{Service: svc}
+		return nil, &UnsupportedServiceError{Service: svc}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", svc, err)

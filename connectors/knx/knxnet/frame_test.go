@@ -94,8 +94,8 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 	_, err := Decode(unhex(t, "06 10 02 01 00 0E 08 01 C0A8C80C C3B4"))
-	if _, ok := err.(*ErrUnsupportedService); !ok {
-		t.Errorf("SEARCH_REQUEST: err = %v, want *ErrUnsupportedService", err)
+	if _, ok := err.(*UnsupportedServiceError); !ok {
+		t.Errorf("SEARCH_REQUEST: err = %v, want *UnsupportedServiceError", err)
 	}
 }
 

@@ -37,7 +37,7 @@ func (Builder) Describe() sdk.Description {
 
 // ValidateConfig checks the URL, options and links without opening a socket.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
-	_, err := parseSettings(u, options, len(links) > 0 && hasInbound(links))
+	_, err := parseSettings(u, options, hasInbound(links))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,11 @@
+package kafka_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves goroutines behind: a closed connector
+// must stop its consumers and clients.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
