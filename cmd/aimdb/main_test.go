@@ -465,7 +465,8 @@ func TestLoopbackPlugin(t *testing.T) {
 		}
 		break
 	}
-	if !strings.HasPrefix(out.String(), `{"topic":"echo.out","seq":1,"data":{"n":`) {
+	// The first value is an event, or a snapshot when it arrived before the watch.
+	if o := out.String(); !strings.HasPrefix(o, `{"topic":"echo.out",`) || !strings.Contains(o, `"data":{"n":`) {
 		t.Errorf("watch output %q", out.String())
 	}
 	r := aimdb(t, in.env, "record", "set", "echo.out", `1`)

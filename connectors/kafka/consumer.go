@@ -163,8 +163,8 @@ func (g *groupConsumer) deliver(ctx context.Context, recs []*kgo.Record) {
 }
 
 // settle decides what to do with r after the host answered err: count it, or deliver
-// it again with backoff until the host takes or refuses it. It returns false when ctx
-// ended first.
+// it again with backoff until the host takes or refuses it. It returns false only when
+// ctx ended first, which also ends run, so no later record is marked past r.
 func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bool {
 	backoff := 50 * time.Millisecond
 	for {
@@ -182,9 +182,9 @@ func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bo
 			g.unrouted.Add(1)
 			g.c.log.Warn("kafka record matched no route; skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
 			return true
-		case sdk.KindClosed:
-			return false
 		}
+		// Anything else (busy, timeout, closing) is passing: the record is delivered
+		// again, since marking a later record would commit past this one.
 		g.c.log.Warn("host did not take kafka record; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():

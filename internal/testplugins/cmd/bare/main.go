@@ -16,7 +16,9 @@ import (
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
 )
 
-type bare struct{ pb.UnimplementedConnectorServer }
+type bare struct {
+	pb.UnimplementedConnectorServer
+}
 
 func (bare) Publish(s pb.Connector_PublishServer) error {
 	for {
