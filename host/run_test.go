@@ -249,3 +249,31 @@ func TestCloseWithoutRunClosesBuffers(t *testing.T) {
 		t.Fatalf("Recv after Close: %v", err)
 	}
 }
+
+func TestRunRecoversPanicInJoin(t *testing.T) {
+	b := NewBuilder()
+	Configure[int](b, "a", nil)
+	Configure[int](b, "b", nil)
+	Configure[int](b, "j", func(r *Registrar[int]) {
+		TransformJoin(r, []JoinInput{In[int]("a"), In[int]("b")}, func(ev JoinEvent) (int, bool) {
+			if ev.Key == "a" {
+				panic("join bug")
+			}
+			return ev.Value.(int), true
+		})
+	})
+	db, stop := startDB(t, b)
+	out, _ := ConsumerOf[int](db, "j")
+	defer out.Close()
+	pa, _ := ProducerOf[int](db, "a")
+	pb, _ := ProducerOf[int](db, "b")
+	_ = pa.Produce(1)
+	eventually(t, "the panic to be counted", func() bool { info, _ := db.Record("j"); return info.Stats.StageErrors == 1 })
+	_ = pb.Produce(2) // the other input keeps flowing
+	if got := recv(t, out); got != 2 {
+		t.Fatalf("join output %d, want 2", got)
+	}
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "panic: join bug") {
+		t.Fatalf("Run: %v", err)
+	}
+}

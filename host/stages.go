@@ -187,47 +187,20 @@ func TransformJoin[B any](r *Registrar[B], inputs []JoinInput, fn func(ev JoinEv
 	out.writers = append(out.writers, name)
 	out.inputs = append(out.inputs, keys...)
 	out.joined = true
-	out.stages = append(out.stages, stageSpec{name: name, record: out.key, bind: func(db *DB) (stageStart, error) {
-		var mu sync.Mutex
-		emit := func(ev JoinEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			if b, ok := fn(ev); ok {
-				_ = out.buf.Push(b)
-			}
+	var mu sync.Mutex // one call of fn at a time, whichever input it comes from
+	emit := func(ev JoinEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if b, ok := fn(ev); ok {
+			_ = out.buf.Push(b)
 		}
-		starts := make([]stageStart, len(inputs))
-		var errs []error
-		for i, in := range inputs {
-			s, err := in.bind(db, i, emit)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			starts[i] = s
-		}
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
-		return func() stageLoop {
-			loops := make([]stageLoop, len(starts))
-			for i, s := range starts {
-				loops[i] = s()
-			}
-			return func(ctx context.Context) error {
-				var wg sync.WaitGroup
-				errs := make([]error, len(loops))
-				for i, loop := range loops {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs[i] = loop(ctx)
-					}()
-				}
-				wg.Wait()
-				return errors.Join(errs...)
-			}
-		}, nil
-	}})
+	}
+	// Each input runs as its own stage, so a failure is reported as it happens.
+	for i, in := range inputs {
+		out.stages = append(out.stages, stageSpec{name: name, record: out.key, bind: func(db *DB) (stageStart, error) {
+			return in.bind(db, i, emit)
+		}})
+	}
 }
 
 // bindStages binds every declared stage; errors name the record and stage.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,6 +282,11 @@ func TestRecordWatch(t *testing.T) {
 		t.Errorf("watch output:\n%s\nwant:\n%s", out.String(), want)
 	}
 
+	// Table output: the snapshot is marked.
+	if r := aimdb(t, in.env, "record", "watch", "state.*", "-n", "1"); r.code != 0 || r.stdout != "state.mode\t\"auto\"  (snapshot)\n" ||
+		!strings.Contains(r.stderr, "watching 1 record(s): state.mode") {
+		t.Errorf("watch table: %+v", r)
+	}
 	r := aimdb(t, in.env, "record", "watch", "nothing.*")
 	if r.code != 1 || !strings.Contains(r.stderr, `no record matches "nothing.*"`) {
 		t.Errorf("watch matching nothing: %+v", r)
@@ -302,6 +309,42 @@ func TestGracefulShutdown(t *testing.T) {
 	logs := in.logs()
 	if !strings.Contains(logs, "control="+in.addr) || !strings.Contains(logs, "stopped cleanly") {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// TestControlSocketRawFrames speaks the protocol by hand to a running process: a
+// malformed frame gets an error reply and the connection stays usable.
+func TestControlSocketRawFrames(t *testing.T) {
+	in := startInstance(t, recordsConfig)
+	nc, err := net.Dial("unix", strings.TrimPrefix(in.addr, "unix://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	rd := bufio.NewReader(nc)
+	exchange := func(send string) string {
+		t.Helper()
+		if _, err := nc.Write([]byte(send + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(line)
+	}
+	if got := exchange(`{"t":"req","id":1,`); !strings.HasPrefix(got, `{"t":"reply","err":"bad_request","msg":"malformed frame`) {
+		t.Errorf("malformed frame: %s", got)
+	}
+	if got := exchange(`{"t":"write","id":2,"topic":"status","payload":"up"}`); got != `{"t":"reply","id":2,"err":"denied","msg":"record \"status\" is not writable: write denied","topic":"status"}` {
+		t.Errorf("denied write: %s", got)
+	}
+	if got := exchange(`{"t":"req","id":3,"method":"record.get","params":{"key":"status"}}`); got != `{"t":"reply","id":3,"err":"not_found","msg":"record \"status\": no value yet"}` {
+		t.Errorf("get without value: %s", got)
+	}
+	if got := exchange(`{"t":"ping","id":4}`); got != `{"t":"pong","id":4}` {
+		t.Errorf("ping after errors: %s", got)
 	}
 }
 
