@@ -183,6 +183,12 @@ func TransformJoin[B any](r *Registrar[B], inputs []JoinInput, fn func(ev JoinEv
 		r.fail("", "join has no inputs")
 		return
 	}
+	for i, in := range inputs {
+		if in.bind == nil {
+			r.fail("", "join input %d was not made with In", i)
+			return
+		}
+	}
 	name := "join of " + strings.Join(keys, ", ")
 	out.writers = append(out.writers, name)
 	out.inputs = append(out.inputs, keys...)

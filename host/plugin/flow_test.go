@@ -142,6 +142,31 @@ func TestRejectionTravelsBackToConnector(t *testing.T) {
 	}
 }
 
+func TestPluginLogsReachHostLogWithNameAndLevel(t *testing.T) {
+	cfg, logs := testConfig(t)
+	p, err := Start(context.Background(), binDir+"/loopback", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	if _, err := p.Build(context.Background(), InstanceSpec{Name: "chatty", Scheme: "loopback"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "loopback built") {
+				if !strings.Contains(line, "[INFO]") || !strings.Contains(line, "loopback") || !strings.Contains(line, "chatty") {
+					t.Fatalf("log line lacks level, plugin or instance: %s", line)
+				}
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("plugin log line never reached the host log:\n%s", logs.String())
+}
+
 func TestBuildHealthAndCloseErrors(t *testing.T) {
 	p := startLoopback(t)
 	_, err := p.Build(context.Background(), InstanceSpec{Name: "broken", Scheme: "loopback", Options: sdk.Config{"build_error": "no broker configured"}})

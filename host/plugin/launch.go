@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -36,6 +37,13 @@ func launch(ctx context.Context, path string, cfg Config) (*conn, error) {
 	}
 	proto, err := client.Client()
 	if err != nil {
+		if exitedEarly(err) {
+			// go-plugin marks the exit only after it read all of stderr: wait for it,
+			// so the error can quote the plugin's last words.
+			for deadline := time.Now().Add(time.Second); !client.Exited() && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 		return fail(classify(err, tail.String()))
 	}
 	raw, err := proto.Dispense(pluginwire.PluginName)
@@ -86,7 +94,7 @@ func classify(err error, stderr string) error {
 	switch {
 	case strings.Contains(stderr, "This binary is a plugin"):
 		return fmt.Errorf("handshake failed: wrong magic cookie (not an AimDB connector plugin, or built for another host): %s", firstLine(stderr))
-	case strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines"):
+	case exitedEarly(err):
 		if stderr != "" {
 			return fmt.Errorf("exited during start-up: %s", lastLines(stderr, 3))
 		}
@@ -100,6 +108,12 @@ func classify(err error, stderr string) error {
 		return fmt.Errorf("no handshake within the start timeout: %s", msg)
 	}
 	return fmt.Errorf("start failed: %w", err)
+}
+
+// exitedEarly reports whether a start-up error means the plugin exited before its handshake.
+func exitedEarly(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "exited before we could connect") || strings.Contains(msg, "Failed to read any lines")
 }
 
 func firstLine(s string) string {

@@ -67,6 +67,7 @@ func (b *Builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector,
 	if err != nil {
 		return nil, err
 	}
+	bc.Logger.Info("loopback built", "routes", len(bc.Routes))
 	c := &conn{router: bc.Router, host: bc.Host, mode: mode,
 		failDest: bc.Options.String("fail_destination", ""), unhealthy: bc.Options.String("unhealthy", "")}
 	if g := bc.Options.String("generate", ""); g != "" {
