@@ -8,44 +8,59 @@ import (
 )
 
 // inboundPipe queues inbound messages of every instance of the process until the
-// Inbound stream sends them; whatever collected while a batch was on its way goes
-// out as the next batch.
+// Inbound stream sends them. Messages collect in chunks of at most one batch each, so
+// whatever arrived while a batch was on its way goes out as the next batch without
+// being copied again.
 type inboundPipe struct {
-	mu       sync.Mutex
+	mu      sync.Mutex
+	chunks  []*inboundChunk
+	pending int
+	wake    chan struct{}
+}
+
+// inboundChunk is one future batch, in columns.
+type inboundChunk struct {
 	ids      []uint64
 	routes   []uint32
 	payloads [][]byte
 	acks     []func(error)
-	wake     chan struct{}
+	bytes    int
 }
 
 func newInboundPipe() *inboundPipe {
 	return &inboundPipe{wake: make(chan struct{}, 1)}
 }
 
+// full reports whether the chunk holds a batch's worth.
+func (c *inboundChunk) full() bool {
+	return len(c.acks) >= pluginwire.MaxBatchMessages || c.bytes >= pluginwire.MaxBatchBytes
+}
+
 // deliver queues one message; ack runs when the host took or refused it.
 func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 	p.mu.Lock()
-	if len(p.acks) >= pluginwire.MaxInboundPending {
+	if p.pending >= pluginwire.MaxInboundPending {
 		p.mu.Unlock()
 		ack(Errorf(KindBufferFull, "%d inbound messages wait for the host", pluginwire.MaxInboundPending))
 		return
 	}
-	if p.acks == nil {
-		// Start a new batch at full size: growing four columns from empty costs more
-		// than the messages themselves.
-		p.ids = make([]uint64, 0, pluginwire.MaxBatchMessages)
-		p.routes = make([]uint32, 0, pluginwire.MaxBatchMessages)
-		p.payloads = make([][]byte, 0, pluginwire.MaxBatchMessages)
-		p.acks = make([]func(error), 0, pluginwire.MaxBatchMessages)
+	var c *inboundChunk
+	if n := len(p.chunks); n > 0 && !p.chunks[n-1].full() {
+		c = p.chunks[n-1]
+	} else {
+		const n = pluginwire.MaxBatchMessages
+		c = &inboundChunk{ids: make([]uint64, 0, n), routes: make([]uint32, 0, n), payloads: make([][]byte, 0, n), acks: make([]func(error), 0, n)}
+		p.chunks = append(p.chunks, c)
 	}
-	first := len(p.acks) == 0
-	p.ids = append(p.ids, inst)
-	p.routes = append(p.routes, m.RouteID)
-	p.payloads = append(p.payloads, m.Payload)
-	p.acks = append(p.acks, ack)
+	c.ids = append(c.ids, inst)
+	c.routes = append(c.routes, m.RouteID)
+	c.payloads = append(c.payloads, m.Payload)
+	c.acks = append(c.acks, ack)
+	c.bytes += len(m.Payload)
+	p.pending++
+	first := p.pending == 1
 	p.mu.Unlock()
-	if first { // the sender drains everything after one wake-up
+	if first { // the sender takes everything after one wake-up
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -53,35 +68,27 @@ func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 	}
 }
 
-// take removes up to one batch worth of messages; it returns nil acks when none wait.
+// take removes the oldest chunk as a batch; it returns nil acks when none wait.
 func (p *inboundPipe) take() (*pb.InboundBatch, []func(error)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n, size := 0, 0
-	for n < len(p.payloads) && n < pluginwire.MaxBatchMessages {
-		size += len(p.payloads[n])
-		n++
-		if size >= pluginwire.MaxBatchBytes {
-			break
-		}
-	}
-	if n == 0 {
+	if len(p.chunks) == 0 {
 		return nil, nil
 	}
-	b := &pb.InboundBatch{InstanceIds: p.ids[:n:n], RouteIds: p.routes[:n:n], Payloads: p.payloads[:n:n]}
-	acks := p.acks[:n:n]
-	if n == len(p.acks) {
-		p.ids, p.routes, p.payloads, p.acks = nil, nil, nil, nil
-	} else {
-		p.ids, p.routes, p.payloads, p.acks = p.ids[n:], p.routes[n:], p.payloads[n:], p.acks[n:]
+	c := p.chunks[0]
+	p.chunks[0] = nil
+	p.chunks = p.chunks[1:]
+	if len(p.chunks) == 0 {
+		p.chunks = nil
 	}
-	if len(p.acks) > 0 {
+	p.pending -= len(c.acks)
+	if p.pending > 0 {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
-	return b, acks
+	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Payloads: c.payloads}, c.acks
 }
 
 // Inbound sends queued inbound messages to the host in batches, keeping up to

@@ -242,7 +242,9 @@ func (s *server) Shutdown(ctx context.Context, req *pb.ShutdownRequest) (*pb.Shu
 	return &pb.ShutdownResponse{}, nil
 }
 
-// closeAll closes every instance concurrently and returns the first error.
+// closeAll closes every instance concurrently and returns the first error. It returns
+// when ctx ends even if a connector's Close ignores ctx and hangs, so a shutdown
+// deadline holds and an orphaned plugin still exits.
 func (s *server) closeAll(ctx context.Context) error {
 	s.mu.Lock()
 	all := s.insts
@@ -254,11 +256,21 @@ func (s *server) closeAll(ctx context.Context) error {
 	}
 	var first error
 	for range all {
-		if err := <-errs; err != nil {
-			s.log.Error("closing instance", "error", err)
+		select {
+		case err := <-errs:
+			if err != nil {
+				s.log.Error("closing instance", "error", err)
+				if first == nil {
+					first = err
+				}
+			}
+		case <-ctx.Done():
+			err := Errorf(KindTimeout, "instances still closing at the deadline: %v", ctx.Err())
+			s.log.Error("closing instances", "error", err)
 			if first == nil {
 				first = err
 			}
+			return first
 		}
 	}
 	return first

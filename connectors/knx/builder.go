@@ -17,8 +17,13 @@ import (
 // Version of the KNX connector.
 const Version = "0.1.0"
 
-// maxData is the most data bytes one telegram carries (an extended frame).
-const maxData = 253
+// maxData is the most data bytes one standard-frame telegram carries (a 15-octet APDU
+// less its APCI octet). Extended frames carry more, but gateways such as knxd and
+// most TP1 lines do not pass them, so a longer payload is refused up front.
+const maxData = 14
+
+// errTooLarge marks a payload that does not fit one telegram.
+var errTooLarge = errors.New("payload too large for one telegram")
 
 type builder struct{}
 
@@ -76,7 +81,7 @@ func encodeValue(lo linkOptions, payload []byte) (data []byte, short bool, err e
 		return nil, false, errors.New("raw payload is empty (set dpt to send JSON values)")
 	}
 	if len(payload) > maxData {
-		return nil, false, fmt.Errorf("raw payload of %d bytes exceeds %d", len(payload), maxData)
+		return nil, false, fmt.Errorf("%w: %d bytes, a standard KNX telegram carries at most %d", errTooLarge, len(payload), maxData)
 	}
 	return payload, false, nil
 }

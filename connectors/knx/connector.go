@@ -2,6 +2,7 @@ package knx
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,11 @@ func (c *connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	lo.dpt = c.s.ets.typeFor(lo.dpt, ga)
 	data, short, err := encodeValue(lo, payload)
 	if err != nil {
-		return sdk.Errorf(sdk.KindRejected, "knx: link_to %q: %v", "knx://"+destination, err)
+		kind := sdk.KindRejected
+		if errors.Is(err, errTooLarge) {
+			kind = sdk.KindMessageTooLarge
+		}
+		return sdk.Errorf(kind, "knx: link_to %q: %v", "knx://"+destination, err)
 	}
 	if lo.respond {
 		c.mu.Lock()

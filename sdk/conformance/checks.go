@@ -44,7 +44,7 @@ var checks = []check{
 	{name: "panic/exit-detected", doc: "a plugin that crashes (as an unrecovered panic does) is seen to exit and fails a publish instead of hanging it", shared: true, run: checkPanicExit},
 	{name: "shutdown/graceful", doc: "Shutdown with a 2 s deadline returns within it", shared: true, run: checkShutdownGraceful},
 	{name: "shutdown/sigterm", doc: "the process exits within 2 s of SIGTERM", shared: true, run: checkSigterm},
-	{name: "shutdown/host-dies", doc: "the process exits within 2 s of its host's death (SIGKILL)", shared: true, run: checkHostDies},
+	{name: "shutdown/host-dies", doc: "with an instance open, the process exits within 2 s of its host's death (SIGKILL)", shared: true, run: checkHostDies},
 	{name: "resources/fds", doc: "open files do not grow over repeated build/publish/close cycles", shared: true, run: checkFDs},
 	{name: "resources/goroutines", doc: "goroutines do not grow over repeated cycles (counted from a SIGQUIT dump)", shared: true, run: checkGoroutines},
 	{name: "stdout/silent", doc: "the plugin wrote nothing to stdout during the whole run", shared: true, run: checkStdout},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
@@ -408,4 +411,30 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
+}
+
+// buildDirect builds one instance over a plain gRPC connection to a plugin at
+// "network:address" that was started without go-plugin's client (and so without
+// AutoMTLS), as checkHostDies does.
+func (r *runner) buildDirect(addr string) error {
+	network, address, _ := strings.Cut(addr, ":")
+	target := address
+	if network == "unix" {
+		target = "unix:" + address
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect to the plugin at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := r.timeout()
+	defer cancel()
+	l := r.out(r.resource(0))
+	_, err = pb.NewConnectorClient(conn).Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "host-dies", Scheme: r.kind.Scheme,
+		Url: r.cfg.URL, Options: r.cfg.Options,
+		Links: []*pb.Link{{Id: l.ID, Direction: uint32(l.Direction), Resource: l.Resource, Options: l.Options, Record: "conformance.host-dies"}}})
+	if err != nil {
+		return fmt.Errorf("build an instance: %w", sdk.FromStatus(err))
+	}
+	return nil
 }

@@ -1,6 +1,6 @@
 // Command bare is the benchmark baseline: the same wire messages and go-plugin
 // transport (handshake, AutoMTLS, gRPC limits) as an SDK plugin, but handlers that do
-// no per-message work. Publish answers every batch with an empty result at once;
+// no per-message work. Publish answers every batch with an empty result;
 // Inbound streams count messages of size bytes in batches of pluginwire.MaxBatchMessages,
 // where the host's opening message carries count in Acks[0].BatchId and size in
 // Acks[0].Failures[0].Index.
@@ -21,17 +21,39 @@ type bare struct {
 }
 
 func (bare) Publish(s pb.Connector_PublishServer) error {
+	// Results go out from a second goroutine, several in one message when they pile
+	// up, as the SDK does, so the baseline pays no more per batch than necessary.
+	ids := make(chan uint64, pluginwire.MaxBatchesInFlight)
+	sendErr := make(chan error, 1)
+	go func() {
+		for id := range ids {
+			res := &pb.PublishResults{Results: []*pb.BatchResult{{BatchId: id}}}
+			for more := true; more; {
+				select {
+				case id := <-ids:
+					res.Results = append(res.Results, &pb.BatchResult{BatchId: id})
+				default:
+					more = false
+				}
+			}
+			if err := s.Send(res); err != nil {
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- nil
+	}()
 	for {
 		b, err := s.Recv()
-		if err == io.EOF {
-			return nil
-		}
 		if err != nil {
+			close(ids)
+			<-sendErr
+			if err == io.EOF {
+				return nil
+			}
 			return err
 		}
-		if err := s.Send(&pb.PublishResults{Results: []*pb.BatchResult{{BatchId: b.BatchId}}}); err != nil {
-			return err
-		}
+		ids <- b.BatchId
 	}
 }
 
