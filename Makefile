@@ -47,9 +47,14 @@ cross:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## proto: regenerate the committed gRPC code (needs protoc and the Go generators)
+## proto: regenerate the committed gRPC code (needs Debian's protoc; installs the Go generators)
 proto:
-	@echo "proto target not defined yet"; exit 1
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto \
+		--go_out=. --go_opt=module=github.com/aimdb-dev/aimdb-go \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/aimdb-dev/aimdb-go \
+		proto/pluginv1/plugin.proto
 
 lint: fmt-check vet
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
@@ -18,6 +20,9 @@ import (
 )
 
 var (
+	// brokenPluginsDir holds the crash plugin beside a loopback plugin.
+	brokenPluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-broken-plugins")
+
 	pluginsOnce sync.Once
 	pluginsDir  string
 	pluginsErr  error
@@ -29,8 +34,14 @@ func loopbackPlugins(t testing.TB) string {
 	t.Helper()
 	pluginsOnce.Do(func() {
 		pluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-plugins")
+		brokenDir := brokenPluginsDir
 		if pluginsErr = os.MkdirAll(pluginsDir, 0o755); pluginsErr == nil {
 			pluginsErr = testbuild.Plugins(pluginsDir, "loopback")
+		}
+		if pluginsErr == nil {
+			if pluginsErr = os.MkdirAll(brokenDir, 0o755); pluginsErr == nil {
+				pluginsErr = testbuild.Plugins(brokenDir, "crash", "loopback")
+			}
 		}
 	})
 	if pluginsErr != nil {
@@ -38,6 +49,11 @@ func loopbackPlugins(t testing.TB) string {
 	}
 	return pluginsDir
 }
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // connectorKinds runs f once with the loopback kind in-process and once as a plugin.
 func connectorKinds(t *testing.T, f func(t *testing.T, kind Option)) {
@@ -118,7 +134,14 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 // refused with KindRejected, while other routes keep flowing.
 func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 	connectorKinds(t, func(t *testing.T, kind Option) {
-		b := NewBuilder(kind, WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "sync"}}))
+		var logs strings.Builder
+		var logMu sync.Mutex
+		log := hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			return logs.Write(p)
+		}), Level: hclog.Warn})
+		b := NewBuilder(kind, WithLogger(log), WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "sync"}}))
 		Configure(b, "raw.out", func(r *Registrar[[]byte]) { r.LinkTo("lb://in/x").WithCodec("raw") })
 		Configure(b, "typed", func(r *Registrar[Temperature]) { r.LinkFrom("lb://in/x") })
 		Configure(b, "bytes", func(r *Registrar[[]byte]) { r.LinkFrom("lb://in/+").WithCodec("raw") })
@@ -136,6 +159,10 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 		if v := recv(t, typed); v.Celsius != 21.5 {
 			t.Fatalf("typed got %v", v)
 		}
+		// Both routes must have the second value before shutdown closes the records.
+		if v := recv(t, raw); string(v) != `{"celsius":21.5}` {
+			t.Fatalf("bytes got %q", v)
+		}
 		stop()
 		var in, out LinkStats
 		for _, l := range db.Links() {
@@ -148,8 +175,13 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 		}
 		// The refusal reached the connector (Router.Route returned KindRejected), which
 		// failed its publish: one error on the outbound link.
+		logMu.Lock()
+		defer logMu.Unlock()
 		if in.Rejected != 1 || in.Received != 1 || out.Errors != 1 || out.Sent != 1 {
-			t.Fatalf("typed %+v, raw.out %+v", in, out)
+			t.Fatalf("typed %+v, raw.out %+v; log:\n%s", in, out, logs.String())
+		}
+		if !strings.Contains(logs.String(), "lb://in/x") {
+			t.Fatalf("the refusal was not logged with the link URL:\n%s", logs.String())
 		}
 	})
 }
@@ -215,5 +247,21 @@ func TestConnectorsResumeAfterPluginKill(t *testing.T) {
 	statuses := Connectors(context.Background(), db)
 	if len(statuses) != 1 || statuses[0].Health != nil || !strings.HasSuffix(statuses[0].Plugin, "loopback") {
 		t.Fatalf("statuses %+v", statuses)
+	}
+}
+
+// A plugin that cannot start is a configuration error naming the binary, and the
+// plugins that did start are stopped again.
+func TestConnectorsPluginStartFailureFailsBuild(t *testing.T) {
+	loopbackPlugins(t)
+	b := NewBuilder(WithPlugins(brokenPluginsDir))
+	Configure(b, "a", func(r *Registrar[Temperature]) { r.LinkTo("loopback://x") })
+	_, err := b.Build()
+	crash := filepath.Join(brokenPluginsDir, "crash")
+	if err == nil || !strings.Contains(err.Error(), crash) || !strings.Contains(err.Error(), "exited during start-up") {
+		t.Fatalf("err = %v", err)
+	}
+	if s := b.Service(ConnectorsService).(*connectorService); len(s.mgrs) != 0 {
+		t.Fatal("plugins left running after a failed Build")
 	}
 }

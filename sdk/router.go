@@ -83,45 +83,52 @@ func (r *Router) ResourceIDs() []string {
 
 // Match returns the routes whose pattern matches topic.
 func (r *Router) Match(topic string) []Route {
-	var out []Route
-	r.each(topic, func(rt Route) { out = append(out, rt) })
+	var buf [4]int
+	idx := r.match(topic, buf[:0])
+	out := make([]Route, len(idx))
+	for n, i := range idx {
+		out[n] = r.routes[i]
+	}
 	return out
 }
 
-func (r *Router) each(topic string, f func(Route)) {
-	for _, i := range r.exact[topic] {
-		f(r.routes[i])
-	}
+// match appends the indexes of the routes matching topic to idx.
+func (r *Router) match(topic string, idx []int) []int {
+	idx = append(idx, r.exact[topic]...)
 	for _, i := range r.wild {
 		if TopicMatches(r.routes[i].Resource, topic) {
-			f(r.routes[i])
+			idx = append(idx, i)
 		}
 	}
+	return idx
 }
 
 // Dispatch hands the message to every matching route without waiting. ack, when not
 // nil, is called exactly once: after every matching route was acknowledged (nil, or
 // the joined errors), or at once with ErrNoRoute when nothing matched. It returns how
 // many routes matched. payload must stay unchanged until ack is called.
+// A message that matches one route costs no allocation here.
 func (r *Router) Dispatch(topic string, payload []byte, ack func(error)) int {
 	if ack == nil {
-		ack = func(error) {}
+		ack = ignoreAck
 	}
-	var matched []Route
-	r.each(topic, func(rt Route) { matched = append(matched, rt) })
-	switch len(matched) {
+	var buf [4]int
+	idx := r.match(topic, buf[:0])
+	switch len(idx) {
 	case 0:
 		ack(Errorf(KindNoRoute, "no route for topic %q", topic))
 	case 1:
-		r.sink.Deliver(Message{RouteID: matched[0].ID, Topic: topic, Payload: payload}, ack)
+		r.sink.Deliver(Message{RouteID: r.routes[idx[0]].ID, Topic: topic, Payload: payload}, ack)
 	default:
-		j := &join{left: len(matched), done: ack}
-		for _, rt := range matched {
-			r.sink.Deliver(Message{RouteID: rt.ID, Topic: topic, Payload: payload}, j.ack)
+		j := &join{left: len(idx), done: ack}
+		for _, i := range idx {
+			r.sink.Deliver(Message{RouteID: r.routes[i].ID, Topic: topic, Payload: payload}, j.ack)
 		}
 	}
-	return len(matched)
+	return len(idx)
 }
+
+func ignoreAck(error) {}
 
 // Route hands the message to every matching route and waits until the host has
 // acknowledged all of them, or ctx ends. Call it before committing a message

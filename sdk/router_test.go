@@ -130,3 +130,22 @@ func TestRouteWaitsForAckAndHonoursContext(t *testing.T) {
 	}
 	ack(nil) // a late ack must not block or panic
 }
+
+func TestDispatchToOneRouteDoesNotAllocate(t *testing.T) {
+	r := NewRouter([]Route{{ID: 1, Resource: "a/b"}, {ID: 2, Resource: "c/+"}}, SinkFunc(func(m Message, ack func(error)) { ack(nil) }))
+	payload := []byte("x")
+	for _, topic := range []string{"a/b", "c/d"} {
+		if n := testing.AllocsPerRun(100, func() { r.Dispatch(topic, payload, nil) }); n != 0 {
+			t.Errorf("Dispatch(%q) allocates %.0f times per message, want 0", topic, n)
+		}
+	}
+}
+
+func BenchmarkDispatchOneRoute(b *testing.B) {
+	r := NewRouter([]Route{{ID: 1, Resource: "sensors/temp"}, {ID: 2, Resource: "cmd/+"}}, SinkFunc(func(m Message, ack func(error)) { ack(nil) }))
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Dispatch("sensors/temp", payload, nil)
+	}
+}

@@ -359,12 +359,12 @@ func (p *Process) giveUp(err error) {
 	p.inflight = map[uint64]*batch{}
 	close(p.up) // wake waiters; they see failed
 	p.mu.Unlock()
-	failAll(left, p.failed)
+	p.failAll(left, p.failed)
 	close(p.done)
 }
 
-// failAll settles batches with err for every message.
-func failAll(bs map[uint64]*batch, err error) {
+// failAll settles batches with err for every message and frees their window slots.
+func (p *Process) failAll(bs map[uint64]*batch, err error) {
 	ids := make([]uint64, 0, len(bs))
 	for id := range bs {
 		ids = append(ids, id)
@@ -372,6 +372,7 @@ func failAll(bs map[uint64]*batch, err error) {
 	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
 	for _, id := range ids {
 		b := bs[id]
+		<-p.slots
 		fs := make([]Failure, len(b.msg.Payloads))
 		for i := range fs {
 			fs[i] = Failure{Index: i, Err: err}
@@ -410,6 +411,12 @@ func (g *generation) send(b *pb.PublishBatch) error {
 // publish queues payloads as one batch of inst's link. It waits while the window
 // is full; while the plugin is down the batch is kept and sent after the restart.
 func (p *Process) publish(ctx context.Context, inst uint64, link uint32, payloads [][]byte, done func([]Failure)) error {
+	p.mu.Lock()
+	failed := p.failed
+	p.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -475,7 +482,7 @@ func (p *Process) Close(ctx context.Context) error {
 	left := p.inflight
 	p.inflight = map[uint64]*batch{}
 	p.mu.Unlock()
-	failAll(left, sdk.Errorf(sdk.KindClosed, "plugin %s closed before publishing", p.info.Name))
+	p.failAll(left, sdk.Errorf(sdk.KindClosed, "plugin %s closed before publishing", p.info.Name))
 	return err
 }
 

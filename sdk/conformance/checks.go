@@ -63,6 +63,17 @@ func (r *runner) in(resource string) Link {
 	return Link{ID: r.link(), Direction: sdk.Inbound, Resource: resource, Options: r.cfg.RouteOptions.Clone()}
 }
 
+// payload returns a payload unique within the run and across runs against the same
+// outside system, short enough for the kind's max payload (a KNX telegram carries 14
+// bytes): the tag, the run's id, a counter.
+func (r *runner) payload(tag string) []byte {
+	p := fmt.Sprintf("%s%s%d", tag, r.runID, r.seq.Add(1))
+	if max := r.maxPayload(); len(p) > max {
+		p = p[len(p)-max:]
+	}
+	return []byte(p)
+}
+
 // resource returns the peer's i-th name, or a made-up one when there is no peer.
 func (r *runner) resource(i int) string {
 	if i < len(r.names) {

@@ -101,8 +101,7 @@ func checkInboundRoutes(r *runner) error {
 		return err
 	}
 	defer r.cleanup(in)
-	stamp := time.Now().UnixNano()
-	pa, pb := []byte(fmt.Sprintf("route a %d", stamp)), []byte(fmt.Sprintf("route b %d", stamp))
+	pa, pb := r.payload("a"), r.payload("b")
 	if err := r.injectUntil(b, r.resource(0), pa, la.ID); err != nil {
 		return err
 	}
@@ -129,10 +128,7 @@ func checkInboundWildcards(r *runner) error {
 		return err
 	}
 	defer r.cleanup(in)
-	stamp := time.Now().UnixNano()
-	pm := []byte(fmt.Sprintf("wildcard match %d", stamp))
-	pmiss := []byte(fmt.Sprintf("wildcard miss %d", stamp))
-	px := []byte(fmt.Sprintf("exact %d", stamp))
+	pm, pmiss, px := r.payload("w"), r.payload("m"), r.payload("x")
 	if err := r.injectUntil(b, res.WildcardMatch, pm, lw.ID); err != nil {
 		return fmt.Errorf("pattern %q: %w", res.Wildcard, err)
 	}
@@ -165,12 +161,11 @@ func checkAckCommit(r *runner) error {
 		return err
 	}
 	defer r.cleanup(in)
-	stamp := time.Now().UnixNano()
-	warm := []byte(fmt.Sprintf("ack warm-up %d", stamp))
+	warm := r.payload("k")
 	if err := r.injectUntil(b, r.resource(0), warm, l.ID); err != nil {
 		return err
 	}
-	p := []byte(fmt.Sprintf("ack refused once %d", stamp))
+	p := r.payload("r")
 	var mu sync.Mutex
 	refused := false
 	b.mu.Lock()

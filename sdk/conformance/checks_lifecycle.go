@@ -89,7 +89,7 @@ func checkInstances(r *runner) error {
 		if err != nil {
 			return err
 		}
-		payload := []byte(fmt.Sprintf("instance %d of 3 at %d", i, time.Now().UnixNano()))
+		payload := r.payload(fmt.Sprintf("i%d", i))
 		err = r.publish(in, links[i].ID, payload)
 		if err == nil {
 			err = r.expect(ch, res, payload)

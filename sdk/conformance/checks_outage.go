@@ -13,7 +13,7 @@ func (r *runner) publishSeen(in Instance, l Link, ch <-chan []byte, d time.Durat
 	deadline := time.Now().Add(d)
 	var lastErr error
 	for i := 0; time.Now().Before(deadline); i++ {
-		p := []byte(fmt.Sprintf("outage probe %d %d", i, time.Now().UnixNano()))
+		p := r.payload("o")
 		lastErr = r.publish(in, l.ID, p)
 		wait := time.After(500 * time.Millisecond)
 	loop:
@@ -62,7 +62,7 @@ func checkOutageDown(r *runner) error {
 	failed := false
 	for i := 0; time.Now().Before(deadline); i++ {
 		start := time.Now()
-		err := r.publish(in, l.ID, []byte(fmt.Sprintf("during outage %d", i)))
+		err := r.publish(in, l.ID, r.payload("d"))
 		if err == nil {
 			time.Sleep(100 * time.Millisecond)
 			continue

@@ -31,7 +31,7 @@ func (r *runner) publishOne(name string, payload []byte) error {
 }
 
 func checkPublishSingle(r *runner) error {
-	return r.publishOne("publish-single", []byte(fmt.Sprintf("single %d", time.Now().UnixNano())))
+	return r.publishOne("publish-single", r.payload("s"))
 }
 
 func checkPublishEmpty(r *runner) error {
@@ -68,7 +68,7 @@ func checkPublishLargest(r *runner) error {
 	for i := range p {
 		p[i] = byte('a' + i%26)
 	}
-	copy(p, fmt.Sprintf("largest %d ", time.Now().UnixNano()))
+	copy(p, r.payload("l"))
 	return r.publishOne("publish-largest", p)
 }
 
@@ -108,19 +108,25 @@ func checkPublishParallel(r *runner) error {
 		defer stop()
 		chans = append(chans, ch)
 	}
-	stamp := time.Now().UnixNano()
-	payload := func(d, n int) string { return fmt.Sprintf("parallel %d d%d n%d", stamp, d, n) }
+	// dest maps every payload to the destination it is published to.
+	payloads := make([][][]byte, len(links))
+	dest := map[string]int{}
+	for d := range links {
+		for n := 0; n < per; n++ {
+			p := r.payload("p")
+			payloads[d] = append(payloads[d], p)
+			dest[string(p)] = d
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, per*len(links))
 	for d, l := range links {
-		for n := 0; n < per; n++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := r.publish(in, l.ID, []byte(payload(d, n))); err != nil {
+		for _, p := range payloads[d] {
+			wg.Go(func() {
+				if err := r.publish(in, l.ID, p); err != nil {
 					errs <- fmt.Errorf("publish to %q: %w", r.resource(d), err)
 				}
-			}()
+			})
 		}
 	}
 	wg.Wait()
@@ -130,8 +136,8 @@ func checkPublishParallel(r *runner) error {
 	}
 	for d, ch := range chans {
 		want := map[string]bool{}
-		for n := 0; n < per; n++ {
-			want[payload(d, n)] = true
+		for _, p := range payloads[d] {
+			want[string(p)] = true
 		}
 		deadline := time.After(r.cfg.Timeout)
 		for len(want) > 0 {
@@ -142,10 +148,11 @@ func checkPublishParallel(r *runner) error {
 					delete(want, s)
 					continue
 				}
-				var od, on int
-				var os int64
-				if _, err := fmt.Sscanf(s, "parallel %d d%d n%d", &os, &od, &on); err == nil && os == stamp {
-					return fmt.Errorf("destination %q got message %q meant for %q (or twice)", r.resource(d), s, r.resource(od))
+				if od, ok := dest[s]; ok {
+					if od == d {
+						return fmt.Errorf("destination %q got message %q twice", r.resource(d), s)
+					}
+					return fmt.Errorf("destination %q got message %q meant for %q", r.resource(d), s, r.resource(od))
 				}
 			case <-deadline:
 				return fmt.Errorf("destination %q: %d of %d messages did not arrive within %s", r.resource(d), len(want), per, r.cfg.Timeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,6 +45,9 @@ type runner struct {
 	nextLink  uint32
 	// hung is set once a close did not return in time.
 	hung atomic.Bool
+	// runID and seq make payloads unique; see payload.
+	runID string
+	seq   atomic.Uint64
 }
 
 // CheckInfo names a check and says what it asserts.
@@ -64,7 +68,7 @@ func Checks() []CheckInfo {
 // panics on a misbehaving plugin: a check that cannot finish fails.
 func Execute(ctx context.Context, cfg Config) *Report {
 	cfg = cfg.withDefaults()
-	r := &runner{ctx: ctx, cfg: cfg}
+	r := &runner{ctx: ctx, cfg: cfg, runID: strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36), 36) + "."}
 	rep := &Report{Plugin: cfg.Plugin}
 	defer func() {
 		if r.target != nil {

@@ -41,13 +41,6 @@ func TestConformance(t *testing.T) {
 		Peer:    peer,
 		Skip: map[string]string{
 			"publish/empty": "a KNX telegram carries at least one data byte",
-			// Known bugs of the KNX connector, reported to its owner; remove these three
-			// entries once fixed. It declares a max payload of 253 bytes, but knxd does
-			// not acknowledge tunnelling requests with 240 data bytes or more (230 pass),
-			// and a payload over the max fails with KindRejected, not KindMessageTooLarge.
-			"publish/binary":    "KNOWN BUG: declared max payload 253 exceeds what a knxd tunnel carries",
-			"publish/largest":   "KNOWN BUG: declared max payload 253 exceeds what a knxd tunnel carries",
-			"publish/too-large": "KNOWN BUG: an oversized payload fails with KindRejected instead of KindMessageTooLarge",
 		},
 		Timeout: 8 * time.Second,
 		Cycles:  5,
