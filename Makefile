@@ -30,17 +30,19 @@ test: fmt-check vet cross
 
 vet:
 	$(GO) vet ./...
+	cd examples/udp && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 
-## cross: every plugin builds with CGO_ENABLED=0 for the edge gateways' architectures
+## cross: every plugin and the example connector build with CGO_ENABLED=0 for the edge gateways' architectures
 cross:
 	@for t in $(CROSS); do \
 		os=$${t%/*}; arch=$${t#*/}; \
 		echo "cross-compile plugins for $$t"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./plugins/... || exit 1; \
+		(cd examples/udp && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null .) || exit 1; \
 	done
 
 ## bench: the performance figures reported in docs/benchmarks.md

@@ -108,6 +108,7 @@ func checkOutageRecover(r *runner) error {
 	if err != nil {
 		return fmt.Errorf("peer: start: %w", err)
 	}
+	r.downReady = false
 	if r.kind.Has(sdk.CapHealth) {
 		if err := r.waitHealth(in, true); err != nil {
 			return err

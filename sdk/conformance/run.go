@@ -71,6 +71,12 @@ func Execute(ctx context.Context, cfg Config) *Report {
 	r := &runner{ctx: ctx, cfg: cfg, runID: strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36), 36) + "."}
 	rep := &Report{Plugin: cfg.Plugin}
 	defer func() {
+		// outage/recover may not have run: leave the outside system up.
+		if r.downReady {
+			ctx, cancel := r.timeout()
+			_ = r.cfg.Peer.(Outage).Start(ctx)
+			cancel()
+		}
 		if r.target != nil {
 			r.target.Kill()
 		}
