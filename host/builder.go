@@ -16,7 +16,9 @@ const DefaultDrainTimeout = 5 * time.Second
 // Build calls Validate once the records and links exist; Run calls Start after the
 // stages started, and on shutdown calls Stop after the stages stopped and the buffers
 // closed, so outbound link readers hand out what is left and then report ErrClosed.
-// Stop's context carries the drain deadline (WithDrainTimeout).
+// Stop's context carries the drain deadline (WithDrainTimeout). A DB that never runs
+// stops its services too, so they release what Validate acquired (plugin processes):
+// Build stops them when it fails, and Close stops them on a DB that was built but not run.
 type Service interface {
 	// Validate checks the service's view of the DB (for example that every link's
 	// scheme names a connector) and returns every problem; use *ConfigError.
@@ -143,6 +145,7 @@ func (b *Builder) Build() (*DB, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		db.closeBuffers()
+		db.stopServices(context.Background(), len(db.services))
 		return nil, err
 	}
 	db.subscribe()

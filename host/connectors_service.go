@@ -335,14 +335,3 @@ func (s *connectorService) closePlugins(ctx context.Context) error {
 	s.mgrs = nil
 	return errors.Join(errs...)
 }
-
-// CloseConnectors stops the plugin processes that Build started for b's connector
-// layer when the DB will never run: after a failed Build, or after `aimdb check`.
-// Run's shutdown stops them otherwise. It does nothing when b has no connector layer.
-func CloseConnectors(ctx context.Context, b *Builder) error {
-	s, ok := b.Service(ConnectorsService).(*connectorService)
-	if !ok || s.cancelRun != nil {
-		return nil
-	}
-	return s.closePlugins(ctx)
-}

@@ -132,13 +132,8 @@ func (db *DB) Run(ctx context.Context) error {
 	wg.Wait()
 	db.closeBuffers()
 	db.closePending()
-	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), db.drain)
-	defer cancelDrain()
-	for i := started - 1; i >= 0; i-- {
-		s := db.services[i]
-		if err := s.svc.Stop(drainCtx); err != nil {
-			report(fmt.Errorf("service %q: stop: %w", s.name, err))
-		}
+	for _, err := range db.stopServices(context.WithoutCancel(ctx), started) {
+		report(err)
 	}
 	db.mu.Lock()
 	db.state = stateClosed
@@ -169,11 +164,27 @@ func (db *DB) Close() error {
 	case stateBuilt:
 		db.closeBuffers()
 		db.closePending()
+		db.stopServices(context.Background(), len(db.services))
 	case stateRunning:
 		cancel()
 		<-done
 	}
 	return nil
+}
+
+// stopServices stops the first n services in reverse order within the drain
+// deadline and returns their errors.
+func (db *DB) stopServices(ctx context.Context, n int) []error {
+	ctx, cancel := context.WithTimeout(ctx, db.drain)
+	defer cancel()
+	var errs []error
+	for i := n - 1; i >= 0; i-- {
+		s := db.services[i]
+		if err := s.svc.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("service %q: stop: %w", s.name, err))
+		}
+	}
+	return errs
 }
 
 // closeBuffers closes every record's buffer, once.

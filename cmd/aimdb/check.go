@@ -37,14 +37,11 @@ examples:
 			if err != nil {
 				return err
 			}
-			db, b, err := build(ctx, cfg, *cf.plugins, log, host.DefaultDrainTimeout)
+			db, err := build(cfg, *cf.plugins, log, host.DefaultDrainTimeout)
 			if err != nil {
 				return a.reportConfig(cfg, err)
 			}
-			db.Close()
-			if err := host.CloseConnectors(context.WithoutCancel(ctx), b); err != nil {
-				log.Warn("stopping plugins", "error", err)
-			}
+			db.Close() // stops the plugins that validation started
 			links := 0
 			for _, r := range cfg.Records {
 				links += len(r.Links)

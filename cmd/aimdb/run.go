@@ -119,7 +119,7 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	db, _, err := build(ctx, cfg, *f.cfg.plugins, log, *f.drain)
+	db, err := build(cfg, *f.cfg.plugins, log, *f.drain)
 	if err != nil {
 		return a.reportConfig(cfg, err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/config"
@@ -13,7 +12,7 @@ import (
 // the plugins in dir serve the connectors (a configuration without links starts
 // none). Errors point into the configuration file. Plugins started for a build that
 // failed are stopped again.
-func build(ctx context.Context, cfg *config.Config, dir string, log hclog.Logger, drain time.Duration) (*host.DB, *host.Builder, error) {
+func build(cfg *config.Config, dir string, log hclog.Logger, drain time.Duration) (*host.DB, error) {
 	b := host.NewBuilder(host.WithLogger(log), host.WithDrainTimeout(drain))
 	if len(cfg.Instances()) > 0 {
 		b.Apply(host.WithPlugins(dir))
@@ -21,8 +20,7 @@ func build(ctx context.Context, cfg *config.Config, dir string, log hclog.Logger
 	cfg.Apply(b)
 	db, err := b.Build()
 	if err != nil {
-		_ = host.CloseConnectors(context.WithoutCancel(ctx), b)
-		return nil, nil, err
+		return nil, err // Build has stopped the plugins it started
 	}
-	return db, b, nil
+	return db, nil
 }

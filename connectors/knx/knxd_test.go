@@ -3,9 +3,7 @@ package knx
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxtest"
 )
 
 // Tests against a real knxd run inside a private network namespace, because knxd's
@@ -23,68 +23,11 @@ import (
 // leaves the machine. Without knxd, unshare or the privilege to use it, those tests
 // skip (or fail when CI=true); the others run as usual.
 
-// netnsEnv is set inside the namespace.
-const netnsEnv = "AIMDB_KNX_NETNS"
-
-// netnsSetup prepares loopback for multicast, then runs the test binary ($0, $@).
-const netnsSetup = `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo src 127.0.0.1 && exec "$0" "$@"`
-
-// netnsProblem says why the knxd tests cannot run here, or "".
-var netnsProblem string
-
 func TestMain(m *testing.M) {
-	if os.Getenv(netnsEnv) == "" {
-		if code, ran := runInNetns(); ran {
-			os.Exit(code)
-		}
+	if code, ran := knxtest.InNetns(); ran {
+		os.Exit(code)
 	}
 	goleak.VerifyTestMain(m)
-}
-
-// runInNetns re-runs the tests in a new network namespace when knxd is present and
-// unshare works; ran is false when it did not.
-func runInNetns() (code int, ran bool) {
-	for _, bin := range []string{"knxd", "knxtool", "unshare", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			netnsProblem = fmt.Sprintf("%s is not installed (Debian: apt-get install knxd knxd-tools util-linux iproute2)", bin)
-			return 0, false
-		}
-	}
-	if out, err := exec.Command("unshare", "-n", "true").CombinedOutput(); err != nil {
-		netnsProblem = fmt.Sprintf("cannot create a network namespace (unshare -n: %v: %s); run the tests as root", err, strings.TrimSpace(string(out)))
-		return 0, false
-	}
-	args := append([]string{"-n", "sh", "-c", netnsSetup, os.Args[0]}, os.Args[1:]...)
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, true
-	case errors.As(err, &exit):
-		return exit.ExitCode(), true
-	}
-	fmt.Fprintf(os.Stderr, "knx tests: running in a network namespace failed: %v\n", err)
-	return 1, true
-}
-
-// requireKnxd skips (or fails under CI=true) when the knxd tests cannot run.
-func requireKnxd(t *testing.T) {
-	t.Helper()
-	if os.Getenv(netnsEnv) != "" {
-		return
-	}
-	why := netnsProblem
-	if why == "" {
-		why = "not inside a private network namespace"
-	}
-	why = "knxd tests need a private network namespace: " + why
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 // knxd is one knxd process serving tunnelling (and routing when asked) on port.
@@ -101,21 +44,11 @@ type knxd struct {
 // startKnxd starts knxd on a free UDP port with its own socket directory.
 func startKnxd(t *testing.T, routing bool) *knxd {
 	t.Helper()
-	requireKnxd(t)
-	k := &knxd{t: t, dir: t.TempDir(), port: freeUDPPort(t), routing: routing}
+	knxtest.Require(t)
+	k := &knxd{t: t, dir: t.TempDir(), port: knxtest.FreeUDPPort(t), routing: routing}
 	k.start()
 	t.Cleanup(k.stop)
 	return k
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 func (k *knxd) socket() string { return filepath.Join(k.dir, "knxd.sock") }
@@ -153,7 +86,7 @@ func (k *knxd) start() {
 			k.t.Fatalf("knxd exited during start-up: %s", k.logText())
 		default:
 		}
-		if _, err := os.Stat(k.socket()); err == nil && udpPortBound(k.port) {
+		if _, err := os.Stat(k.socket()); err == nil && knxtest.UDPPortBound(k.port) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -161,16 +94,6 @@ func (k *knxd) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// udpPortBound reports whether something holds the UDP port.
-func udpPortBound(port int) bool {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: port})
-	if err != nil {
-		return errors.Is(err, syscall.EADDRINUSE)
-	}
-	c.Close()
-	return false
 }
 
 func (k *knxd) logText() string {

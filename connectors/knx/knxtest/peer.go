@@ -1,9 +1,10 @@
-// Package knxpeer is the KNX connector's outside system for the conformance kit: a
-// knxd with a dummy bus serving KNXnet/IP tunnelling on a free loopback port, watched
-// with `knxtool groupsocketlisten` and written with `knxtool groupwrite`. knxd always
-// joins the routing multicast group, so it must run inside a private network
-// namespace (see InNetns); nothing then leaves loopback.
-package knxpeer
+// Package knxtest runs the KNX connector's outside system for tests: a knxd with a
+// dummy bus serving KNXnet/IP tunnelling on a free loopback port (Peer, which is also
+// the conformance kit's peer), watched with `knxtool groupsocketlisten` and written
+// with `knxtool groupwrite`. knxd always joins the routing multicast group, so tests
+// run inside a private network namespace (InNetns from TestMain, then Require);
+// nothing then leaves loopback.
+package knxtest
 
 import (
 	"bufio"
@@ -11,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,11 +50,11 @@ var (
 // Start starts knxd on a free UDP port and the bus listener; both stop when the test ends.
 func Start(t testing.TB) *Peer {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "knxpeer") // short: unix socket paths are limited
+	dir, err := os.MkdirTemp("", "knxtest") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Peer{t: t, dir: dir, Port: freeUDPPort(t), observers: map[string][]chan []byte{}}
+	p := &Peer{t: t, dir: dir, Port: FreeUDPPort(t), observers: map[string][]chan []byte{}}
 	t.Cleanup(func() {
 		_ = p.Stop(context.Background())
 		os.RemoveAll(dir)
@@ -97,7 +97,7 @@ func (p *Peer) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("knxpeer: start knxd: %w", err)
+		return fmt.Errorf("knxtest: start knxd: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
@@ -109,14 +109,14 @@ func (p *Peer) Start(ctx context.Context) error {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(filepath.Join(p.dir, "knxd.log"))
-			return fmt.Errorf("knxpeer: knxd exited during start-up: %s", b)
+			return fmt.Errorf("knxtest: knxd exited during start-up: %s", b)
 		default:
 		}
-		if _, err := os.Stat(p.socket()); err == nil && udpPortBound(p.Port) {
+		if _, err := os.Stat(p.socket()); err == nil && UDPPortBound(p.Port) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return errors.New("knxpeer: knxd not ready within 5s")
+			return errors.New("knxtest: knxd not ready within 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -131,7 +131,7 @@ func (p *Peer) startListener(ctx context.Context) error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("knxpeer: start knxtool groupsocketlisten: %w", err)
+		return fmt.Errorf("knxtest: start knxtool groupsocketlisten: %w", err)
 	}
 	p.mu.Lock()
 	p.listen = cmd
@@ -148,7 +148,7 @@ func (p *Peer) startListener(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return errors.New("knxpeer: the bus listener saw no probe within 5s")
+	return errors.New("knxtest: the bus listener saw no probe within 5s")
 }
 
 // read parses "Write from 0.0.2 to 1/1/1: 0C 1A" lines and hands the data to observers.
@@ -214,7 +214,7 @@ func (p *Peer) Observe(ctx context.Context, ga string) (<-chan []byte, error) {
 // Inject writes payload to ga on the bus as another KNX device would.
 func (p *Peer) Inject(ctx context.Context, ga string, payload []byte) error {
 	if len(payload) == 0 {
-		return errors.New("knxpeer: a group write carries at least one data byte")
+		return errors.New("knxtest: a group write carries at least one data byte")
 	}
 	return p.write(ctx, ga, payload)
 }
@@ -226,7 +226,7 @@ func (p *Peer) write(ctx context.Context, ga string, payload []byte) error {
 	}
 	out, err := exec.CommandContext(ctx, "knxtool", args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("knxpeer: knxtool groupwrite %s: %v: %s", ga, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("knxtest: knxtool groupwrite %s: %v: %s", ga, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -251,24 +251,4 @@ func (p *Peer) Stop(context.Context) error {
 		<-done
 	}
 	return nil
-}
-
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// udpPortBound reports whether something holds the UDP port.
-func udpPortBound(port int) bool {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: port})
-	if err != nil {
-		return errors.Is(err, syscall.EADDRINUSE)
-	}
-	c.Close()
-	return false
 }

@@ -1,4 +1,4 @@
-package knxpeer_test
+package knx_test
 
 import (
 	"os"
@@ -7,29 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aimdb-dev/aimdb-go/internal/peers/knxpeer"
+	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxtest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
-var netnsProblem string
-
-func TestMain(m *testing.M) {
-	code, ran, problem := knxpeer.InNetns()
-	if ran {
-		os.Exit(code)
-	}
-	netnsProblem = problem
-	os.Exit(m.Run())
-}
-
 // TestConformance runs the conformance kit against the real KNX plugin binary
 // (plugins/knx, built with CGO disabled) tunnelling to knxd.
 func TestConformance(t *testing.T) {
-	knxpeer.Require(t, netnsProblem)
-	peer := knxpeer.Start(t)
+	if testing.Short() {
+		t.Skip("builds the plugin binary")
+	}
+	knxtest.Require(t)
+	peer := knxtest.Start(t)
 	bin := filepath.Join(t.TempDir(), "knx")
-	build := exec.Command("go", "build", "-o", bin, "../../../plugins/knx")
+	build := exec.Command("go", "build", "-o", bin, "../../plugins/knx")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
