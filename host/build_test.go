@@ -201,4 +201,25 @@ func TestBuildIncludesServiceValidation(t *testing.T) {
 	wantError(t, errs, "r", "zz://x", "no connector named zz")
 	wantError(t, errs, "", "", `service "connectors" registered twice`)
 	wantError(t, errs, "s", "", "capacity must be at least 1")
+	if n := svc.stopped.Load(); n != 1 {
+		t.Fatalf("a failed Build stopped its service %d times, want once (to release what Validate acquired)", n)
+	}
+}
+
+func TestCloseBeforeRunStopsServices(t *testing.T) {
+	svc := &checkService{}
+	b := NewBuilder(WithService("connectors", svc))
+	Configure[int](b, "r", func(r *Registrar[int]) {})
+	db, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.stopped.Load(); n != 0 {
+		t.Fatalf("a successful Build stopped its service %d times", n)
+	}
+	db.Close()
+	db.Close()
+	if n, m := svc.stopped.Load(), svc.started.Load(); n != 1 || m != 0 {
+		t.Fatalf("Close before Run: service started %d and stopped %d times, want 0 and 1", m, n)
+	}
 }
