@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -70,10 +71,9 @@ func ToStatus(err error) error {
 		}
 	}
 	kind := KindOf(err)
-	msg := err.Error()
-	if e, ok := err.(*Error); ok && e.Err != nil {
-		msg = e.Err.Error() // the kind travels in the code; do not print it twice
-	}
+	// The kind travels in the code, and FromStatus prints it again: drop it from the
+	// front of the message (a joined or wrapped *Error starts with it too).
+	msg := strings.TrimPrefix(err.Error(), kind.String()+": ")
 	return status.Error(kind.GRPCCode(), msg)
 }
 

@@ -43,6 +43,10 @@ func TestStatusRoundTripKeepsKindAndCause(t *testing.T) {
 	if got := FromStatus(ToStatus(wrapped)); !errors.Is(got, ErrTimeout) {
 		t.Fatalf("wrapped: %v", got)
 	}
+	joined := errors.Join(Errorf(KindInvalidConfig, "option %q: not set", "token_env"))
+	if got := FromStatus(ToStatus(joined)).Error(); got != `invalid config: option "token_env": not set` {
+		t.Fatalf("joined: %q, want the kind printed once", got)
+	}
 	if got := FromStatus(ToStatus(context.DeadlineExceeded)); !errors.Is(got, ErrTimeout) {
 		t.Fatalf("deadline: %v", got)
 	}
