@@ -16,28 +16,67 @@ type inboundPipe struct {
 	chunks  []*inboundChunk
 	pending int
 	wake    chan struct{}
+	spare   sync.Pool // acknowledged chunks, reused so steady batching allocates no columns
 }
 
-// inboundChunk is one future batch, in columns.
+// inboundChunk is one future batch, in columns; payloads are copied back to back
+// into data, so the batch encodes as one bytes field and decodes with one allocation.
 type inboundChunk struct {
-	ids      []uint64
-	routes   []uint32
-	payloads [][]byte
-	acks     []func(error)
-	bytes    int
+	ids    []uint64
+	routes []uint32
+	sizes  []uint32
+	data   []byte
+	acks   []func(error)
 }
 
 func newInboundPipe() *inboundPipe {
 	return &inboundPipe{wake: make(chan struct{}, 1)}
 }
 
-// full reports whether the chunk holds a batch's worth.
-func (c *inboundChunk) full() bool {
-	return len(c.acks) >= pluginwire.MaxBatchMessages || c.bytes >= pluginwire.MaxBatchBytes
+// takes reports whether the chunk has room for one more payload of size bytes; an
+// empty chunk takes any payload, so one larger than a batch travels alone.
+func (c *inboundChunk) takes(size int) bool {
+	n := len(c.acks)
+	return n == 0 || n < pluginwire.MaxBatchMessages && len(c.data)+size <= pluginwire.MaxBatchBytes
 }
 
-// deliver queues one message; ack runs when the host took or refused it.
+// newChunk returns an empty chunk: an acknowledged one when there is one.
+func (p *inboundPipe) newChunk(size int) *inboundChunk {
+	if c, ok := p.spare.Get().(*inboundChunk); ok {
+		return c
+	}
+	return newInboundChunk(size)
+}
+
+// recycle keeps an acknowledged chunk for a later batch, unless an oversized payload
+// grew its data beyond a batch's bytes.
+func (p *inboundPipe) recycle(c *inboundChunk) {
+	if cap(c.data) > pluginwire.MaxBatchBytes {
+		return
+	}
+	clear(c.acks) // drop the connector's closures
+	c.ids, c.routes, c.sizes, c.data, c.acks = c.ids[:0], c.routes[:0], c.sizes[:0], c.data[:0], c.acks[:0]
+	p.spare.Put(c)
+}
+
+// newInboundChunk makes a chunk sized for a batch of messages like the first one.
+func newInboundChunk(size int) *inboundChunk {
+	const n = pluginwire.MaxBatchMessages
+	data := min(max(size*n, 4<<10), pluginwire.MaxBatchBytes)
+	if size > data {
+		data = size
+	}
+	return &inboundChunk{ids: make([]uint64, 0, n), routes: make([]uint32, 0, n), sizes: make([]uint32, 0, n),
+		data: make([]byte, 0, data), acks: make([]func(error), 0, n)}
+}
+
+// deliver queues one message; ack runs when the host took or refused it. The
+// payload is copied, so the caller may reuse it once deliver returns.
 func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
+	if len(m.Payload) > pluginwire.MaxPayloadBytes {
+		ack(Errorf(KindMessageTooLarge, "inbound message of %d bytes exceeds the plugin boundary's limit of %d", len(m.Payload), pluginwire.MaxPayloadBytes))
+		return
+	}
 	p.mu.Lock()
 	if p.pending >= pluginwire.MaxInboundPending {
 		p.mu.Unlock()
@@ -45,18 +84,17 @@ func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 		return
 	}
 	var c *inboundChunk
-	if n := len(p.chunks); n > 0 && !p.chunks[n-1].full() {
+	if n := len(p.chunks); n > 0 && p.chunks[n-1].takes(len(m.Payload)) {
 		c = p.chunks[n-1]
 	} else {
-		const n = pluginwire.MaxBatchMessages
-		c = &inboundChunk{ids: make([]uint64, 0, n), routes: make([]uint32, 0, n), payloads: make([][]byte, 0, n), acks: make([]func(error), 0, n)}
+		c = p.newChunk(len(m.Payload))
 		p.chunks = append(p.chunks, c)
 	}
 	c.ids = append(c.ids, inst)
 	c.routes = append(c.routes, m.RouteID)
-	c.payloads = append(c.payloads, m.Payload)
+	c.sizes = append(c.sizes, uint32(len(m.Payload)))
+	c.data = append(c.data, m.Payload...)
 	c.acks = append(c.acks, ack)
-	c.bytes += len(m.Payload)
 	p.pending++
 	first := p.pending == 1
 	p.mu.Unlock()
@@ -68,8 +106,9 @@ func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 	}
 }
 
-// take removes the oldest chunk as a batch; it returns nil acks when none wait.
-func (p *inboundPipe) take() (*pb.InboundBatch, []func(error)) {
+// take removes the oldest chunk and returns it with its batch, or nils when none
+// waits. The batch shares the chunk's columns until the chunk is recycled.
+func (p *inboundPipe) take() (*pb.InboundBatch, *inboundChunk) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.chunks) == 0 {
@@ -88,7 +127,7 @@ func (p *inboundPipe) take() (*pb.InboundBatch, []func(error)) {
 		default:
 		}
 	}
-	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Payloads: c.payloads}, c.acks
+	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Sizes: c.sizes, Data: c.data}, c
 }
 
 // Inbound sends queued inbound messages to the host in batches, keeping up to
@@ -105,7 +144,8 @@ func (s *server) Inbound(stream pb.Connector_InboundServer) error {
 	}
 	var (
 		mu       sync.Mutex
-		inflight = map[uint64][]func(error){}
+		inflight = map[uint64]*inboundChunk{}
+		sent     uint64 // batches up to this id were sent: gRPC is done with their chunks
 		slots    = make(chan struct{}, pluginwire.MaxInboundInFlight)
 		recvErr  = make(chan error, 1)
 	)
@@ -118,25 +158,29 @@ func (s *server) Inbound(stream pb.Connector_InboundServer) error {
 			}
 			for _, a := range m.Acks {
 				mu.Lock()
-				acks := inflight[a.BatchId]
+				c := inflight[a.BatchId]
 				delete(inflight, a.BatchId)
+				reuse := a.BatchId <= sent
 				mu.Unlock()
-				if acks == nil {
+				if c == nil {
 					continue
 				}
 				<-slots
-				settle(acks, a.Failures)
+				settle(c.acks, a.Failures)
+				if reuse {
+					s.inbound.recycle(c)
+				}
 			}
 		}
 	}()
 	defer func() {
 		mu.Lock()
 		left := inflight
-		inflight = map[uint64][]func(error){}
+		inflight = map[uint64]*inboundChunk{}
 		mu.Unlock()
 		closed := Errorf(KindClosed, "the host's inbound stream closed before it acknowledged")
-		for _, acks := range left {
-			for _, ack := range acks {
+		for _, c := range left {
+			for _, ack := range c.acks {
 				ack(closed)
 			}
 		}
@@ -157,7 +201,7 @@ func (s *server) Inbound(stream pb.Connector_InboundServer) error {
 		case <-stream.Context().Done():
 			return stream.Context().Err()
 		}
-		b, acks := s.inbound.take()
+		b, c := s.inbound.take()
 		if b == nil {
 			<-slots
 			continue
@@ -165,11 +209,14 @@ func (s *server) Inbound(stream pb.Connector_InboundServer) error {
 		next++
 		b.BatchId = next
 		mu.Lock()
-		inflight[next] = acks
+		inflight[next] = c
 		mu.Unlock()
 		if err := stream.Send(b); err != nil {
 			return err
 		}
+		mu.Lock()
+		sent = next
+		mu.Unlock()
 	}
 }
 

@@ -207,7 +207,7 @@ func BenchmarkBareInbound(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for range m.Payloads {
+				for range m.Sizes {
 					got++ // what a host does per message, at the least
 				}
 				if err := st.Send(&pb.InboundAcks{Acks: []*pb.InboundAck{{BatchId: m.BatchId}}}); err != nil {

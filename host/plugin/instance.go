@@ -23,7 +23,8 @@ type InstanceSpec struct {
 	Links []Link
 	// Deliver takes an inbound value of link id. It runs on the inbound stream's
 	// goroutine, so it must not block for long; its error goes back to the plugin
-	// as the message's acknowledgement.
+	// as the message's acknowledgement. payload shares memory with the rest of its
+	// batch (never reused): copy it to keep a small value for long.
 	Deliver func(link uint32, payload []byte) error
 	// Latest answers the connector's sdk.Host.Latest; nil refuses.
 	Latest func(ctx context.Context, resource string) ([]byte, error)

@@ -198,7 +198,9 @@ func (p *Process) readResults(g *generation) {
 	}
 }
 
-// readInbound hands inbound messages to their instances and acknowledges each batch.
+// readInbound hands inbound messages to their instances and acknowledges each batch
+// once every message of it was delivered: one acknowledgement per batch, listing only
+// the messages that were refused.
 func (p *Process) readInbound(g *generation) {
 	for {
 		b, err := g.inb.Recv()
@@ -206,25 +208,7 @@ func (p *Process) readInbound(g *generation) {
 			g.die(fmt.Errorf("inbound stream: %w", err))
 			return
 		}
-		ack := &pb.InboundAck{BatchId: b.BatchId}
-		var last *Instance
-		for i, payload := range b.Payloads {
-			if i >= len(b.InstanceIds) || i >= len(b.RouteIds) {
-				ack.Failures = append(ack.Failures, failure(i, sdk.Errorf(sdk.KindRejected, "malformed inbound batch: %d payloads, %d instance ids, %d route ids", len(b.Payloads), len(b.InstanceIds), len(b.RouteIds))))
-				continue
-			}
-			id := b.InstanceIds[i]
-			if last == nil || last.id != id {
-				last = p.instance(id)
-			}
-			if last == nil {
-				ack.Failures = append(ack.Failures, failure(i, sdk.Errorf(sdk.KindClosed, "no instance %d", id)))
-				continue
-			}
-			if err := last.deliver(b.RouteIds[i], payload); err != nil {
-				ack.Failures = append(ack.Failures, failure(i, err))
-			}
-		}
+		ack := &pb.InboundAck{BatchId: b.BatchId, Failures: p.deliverBatch(b)}
 		g.ackMu.Lock()
 		err = g.inb.Send(&pb.InboundAcks{Acks: []*pb.InboundAck{ack}})
 		g.ackMu.Unlock()
@@ -233,6 +217,40 @@ func (p *Process) readInbound(g *generation) {
 			return
 		}
 	}
+}
+
+// deliverBatch delivers the messages of a batch in order and returns the failures
+// of the refused ones; a malformed batch is refused whole. Payloads are subslices of
+// the batch's data, which nothing reuses.
+func (p *Process) deliverBatch(b *pb.InboundBatch) []*pb.Failure {
+	var (
+		fs   []*pb.Failure
+		last *Instance
+		off  int
+	)
+	if err := pluginwire.CheckInbound(b); err != nil {
+		e := errorToPB(sdk.Wrap(sdk.KindRejected, err))
+		for i := range max(len(b.Sizes), len(b.InstanceIds), len(b.RouteIds)) {
+			fs = append(fs, &pb.Failure{Index: uint32(i), Error: e})
+		}
+		return fs
+	}
+	for i, size := range b.Sizes {
+		payload := b.Data[off : off+int(size) : off+int(size)]
+		off += int(size)
+		id := b.InstanceIds[i]
+		if last == nil || last.id != id {
+			last = p.instance(id)
+		}
+		if last == nil {
+			fs = append(fs, failure(i, sdk.Errorf(sdk.KindClosed, "no instance %d", id)))
+			continue
+		}
+		if err := last.deliver(b.RouteIds[i], payload); err != nil {
+			fs = append(fs, failure(i, err))
+		}
+	}
+	return fs
 }
 
 func failure(i int, err error) *pb.Failure {

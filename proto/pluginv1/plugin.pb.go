@@ -1187,13 +1187,16 @@ func (x *PublishResults) GetResults() []*BatchResult {
 }
 
 // InboundBatch is inbound messages in columns: message i is
-// (instance_ids[i], route_ids[i], payloads[i]).
+// (instance_ids[i], route_ids[i], payload i). The payloads lie back to back in data,
+// payload i being the sizes[i] bytes after payload i-1, so the whole batch decodes
+// with one allocation; the sizes add up to len(data).
 type InboundBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	BatchId       uint64                 `protobuf:"varint,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	InstanceIds   []uint64               `protobuf:"varint,2,rep,packed,name=instance_ids,json=instanceIds,proto3" json:"instance_ids,omitempty"`
 	RouteIds      []uint32               `protobuf:"varint,3,rep,packed,name=route_ids,json=routeIds,proto3" json:"route_ids,omitempty"`
-	Payloads      [][]byte               `protobuf:"bytes,4,rep,name=payloads,proto3" json:"payloads,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Sizes         []uint32               `protobuf:"varint,6,rep,packed,name=sizes,proto3" json:"sizes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1249,9 +1252,16 @@ func (x *InboundBatch) GetRouteIds() []uint32 {
 	return nil
 }
 
-func (x *InboundBatch) GetPayloads() [][]byte {
+func (x *InboundBatch) GetData() []byte {
 	if x != nil {
-		return x.Payloads
+		return x.Data
+	}
+	return nil
+}
+
+func (x *InboundBatch) GetSizes() []uint32 {
+	if x != nil {
+		return x.Sizes
 	}
 	return nil
 }
@@ -1547,12 +1557,13 @@ const file_pluginv1_plugin_proto_rawDesc = "" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x124\n" +
 	"\bfailures\x18\x02 \x03(\v2\x18.aimdb.plugin.v1.FailureR\bfailures\"H\n" +
 	"\x0ePublishResults\x126\n" +
-	"\aresults\x18\x01 \x03(\v2\x1c.aimdb.plugin.v1.BatchResultR\aresults\"\x85\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.aimdb.plugin.v1.BatchResultR\aresults\"\x99\x01\n" +
 	"\fInboundBatch\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12!\n" +
 	"\finstance_ids\x18\x02 \x03(\x04R\vinstanceIds\x12\x1b\n" +
-	"\troute_ids\x18\x03 \x03(\rR\brouteIds\x12\x1a\n" +
-	"\bpayloads\x18\x04 \x03(\fR\bpayloads\"]\n" +
+	"\troute_ids\x18\x03 \x03(\rR\brouteIds\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
+	"\x05sizes\x18\x06 \x03(\rR\x05sizesJ\x04\b\x04\x10\x05\"]\n" +
 	"\n" +
 	"InboundAck\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x124\n" +

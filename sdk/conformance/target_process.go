@@ -214,11 +214,15 @@ func (p *process) readInbound() {
 			return
 		}
 		ack := &pb.InboundAck{BatchId: b.BatchId}
-		for i, payload := range b.Payloads {
+		malformed := pluginwire.CheckInbound(b)
+		off := 0
+		for i, size := range b.Sizes {
 			var err error
-			if i >= len(b.InstanceIds) || i >= len(b.RouteIds) {
-				err = sdk.Errorf(sdk.KindRejected, "malformed inbound batch")
+			if malformed != nil {
+				err = sdk.Wrap(sdk.KindRejected, malformed)
 			} else {
+				payload := b.Data[off : off+int(size)]
+				off += int(size)
 				p.mu.Lock()
 				in := p.insts[b.InstanceIds[i]]
 				p.mu.Unlock()

@@ -75,13 +75,13 @@ func (bare) Inbound(s pb.Connector_InboundServer) error {
 			}
 		}
 	}()
-	payload := make([]byte, size)
+	data := make([]byte, pluginwire.MaxBatchMessages*size)
 	var id uint64
 	for sent := 0; sent < count; {
 		n := min(pluginwire.MaxBatchMessages, count-sent)
-		b := &pb.InboundBatch{InstanceIds: make([]uint64, n), RouteIds: make([]uint32, n), Payloads: make([][]byte, n)}
-		for i := range b.Payloads {
-			b.InstanceIds[i], b.RouteIds[i], b.Payloads[i] = 1, 1, payload
+		b := &pb.InboundBatch{InstanceIds: make([]uint64, n), RouteIds: make([]uint32, n), Sizes: make([]uint32, n), Data: data[:n*size]}
+		for i := range b.Sizes {
+			b.InstanceIds[i], b.RouteIds[i], b.Sizes[i] = 1, 1, uint32(size)
 		}
 		id++
 		b.BatchId = id
