@@ -5,8 +5,6 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
 )
@@ -64,9 +62,4 @@ func (r *remoteHost) Latest(ctx context.Context, resource string) ([]byte, error
 		return nil, FromStatus(err)
 	}
 	return resp.Value, nil
-}
-
-// statusError turns a result's error into a status error for FromStatus.
-func statusError(e *pb.Error) error {
-	return status.Error(codes.Code(e.Code), e.Message)
 }

@@ -236,9 +236,4 @@ func settle(acks []func(error), failures []*pb.Failure) {
 }
 
 // errorFromPB decodes a result's error through FromStatus; nil stays nil.
-func errorFromPB(e *pb.Error) error {
-	if e == nil {
-		return nil
-	}
-	return FromStatus(statusError(e))
-}
+func errorFromPB(e *pb.Error) error { return FromStatus(pluginwire.StatusFromPB(e)) }

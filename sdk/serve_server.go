@@ -290,10 +290,4 @@ func (sv *served) close(ctx context.Context) error {
 }
 
 // errorToPB encodes err for a result field through ToStatus; nil stays nil.
-func errorToPB(err error) *pb.Error {
-	if err == nil {
-		return nil
-	}
-	st := status.Convert(ToStatus(err))
-	return &pb.Error{Code: uint32(st.Code()), Message: st.Message()}
-}
+func errorToPB(err error) *pb.Error { return pluginwire.StatusToPB(ToStatus(err)) }

@@ -3,29 +3,16 @@ package plugin
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // errorToPB encodes err through sdk.ToStatus, the one kind/code table.
-func errorToPB(err error) *pb.Error {
-	if err == nil {
-		return nil
-	}
-	st := status.Convert(sdk.ToStatus(err))
-	return &pb.Error{Code: uint32(st.Code()), Message: st.Message()}
-}
+func errorToPB(err error) *pb.Error { return pluginwire.StatusToPB(sdk.ToStatus(err)) }
 
 // errorFromPB decodes an error through sdk.FromStatus.
-func errorFromPB(e *pb.Error) error {
-	if e == nil {
-		return nil
-	}
-	return sdk.FromStatus(status.Error(codes.Code(e.Code), e.Message))
-}
+func errorFromPB(e *pb.Error) error { return sdk.FromStatus(pluginwire.StatusFromPB(e)) }
 
 // hostControl serves a plugin's questions about records (sdk.Host.Latest).
 type hostControl struct {

@@ -15,9 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
@@ -362,20 +360,10 @@ func infoFromPB(d *pb.DescribeResponse) PluginInfo {
 	return info
 }
 
-func errorToPB(err error) *pb.Error {
-	if err == nil {
-		return nil
-	}
-	st := status.Convert(sdk.ToStatus(err))
-	return &pb.Error{Code: uint32(st.Code()), Message: st.Message()}
-}
+// errorToPB and errorFromPB carry errors through the SDK's kind/code table.
+func errorToPB(err error) *pb.Error { return pluginwire.StatusToPB(sdk.ToStatus(err)) }
 
-func errorFromPB(e *pb.Error) error {
-	if e == nil {
-		return nil
-	}
-	return sdk.FromStatus(status.Error(codes.Code(e.Code), e.Message))
-}
+func errorFromPB(e *pb.Error) error { return sdk.FromStatus(pluginwire.StatusFromPB(e)) }
 
 // processAlive reports whether pid runs and is not a zombie.
 func processAlive(pid int) bool {
