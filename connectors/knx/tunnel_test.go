@@ -163,7 +163,9 @@ func TestTunnelHeartbeatErrorReconnects(t *testing.T) {
 		t.Fatalf("heartbeat for channel %d", hb.Channel)
 	}
 	g.send(client, &knxnet.ConnectionStateResponse{Channel: 5, Status: knxnet.StatusOK})
-	hb, _ = expect[*knxnet.ConnectionStateRequest](g)
+	if hb, _ = expect[*knxnet.ConnectionStateRequest](g); hb.Channel != 5 {
+		t.Fatalf("second heartbeat for channel %d", hb.Channel)
+	}
 	// The gateway forgot the tunnel (for example it restarted).
 	g.send(client, &knxnet.ConnectionStateResponse{Channel: 5, Status: knxnet.StatusConnectionID})
 	g.accept(6)
