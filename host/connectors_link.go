@@ -67,13 +67,16 @@ func (s *connectorService) startInstance(db *DB, p *instancePlan) (*runningInsta
 		return nil, err
 	}
 	var routes []sdk.Route
+	var outbound []sdk.LinkSpec
 	for _, l := range p.links {
 		if l.Direction == sdk.Inbound {
 			routes = append(routes, sdk.Route{ID: uint32(l.ID), Resource: l.URL.Resource(), Config: l.Options, Record: l.Record})
+		} else {
+			outbound = append(outbound, sdk.LinkSpec{Direction: sdk.Outbound, Resource: l.URL.Resource(), Config: l.Options, Record: l.Record})
 		}
 	}
 	inst, err := sdk.Start(ctx, p.builder, sdk.InstanceConfig{
-		Name: p.decl.Name, URL: u, Options: p.decl.Options, Routes: routes, Logger: log,
+		Name: p.decl.Name, URL: u, Options: p.decl.Options, Routes: routes, Outbound: outbound, Logger: log,
 		Sink: sdk.SinkFunc(func(m sdk.Message, ack func(error)) { ack(deliver(m.RouteID, m.Payload)) }),
 		Host: hostFunc(latest),
 	})

@@ -136,6 +136,10 @@ type BuildContext struct {
 	Options Config
 	// Routes are the inbound links the host declared for this instance.
 	Routes []Route
+	// Outbound are the instance's link_to links, known before their first value:
+	// a connector that answers reads for them (KNX respond, HTTP GET) or prepares
+	// their destinations can do so from the start. Values still come through Publish.
+	Outbound []LinkSpec
 	// Router dispatches inbound messages on Routes to the host.
 	Router *Router
 	// Logger writes to the host's log, tagged with the plugin and instance.

@@ -17,9 +17,11 @@ type InstanceConfig struct {
 	URL     URL
 	Options Config
 	Routes  []Route
-	Sink    Sink
-	Logger  hclog.Logger
-	Host    Host
+	// Outbound lists the instance's link_to links (see BuildContext.Outbound).
+	Outbound []LinkSpec
+	Sink     Sink
+	Logger   hclog.Logger
+	Host     Host
 }
 
 // Instance is a running connector: the Connector a builder made, plus the goroutines
@@ -55,6 +57,7 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 		URL:      cfg.URL,
 		Options:  cfg.Options,
 		Routes:   cfg.Routes,
+		Outbound: cfg.Outbound,
 		Router:   NewRouter(cfg.Routes, cfg.Sink),
 		Logger:   cfg.Logger,
 		Host:     cfg.Host,

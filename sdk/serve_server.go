@@ -165,10 +165,12 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 	}
 	sv := &served{id: req.InstanceId, name: req.Name, out: map[uint32]outLink{}, workers: map[string]*destWorker{}}
 	var routes []Route
+	var outbound []LinkSpec
 	for _, l := range req.Links {
 		switch Direction(l.Direction) {
 		case Outbound:
 			sv.out[l.Id] = outLink{dest: l.Resource, cfg: Config(l.Options)}
+			outbound = append(outbound, LinkSpec{Direction: Outbound, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
 		case Inbound:
 			if err := ValidatePattern(l.Resource); err != nil {
 				return nil, ToStatus(Errorf(KindInvalidDestination, "record %q: %w", l.Record, err))
@@ -180,13 +182,14 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 	}
 	id := req.InstanceId
 	inst, err := Start(ctx, b, InstanceConfig{
-		Name:    req.Name,
-		URL:     u,
-		Options: Config(req.Options),
-		Routes:  routes,
-		Sink:    SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
-		Logger:  s.log.Named(req.Name),
-		Host:    s.host.forInstance(req.HostBrokerId, id),
+		Name:     req.Name,
+		URL:      u,
+		Options:  Config(req.Options),
+		Routes:   routes,
+		Outbound: outbound,
+		Sink:     SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
+		Logger:   s.log.Named(req.Name),
+		Host:     s.host.forInstance(req.HostBrokerId, id),
 	})
 	if err != nil {
 		return nil, ToStatus(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -32,13 +33,21 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 		errs.add(within(rt.Record, sdk.Inbound, rt.Resource, routeErr))
 		routes[rt.ID] = ro
 	}
+	readable := map[string]bool{}
 	if err == nil {
+		for _, l := range b.Outbound {
+			_, allowGet, linkErr := linkSettings(s.out, l.Config)
+			errs.add(within(l.Record, sdk.Outbound, l.Resource, linkErr))
+			if allowGet {
+				readable[strings.TrimPrefix(l.Resource, "/")] = true
+			}
+		}
 		errs.add(checkShape(s, len(b.Routes) > 0))
 	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	return newConnector(b, s, routes)
+	return newConnector(b, s, routes, readable)
 }
 
 // checkShape checks that the connector has what its links need.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,10 +41,10 @@ type connector struct {
 	stopClosing context.CancelFunc
 	lastOut     atomic.Pointer[outFailure]
 
-	// readable holds the link_to destinations whose link has allow_get, as Publish
-	// learns them: the connector serves GET for a link_to only once it has seen the
-	// link allow it, whatever the host would answer.
-	readable sync.Map // destination -> true
+	// readable holds the link_to destinations whose link has allow_get (known at
+	// build, read-only after): GET on any other path that is no link_from is 404,
+	// whatever the host would answer.
+	readable map[string]bool
 
 	srv      *http.Server // nil without listen
 	addr     net.Addr
@@ -66,9 +65,9 @@ type routeOptions struct {
 }
 
 // newConnector makes the outbound client and, when listen is set, binds the listener.
-func newConnector(b *sdk.BuildContext, s *settings, routes map[uint32]routeOptions) (*connector, error) {
+func newConnector(b *sdk.BuildContext, s *settings, routes map[uint32]routeOptions, readable map[string]bool) (*connector, error) {
 	c := &connector{
-		name: b.Instance, s: s, log: b.Logger, router: b.Router, host: b.Host, routes: routes,
+		name: b.Instance, s: s, log: b.Logger, router: b.Router, host: b.Host, routes: routes, readable: readable,
 	}
 	c.closing, c.stopClosing = context.WithCancel(context.Background())
 	if s.base != nil {

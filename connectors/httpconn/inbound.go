@@ -108,14 +108,13 @@ func tooLarge(limit int64) string {
 
 // get serves the latest value of the record linked to resource, asked of the host.
 // On a link_from path the link's allow_get decides; any other path must be the
-// destination of a link_to that has allow_get and has sent a value since the
-// connector started (only Publish shows a link_to's options to the connector).
+// destination of a link_to that has allow_get.
 func (c *connector) get(w http.ResponseWriter, r *http.Request, resource string, routes []sdk.Route) {
 	contentType := c.s.out.contentType
 	if len(routes) == 0 {
-		if _, ok := c.readable.Load(resource); !ok {
+		if !c.readable[resource] {
 			c.reply(w, r, http.StatusNotFound, "no link allows GET on "+r.URL.Path+
-				" (set "+optAllowGet+" = true on its link; a link_to becomes readable once it has sent a value)")
+				" (set "+optAllowGet+" = true on its link)")
 			return
 		}
 	} else {

@@ -205,17 +205,25 @@ func TestInboundGetLatest(t *testing.T) {
 	}}
 	routes := append([]sdk.Route{{ID: 3, Resource: "text/+", Config: sdk.Config{optAllowGet: "1", optContentType: "text/plain"}}}, lightRoutes...)
 	webhook := newScripted(t, nil, status(204, ""))
-	inst, c := start(t, webhook.URL, sdk.Config{optListen: "127.0.0.1:0"}, routes, jsonSink(), host)
-	base := "http://" + c.ListenAddr().String()
-	// link_to paths become readable once their link, with allow_get, has sent a value.
+	// link_to paths are readable when their link has allow_get, from the start.
+	var outbound []sdk.LinkSpec
 	for _, dest := range []string{"status/ok", "status/secret", "status/broken", "status/gone"} {
-		if err := publish(inst, dest, sdk.Config{optAllowGet: "true"}, "1"); err != nil {
-			t.Fatal(err)
-		}
+		outbound = append(outbound, sdk.LinkSpec{Direction: sdk.Outbound, Resource: dest, Config: sdk.Config{optAllowGet: "true"}})
 	}
-	if err := publish(inst, "status/private", nil, "1"); err != nil {
+	outbound = append(outbound, sdk.LinkSpec{Direction: sdk.Outbound, Resource: "status/private"})
+	u, err := sdk.ParseURL(webhook.URL)
+	if err != nil {
 		t.Fatal(err)
 	}
+	inst, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+		Name: "hooks", URL: u, Options: sdk.Config{optListen: "127.0.0.1:0"}, Routes: routes, Outbound: outbound, Sink: jsonSink(), Host: host,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Close(context.Background()) })
+	c := inst.Connector().(*connector)
+	base := "http://" + c.ListenAddr().String()
 
 	code, body, h := call(t, nil, "GET", base+"/cmd/light", "")
 	if code != 200 || body != `{"on":true}` || h.Get("Content-Type") != "application/json" {

@@ -39,12 +39,9 @@ type attempt struct {
 // errors, 408, 429 and 5xx with backoff until it succeeds, max_attempts is reached,
 // or ctx ends.
 func (c *connector) Publish(ctx context.Context, destination string, cfg sdk.Config, payload []byte) error {
-	out, allowGet, err := c.linkSettings(cfg)
+	out, _, err := linkSettings(c.s.out, cfg)
 	if err != nil {
 		return err
-	}
-	if allowGet && c.srv != nil {
-		c.readable.Store(strings.TrimPrefix(destination, "/"), true)
 	}
 	if c.s.base == nil {
 		return sdk.Errorf(sdk.KindInvalidConfig, "link_to %q: connector %q has no url to send to", destination, c.name)
@@ -93,9 +90,9 @@ func (c *connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 
 // linkSettings returns the connector's outbound settings with the link's options
 // applied, and the link's allow_get.
-func (c *connector) linkSettings(cfg sdk.Config) (outSettings, bool, error) {
+func linkSettings(base outSettings, cfg sdk.Config) (outSettings, bool, error) {
 	if len(cfg) == 0 {
-		return c.s.out, false, nil
+		return base, false, nil
 	}
 	if err := cfg.Unknown(known(sdk.ScopeLinkTo)...); err != nil {
 		return outSettings{}, false, err
@@ -104,7 +101,7 @@ func (c *connector) linkSettings(cfg sdk.Config) (outSettings, bool, error) {
 	if err != nil {
 		return outSettings{}, false, err
 	}
-	out, err := parseOut(cfg, c.s.out)
+	out, err := parseOut(cfg, base)
 	return out, allowGet, err
 }
 

@@ -50,10 +50,11 @@ func (builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	if err != nil {
 		return nil, fmt.Errorf("knx connector %q: %w", b.Instance, err)
 	}
-	specs := make([]sdk.LinkSpec, len(b.Routes))
+	specs := make([]sdk.LinkSpec, len(b.Routes), len(b.Routes)+len(b.Outbound))
 	for i, r := range b.Routes {
 		specs[i] = sdk.LinkSpec{Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record}
 	}
+	specs = append(specs, b.Outbound...)
 	opts, err := checkLinks(specs, s.ets)
 	if err != nil {
 		return nil, sdk.Wrap(sdk.KindInvalidConfig, fmt.Errorf("knx connector %q: %w", b.Instance, err))
@@ -65,6 +66,17 @@ func (builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 			ga, _ := knxnet.ParseGroupAddress(r.Resource) // checked by checkLinks
 			c.readInit = append(c.readInit, ga)
 		}
+	}
+	// Outbound links with respond = true answer reads from the start, with the
+	// host's latest value, not only after their first Publish.
+	for i, l := range b.Outbound {
+		lo := opts[len(b.Routes)+i]
+		if !lo.respond {
+			continue
+		}
+		ga, _ := knxnet.ParseGroupAddress(l.Resource) // checked by checkLinks
+		lo.dpt = s.ets.typeFor(lo.dpt, ga)
+		c.responders[ga] = &responder{resource: l.Resource, opts: lo}
 	}
 	c.start()
 	return c, nil

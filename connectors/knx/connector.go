@@ -31,7 +31,8 @@ type handler interface {
 // respondTimeout bounds answering one GroupValueRead.
 const respondTimeout = 5 * time.Second
 
-// responder is an outbound link with respond = true, learnt from its Publish calls.
+// responder is an outbound link with respond = true, declared at build or learnt
+// from its Publish calls.
 type responder struct {
 	resource string
 	opts     linkOptions
@@ -255,6 +256,10 @@ func (c *connector) respond(ga knxnet.GroupAddress) {
 	defer cancel()
 	value, err := c.b.Host.Latest(ctx, r.resource)
 	if err != nil || len(value) == 0 {
+		if len(r.last) == 0 {
+			c.b.Logger.Debug("no value yet; GroupValueRead left unanswered", "group_address", r.resource, "error", err)
+			return
+		}
 		c.b.Logger.Debug("host has no latest value; answering with the last published one", "group_address", r.resource, "error", err)
 		value = r.last
 	}

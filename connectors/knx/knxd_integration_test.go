@@ -1,6 +1,7 @@
 package knx
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,29 @@ func TestKnxdReadInitAnsweredByAnotherTunnel(t *testing.T) {
 	startConnector(t, sdk.MustParseURL(k.tunnelURL()), fastOptions(nil), routes, rec, nil)
 	if m := rec.next(t, 5*time.Second); m.Topic != "1/2/9" || string(m.Payload) != "18.25" {
 		t.Fatalf("got %+v (%q), want the host's latest value 18.25", m, m.Payload)
+	}
+}
+
+// TestKnxdRespondBeforeFirstPublish: a link_to with respond = true, declared at
+// build, answers reads with the host's latest value before it ever published.
+func TestKnxdRespondBeforeFirstPublish(t *testing.T) {
+	k := startKnxd(t, false)
+	host := &fakeHost{}
+	host.set([]byte("true"), nil)
+	responder, err := sdk.Start(t.Context(), NewBuilder(), sdk.InstanceConfig{
+		Name: "knx", URL: sdk.MustParseURL(k.tunnelURL()), Options: fastOptions(nil), Host: host, Logger: testLogger(t),
+		Outbound: []sdk.LinkSpec{{Direction: sdk.Outbound, Resource: "1/2/10", Config: sdk.Config{"dpt": "1.001", "respond": "true"}, Record: "light"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { responder.Close(context.Background()) })
+	waitHealthy(t, responder)
+	rec := newRecorder()
+	routes := []sdk.Route{{ID: 1, Resource: "1/2/10", Config: sdk.Config{"dpt": "1.001", "read": "init"}, Record: "seeded"}}
+	startConnector(t, sdk.MustParseURL(k.tunnelURL()), fastOptions(nil), routes, rec, nil)
+	if m := rec.next(t, 5*time.Second); string(m.Payload) != "true" {
+		t.Fatalf("got %q, want the host's latest value true", m.Payload)
 	}
 }
 
