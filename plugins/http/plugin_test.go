@@ -113,6 +113,18 @@ func TestThroughPluginProcess(t *testing.T) {
 		t.Fatalf("build: %v", err)
 	}
 
+	// A link_to with allow_get is readable before it sent anything: the plugin
+	// server hands the connector its outbound links at build.
+	if resp, err := http.Get("http://" + listen + "/alerts/high"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != `{"level":3}` {
+			t.Fatalf("GET /alerts/high before any publish = %d %q, want 200 with the host's value", resp.StatusCode, b)
+		}
+	}
+
 	// Outbound.
 	results := make(chan []plugin.Failure, 1)
 	if err := inst.Publish(ctx, 1, [][]byte{[]byte(`{"level":3}`)}, func(f []plugin.Failure) { results <- f }); err != nil {
