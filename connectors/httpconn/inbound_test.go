@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -294,10 +295,10 @@ func TestInboundGracefulClose(t *testing.T) {
 }
 
 func TestInboundTLS(t *testing.T) {
-	certs := newCerts(t)
-	base, _, _ := listening(t, sdk.Config{optListenTLSCert: certs.serverCert, optListenTLSKey: certs.serverKey}, lightRoutes, jsonSink(), nil)
+	pki := testpki.New(t)
+	base, _, _ := listening(t, sdk.Config{optListenTLSCert: pki.ServerCert, optListenTLSKey: pki.ServerKey}, lightRoutes, jsonSink(), nil)
 	base = strings.Replace(base, "http://", "https://", 1)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool(t)}}}
 	defer client.CloseIdleConnections()
 	if code, body, _ := call(t, client, "POST", base+"/cmd/light", `{"on":false}`); code != 204 {
 		t.Fatalf("POST over TLS = %d %q", code, body)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -419,16 +420,16 @@ func TestPublishStopsRetryingOnClose(t *testing.T) {
 }
 
 func TestPublishTLS(t *testing.T) {
-	c := newCerts(t)
-	serverPair, err := tls.LoadX509KeyPair(c.serverCert, c.serverKey)
+	c := testpki.New(t)
+	serverPair, err := tls.LoadX509KeyPair(c.ServerCert, c.ServerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := newScripted(t, &tls.Config{
-		Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: c.pool,
+		Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: c.Pool(t),
 	}, status(200, ""))
 
-	inst, _ := start(t, srv.URL, sdk.Config{optTLSCA: c.ca, optTLSCert: c.clientCert, optTLSKey: c.clientKey}, nil, nil, nil)
+	inst, _ := start(t, srv.URL, sdk.Config{optTLSCA: c.CA, optTLSCert: c.ClientCert, optTLSKey: c.ClientKey}, nil, nil, nil)
 	if err := publish(inst, "x", nil, "1"); err != nil {
 		t.Fatalf("with CA and client certificate: %v", err)
 	}

@@ -2,25 +2,15 @@ package kafka_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -71,26 +61,16 @@ func TestSASL(t *testing.T) {
 // TLS with a private CA and a client certificate (mutual TLS); without the CA the
 // broker's certificate is refused.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, caKey, caPEM := newCert(t, nil, nil, "test ca", true)
-	srv, srvKey, _ := newCert(t, ca, caKey, "127.0.0.1", false)
-	_, cliKey, cliPEM := newCert(t, ca, caKey, "client", false)
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	pki := testpki.New(t)
+	serverPair, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	caFile := write("ca.pem", caPEM)
-	certFile := write("client.pem", cliPEM)
-	keyFile := write("client.key", keyPEM(t, cliKey))
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	caFile, certFile, keyFile := pki.CA, pki.ClientCert, pki.ClientKey
 	serverTLS := &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Raw}, PrivateKey: srvKey}},
+		Certificates: []tls.Certificate{serverPair},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
+		ClientCAs:    pki.Pool(t),
 		MinVersion:   tls.VersionTLS12,
 	}
 	cl := kafkatest.StartCluster(t, kfake.TLS(serverTLS), kfake.SeedTopics(1, "t"))
@@ -102,7 +82,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	untrusted := start(t, "kafka", cl.URL(), sdk.Config{"tls": "true", "tls_cert": certFile, "tls_key": keyFile, "publish_timeout": "1s"}, nil, nil)
-	err := untrusted.Publish(context.Background(), "t", nil, []byte("x"))
+	err = untrusted.Publish(context.Background(), "t", nil, []byte("x"))
 	if k := sdk.KindOf(err); k != sdk.KindConnectionFailed && k != sdk.KindTimeout {
 		t.Errorf("publish without the CA: %v (kind %v), want connection failed", err, k)
 	}
@@ -110,46 +90,4 @@ func TestTLS(t *testing.T) {
 	if sdk.KindOf(herr) != sdk.KindConnectionFailed || !strings.Contains(fmt.Sprint(herr), "certificate") {
 		t.Errorf("health without the CA: %v, want connection failed saying the certificate is not trusted", herr)
 	}
-}
-
-func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:         isCA, BasicConstraintsValid: true,
-	}
-	if ip := net.ParseIP(cn); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent, parentKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func keyPEM(t *testing.T, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -67,8 +68,8 @@ func TestAuthFailureNamesBrokerAndHidesPassword(t *testing.T) {
 
 func TestTLSWithTestCA(t *testing.T) {
 	t.Parallel()
-	pki := mqtttest.NewPKI(t)
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{TLS: pki.Server()})
+	pki := testpki.New(t)
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{TLS: mqtttest.ServerTLS(pki)})
 	url := broker.URL(true)
 
 	good := start(t, "good", url, sdk.Config{"tls_ca_file": pki.CA}, route(1, "tls/in", nil))
@@ -103,8 +104,8 @@ func TestTLSWithTestCA(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	t.Parallel()
-	pki := mqtttest.NewPKI(t)
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{TLS: pki.Server(), RequireClientCert: true})
+	pki := testpki.New(t)
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{TLS: mqtttest.ServerTLS(pki), RequireClientCert: true})
 	url := broker.URL(true)
 
 	anonymous := start(t, "no-cert", url, sdk.Config{"tls_ca_file": pki.CA, "reconnect_max": "300ms"})

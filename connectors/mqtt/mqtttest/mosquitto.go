@@ -1,7 +1,6 @@
 // Package mqtttest starts real MQTT peers for tests: a mosquitto broker on a free
-// loopback port (with optional auth, TLS and persistence), a test certificate
-// authority, a cuttable TCP proxy and small paho clients that check traffic from
-// outside. The MQTT connector's tests and the conformance kit share it.
+// loopback port (with optional auth, TLS and persistence), a cuttable TCP proxy and
+// small paho clients that check traffic from outside. The MQTT connector's tests and the conformance kit share it.
 package mqtttest
 
 import (
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 )
 
 // Options says how to configure a test mosquitto.
@@ -37,6 +38,11 @@ type Options struct {
 	// Extra is appended to the generated mosquitto.conf (for example
 	// "max_queued_messages 0" for load tests).
 	Extra string
+}
+
+// ServerTLS returns the broker-side files of p.
+func ServerTLS(p *testpki.PKI) *TLSFiles {
+	return &TLSFiles{CA: p.CA, Cert: p.ServerCert, Key: p.ServerKey}
 }
 
 // TLSFiles names the PEM files of a broker's TLS listener.

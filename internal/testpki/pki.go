@@ -1,4 +1,6 @@
-package mqtttest
+// Package testpki makes throwaway certificate authorities and certificates for the
+// TLS tests of the connectors and their peers.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -28,11 +30,22 @@ type PKI struct {
 	OtherCA string
 }
 
-// Server returns the broker-side files.
-func (p *PKI) Server() *TLSFiles { return &TLSFiles{CA: p.CA, Cert: p.ServerCert, Key: p.ServerKey} }
+// Pool returns a certificate pool that trusts the CA.
+func (p *PKI) Pool(t testing.TB) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(p.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("no certificate in %s", p.CA)
+	}
+	return pool
+}
 
-// NewPKI makes a test CA, a server and a client certificate in a temporary directory.
-func NewPKI(t testing.TB) *PKI {
+// New makes a test CA, a server and a client certificate in a temporary directory.
+func New(t testing.TB) *PKI {
 	t.Helper()
 	dir := t.TempDir()
 	caKey, caCert := newCA(t, "aimdb test CA")
