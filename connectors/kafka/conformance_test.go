@@ -1,13 +1,12 @@
 package kafka_test
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -15,12 +14,11 @@ import (
 // buildPlugin builds plugins/kafka with cgo disabled, as it ships.
 func buildPlugin(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "kafka")
-	build := exec.Command("go", "build", "-o", bin, "../../plugins/kafka")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("build plugin: %v\n%s", err, out)
+	dir := tb.TempDir()
+	if err := testbuild.Packages(dir, "./plugins/kafka"); err != nil {
+		tb.Fatal(err)
 	}
+	bin := filepath.Join(dir, "kafka")
 	return bin
 }
 

@@ -1,13 +1,12 @@
 package knx_test
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxtest"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -20,12 +19,11 @@ func TestConformance(t *testing.T) {
 	}
 	knxtest.Require(t)
 	peer := knxtest.Start(t)
-	bin := filepath.Join(t.TempDir(), "knx")
-	build := exec.Command("go", "build", "-o", bin, "../../plugins/knx")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
+	dir := t.TempDir()
+	if err := testbuild.Packages(dir, "./plugins/knx"); err != nil {
+		t.Fatal(err)
 	}
+	bin := filepath.Join(dir, "knx")
 	conformance.Run(t, conformance.Config{
 		Plugin:  bin,
 		URL:     peer.URL(),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -22,12 +23,11 @@ import (
 // side is the conformance kit's unsupervised client, which sends one publish per
 // batch. cpu-ns/msg adds the plugin process's CPU time to this one's.
 func BenchmarkPluginInboundToOutbound(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "mqtt")
-	build := exec.Command("go", "build", "-o", bin, "../../plugins/mqtt")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build plugin: %v\n%s", err, out)
+	dir := b.TempDir()
+	if err := testbuild.Packages(dir, "./plugins/mqtt"); err != nil {
+		b.Fatal(err)
 	}
+	bin := filepath.Join(dir, "mqtt")
 	for _, qos := range []string{"0", "1"} {
 		b.Run("qos"+qos, func(b *testing.B) { benchPlugin(b, bin, qos) })
 	}

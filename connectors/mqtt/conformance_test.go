@@ -1,13 +1,12 @@
 package mqtt_test
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -19,12 +18,11 @@ func TestConformance(t *testing.T) {
 		t.Skip("builds the plugin binary")
 	}
 	peer := mqtttest.NewPeer(t, mqtttest.Options{})
-	bin := filepath.Join(t.TempDir(), "mqtt")
-	build := exec.Command("go", "build", "-o", bin, "../../plugins/mqtt")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
+	dir := t.TempDir()
+	if err := testbuild.Packages(dir, "./plugins/mqtt"); err != nil {
+		t.Fatal(err)
 	}
+	bin := filepath.Join(dir, "mqtt")
 	conformance.Run(t, conformance.Config{
 		Plugin:  bin,
 		URL:     peer.URL(),

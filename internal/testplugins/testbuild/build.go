@@ -1,4 +1,5 @@
-// Package testbuild compiles the test plugins for tests that run them as real processes.
+// Package testbuild compiles plugins (the test plugins and the bundled ones) for tests
+// that run them as real processes.
 package testbuild
 
 import (
@@ -13,21 +14,28 @@ import (
 // Plugins builds the test plugin commands named (loopback, stdout, crash, badcookie,
 // badversion) into dir/<name>, once per call, with CGO disabled like release plugins.
 func Plugins(dir string, names ...string) error {
+	pkgs := make([]string, len(names))
+	for i, n := range names {
+		pkgs[i] = "./internal/testplugins/cmd/" + n
+	}
+	return Packages(dir, pkgs...)
+}
+
+// Packages builds the module's main packages, given relative to the module root
+// ("./plugins/mqtt"), into dir, each named after its last path element, with CGO
+// disabled like release plugins.
+func Packages(dir string, pkgs ...string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, n := range names {
-		args = append(args, "./internal/testplugins/cmd/"+n)
-	}
-	cmd := exec.Command("go", args...)
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building test plugins: %v\n%s", err, out.String())
+		return fmt.Errorf("building %s: %v\n%s", strings.Join(pkgs, " "), err, out.String())
 	}
 	return nil
 }
