@@ -117,42 +117,30 @@ func TestHostDBLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Drain; once nothing comes, a marker value shows where the stream ends.
-	var lag, got uint64
-	last, marked := 0, false
-	for {
-		wait := 300 * time.Millisecond
-		if marked {
-			wait = 10 * time.Second
-		}
-		f, ok := c.tryRead(wait)
-		if !ok {
-			if marked {
-				t.Fatal("marker never arrived")
-			}
-			if err := db.SetJSON("ring", []byte(`{"i":-1}`)); err != nil {
-				t.Fatal(err)
-			}
-			marked = true
-			continue
-		}
-		if f.T != TagEvent {
-			t.Fatalf("got %s", f.T)
-		}
-		lag += f.Lag
+	value := func(f Frame) int {
 		var v struct{ I int }
 		if err := json.Unmarshal(f.Data, &v); err != nil {
 			t.Fatal(err)
 		}
-		if v.I == -1 {
-			break
-		}
-		if v.I <= last {
-			t.Fatalf("value %d after %d", v.I, last)
-		}
-		last = v.I
-		got++
+		return v.I
 	}
+	var got uint64
+	last := 0
+	lag := c.drainEvents(
+		func() {
+			if err := db.SetJSON("ring", []byte(`{"i":-1}`)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		func(f Frame) bool { return value(f) == -1 },
+		func(f Frame) {
+			if v := value(f); v <= last {
+				t.Fatalf("value %d after %d", v, last)
+			} else {
+				last = v
+			}
+			got++
+		})
 	if lag == 0 || got+lag != n {
 		t.Errorf("got %d values and a lag of %d for %d written", got, lag, n)
 	}

@@ -110,6 +110,38 @@ func (c *raw) tryRead(d time.Duration) (Frame, bool) {
 	return f, true
 }
 
+// drainEvents reads the events of a subscriber that fell behind until the stream has
+// gone quiet and then a marker value (produced by mark, recognised by isMarker)
+// arrives: the marker carries the lag of the last drops. It hands every other event to
+// each and returns the total lag.
+func (c *raw) drainEvents(mark func(), isMarker func(Frame) bool, each func(Frame)) (lag uint64) {
+	c.t.Helper()
+	marked := false
+	for {
+		wait := 300 * time.Millisecond
+		if marked {
+			wait = 10 * time.Second
+		}
+		f, ok := c.tryRead(wait)
+		if !ok {
+			if marked {
+				c.t.Fatal("marker never arrived")
+			}
+			mark()
+			marked = true
+			continue
+		}
+		if f.T != TagEvent {
+			c.t.Fatalf("got %s, want an event", f.T)
+		}
+		lag += f.Lag
+		if isMarker(f) {
+			return lag
+		}
+		each(f)
+	}
+}
+
 func (c *raw) expectErr(code, msgPart string) Frame {
 	c.t.Helper()
 	f := c.read()
@@ -311,34 +343,17 @@ func TestSlowSubscriberGetsLag(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("producing blocked behind a slow subscriber")
 	}
-	// Drain; once the queue is empty, a marker value shows where the stream ends (the
-	// lag of the last drops rides on it).
-	var delivered, lag, lastSeq uint64
-	marked := false
-	for {
-		wait := 300 * time.Millisecond
-		if marked {
-			wait = 10 * time.Second
-		}
-		f, ok := c.tryRead(wait)
-		if !ok {
-			if marked {
-				t.Fatal("marker never arrived")
-			}
-			mem.produce("sensors.temp", json.RawMessage(`"end"`))
-			marked = true
-			continue
-		}
-		if f.T != TagEvent || f.Seq != lastSeq+1 {
-			t.Fatalf("got %s seq %d after seq %d", f.T, f.Seq, lastSeq)
+	var delivered, lastSeq uint64
+	checkSeq := func(f Frame) {
+		if f.Seq != lastSeq+1 {
+			t.Fatalf("seq %d after seq %d", f.Seq, lastSeq)
 		}
 		lastSeq = f.Seq
-		lag += f.Lag
-		if string(f.Data) == `"end"` {
-			break
-		}
-		delivered++
 	}
+	lag := c.drainEvents(
+		func() { mem.produce("sensors.temp", json.RawMessage(`"end"`)) },
+		func(f Frame) bool { checkSeq(f); return string(f.Data) == `"end"` },
+		func(Frame) { delivered++ })
 	if lag == 0 || delivered+lag != n {
 		t.Errorf("delivered %d + lag %d, want %d with lag > 0", delivered, lag, n)
 	}
