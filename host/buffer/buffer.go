@@ -10,7 +10,7 @@ type Kind uint8
 
 // Buffer kinds, matching upstream AimDB's buffer names.
 const (
-	KindSPMCRing     Kind = iota + 1 // every reader sees every value; oldest overwritten
+	KindSPMCRing     Kind = iota + 1 // every reader sees every value; oldest overwritten unless a holding reader needs it
 	KindSingleLatest                 // only the newest value is kept
 	KindMailbox                      // one slot; each value goes to exactly one reader
 )
@@ -75,15 +75,25 @@ func (s Spec) Validate() error {
 // Buffer is a record's buffer. Push and Peek are safe for concurrent use; each Reader
 // belongs to one goroutine.
 type Buffer[T any] interface {
-	// Push stores v and wakes waiting readers. It never blocks on readers; it fails only
-	// with ErrClosed after Close.
+	// Push stores v and wakes waiting readers. It never blocks. It fails with ErrClosed
+	// after Close, and with ErrFull when a holding reader (SubscribeHolding) has not
+	// released the value v would overwrite.
 	Push(v T) error
+	// Room returns a channel that is closed when a holding reader releases values or
+	// the buffer closes: a producer refused with ErrFull waits on it, then pushes again.
+	// Get the channel before pushing again, so a release in between is not missed.
+	Room() <-chan struct{}
 	// Peek returns the newest value pushed, without consuming it.
 	Peek() (T, bool)
 	// Subscribe returns a new reader. What it sees first depends on the kind: an SPMC
 	// ring reader only values pushed after Subscribe, a single-latest reader the current
 	// value, a mailbox reader whatever is in the slot.
 	Subscribe() Reader[T]
+	// SubscribeHolding returns a reader that holds its place: values it has read stay
+	// in the buffer until it releases them (Reader.Release), and Push refuses with
+	// ErrFull rather than overwrite one of them or a value it has not read yet. Only
+	// the SPMC ring can hold; the other kinds return ok == false (newest value wins).
+	SubscribeHolding() (r Reader[T], ok bool)
 	// Close wakes every reader; they drain what is left and then get ErrClosed.
 	// Close is idempotent.
 	Close()
@@ -101,8 +111,15 @@ type Reader[T any] interface {
 	Recv(ctx context.Context) (T, error)
 	// TryRecv is Recv without waiting: ErrEmpty when nothing is there.
 	TryRecv() (T, error)
+	// Release marks the n oldest values this reader received and has not released as
+	// done, making room for producers. It does nothing for a reader that does not hold.
+	Release(n int)
+	// Dropped counts the values this reader never saw: overwritten before it read them
+	// (ring), skipped for a newer one (single latest), or overwritten unread in the
+	// slot (mailbox, counted for the whole mailbox).
+	Dropped() uint64
 	// Close detaches the reader from the buffer; a Recv waiting on another goroutine
-	// returns ErrClosed. Close is idempotent.
+	// returns ErrClosed. A holding reader stops holding. Close is idempotent.
 	Close()
 }
 
@@ -115,6 +132,9 @@ type Stats struct {
 	// Dropped counts values some reader never saw: overwritten in the ring before a
 	// reader got them, skipped by a single-latest reader, or overwritten unread in a mailbox.
 	Dropped uint64
+	// Refused counts pushes refused with ErrFull because a holding reader was a full
+	// buffer behind.
+	Refused uint64
 	// Lagged counts LagError results (SPMC ring).
 	Lagged uint64
 	// Occupancy is how many values wait for the slowest reader (at most Capacity).

@@ -8,6 +8,11 @@ import (
 // ErrEmpty is returned by TryRecv when no value is waiting.
 var ErrEmpty = errors.New("buffer empty")
 
+// ErrFull is returned by Push when a holding reader (an at-least-once link) has not
+// released the oldest value the ring would overwrite: the value is refused instead of
+// overwriting one that was not delivered yet. Wait on Room and push again.
+var ErrFull = errors.New("buffer full")
+
 // ErrClosed is returned once the buffer is closed and the reader has nothing left to read,
 // and by Push after Close.
 var ErrClosed = errors.New("buffer closed")

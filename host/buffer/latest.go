@@ -52,10 +52,22 @@ func (l *Latest[T]) Peek() (T, bool) {
 // Subscribe returns a reader whose first value is the current one, if there is one.
 func (l *Latest[T]) Subscribe() Reader[T] {
 	rd := &latestReader[T]{l: l, w: newWaiter()}
+	l.mu.lock()
+	if v := l.ver.Load(); v > 0 {
+		rd.seen.Store(v - 1) // the current value is this reader's first
+	}
+	l.mu.unlock()
 	l.readers.Store(rd, struct{}{})
 	l.ws.add(rd.w)
 	return rd
 }
+
+// SubscribeHolding returns an ordinary reader: a single-latest buffer keeps only the
+// newest value, so no reader can hold older ones.
+func (l *Latest[T]) SubscribeHolding() (Reader[T], bool) { return l.Subscribe(), false }
+
+// Room returns a closed channel: a single-latest buffer is never full.
+func (l *Latest[T]) Room() <-chan struct{} { return closedChan }
 
 // Close closes the buffer; readers get the unread current value, then ErrClosed.
 func (l *Latest[T]) Close() {
@@ -116,7 +128,7 @@ func (rd *latestReader[T]) TryRecv() (T, error) {
 	l.mu.lock()
 	v, ver := l.val, l.ver.Load()
 	l.mu.unlock()
-	if seen > 0 && ver-seen > 1 {
+	if ver-seen > 1 {
 		rd.skipped.Add(ver - seen - 1)
 	}
 	rd.seen.Store(ver)
@@ -132,6 +144,12 @@ func (rd *latestReader[T]) Recv(ctx context.Context) (T, error) {
 	}
 	return recvWait[T](ctx, rd, &rd.l.ws, rd.w, nil)
 }
+
+// Release does nothing: a single-latest reader does not hold values.
+func (rd *latestReader[T]) Release(int) {}
+
+// Dropped counts the values this reader skipped for a newer one.
+func (rd *latestReader[T]) Dropped() uint64 { return rd.skipped.Load() }
 
 // Close detaches the reader.
 func (rd *latestReader[T]) Close() {

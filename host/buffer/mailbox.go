@@ -62,6 +62,12 @@ func (m *Mailbox[T]) Subscribe() Reader[T] {
 	return rd
 }
 
+// SubscribeHolding returns an ordinary reader: a mailbox keeps one value, the newest.
+func (m *Mailbox[T]) SubscribeHolding() (Reader[T], bool) { return m.Subscribe(), false }
+
+// Room returns a closed channel: a mailbox is never full.
+func (m *Mailbox[T]) Room() <-chan struct{} { return closedChan }
+
 // Close closes the mailbox; an unread value can still be taken, then readers get ErrClosed.
 func (m *Mailbox[T]) Close() {
 	m.mu.lock() // no Push is half done once readers see the mailbox closed
@@ -137,6 +143,17 @@ func (rd *mailboxReader[T]) Recv(ctx context.Context) (T, error) {
 		return zero, ErrClosed
 	}
 	return recvWait[T](ctx, rd, &rd.m.ws, rd.w, rd.m.handoff)
+}
+
+// Release does nothing: a mailbox reader does not hold values.
+func (rd *mailboxReader[T]) Release(int) {}
+
+// Dropped counts the values overwritten unread in the mailbox, whichever reader
+// would have taken them.
+func (rd *mailboxReader[T]) Dropped() uint64 {
+	rd.m.mu.lock()
+	defer rd.m.mu.unlock()
+	return rd.m.dropped
 }
 
 // Close detaches the reader.

@@ -11,6 +11,12 @@ import (
 // values behind gets a *LagError with the count it missed and continues from the
 // oldest value still held. A new reader sees only values pushed after it subscribed.
 //
+// A holding reader (SubscribeHolding) changes the overwrite rule: the ring refuses a
+// Push with ErrFull rather than overwrite a value that reader has not released, so an
+// at-least-once link never loses a value to a fast producer. The producer keeps a
+// cached lower bound of the holders' positions and reads them only when the bound
+// says the ring may be full, so holding costs nothing while there is room.
+//
 // Positions are sequence numbers; slot i%Capacity holds position i and records which
 // position it holds, so a reader detects an overwritten slot without reading the
 // producer's tail on every value. Producer and readers keep their slot index as a
@@ -22,13 +28,18 @@ type Ring[T any] struct {
 	ws       waitSet
 	readers  sync.Map // *ringReader[T] -> struct{}, for Stats
 	retired  retiredCounts
+	hmu      sync.Mutex                      // guards changes to holders
+	holders  atomic.Pointer[[]*ringReader[T]] // copy-on-write list of holding readers
+	room     roomSignal
+	refused  atomic.Uint64
 	_        cacheLinePad
 
 	// Written by the producer on every Push.
 	pmu  spinLock      // serialises producers (a record has one writer, but Push stays safe)
-	widx uint64        // slot the next Push writes; guarded by pmu
-	tail atomic.Uint64 // next position to write; values [tail-capacity, tail) are live
-	_    cacheLinePad
+	widx    uint64        // slot the next Push writes; guarded by pmu
+	minHeld uint64        // no holder holds a position below this; guarded by pmu
+	tail    atomic.Uint64 // next position to write; values [tail-capacity, tail) are live
+	_       cacheLinePad
 }
 
 type ringSlot[T any] struct {
@@ -52,7 +63,8 @@ func NewRing[T any](capacity int) *Ring[T] {
 	return r
 }
 
-// Push appends v, overwriting the oldest value when the ring is full.
+// Push appends v, overwriting the oldest value when the ring is full, or refusing
+// with ErrFull when a holding reader still needs that value.
 func (r *Ring[T]) Push(v T) error {
 	r.pmu.lock()
 	if r.ws.closed.Load() {
@@ -60,6 +72,18 @@ func (r *Ring[T]) Push(v T) error {
 		return ErrClosed
 	}
 	pos := r.tail.Load()
+	if pos-r.minHeld >= r.capacity {
+		if hs := r.holders.Load(); hs != nil && len(*hs) > 0 {
+			r.minHeld = minHold(*hs, pos)
+			if pos-r.minHeld >= r.capacity {
+				r.pmu.unlock()
+				r.refused.Add(1)
+				return ErrFull
+			}
+		} else {
+			r.minHeld = pos // no holders: nothing below the tail is held
+		}
+	}
 	s := &r.slots[r.widx]
 	if r.widx++; r.widx == r.capacity {
 		r.widx = 0
@@ -95,10 +119,29 @@ func (r *Ring[T]) Peek() (T, bool) {
 }
 
 // Subscribe returns a reader that starts at the next value pushed.
-func (r *Ring[T]) Subscribe() Reader[T] {
-	rd := &ringReader[T]{r: r, w: newWaiter()}
+func (r *Ring[T]) Subscribe() Reader[T] { return r.subscribe(false) }
+
+// SubscribeHolding returns a reader that starts at the next value pushed and holds
+// its place: values it has not released are never overwritten.
+func (r *Ring[T]) SubscribeHolding() (Reader[T], bool) { return r.subscribe(true), true }
+
+func (r *Ring[T]) subscribe(hold bool) *ringReader[T] {
+	rd := &ringReader[T]{r: r, w: newWaiter(), holding: hold}
+	if hold {
+		r.hmu.Lock()
+		defer r.hmu.Unlock()
+	}
 	r.pmu.lock() // a consistent start position against concurrent Push
 	rd.pos, rd.idx = r.tail.Load(), r.widx
+	if hold {
+		rd.held.Store(rd.pos)
+		r.minHeld = min(r.minHeld, rd.pos)
+		next := []*ringReader[T]{rd}
+		if old := r.holders.Load(); old != nil {
+			next = append(next, *old...)
+		}
+		r.holders.Store(&next)
+	}
 	r.pmu.unlock()
 	rd.start, rd.known = rd.pos, rd.pos
 	rd.published.Store(rd.pos)
@@ -107,11 +150,45 @@ func (r *Ring[T]) Subscribe() Reader[T] {
 	return rd
 }
 
+// minHold returns the lowest position a holder holds, at most tail.
+func minHold[T any](hs []*ringReader[T], tail uint64) uint64 {
+	m := tail
+	for _, h := range hs {
+		m = min(m, h.held.Load())
+	}
+	return m
+}
+
+// unhold removes a closed holding reader, which may make room for producers.
+func (r *Ring[T]) unhold(rd *ringReader[T]) {
+	r.hmu.Lock()
+	if old := r.holders.Load(); old != nil {
+		next := make([]*ringReader[T], 0, len(*old))
+		for _, h := range *old {
+			if h != rd {
+				next = append(next, h)
+			}
+		}
+		r.holders.Store(&next)
+	}
+	r.hmu.Unlock()
+	r.room.signal()
+}
+
+// Room returns a channel closed when a holding reader releases values or the ring closes.
+func (r *Ring[T]) Room() <-chan struct{} {
+	if r.ws.closed.Load() {
+		return closedChan
+	}
+	return r.room.wait()
+}
+
 // Close closes the ring; readers drain what they have not read, then get ErrClosed.
 func (r *Ring[T]) Close() {
 	r.pmu.lock() // no Push is half done once readers see the ring closed
 	r.ws.close()
 	r.pmu.unlock()
+	r.room.signal()
 }
 
 // Spec returns the ring's kind and capacity.
@@ -122,6 +199,7 @@ func (r *Ring[T]) Stats() Stats {
 	tail := r.tail.Load()
 	st := Stats{
 		Produced: tail,
+		Refused:  r.refused.Load(),
 		Consumed: r.retired.consumed.Load(),
 		Dropped:  r.retired.dropped.Load(),
 		Lagged:   r.retired.lagged.Load(),
@@ -150,6 +228,9 @@ type ringReader[T any] struct {
 	known  uint64 // a tail seen earlier: positions below it were written
 	start  uint64
 	closed atomic.Bool // set by Close, from any goroutine
+
+	holding bool
+	held    atomic.Uint64 // oldest position not released (holding readers)
 
 	published atomic.Uint64 // pos, for Stats
 	missed    atomic.Uint64
@@ -212,12 +293,27 @@ func (rd *ringReader[T]) Recv(ctx context.Context) (T, error) {
 	return recvWait[T](ctx, rd, &rd.r.ws, rd.w, nil)
 }
 
+// Release releases the n oldest received values of a holding reader.
+func (rd *ringReader[T]) Release(n int) {
+	if !rd.holding || n <= 0 {
+		return
+	}
+	rd.held.Add(uint64(n))
+	rd.r.room.signal()
+}
+
+// Dropped counts the values overwritten before this reader read them.
+func (rd *ringReader[T]) Dropped() uint64 { return rd.missed.Load() }
+
 // Close detaches the reader.
 func (rd *ringReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {
 		return
 	}
 	r := rd.r
+	if rd.holding {
+		r.unhold(rd)
+	}
 	r.ws.remove(rd.w)
 	r.readers.Delete(rd)
 	missed := rd.missed.Load()
