@@ -28,14 +28,14 @@ type Ring[T any] struct {
 	ws       waitSet
 	readers  sync.Map // *ringReader[T] -> struct{}, for Stats
 	retired  retiredCounts
-	hmu      sync.Mutex                      // guards changes to holders
+	hmu      sync.Mutex                       // guards changes to holders
 	holders  atomic.Pointer[[]*ringReader[T]] // copy-on-write list of holding readers
 	room     roomSignal
 	refused  atomic.Uint64
 	_        cacheLinePad
 
 	// Written by the producer on every Push.
-	pmu  spinLock      // serialises producers (a record has one writer, but Push stays safe)
+	pmu     spinLock      // serialises producers (a record has one writer, but Push stays safe)
 	widx    uint64        // slot the next Push writes; guarded by pmu
 	minHeld uint64        // no holder holds a position below this; guarded by pmu
 	tail    atomic.Uint64 // next position to write; values [tail-capacity, tail) are live
