@@ -56,7 +56,7 @@ proto:
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I proto \
 		--go_out=. --go_opt=module=github.com/aimdb-dev/aimdb-go \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/aimdb-dev/aimdb-go \
-		proto/pluginv1/plugin.proto
+		proto/pluginv2/plugin.proto
 
 lint: fmt-check vet
 

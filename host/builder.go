@@ -130,6 +130,7 @@ func (b *Builder) Build() (*DB, error) {
 		return nil, &ConfigError{Err: errors.New("builder already built")}
 	}
 	b.built = true
+	b.declareDeadLetters()
 	errs := append([]error(nil), b.errs...)
 	db := newDB(b)
 	for _, key := range b.order {

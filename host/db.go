@@ -70,7 +70,7 @@ func (db *DB) subscribe() {
 	}
 	for _, l := range db.links {
 		if l.open != nil {
-			l.pending.Store(&LinkReader{link: l, stream: l.open()})
+			l.pending.Store(&LinkReader{link: l, stream: l.open(l.policy.Hold)})
 		}
 	}
 }
@@ -135,6 +135,7 @@ func (db *DB) Run(ctx context.Context) error {
 	for _, err := range db.stopServices(context.WithoutCancel(ctx), started) {
 		report(err)
 	}
+	db.CloseDeadLetters()
 	db.mu.Lock()
 	db.state = stateClosed
 	db.mu.Unlock()
@@ -165,6 +166,7 @@ func (db *DB) Close() error {
 		db.closeBuffers()
 		db.closePending()
 		db.stopServices(context.Background(), len(db.services))
+		db.CloseDeadLetters()
 	case stateRunning:
 		cancel()
 		<-done
@@ -187,11 +189,14 @@ func (db *DB) stopServices(ctx context.Context, n int) []error {
 	return errs
 }
 
-// closeBuffers closes every record's buffer, once.
+// closeBuffers closes every record's buffer but the dead-letter records', once; those
+// close after the services stopped (CloseDeadLetters).
 func (db *DB) closeBuffers() {
 	db.closed.Do(func() {
 		for _, key := range db.order {
-			db.records[key].closeBuffer()
+			if r := db.records[key]; !r.core().deadLetters {
+				r.closeBuffer()
+			}
 		}
 	})
 }
@@ -203,4 +208,25 @@ func (db *DB) closePending() {
 			r.Close()
 		}
 	}
+}
+
+// Service returns the service registered under name, or nil: the connector layer
+// uses it to find itself for status queries.
+func (db *DB) Service(name string) Service {
+	for _, s := range db.services {
+		if s.name == name {
+			return s.svc
+		}
+	}
+	return nil
+}
+
+// LinkCapacity is the capacity of link id's record buffer (1 for single-latest and
+// mailbox), so the connector layer can tell when a holding link blocks its producers.
+func (db *DB) LinkCapacity(id int) int {
+	l, err := db.linkByID(id, 0)
+	if err != nil {
+		return 0
+	}
+	return db.records[l.info.Record].core().spec.Capacity
 }

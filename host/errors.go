@@ -62,6 +62,9 @@ var (
 	ErrEmpty = buffer.ErrEmpty
 	// ErrClosed: the record's buffer is closed (the DB shut down) and drained.
 	ErrClosed = buffer.ErrClosed
+	// ErrBufferFull: the record refused a value because an at-least-once link has not
+	// delivered the value it would overwrite (back-pressure); try again later.
+	ErrBufferFull = buffer.ErrFull
 )
 
 // LagError reports that a consumer of an SPMC ring missed Missed values; the consumer

@@ -31,29 +31,48 @@ type LinkInfo struct {
 // LinkCounter names one per-link counter.
 type LinkCounter uint8
 
-// Link counters. DeliverLink counts Received and Rejected and link readers count
-// Lagged and Errors (values that failed to serialize) themselves; the connector layer
-// counts Sent and Errors (failed publishes) with CountLink.
+// Link counters. The host counts Received, Refused and Dropped itself, and
+// DeadLettered for values it gives up on (a value that does not serialize, a payload
+// that does not deserialize); the connector layer counts the outcome of publishing
+// (Delivered, Failed, Retried, DeadLettered) with CountLink.
 const (
-	LinkSent     LinkCounter = iota // payloads the connector published
-	LinkErrors                      // values that failed to serialize or publish
-	LinkRejected                    // inbound payloads refused (did not deserialize, DB closed)
-	LinkReceived                    // inbound payloads produced into the record
-	LinkLagged                      // outbound values lost because the link reader fell behind
+	LinkDelivered    LinkCounter = iota // link_to values the connector confirmed
+	LinkFailed                          // publish attempts that failed (every retry counts)
+	LinkRetried                         // link_to values sent again after a retryable failure
+	LinkDeadLettered                    // values given up on and written to the dead-letter record
+	LinkDropped                         // link_to values skipped by design: overwritten before a best-effort link read them, or replaced by a newer value (single_latest, mailbox)
+	LinkReceived                        // link_from payloads produced into the record
+	LinkRefused                         // link_from payloads refused for now because the record was full
 	numLinkCounters
 )
 
 // LinkStats are one link's counters.
 type LinkStats struct {
-	Sent, Errors, Rejected, Received, Lagged uint64
+	Delivered, Failed, Retried, DeadLettered, Dropped uint64
+	Received, Refused                                 uint64
+}
+
+// LinkPolicy is how the connector layer wants an outbound link read, set during a
+// Service's Validate (before the link's first reader is subscribed).
+type LinkPolicy struct {
+	// Hold makes the link's reader hold its place in an SPMC ring: the record refuses
+	// new values (ErrBufferFull) rather than overwrite one the link has not released.
+	// Single-latest and mailbox records cannot hold; their newest value wins.
+	Hold bool
+	// DeadLetter is the key of the record that receives the link's values given up
+	// on; empty means DeadLetterKey.
+	DeadLetter string
 }
 
 // link is one built link with its value type erased.
 type link struct {
 	info     LinkInfo
 	counters [numLinkCounters]atomic.Uint64
+	policy   LinkPolicy
 	// open subscribes an outbound link reader; nil for inbound links.
-	open func() linkStream
+	open func(hold bool) linkStream
+	// room is the record buffer's Room: closed when a full record may take values again.
+	room func() <-chan struct{}
 	// deliver decodes and produces one inbound payload; nil for outbound links.
 	deliver func([]byte) error
 	// latest encodes the record's newest value; nil when the link has no encoder.
@@ -68,12 +87,11 @@ func (l *link) count(c LinkCounter, n uint64) { l.counters[c].Add(n) }
 func (l *link) snapshot() LinkInfo {
 	info := l.info
 	info.Options = l.info.Options.Clone()
+	c := &l.counters
 	info.Stats = LinkStats{
-		Sent:     l.counters[LinkSent].Load(),
-		Errors:   l.counters[LinkErrors].Load(),
-		Rejected: l.counters[LinkRejected].Load(),
-		Received: l.counters[LinkReceived].Load(),
-		Lagged:   l.counters[LinkLagged].Load(),
+		Delivered: c[LinkDelivered].Load(), Failed: c[LinkFailed].Load(), Retried: c[LinkRetried].Load(),
+		DeadLettered: c[LinkDeadLettered].Load(), Dropped: c[LinkDropped].Load(),
+		Received: c[LinkReceived].Load(), Refused: c[LinkRefused].Load(),
 	}
 	return info
 }
@@ -81,6 +99,9 @@ func (l *link) snapshot() LinkInfo {
 // linkStream yields an outbound link's serialized values.
 type linkStream interface {
 	next(ctx context.Context) ([]byte, error)
+	tryNext() ([]byte, error)
+	release(n int)
+	backlog() uint64
 	close()
 }
 
@@ -214,8 +235,15 @@ func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
 			return enc(v)
 		}
 	}
+	l.room = rec.buf.Room
 	if d.dir == sdk.Outbound {
-		l.open = func() linkStream { return &typedStream[T]{l: l, rd: rec.buf.Subscribe(), enc: enc, db: rec.db} }
+		l.open = func(hold bool) linkStream {
+			rd := rec.buf.Subscribe
+			if hold {
+				rd = func() buffer.Reader[T] { r, _ := rec.buf.SubscribeHolding(); return r }
+			}
+			return &typedStream[T]{l: l, rd: rd(), enc: enc, db: rec.db}
+		}
 	} else {
 		l.deliver = func(p []byte) error {
 			v, err := dec(p)
@@ -228,37 +256,59 @@ func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
 	return l, nil
 }
 
-// typedStream serializes one reader's values; values that fail to serialize are
-// counted, logged and skipped.
+// EncodeError is returned by LinkReader.Next for a value that did not serialize. The
+// host has dead-lettered it; it still counts as one value read, to Release in order.
+type EncodeError struct{ Err error }
+
+// Error says why the value did not serialize.
+func (e *EncodeError) Error() string { return "value did not serialize: " + e.Err.Error() }
+
+// Unwrap returns the serializer's error.
+func (e *EncodeError) Unwrap() error { return e.Err }
+
+// typedStream serializes one reader's values. Values the reader never saw are counted
+// as dropped; a value that fails to serialize is dead-lettered and reported.
 type typedStream[T any] struct {
-	l   *link
-	rd  buffer.Reader[T]
-	enc encodeFunc[T]
-	db  *DB
+	l       *link
+	rd      buffer.Reader[T]
+	enc     encodeFunc[T]
+	db      *DB
+	dropped uint64 // the reader's Dropped already counted
 }
 
 func (s *typedStream[T]) next(ctx context.Context) ([]byte, error) {
-	for {
-		v, err := s.rd.Recv(ctx)
-		if err != nil {
-			var lag *LagError
-			if errors.As(err, &lag) {
-				s.l.count(LinkLagged, lag.Missed)
-			}
-			return nil, err
-		}
-		p, err := s.enc(v)
-		if err == nil {
-			return p, nil
-		}
-		s.l.count(LinkErrors, 1)
-		s.db.log.Warn("link value did not serialize; skipped", "record", s.l.info.Record, "link", s.l.info.URL.String(), "error", err)
-	}
+	v, err := s.rd.Recv(ctx)
+	return s.encode(v, err)
 }
 
-func (s *typedStream[T]) close() { s.rd.Close() }
+func (s *typedStream[T]) tryNext() ([]byte, error) {
+	v, err := s.rd.TryRecv()
+	return s.encode(v, err)
+}
 
-// LinkReader hands an outbound link's serialized values to the connector layer.
+func (s *typedStream[T]) encode(v T, err error) ([]byte, error) {
+	if d := s.rd.Dropped(); d != s.dropped {
+		s.l.count(LinkDropped, d-s.dropped)
+		s.dropped = d
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.enc(v)
+	if err == nil {
+		return p, nil
+	}
+	s.db.deadLetterValue(s.l, v, err)
+	return nil, &EncodeError{Err: err}
+}
+
+func (s *typedStream[T]) release(n int)   { s.rd.Release(n) }
+func (s *typedStream[T]) backlog() uint64 { return s.rd.Backlog() }
+func (s *typedStream[T]) close()          { s.rd.Close() }
+
+// LinkReader hands an outbound link's serialized values to the connector layer. A
+// reader of a link whose policy holds keeps its place in the record's ring: Release
+// the values once they are delivered (or given up), oldest first, to make room.
 type LinkReader struct {
 	link   *link
 	stream linkStream
@@ -266,8 +316,9 @@ type LinkReader struct {
 }
 
 // Next waits for the next serialized value. It returns a *LagError when the reader fell
-// behind (values were lost; call Next again), ErrClosed once the DB shut down and every
-// value was handed out, or ctx's error.
+// behind (values were lost and counted as dropped; call Next again), an *EncodeError
+// for a value that did not serialize (dead-lettered; it still counts for Release),
+// ErrClosed once the DB shut down and every value was handed out, or ctx's error.
 func (r *LinkReader) Next(ctx context.Context) ([]byte, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
@@ -275,10 +326,26 @@ func (r *LinkReader) Next(ctx context.Context) ([]byte, error) {
 	return r.stream.next(ctx)
 }
 
+// TryNext is Next without waiting: ErrEmpty when no value is ready.
+func (r *LinkReader) TryNext() ([]byte, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	return r.stream.tryNext()
+}
+
+// Release releases the n oldest values read and not yet released, so producers may
+// overwrite them. It does nothing for a link that does not hold.
+func (r *LinkReader) Release(n int) { r.stream.release(n) }
+
+// Backlog is how many values wait in the record for this reader.
+func (r *LinkReader) Backlog() uint64 { return r.stream.backlog() }
+
 // Info describes the link the reader belongs to.
 func (r *LinkReader) Info() LinkInfo { return r.link.snapshot() }
 
 // Close detaches the reader; a Next waiting on another goroutine returns ErrClosed.
+// A holding reader stops holding.
 func (r *LinkReader) Close() {
 	if r.closed.CompareAndSwap(false, true) {
 		r.stream.close()
@@ -305,9 +372,30 @@ func (db *DB) linkByID(id int, dir sdk.Direction) (*link, error) {
 	return l, nil
 }
 
+// SetLinkPolicy sets how link id is read (outbound) and where its values given up on
+// go (both directions). Call it from a Service's Validate: an outbound link's first
+// reader is subscribed, with the policy, when Build succeeds.
+func (db *DB) SetLinkPolicy(id int, p LinkPolicy) error {
+	l, err := db.linkByID(id, 0)
+	if err != nil {
+		return err
+	}
+	if p.DeadLetter != "" {
+		if err := db.checkDeadLetterTarget(p.DeadLetter); err != nil {
+			return err
+		}
+	}
+	if l.info.Direction == sdk.Inbound {
+		p.Hold = false // holding is for readers; an inbound link only picks its dead letters
+	}
+	l.policy = p
+	return nil
+}
+
 // OpenLinkReader opens a reader of the outbound link id. The first reader opened for a
-// link was subscribed at Build, so it misses nothing produced before the connector was
-// ready; later ones see values produced after they were opened.
+// link was subscribed at Build, with the link's policy, so it misses nothing produced
+// before the connector was ready; later ones see values produced after they were
+// opened, and never hold.
 func (db *DB) OpenLinkReader(id int) (*LinkReader, error) {
 	l, err := db.linkByID(id, sdk.Outbound)
 	if err != nil {
@@ -316,23 +404,40 @@ func (db *DB) OpenLinkReader(id int) (*LinkReader, error) {
 	if r := l.pending.Swap(nil); r != nil {
 		return r, nil
 	}
-	return &LinkReader{link: l, stream: l.open()}, nil
+	return &LinkReader{link: l, stream: l.open(false)}, nil
 }
 
+// LinkRoom returns a channel that is closed when link id's record may take values
+// again after refusing one with ErrBufferFull. Get it before delivering again.
+func (db *DB) LinkRoom(id int) <-chan struct{} {
+	l, err := db.linkByID(id, 0)
+	if err != nil {
+		return closedRoom
+	}
+	return l.room()
+}
+
+var closedRoom = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // DeliverLink deserializes payload with the inbound link id's codec and produces it
-// into the record. A payload that does not deserialize fails with an sdk.KindRejected
-// error naming the link and record; after shutdown it fails with sdk.KindClosed.
-// The payload is not kept.
+// into the record. It fails with an sdk error naming the link and record: KindRejected
+// for a payload that does not deserialize (to be dead-lettered; counted by the caller
+// with LinkDeadLettered), KindBufferFull while an at-least-once link of the record is a
+// full ring behind (counted as refused; deliver it again after LinkRoom), and
+// KindClosed after shutdown. The payload is not kept.
 func (db *DB) DeliverLink(id int, payload []byte) error {
 	l, err := db.linkByID(id, sdk.Inbound)
 	if err != nil {
 		return sdk.Wrap(sdk.KindNoRoute, err)
 	}
 	if err := l.deliver(payload); err != nil {
-		l.count(LinkRejected, 1)
 		kind := sdk.KindRejected
-		if errors.Is(err, ErrClosed) {
+		switch {
+		case errors.Is(err, ErrClosed):
 			kind = sdk.KindClosed
+		case errors.Is(err, ErrBufferFull):
+			kind = sdk.KindBufferFull
+			l.count(LinkRefused, 1)
 		}
 		return sdk.Errorf(kind, "link %s -> record %q: %w", l.info.URL, l.info.Record, err)
 	}
@@ -354,8 +459,8 @@ func (db *DB) LatestLink(id int) ([]byte, error) {
 	return l.latest()
 }
 
-// CountLink adds n to one of link id's counters; the connector layer counts LinkSent
-// and LinkErrors this way. Unknown ids are ignored.
+// CountLink adds n to one of link id's counters; the connector layer counts the
+// outcomes of publishing this way. Unknown ids are ignored.
 func (db *DB) CountLink(id int, c LinkCounter, n uint64) {
 	if id >= 0 && id < len(db.links) && c < numLinkCounters {
 		db.links[id].count(c, n)

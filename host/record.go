@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -35,6 +36,8 @@ type recordCore struct {
 	writers  []string // source, transform, join, link_from: at most one is allowed
 	inputs   []string // records a transform or join reads
 	joined   bool     // inputs feed a join rather than transforms
+	// deadLetters marks a record that receives dead letters: shutdown closes it last.
+	deadLetters bool
 	sources  int
 	taps     int
 	links    []*link
@@ -221,9 +224,32 @@ func ProducerOf[T any](db *DB, key string) (*Producer[T], error) {
 // Key returns the record's key.
 func (p *Producer[T]) Key() string { return p.rec.key }
 
-// Produce stores v in the record and wakes its consumers. It never blocks; it fails
-// only with ErrClosed once the DB shut down.
+// Produce stores v in the record and wakes its consumers. It never blocks. It fails
+// with ErrClosed once the DB shut down, and with ErrBufferFull when an at-least-once
+// link of the record is a whole ring behind: the value was refused, not stored, and
+// nothing the link has not delivered was overwritten. Retry later or use ProduceWait.
 func (p *Producer[T]) Produce(v T) error { return p.rec.buf.Push(v) }
+
+// ProduceWait is Produce that waits, until ctx ends, while the record's buffer is full.
+func (p *Producer[T]) ProduceWait(ctx context.Context, v T) error {
+	return pushWait(ctx, p.rec.buf, v)
+}
+
+// pushWait pushes v, waiting for room while the buffer refuses with ErrFull.
+func pushWait[T any](ctx context.Context, buf buffer.Buffer[T], v T) error {
+	for {
+		room := buf.Room()
+		err := buf.Push(v)
+		if !errors.Is(err, buffer.ErrFull) {
+			return err
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", err, ctx.Err())
+		}
+	}
+}
 
 // Consumer reads values of one record in the order its buffer gives them. Recv and
 // TryRecv belong to one goroutine; Close it when done, from any goroutine.

@@ -103,9 +103,9 @@ func Transform[A, B any](r *Registrar[B], input string, fn func(a A) (b B, ok bo
 		}
 		return func() stageLoop {
 			c := &Consumer[A]{rec: in, rd: in.buf.Subscribe()}
-			return consumeLoop(c, func(_ context.Context, a A) {
+			return consumeLoop(c, func(ctx context.Context, a A) {
 				if b, ok := fn(a); ok {
-					_ = out.buf.Push(b) // fails only after close, when the loop ends anyway
+					_ = pushWait(ctx, out.buf, b) // fails only at shutdown, when the loop ends anyway
 				}
 			})
 		}, nil
@@ -139,19 +139,19 @@ func bindInput[A any](db *DB, key string) (*record[A], error) {
 // JoinInput is one input of TransformJoin; make it with In.
 type JoinInput struct {
 	key  string
-	bind func(db *DB, index int, emit func(JoinEvent)) (stageStart, error)
+	bind func(db *DB, index int, emit func(context.Context, JoinEvent)) (stageStart, error)
 }
 
 // In names the record key, holding T, as a join input.
 func In[T any](key string) JoinInput {
-	return JoinInput{key: key, bind: func(db *DB, index int, emit func(JoinEvent)) (stageStart, error) {
+	return JoinInput{key: key, bind: func(db *DB, index int, emit func(context.Context, JoinEvent)) (stageStart, error) {
 		in, err := bindInput[T](db, key)
 		if err != nil {
 			return nil, err
 		}
 		return func() stageLoop {
 			c := &Consumer[T]{rec: in, rd: in.buf.Subscribe()}
-			return consumeLoop(c, func(_ context.Context, v T) { emit(JoinEvent{Index: index, Key: key, Value: v}) })
+			return consumeLoop(c, func(ctx context.Context, v T) { emit(ctx, JoinEvent{Index: index, Key: key, Value: v}) })
 		}, nil
 	}}
 }
@@ -194,11 +194,11 @@ func TransformJoin[B any](r *Registrar[B], inputs []JoinInput, fn func(ev JoinEv
 	out.inputs = append(out.inputs, keys...)
 	out.joined = true
 	var mu sync.Mutex // one call of fn at a time, whichever input it comes from
-	emit := func(ev JoinEvent) {
+	emit := func(ctx context.Context, ev JoinEvent) {
 		mu.Lock()
 		defer mu.Unlock()
 		if b, ok := fn(ev); ok {
-			_ = out.buf.Push(b)
+			_ = pushWait(ctx, out.buf, b)
 		}
 	}
 	// Each input runs as its own stage, so a failure is reported as it happens.

@@ -28,6 +28,28 @@ type Connector interface {
 	Close(ctx context.Context) error
 }
 
+// LinkPreparer is implemented by connectors that prepare each link_to once, before its
+// first value: options parsed, destination checked, and a publisher that may keep many
+// messages in flight. The SDK calls PrepareLink for every link_to right after Build;
+// an error fails the build. Links of a connector without it are published through
+// Connector.Publish, one message at a time per destination.
+type LinkPreparer interface {
+	PrepareLink(link LinkSpec) (LinkPublisher, error)
+}
+
+// LinkPublisher publishes the values of one prepared link_to.
+type LinkPublisher interface {
+	// PublishBatch publishes payloads, in order, to the link's destination and sets
+	// errs[i] to the outcome of payloads[i] (nil: published as far as the link's
+	// options ask, e.g. acknowledged for MQTT QoS 1); len(errs) == len(payloads). It
+	// returns once every message has its outcome, and may pipeline them meanwhile.
+	// Calls for one link come one at a time, in order; different links may run
+	// concurrently. Classify errors with Errorf or Wrap: after a retryable one the
+	// host sends that message and every later one of the link again, so a connector
+	// must not reorder a link's messages.
+	PublishBatch(ctx context.Context, payloads [][]byte, errs []error)
+}
+
 // HealthChecker is implemented by connectors that can tell whether they are connected.
 // Health returns nil when healthy, or an error saying what is wrong.
 type HealthChecker interface {
@@ -46,8 +68,11 @@ type ConfigValidator interface {
 	ValidateConfig(url URL, options Config, links []LinkSpec) error
 }
 
-// LinkSpec is one link as a validator sees it.
+// LinkSpec is one link as a validator or PrepareLink sees it.
 type LinkSpec struct {
+	// ID identifies the link within its connector instance (the host assigns it; 0
+	// in validation).
+	ID        uint32
 	Direction Direction
 	Resource  string
 	Config    Config

@@ -116,3 +116,37 @@ func KindOf(err error) ErrorKind {
 	}
 	return KindUnknown
 }
+
+// Retryable reports whether the outcome of a publish or an inbound delivery that
+// failed with err may succeed if tried again later: the kinds connection failed,
+// timeout, buffer full and closed (an instance or plugin restarting), and errors no
+// connector classified. The other kinds (invalid destination, message too large,
+// unsupported QoS, invalid config, rejected, no route) are permanent: trying again
+// cannot help, so the value is dead-lettered. A nil err is not retryable. For an
+// error joining several (one message on several routes), any retryable part makes
+// the whole retryable.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		if _, classified := err.(*Error); !classified {
+			for _, e := range multi.Unwrap() {
+				if Retryable(e) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return KindOf(err).Retryable()
+}
+
+// Retryable reports whether errors of kind k are worth trying again (see Retryable).
+func (k ErrorKind) Retryable() bool {
+	switch k {
+	case KindConnectionFailed, KindTimeout, KindBufferFull, KindClosed, KindUnknown:
+		return true
+	}
+	return false
+}

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -17,7 +18,8 @@ type InstanceConfig struct {
 	URL     URL
 	Options Config
 	Routes  []Route
-	// Outbound lists the instance's link_to links (see BuildContext.Outbound).
+	// Outbound lists the instance's link_to links (see BuildContext.Outbound), each
+	// with its ID: PublishBatch names links by it.
 	Outbound []LinkSpec
 	Sink     Sink
 	Logger   hclog.Logger
@@ -28,9 +30,11 @@ type InstanceConfig struct {
 // it started. The plugin server and the in-process host both drive connectors through
 // it, so a connector behaves the same either way. Its methods are safe for concurrent use.
 type Instance struct {
-	name string
-	conn Connector
-	life *lifetime
+	name  string
+	conn  Connector
+	life  *lifetime
+	links map[uint32]*linkOut    // link_to links by id
+	dests map[string]*sync.Mutex // one unprepared publish per destination at a time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,7 +82,14 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 	if conn == nil {
 		return nil, fmt.Errorf("connector %q: builder %q returned no connector", cfg.Name, builder.Scheme())
 	}
-	return &Instance{name: cfg.Name, conn: conn, life: life}, nil
+	inst = &Instance{name: cfg.Name, conn: conn, life: life}
+	if err := inst.prepareLinks(cfg.Outbound); err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+		return nil, err
+	}
+	return inst, nil
 }
 
 // Name returns the instance's name.

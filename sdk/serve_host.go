@@ -4,62 +4,93 @@ import (
 	"context"
 	"sync"
 
-	"github.com/hashicorp/go-plugin"
-
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
-// hostControl dials the host's HostControl service over the go-plugin broker, once
-// per broker id, on first use: Latest is a control call, kept off the data streams.
-type hostControl struct {
-	broker *plugin.GRPCBroker
+// hostQuestions carries sdk.Host.Latest questions to the host on the data stream and
+// matches the answers, so a connector can ask from its build on, for as long as the
+// process lives (no extra connection to set up or to expire).
+type hostQuestions struct {
+	s *server
 
 	mu      sync.Mutex
-	clients map[uint32]pb.HostControlClient
+	next    uint64
+	asked   []*pb.LatestRequest
+	waiting map[uint64]chan *pb.LatestResponse
 }
 
-// forInstance returns the Host of one instance; brokerID 0 means the host serves none.
-func (h *hostControl) forInstance(brokerID uint32, inst uint64) Host {
-	if brokerID == 0 || h.broker == nil {
-		return noHost{}
-	}
-	return &remoteHost{ctl: h, brokerID: brokerID, inst: inst}
-}
+// forInstance returns the Host of one instance.
+func (h *hostQuestions) forInstance(inst uint64) Host { return &remoteHost{q: h, inst: inst} }
 
-func (h *hostControl) client(id uint32) (pb.HostControlClient, error) {
+// take returns the questions not sent yet.
+func (h *hostQuestions) take() []*pb.LatestRequest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if c, ok := h.clients[id]; ok {
-		return c, nil
+	out := h.asked
+	h.asked = nil
+	return out
+}
+
+// answer hands a response to the question waiting for it.
+func (h *hostQuestions) answer(r *pb.LatestResponse) {
+	h.mu.Lock()
+	ch := h.waiting[r.Id]
+	delete(h.waiting, r.Id)
+	h.mu.Unlock()
+	if ch != nil {
+		ch <- r
 	}
-	conn, err := h.broker.Dial(id)
-	if err != nil {
-		return nil, Errorf(KindConnectionFailed, "dial host control: %w", err)
+}
+
+// failAll answers every open question with err (the data stream ended).
+func (h *hostQuestions) failAll(err error) {
+	h.mu.Lock()
+	waiting := h.waiting
+	h.waiting = nil
+	h.asked = nil
+	h.mu.Unlock()
+	for id, ch := range waiting {
+		ch <- &pb.LatestResponse{Id: id, Error: errorToPB(err)}
 	}
-	if h.clients == nil {
-		h.clients = map[uint32]pb.HostControlClient{}
+}
+
+// ask sends a question and waits for its answer or ctx.
+func (h *hostQuestions) ask(ctx context.Context, inst uint64, resource string) ([]byte, error) {
+	if !h.s.streaming() {
+		return nil, Errorf(KindConnectionFailed, "the host's data stream is not open")
 	}
-	c := pb.NewHostControlClient(conn)
-	h.clients[id] = c
-	return c, nil
+	ch := make(chan *pb.LatestResponse, 1)
+	h.mu.Lock()
+	h.next++
+	id := h.next
+	if h.waiting == nil {
+		h.waiting = map[uint64]chan *pb.LatestResponse{}
+	}
+	h.waiting[id] = ch
+	h.asked = append(h.asked, &pb.LatestRequest{Id: id, InstanceId: inst, Resource: resource})
+	h.mu.Unlock()
+	h.s.wakeWriter()
+	select {
+	case r := <-ch:
+		if r.Error != nil {
+			return nil, errorFromPB(r.Error)
+		}
+		return r.Value, nil
+	case <-ctx.Done():
+		h.mu.Lock()
+		delete(h.waiting, id)
+		h.mu.Unlock()
+		return nil, Wrap(KindTimeout, ctx.Err())
+	}
 }
 
 // remoteHost is the Host of an instance served in a plugin process.
 type remoteHost struct {
-	ctl      *hostControl
-	brokerID uint32
-	inst     uint64
+	q    *hostQuestions
+	inst uint64
 }
 
 // Latest asks the host for the newest value linked to resource.
 func (r *remoteHost) Latest(ctx context.Context, resource string) ([]byte, error) {
-	c, err := r.ctl.client(r.brokerID)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Latest(ctx, &pb.LatestRequest{InstanceId: r.inst, Resource: resource})
-	if err != nil {
-		return nil, FromStatus(err)
-	}
-	return resp.Value, nil
+	return r.q.ask(ctx, r.inst, resource)
 }

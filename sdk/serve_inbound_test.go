@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
 func TestInboundPipePacksPayloadsInOrder(t *testing.T) {

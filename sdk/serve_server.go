@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -14,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
 // server is the plugin side of the wire: it builds instances with sdk.Start, exactly
@@ -25,7 +26,9 @@ type server struct {
 	kinds   map[string]ConnectorBuilder
 	log     hclog.Logger
 	inbound *inboundPipe
-	host    *hostControl
+	wake    chan struct{} // wakes the data writer: inbound messages or results wait
+	host    *hostQuestions
+	open    atomic.Bool // a data stream is being served
 
 	mu    sync.Mutex
 	insts map[uint64]*served
@@ -36,32 +39,35 @@ type served struct {
 	id     uint64
 	name   string
 	inst   *Instance
-	out    map[uint32]outLink // outbound links by id
-	ctx    context.Context    // cancelled when the instance closes
+	ctx    context.Context // cancelled when the instance closes
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	workers map[string]*destWorker // by destination
-}
-
-// outLink is one outbound link of an instance.
-type outLink struct {
-	dest string
-	cfg  Config
+	workers map[uint32]*linkWorker // by link id
 }
 
 func newServer(builders []ConnectorBuilder, log hclog.Logger) *server {
-	s := &server{kinds: map[string]ConnectorBuilder{}, log: log, insts: map[uint64]*served{}}
+	s := &server{kinds: map[string]ConnectorBuilder{}, log: log, insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
 	for _, b := range builders {
 		s.kinds[b.Scheme()] = b
 	}
-	s.inbound = newInboundPipe()
-	s.host = &hostControl{}
+	s.inbound = newInboundPipe(s.wake)
+	s.host = &hostQuestions{s: s}
 	return s
 }
 
-func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) {
-	s.host.broker = broker
+// streaming reports whether the host's data stream is open.
+func (s *server) streaming() bool { return s.open.Load() }
+
+// wakeWriter tells the data writer that something is ready to send.
+func (s *server) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *server) register(_ *plugin.GRPCBroker, g *grpc.Server) {
 	pb.RegisterConnectorServer(g, s)
 }
 
@@ -75,6 +81,7 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeRes
 			MaxBatchMessages:   pluginwire.MaxBatchMessages,
 			MaxBatchBytes:      pluginwire.MaxBatchBytes,
 			MaxBatchesInFlight: pluginwire.MaxBatchesInFlight,
+			MaxInboundInFlight: pluginwire.MaxInboundInFlight,
 		},
 	}
 	schemes := make([]string, 0, len(s.kinds))
@@ -163,14 +170,13 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 	if dup {
 		return nil, ToStatus(Errorf(KindInvalidConfig, "instance id %d is already in use", req.InstanceId))
 	}
-	sv := &served{id: req.InstanceId, name: req.Name, out: map[uint32]outLink{}, workers: map[string]*destWorker{}}
+	sv := &served{id: req.InstanceId, name: req.Name, workers: map[uint32]*linkWorker{}}
 	var routes []Route
 	var outbound []LinkSpec
 	for _, l := range req.Links {
 		switch Direction(l.Direction) {
 		case Outbound:
-			sv.out[l.Id] = outLink{dest: l.Resource, cfg: Config(l.Options)}
-			outbound = append(outbound, LinkSpec{Direction: Outbound, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
+			outbound = append(outbound, LinkSpec{ID: l.Id, Direction: Outbound, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
 		case Inbound:
 			if err := ValidatePattern(l.Resource); err != nil {
 				return nil, ToStatus(Errorf(KindInvalidDestination, "record %q: %w", l.Record, err))
@@ -189,7 +195,7 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 		Outbound: outbound,
 		Sink:     SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
 		Logger:   s.log.Named(req.Name),
-		Host:     s.host.forInstance(req.HostBrokerId, id),
+		Host:     s.host.forInstance(id),
 	})
 	if err != nil {
 		return nil, ToStatus(err)
@@ -279,16 +285,12 @@ func (s *server) closeAll(ctx context.Context) error {
 	return first
 }
 
-// close stops the instance's publish workers and closes the connector.
+// close stops the instance's publish workers (their queued batches fail with
+// KindClosed) and closes the connector.
 func (sv *served) close(ctx context.Context) error {
-	sv.cancel()
 	sv.mu.Lock()
-	ws := sv.workers
-	sv.workers = map[string]*destWorker{}
+	sv.cancel()
 	sv.mu.Unlock()
-	for _, w := range ws {
-		close(w.queue)
-	}
 	return sv.inst.Close(ctx)
 }
 

@@ -111,6 +111,8 @@ type Reader[T any] interface {
 	Recv(ctx context.Context) (T, error)
 	// TryRecv is Recv without waiting: ErrEmpty when nothing is there.
 	TryRecv() (T, error)
+	// Backlog is how many values wait for this reader: pushed but not yet received.
+	Backlog() uint64
 	// Release marks the n oldest values this reader received and has not released as
 	// done, making room for producers. It does nothing for a reader that does not hold.
 	Release(n int)

@@ -148,6 +148,14 @@ func (rd *latestReader[T]) Recv(ctx context.Context) (T, error) {
 // Release does nothing: a single-latest reader does not hold values.
 func (rd *latestReader[T]) Release(int) {}
 
+// Backlog is 1 when the buffer holds a value this reader has not received.
+func (rd *latestReader[T]) Backlog() uint64 {
+	if rd.l.ver.Load() != rd.seen.Load() {
+		return 1
+	}
+	return 0
+}
+
 // Dropped counts the values this reader skipped for a newer one.
 func (rd *latestReader[T]) Dropped() uint64 { return rd.skipped.Load() }
 

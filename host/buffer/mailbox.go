@@ -148,6 +148,14 @@ func (rd *mailboxReader[T]) Recv(ctx context.Context) (T, error) {
 // Release does nothing: a mailbox reader does not hold values.
 func (rd *mailboxReader[T]) Release(int) {}
 
+// Backlog is 1 while the slot holds a value nobody took.
+func (rd *mailboxReader[T]) Backlog() uint64 {
+	if rd.m.full.Load() {
+		return 1
+	}
+	return 0
+}
+
 // Dropped counts the values overwritten unread in the mailbox, whichever reader
 // would have taken them.
 func (rd *mailboxReader[T]) Dropped() uint64 {

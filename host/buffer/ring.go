@@ -302,6 +302,15 @@ func (rd *ringReader[T]) Release(n int) {
 	rd.r.room.signal()
 }
 
+// Backlog is how many values were pushed that this reader has not received.
+func (rd *ringReader[T]) Backlog() uint64 {
+	tail, pos := rd.r.tail.Load(), rd.published.Load()
+	if tail <= pos {
+		return 0
+	}
+	return min(tail-pos, rd.r.capacity)
+}
+
 // Dropped counts the values overwritten before this reader read them.
 func (rd *ringReader[T]) Dropped() uint64 { return rd.missed.Load() }
 

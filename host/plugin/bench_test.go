@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 

@@ -4,6 +4,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 )
 
 // Config tunes how plugins are started and supervised; the zero value is usable.
@@ -17,14 +20,23 @@ type Config struct {
 	CallTimeout time.Duration
 	// Restart is the restart policy of crashed plugins.
 	Restart RestartPolicy
+	// SocketDir is the private directory (0700) for the plugins' unix sockets; ""
+	// uses the temp directory.
+	SocketDir string
+	// TLS turns on go-plugin's AutoMTLS on the plugin channel (off by default: the
+	// channel is a unix socket in the host's private directory).
+	TLS bool
+	// Linger paces the frames of the data stream both ways (see
+	// pluginwire.DefaultLinger); negative means 0 (send at once).
+	Linger time.Duration
 }
 
-// RestartPolicy says how crashed plugins come back: the n-th restart inside Window
-// waits Initial*2^(n-1), at most Max; more than Limit restarts inside Window is a
-// crash loop and the plugin is given up.
+// RestartPolicy says how crashed plugins come back: the n-th restart in a row waits
+// Initial*2^(n-1), at most Max, for ever; more than Limit restarts inside Window is a
+// crash loop, reported as such while the restarts go on.
 type RestartPolicy struct {
 	Initial time.Duration // default 100 ms
-	Max     time.Duration // default 5 s
+	Max     time.Duration // default 1 min
 	Limit   int           // default 5
 	Window  time.Duration // default 1 min
 }
@@ -39,12 +51,17 @@ func (c Config) withDefaults() Config {
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second
 	}
+	if c.Linger == 0 {
+		c.Linger = pluginwire.DefaultLinger
+	} else if c.Linger < 0 {
+		c.Linger = 0
+	}
 	r := &c.Restart
 	if r.Initial <= 0 {
 		r.Initial = 100 * time.Millisecond
 	}
 	if r.Max <= 0 {
-		r.Max = 5 * time.Second
+		r.Max = time.Minute
 	}
 	if r.Limit <= 0 {
 		r.Limit = 5
@@ -55,7 +72,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// delay is the wait before the restart that follows n recent restarts.
+// options are the launch options of the config.
+func (c Config) options() client.Options {
+	return client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
+		SocketDir: c.SocketDir, TLS: c.TLS}
+}
+
+// delay is the wait before the restart that follows n restarts in a row.
 func (r RestartPolicy) delay(n int) time.Duration {
 	d := r.Initial
 	for i := 0; i < n && d < r.Max; i++ {

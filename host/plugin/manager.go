@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -112,13 +113,20 @@ func List(ctx context.Context, dir string, cfg Config) ([]Info, []Skipped, error
 	var infos []Info
 	var errs []error
 	for _, path := range paths {
-		c, err := launch(ctx, path, cfg)
+		c, err := client.Launch(ctx, path, cfg.options())
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		infos = append(infos, c.info)
-		c.client.Kill()
+		infos = append(infos, c.Info())
+		c.Kill()
 	}
 	return infos, skipped, errors.Join(errs...)
+}
+
+// Drain stops restarting every plugin: the host is shutting down.
+func (m *Manager) Drain() {
+	for _, p := range m.procs {
+		p.Drain()
+	}
 }

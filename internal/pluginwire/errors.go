@@ -4,7 +4,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
 // StatusToPB puts a gRPC status error (as sdk.ToStatus makes it) into a result

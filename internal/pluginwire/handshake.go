@@ -6,12 +6,12 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
-// ProtocolVersion is the wire protocol this build speaks (proto/pluginv1). A plugin
+// ProtocolVersion is the wire protocol this build speaks (proto/pluginv2). A plugin
 // and a host that share no version refuse each other at the handshake.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // PluginName is the name of the one plugin in every versioned plugin set.
 const PluginName = "connector"

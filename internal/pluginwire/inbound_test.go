@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
 func TestCheckInbound(t *testing.T) {

@@ -25,12 +25,26 @@ const MaxBatchMessages = 1024
 // single payload larger than this travels alone.
 const MaxBatchBytes = 1 << 20
 
-// MaxBatchesInFlight is how many outbound batches the host sends before it waits for
-// a result, per plugin process; it bounds what a crash makes the host resend.
-const MaxBatchesInFlight = 32
+// MaxBatchesInFlight is how many outbound batches of one link the host sends before
+// it waits for a result: enough to keep a pipelining connector busy while results
+// travel back, few enough that a retry resends little.
+const MaxBatchesInFlight = 8
+
+// OversizedPrefixBytes is how much of an inbound payload larger than MaxPayloadBytes
+// crosses the boundary: the host dead-letters that prefix with the full size and
+// refuses the message for good.
+const OversizedPrefixBytes = 64 << 10
+
+// DefaultLinger is how long a side of the data stream waits for more to send after a
+// frame, while frames follow each other closely: under load a frame then carries
+// tens of messages (and the acknowledgements and results riding with them) instead of
+// one; when traffic is sparse the next frame goes out at once. Connector instances
+// may set their own linger (0 turns it off).
+const DefaultLinger = 200 * time.Microsecond
 
 // MaxInboundInFlight is how many inbound batches a plugin sends before it waits for
-// the host's acknowledgement.
+// the host's first acknowledgement of the oldest (messages the host holds for a full
+// record do not count).
 const MaxInboundInFlight = 32
 
 // MaxInboundPending is how many inbound messages a plugin queues while no batch can

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 

@@ -1,9 +1,10 @@
-package plugin
+package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,33 +15,73 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv1"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 )
 
-// conn is one started plugin process that passed the handshake and described itself.
-type conn struct {
-	client *goplugin.Client
-	rpc    *pluginwire.Client
-	info   Info
-	pid    int
+// Options says how to start a plugin; the zero value is usable.
+type Options struct {
+	// Logger receives go-plugin's messages and the plugin's log lines, tagged with the
+	// plugin's file name. Default: no logging.
+	Logger hclog.Logger
+	// StartTimeout bounds start-up until the handshake line. Default 10 s.
+	StartTimeout time.Duration
+	// CallTimeout bounds a control call (describe, build, health). Default 10 s.
+	CallTimeout time.Duration
+	// SocketDir is the private directory (0700, the host's own) that holds the
+	// plugin's unix socket; "" leaves the choice to go-plugin (the temp directory).
+	SocketDir string
+	// TLS turns on go-plugin's AutoMTLS for the plugin channel. A unix socket in a
+	// private directory needs none (docs/plugin-protocol.md, "Threat model").
+	TLS bool
+	// Stderr, if set, also receives everything the plugin writes to stderr.
+	Stderr io.Writer
 }
 
-// launch starts the plugin at path and asks it to describe itself. Every error names
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// Conn is one started plugin process that passed the handshake and described itself.
+// Its control calls are safe for concurrent use; OpenData opens its one data stream.
+type Conn struct {
+	gp   *goplugin.Client
+	rpc  pb.ConnectorClient
+	info Info
+	pid  int
+	opts Options
+	tail *stderrTail
+}
+
+// Launch starts the plugin at path and asks it to describe itself. Every error names
 // the binary and what went wrong.
-func launch(ctx context.Context, path string, cfg Config) (*conn, error) {
+func Launch(ctx context.Context, path string, opts Options) (*Conn, error) {
+	opts = opts.withDefaults()
 	name := filepath.Base(path)
 	tail := &stderrTail{}
-	client := newClient(path, cfg, tail)
-	fail := func(err error) (*conn, error) {
-		client.Kill()
+	var stderr io.Writer = tail
+	if opts.Stderr != nil {
+		stderr = io.MultiWriter(tail, opts.Stderr)
+	}
+	gp := newClient(path, opts, stderr)
+	fail := func(err error) (*Conn, error) {
+		gp.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	proto, err := client.Client()
+	proto, err := gp.Client()
 	if err != nil {
 		if exitedEarly(err) {
 			// go-plugin marks the exit only after it read all of stderr: wait for it,
 			// so the error can quote the plugin's last words.
-			for deadline := time.Now().Add(time.Second); !client.Exited() && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(time.Second); !gp.Exited() && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
@@ -51,7 +92,7 @@ func launch(ctx context.Context, path string, cfg Config) (*conn, error) {
 		return fail(fmt.Errorf("dispense: %w", err))
 	}
 	rpc := raw.(*pluginwire.Client)
-	cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 	defer cancel()
 	desc, err := rpc.Describe(cctx, &pb.DescribeRequest{})
 	if err != nil {
@@ -63,27 +104,50 @@ func launch(ctx context.Context, path string, cfg Config) (*conn, error) {
 	if len(desc.Kinds) == 0 {
 		return fail(errors.New("serves no connector kind"))
 	}
-	c := &conn{client: client, rpc: rpc, info: infoFromPB(path, name, desc)}
-	if rc := client.ReattachConfig(); rc != nil {
+	c := &Conn{gp: gp, rpc: rpc.ConnectorClient, info: infoFromPB(path, name, desc), opts: opts, tail: tail}
+	if rc := gp.ReattachConfig(); rc != nil {
 		c.pid = rc.Pid
 	}
 	return c, nil
 }
 
+// Info returns what the plugin said about itself.
+func (c *Conn) Info() Info { return c.info }
+
+// Pid returns the plugin's process id.
+func (c *Conn) Pid() int { return c.pid }
+
+// Exited reports whether the plugin process has exited.
+func (c *Conn) Exited() bool { return c.gp.Exited() }
+
+// Stderr returns the last few KiB the plugin wrote to stderr.
+func (c *Conn) Stderr() string { return c.tail.String() }
+
+// Kill stops the plugin process at once (after Shutdown, for a clean stop) and
+// waits for it; go-plugin removes its socket.
+func (c *Conn) Kill() { c.gp.Kill() }
+
 // newClient configures go-plugin for the plugin at path: handshake, versioned plugin
-// sets, gRPC only, AutoMTLS, explicit message-size limits, log level passed down.
-func newClient(path string, cfg Config, stderr *stderrTail) *goplugin.Client {
+// sets, gRPC only, explicit message-size limits, the log level passed down, the
+// socket directory, and a process group of its own, so a signal sent to the host's
+// process group (Ctrl-C, a service manager's stop) leaves the plugin to the host's
+// orderly shutdown.
+func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 	cmd := exec.Command(path)
-	cmd.Env = append(cmd.Env, pluginwire.LogLevelEnv+"="+levelName(cfg.Logger))
+	cmd.Env = append(cmd.Env, pluginwire.LogLevelEnv+"="+levelName(opts.Logger))
+	if opts.SocketDir != "" {
+		cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+opts.SocketDir)
+	}
+	cmd.SysProcAttr = newProcessGroup()
 	return goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  pluginwire.Handshake,
 		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{}),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           cfg.Logger,
+		AutoMTLS:         opts.TLS,
+		Logger:           opts.Logger,
 		Stderr:           stderr,
-		StartTimeout:     cfg.StartTimeout,
+		StartTimeout:     opts.StartTimeout,
 		GRPCDialOptions:  pluginwire.DialOptions(),
 	})
 }

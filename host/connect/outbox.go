@@ -1,0 +1,263 @@
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/outbox"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// outboxes are the disk outboxes of the links that ask for one, in the data directory.
+type outboxes struct {
+	dir  *outbox.Dir
+	log  hclog.Logger
+	mu   sync.Mutex
+	open []*outbox.Outbox
+}
+
+// outboxName is a link's stable identity in the data directory.
+func outboxName(l host.LinkInfo) string { return l.Record + " -> " + l.URL.String() }
+
+// openOutboxes opens the data directory when a link asks for a disk outbox, and logs
+// the outboxes left by links the configuration no longer has (never deleting them).
+func openOutboxes(dataDir string, plans []*instancePlan, log hclog.Logger) (*outboxes, error) {
+	var claimed []string
+	for _, p := range plans {
+		for _, l := range p.links {
+			if l.Direction == sdk.Outbound && p.policies[l.ID].outbox == OutboxDisk {
+				claimed = append(claimed, outboxName(l))
+			}
+		}
+	}
+	if len(claimed) == 0 {
+		return nil, nil
+	}
+	dir, err := outbox.OpenDir(dataDir, log.Named("outbox"))
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	for _, o := range dir.Unclaimed(claimed) {
+		if o.Err != nil {
+			log.Error("unreadable outbox in the data directory belongs to no link", "path", o.Path, "error", o.Err)
+			continue
+		}
+		log.Warn("outbox in the data directory belongs to no configured link; its values are kept, not sent",
+			"path", o.Path, "link", o.Name, "messages", o.Msgs, "bytes", o.Bytes)
+	}
+	return &outboxes{dir: dir, log: log}, nil
+}
+
+// source opens link l's outbox and starts the goroutine that fills it from rd.
+func (o *outboxes) source(ctx context.Context, l host.LinkInfo, rd *host.LinkReader, pol linkPolicy, wg *sync.WaitGroup) (source, error) {
+	ob, err := o.dir.Open(outboxName(l), outbox.Options{MaxBytes: pol.outboxMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	if from, to, cause := ob.MovedAside(); from != "" {
+		o.log.Error("outbox was unreadable: moved aside, starting empty", "link", l.URL.String(), "record", l.Record,
+			"path", from, "moved_to", to, "error", cause)
+	}
+	if m, b := ob.Depth(); m > 0 {
+		o.log.Info("outbox holds values from an earlier run; sending them first", "link", l.URL.String(), "record", l.Record, "messages", m, "bytes", b)
+	}
+	o.mu.Lock()
+	o.open = append(o.open, ob)
+	o.mu.Unlock()
+	s := &outboxSource{ob: ob, rd: rd, filled: make(chan struct{}), log: o.log, link: l}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.fill(ctx)
+	}()
+	return s, nil
+}
+
+// close closes every outbox and the data directory.
+func (o *outboxes) close() {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, ob := range o.open {
+		if err := ob.Close(); err != nil {
+			o.log.Error("closing outbox", "path", ob.Path(), "error", err)
+		}
+	}
+	o.open = nil
+	if err := o.dir.Close(); err != nil {
+		o.log.Error("closing data directory", "error", err)
+	}
+}
+
+// outboxSource is a pump's source that goes through a disk outbox: a filler moves the
+// record's values into the outbox as fast as they come (the record is released once
+// they are on disk), and the pump reads them back from the outbox; a value leaves the
+// outbox only once the connector confirmed it.
+type outboxSource struct {
+	ob     *outbox.Outbox
+	rd     *host.LinkReader
+	log    hclog.Logger
+	link   host.LinkInfo
+	filled chan struct{} // closed when the record is drained for good
+	isFull atomic.Bool   // the filler waits: the outbox is at outbox_max_bytes
+
+	// Owned by the pump's goroutine (next, tryNext) and its release calls.
+	mu      sync.Mutex
+	cursor  uint64   // seq of the last entry handed out
+	handed  []uint64 // seqs handed out and not released, oldest first
+	pending []outbox.Entry
+}
+
+// fill moves values from the record into the outbox until the record is drained.
+func (s *outboxSource) fill(ctx context.Context) {
+	defer s.rd.Close()
+	var batch [][]byte
+	for {
+		v, err := s.rd.Next(ctx)
+		read := 0
+		switch {
+		case errors.Is(err, host.ErrClosed):
+			close(s.filled)
+			return
+		case err == nil:
+			batch, read = append(batch[:0], v), 1
+		case isEncodeOrLag(err):
+			batch, read = batch[:0], 1
+		default:
+			return // ctx ended
+		}
+		size := len(v)
+		for len(batch) < pluginwire.MaxBatchMessages && size < pluginwire.MaxBatchBytes {
+			v, err := s.rd.TryNext()
+			if errors.Is(err, host.ErrEmpty) || errors.Is(err, host.ErrClosed) {
+				break
+			}
+			if err != nil {
+				if isEncodeOrLag(err) {
+					read++
+					continue
+				}
+				break
+			}
+			batch, read, size = append(batch, v), read+1, size+len(v)
+		}
+		if !s.append(ctx, batch) {
+			return
+		}
+		s.rd.Release(read) // values dead-lettered by the host count too
+	}
+}
+
+func isEncodeOrLag(err error) bool {
+	var enc *host.EncodeError
+	var lag *host.LagError
+	return errors.As(err, &enc) || errors.As(err, &lag)
+}
+
+// append writes a batch, waiting while the outbox is full; false when ctx ended or
+// the outbox failed (logged: the values stay held in the record).
+func (s *outboxSource) append(ctx context.Context, batch [][]byte) bool {
+	if len(batch) == 0 {
+		return true
+	}
+	for {
+		_, err := s.ob.Append(batch)
+		switch {
+		case err == nil:
+			s.isFull.Store(false)
+			return true
+		case errors.Is(err, outbox.ErrFull):
+			s.isFull.Store(true)
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return false
+			}
+		default:
+			s.log.Error("outbox append failed; the link stops moving values to disk (they stay in the record)",
+				"link", s.link.URL.String(), "record", s.link.Record, "path", s.ob.Path(), "error", err)
+			return false
+		}
+	}
+}
+
+func (s *outboxSource) next(ctx context.Context) ([]byte, error) {
+	for {
+		v, err := s.tryNext()
+		if !errors.Is(err, host.ErrEmpty) {
+			return v, err
+		}
+		select {
+		case <-s.ob.Wait():
+		case <-s.filled:
+			// drained: one more look, then ErrClosed when the outbox is empty too
+			if v, err := s.tryNext(); !errors.Is(err, host.ErrEmpty) {
+				return v, err
+			}
+			return nil, host.ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (s *outboxSource) tryNext() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		es, err := s.ob.Read(s.cursor, pluginwire.MaxBatchMessages, pluginwire.MaxBatchBytes)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 0 {
+			return nil, host.ErrEmpty
+		}
+		s.pending = es
+	}
+	e := s.pending[0]
+	s.pending = s.pending[1:]
+	s.cursor = e.Seq
+	s.handed = append(s.handed, e.Seq)
+	return e.Payload, nil
+}
+
+// release removes the n oldest handed-out values from the outbox.
+func (s *outboxSource) release(n int) {
+	s.mu.Lock()
+	n = min(n, len(s.handed))
+	if n == 0 {
+		s.mu.Unlock()
+		return
+	}
+	upTo := s.handed[n-1]
+	s.handed = s.handed[n:]
+	s.mu.Unlock()
+	if err := s.ob.Remove(upTo); err != nil {
+		s.log.Error("outbox remove failed; the values may be sent again after a restart", "path", s.ob.Path(), "error", err)
+	}
+}
+
+// backlog counts values in the outbox not handed out plus those still in the record.
+func (s *outboxSource) backlog() uint64 {
+	m, _ := s.ob.Depth()
+	s.mu.Lock()
+	handed := len(s.handed)
+	s.mu.Unlock()
+	return uint64(max(m-handed, 0)) + s.rd.Backlog()
+}
+
+func (s *outboxSource) depth() (int, int64) { return s.ob.Depth() }
+func (s *outboxSource) full() bool          { return s.isFull.Load() }
+
+// close does nothing: the filler closes the reader, the service the outbox.
+func (s *outboxSource) close() {}

@@ -1,0 +1,115 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// Link is one link of an instance, as Build and Validate carry it.
+type Link struct {
+	ID        uint32
+	Direction sdk.Direction
+	Resource  string
+	Options   sdk.Config
+	Record    string
+}
+
+// InstanceSpec declares one connector instance to build in a plugin.
+type InstanceSpec struct {
+	// ID is chosen by the host, unique within the process.
+	ID uint64
+	// Name is the instance's name, for logs.
+	Name string
+	// Scheme selects the connector kind in the plugin.
+	Scheme string
+	// URL is the connector URL as written (with its password), or "".
+	URL string
+	// Options are the connector block's options.
+	Options sdk.Config
+	// Links are the instance's links; inbound messages carry the link's ID as route id.
+	Links []Link
+}
+
+func linksToPB(links []Link) []*pb.Link {
+	out := make([]*pb.Link, len(links))
+	for i, l := range links {
+		out[i] = &pb.Link{Id: l.ID, Direction: uint32(l.Direction), Resource: l.Resource, Options: l.Options, Record: l.Record}
+	}
+	return out
+}
+
+// call runs a control call within CallTimeout and names the plugin in its error.
+func (c *Conn) call(ctx context.Context, what string, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		return fmt.Errorf("plugin %s: %s: %w", c.info.Name, what, sdk.FromStatus(err))
+	}
+	return nil
+}
+
+// Build builds a connector instance in the plugin.
+func (c *Conn) Build(ctx context.Context, spec InstanceSpec) error {
+	req := &pb.BuildRequest{InstanceId: spec.ID, Name: spec.Name, Scheme: spec.Scheme, Url: spec.URL,
+		Options: spec.Options, Links: linksToPB(spec.Links)}
+	return c.call(ctx, fmt.Sprintf("build instance %q", spec.Name), func(ctx context.Context) error {
+		_, err := c.rpc.Build(ctx, req)
+		return err
+	})
+}
+
+// Validate asks the plugin to check an instance's URL, options and links.
+func (c *Conn) Validate(ctx context.Context, scheme, url string, options sdk.Config, links []Link) error {
+	var resp *pb.ValidateConfigResponse
+	err := c.call(ctx, "validate", func(ctx context.Context) (err error) {
+		resp, err = c.rpc.ValidateConfig(ctx, &pb.ValidateConfigRequest{Scheme: scheme, Url: url, Options: options, Links: linksToPB(links)})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return ErrorFromPB(resp.Error)
+}
+
+// Health asks the plugin whether instance id is healthy.
+func (c *Conn) Health(ctx context.Context, id uint64) error {
+	var resp *pb.HealthResponse
+	err := c.call(ctx, "health", func(ctx context.Context) (err error) {
+		resp, err = c.rpc.Health(ctx, &pb.HealthRequest{InstanceId: id})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return ErrorFromPB(resp.Error)
+}
+
+// CloseInstance closes instance id in the plugin.
+func (c *Conn) CloseInstance(ctx context.Context, id uint64, name string) error {
+	return c.call(ctx, fmt.Sprintf("close instance %q", name), func(ctx context.Context) error {
+		_, err := c.rpc.CloseInstance(ctx, &pb.CloseInstanceRequest{InstanceId: id})
+		return err
+	})
+}
+
+// Shutdown asks the plugin to close every instance before ctx's deadline.
+func (c *Conn) Shutdown(ctx context.Context) error {
+	req := &pb.ShutdownRequest{}
+	if dl, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixNano = dl.UnixNano()
+	}
+	if _, err := c.rpc.Shutdown(ctx, req); err != nil {
+		return fmt.Errorf("plugin %s: shutdown: %w", c.info.Name, sdk.FromStatus(err))
+	}
+	return nil
+}
+
+// ErrorFromPB decodes a result field's error; nil stays nil.
+func ErrorFromPB(e *pb.Error) error { return sdk.FromStatus(pluginwire.StatusFromPB(e)) }
+
+// ErrorToPB encodes err for a result field; nil stays nil.
+func ErrorToPB(err error) *pb.Error { return pluginwire.StatusToPB(sdk.ToStatus(err)) }
