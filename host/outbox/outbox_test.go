@@ -48,7 +48,7 @@ func testLogger(w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Debug})
 }
 
-func openDirT(t *testing.T, dir string) *Dir {
+func openDirT(t testing.TB, dir string) *Dir {
 	t.Helper()
 	d, err := OpenDir(dir, testLogger(io.Discard))
 	if err != nil {
@@ -58,7 +58,7 @@ func openDirT(t *testing.T, dir string) *Dir {
 	return d
 }
 
-func openT(t *testing.T, d *Dir, name string, opts Options) *Outbox {
+func openT(t testing.TB, d *Dir, name string, opts Options) *Outbox {
 	t.Helper()
 	o, err := d.Open(name, opts)
 	if err != nil {
