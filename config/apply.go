@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -14,10 +15,10 @@ import (
 // Apply is the one translation of a configuration into host options: it declares the
 // connector blocks as instances and the records (JSON values) with their buffer,
 // writability and links with codec and options. Where the connectors' kinds come from
-// (host.WithPlugins, host.WithConnector) is the caller's choice.
+// (connect.WithPlugins, connect.WithConnector) is the caller's choice.
 func (c *Config) Apply(b *host.Builder) {
 	for _, k := range c.Connectors {
-		b.Apply(host.WithInstance(host.Instance{Name: k.Name, Plugin: k.Plugin, URL: k.RawURL, Options: k.Options.Clone()}))
+		b.Apply(connect.WithInstance(connect.Instance{Name: k.Name, Plugin: k.Plugin, URL: k.RawURL, Options: k.Options.Clone()}))
 	}
 	for _, r := range c.Records {
 		host.Configure[json.RawMessage](b, r.Key, func(reg *host.Registrar[json.RawMessage]) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/config"
 	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -15,7 +16,7 @@ import (
 func build(cfg *config.Config, dir string, log hclog.Logger, drain time.Duration) (*host.DB, error) {
 	b := host.NewBuilder(host.WithLogger(log), host.WithDrainTimeout(drain))
 	if len(cfg.Instances()) > 0 {
-		b.Apply(host.WithPlugins(dir))
+		b.Apply(connect.WithPlugins(dir))
 	}
 	cfg.Apply(b)
 	db, err := b.Build()

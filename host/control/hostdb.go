@@ -35,8 +35,9 @@ func (b dbBackend) Records() []RecordInfo {
 			ri.Links = append(ri.Links, LinkInfo{
 				Direction: l.Direction.String(), URL: l.URL.String(), Codec: l.Codec,
 				Counters: map[string]uint64{
-					"sent": l.Stats.Sent, "errors": l.Stats.Errors, "rejected": l.Stats.Rejected,
-					"received": l.Stats.Received, "lagged": l.Stats.Lagged,
+					"delivered": l.Stats.Delivered, "failed": l.Stats.Failed, "retried": l.Stats.Retried,
+					"dead_lettered": l.Stats.DeadLettered, "dropped": l.Stats.Dropped,
+					"received": l.Stats.Received, "refused": l.Stats.Refused,
 				},
 			})
 		}

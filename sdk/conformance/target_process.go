@@ -5,26 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
-// This file binds the kit to a real plugin process: go-plugin's handshake and the
-// generated gRPC client, without the host's supervision (no restarts), so a crash or a
-// hang shows as what it is.
+// This file binds the kit to a real plugin process through the host's own wire client
+// (internal/pluginwire/client), without the host's supervision (no restarts), so a
+// crash or a hang shows as what it is, and a plugin passes the kit through the code
+// the host runs.
 
 // ProcessOptions tunes LaunchProcess; the zero value is usable.
 type ProcessOptions struct {
@@ -39,101 +37,43 @@ type ProcessOptions struct {
 	Env []string
 }
 
-// LaunchProcess starts the plugin binary at path, completes the handshake and asks it
-// to describe itself.
+// LaunchProcess starts the plugin binary at path, completes the handshake, asks it
+// to describe itself and opens its data stream.
 func LaunchProcess(ctx context.Context, path string, opts ProcessOptions) (Target, error) {
-	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = 10 * time.Second
-	}
-	if len(opts.Versions) == 0 {
-		opts.Versions = []int{pluginwire.ProtocolVersion}
-	}
 	if opts.LogLevel == "" {
 		opts.LogLevel = "debug"
 	}
-	p := &process{exited: make(chan struct{}), waiters: map[uint64]chan error{}, insts: map[uint64]*processInstance{}}
-	cmd := exec.Command(path)
-	cmd.Env = append(append(os.Environ(), pluginwire.LogLevelEnv+"="+opts.LogLevel), opts.Env...)
-	sets := map[int]goplugin.PluginSet{}
-	for _, v := range opts.Versions {
-		sets[v] = goplugin.PluginSet{pluginwire.PluginName: &pluginwire.Connector{}}
-	}
-	hs := pluginwire.Handshake
-	hs.ProtocolVersion = uint(opts.Versions[0])
-	p.client = goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  hs,
-		VersionedPlugins: sets,
-		Cmd:              cmd,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Logger:           hclog.NewNullLogger(),
-		Stderr:           &p.stderr,
-		SyncStdout:       &p.stdout,
-		StartTimeout:     opts.StartTimeout,
-		GRPCDialOptions:  pluginwire.DialOptions(),
+	p := &process{exited: make(chan struct{}), insts: map[uint64]*processInstance{}}
+	c, err := client.Launch(ctx, path, client.Options{
+		StartTimeout: opts.StartTimeout, Versions: opts.Versions, LogLevel: opts.LogLevel, Env: opts.Env,
+		Stderr: &p.stderr, Stdout: &p.stdout,
 	})
-	fail := func(err error) (Target, error) {
-		p.client.Kill()
+	if err != nil {
 		return nil, err
 	}
-	proto, err := p.client.Client()
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s: start: %w (stderr: %s)", path, err, lastLine(p.stderr.String())))
-	}
-	raw, err := proto.Dispense(pluginwire.PluginName)
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s: dispense: %w", path, err))
-	}
-	p.rpc = raw.(*pluginwire.Client)
-	if rc := p.client.ReattachConfig(); rc != nil {
-		p.pid = rc.Pid
-	}
+	p.conn, p.pid = c, c.Pid()
+	p.info = infoFrom(c.Info())
 	go p.watchExit()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	desc, err := p.rpc.Describe(cctx, &pb.DescribeRequest{})
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s: describe: %w", path, err))
+	if p.data, err = c.OpenData(client.Handler{Deliver: p.deliver}, 0); err != nil {
+		p.Kill()
+		return nil, err
 	}
-	p.info = infoFromPB(desc)
-	sctx, scancel := context.WithCancel(context.Background())
-	p.cancel = scancel
-	if p.pub, err = p.rpc.Publish(sctx); err != nil {
-		return fail(fmt.Errorf("plugin %s: open publish stream: %w", path, err))
-	}
-	if p.inb, err = p.rpc.Inbound(sctx); err != nil {
-		return fail(fmt.Errorf("plugin %s: open inbound stream: %w", path, err))
-	}
-	if err := p.inb.Send(&pb.InboundAcks{Open: true}); err != nil {
-		return fail(fmt.Errorf("plugin %s: open inbound stream: %w", path, err))
-	}
-	go p.readResults()
-	go p.readInbound()
 	return p, nil
 }
 
-// process is a Target over a go-plugin client.
+// process is a Target over the wire client.
 type process struct {
-	client *goplugin.Client
-	rpc    *pluginwire.Client
+	conn   *client.Conn
+	data   *client.Data
 	info   PluginInfo
 	pid    int
-	cancel context.CancelFunc
 	exited chan struct{}
 	stdout lockedBuffer
 	stderr lockedBuffer
 
-	sendMu sync.Mutex
-	pub    pb.Connector_PublishClient
-	ackMu  sync.Mutex
-	inb    pb.Connector_InboundClient
-
-	nextBatch atomic.Uint64
-	nextInst  atomic.Uint64
-	mu        sync.Mutex
-	waiters   map[uint64]chan error
-	insts     map[uint64]*processInstance
-	pubDead   error
+	nextInst atomic.Uint64
+	mu       sync.Mutex
+	insts    map[uint64]*processInstance
 }
 
 func (p *process) Info() PluginInfo        { return p.info }
@@ -146,7 +86,7 @@ func (p *process) watchExit() {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for range t.C {
-		if p.client.Exited() || (p.pid > 0 && !processAlive(p.pid)) {
+		if p.conn.Exited() || (p.pid > 0 && !processAlive(p.pid)) {
 			close(p.exited)
 			return
 		}
@@ -154,109 +94,48 @@ func (p *process) watchExit() {
 }
 
 // Shutdown sends the Shutdown call with ctx's deadline.
-func (p *process) Shutdown(ctx context.Context) error {
-	req := &pb.ShutdownRequest{}
-	if dl, ok := ctx.Deadline(); ok {
-		req.DeadlineUnixNano = dl.UnixNano()
-	}
-	_, err := p.rpc.Shutdown(ctx, req)
-	return sdk.FromStatus(err)
-}
+func (p *process) Shutdown(ctx context.Context) error { return p.conn.Shutdown(ctx) }
 
 // Kill sends SIGKILL and releases the client.
 func (p *process) Kill() {
 	if p.pid > 0 {
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
 	}
-	if p.cancel != nil {
-		p.cancel()
+	if p.data != nil {
+		p.data.Close()
 	}
-	p.client.Kill()
+	p.conn.Kill()
 }
 
-func (p *process) readResults() {
-	for {
-		m, err := p.pub.Recv()
-		if err != nil {
-			p.mu.Lock()
-			p.pubDead = fmt.Errorf("publish stream broke: %w", err)
-			ws := p.waiters
-			p.waiters = map[uint64]chan error{}
-			p.mu.Unlock()
-			for _, w := range ws {
-				w <- p.pubDead
-			}
-			return
-		}
-		for _, r := range m.Results {
-			p.mu.Lock()
-			w := p.waiters[r.BatchId]
-			delete(p.waiters, r.BatchId)
-			p.mu.Unlock()
-			if w == nil {
-				continue
-			}
-			var err error
-			if len(r.Failures) > 0 {
-				err = errorFromPB(r.Failures[0].Error)
-			}
-			w <- err
-		}
+// deliver hands an inbound message to its instance's Deliver. A message that crossed
+// as a prefix because it exceeded the boundary is refused as too large, as the host
+// refuses it (after dead-lettering it).
+func (p *process) deliver(m client.Inbound, _ func(error)) (error, bool) {
+	p.mu.Lock()
+	in := p.insts[m.Instance]
+	p.mu.Unlock()
+	switch {
+	case in == nil:
+		return sdk.Errorf(sdk.KindClosed, "no instance %d", m.Instance), true
+	case m.Size > len(m.Payload):
+		return sdk.Errorf(sdk.KindMessageTooLarge, "inbound message of %d bytes exceeds the plugin boundary", m.Size), true
+	case in.spec.Deliver == nil:
+		return sdk.Errorf(sdk.KindNoRoute, "instance %q takes no inbound messages", in.spec.Name), true
 	}
-}
-
-func (p *process) readInbound() {
-	for {
-		b, err := p.inb.Recv()
-		if err != nil {
-			return
-		}
-		ack := &pb.InboundAck{BatchId: b.BatchId}
-		malformed := pluginwire.CheckInbound(b)
-		off := 0
-		for i, size := range b.Sizes {
-			var err error
-			if malformed != nil {
-				err = sdk.Wrap(sdk.KindRejected, malformed)
-			} else {
-				payload := b.Data[off : off+int(size)]
-				off += int(size)
-				p.mu.Lock()
-				in := p.insts[b.InstanceIds[i]]
-				p.mu.Unlock()
-				switch {
-				case in == nil:
-					err = sdk.Errorf(sdk.KindClosed, "no instance %d", b.InstanceIds[i])
-				case in.spec.Deliver == nil:
-					err = sdk.Errorf(sdk.KindNoRoute, "instance %q takes no inbound messages", in.spec.Name)
-				default:
-					err = in.spec.Deliver(b.RouteIds[i], payload)
-				}
-			}
-			if err != nil {
-				ack.Failures = append(ack.Failures, &pb.Failure{Index: uint32(i), Error: errorToPB(err)})
-			}
-		}
-		p.ackMu.Lock()
-		err = p.inb.Send(&pb.InboundAcks{Acks: []*pb.InboundAck{ack}})
-		p.ackMu.Unlock()
-		if err != nil {
-			return
-		}
-	}
+	return in.spec.Deliver(m.Route, m.Payload), true
 }
 
 // Build sends a Build call.
 func (p *process) Build(ctx context.Context, spec InstanceSpec) (Instance, error) {
-	in := &processInstance{p: p, id: p.nextInst.Add(1), spec: spec}
-	req := &pb.BuildRequest{InstanceId: in.id, Name: spec.Name, Scheme: spec.Scheme, Url: spec.URL, Options: spec.Options}
+	in := &processInstance{p: p, id: p.nextInst.Add(1), spec: spec, epochs: map[uint32]uint32{}}
+	cs := client.InstanceSpec{ID: in.id, Name: spec.Name, Scheme: spec.Scheme, URL: spec.URL, Options: spec.Options}
 	for _, l := range spec.Links {
-		req.Links = append(req.Links, &pb.Link{Id: l.ID, Direction: uint32(l.Direction), Resource: l.Resource, Options: l.Options, Record: "conformance." + spec.Name})
+		cs.Links = append(cs.Links, client.Link{ID: l.ID, Direction: l.Direction, Resource: l.Resource, Options: l.Options, Record: "conformance." + spec.Name})
 	}
 	p.mu.Lock()
 	p.insts[in.id] = in
 	p.mu.Unlock()
-	if err := p.call(ctx, func(ctx context.Context) error { _, err := p.rpc.Build(ctx, req); return err }); err != nil {
+	if err := p.call(ctx, func(ctx context.Context) error { return p.conn.Build(ctx, cs) }); err != nil {
 		p.mu.Lock()
 		delete(p.insts, in.id)
 		p.mu.Unlock()
@@ -265,12 +144,12 @@ func (p *process) Build(ctx context.Context, spec InstanceSpec) (Instance, error
 	return in, nil
 }
 
-// call runs a unary call and returns early with an error when the process exits.
+// call runs a control call and returns early with an error when the process exits.
 func (p *process) call(ctx context.Context, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- sdk.FromStatus(f(ctx)) }()
+	go func() { done <- f(ctx) }()
 	select {
 	case err := <-done:
 		return err
@@ -284,86 +163,83 @@ type processInstance struct {
 	p    *process
 	id   uint64
 	spec InstanceSpec
+
+	mu     sync.Mutex
+	epochs map[uint32]uint32 // per link: bumped after a retryable failure, as the host does
 }
 
+// oneBatch is a Feed of a single message.
+type oneBatch struct {
+	mu sync.Mutex
+	b  *client.Batch
+}
+
+func (o *oneBatch) Cut(int, int) (client.Batch, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.b == nil {
+		return client.Batch{}, false
+	}
+	b := *o.b
+	o.b = nil
+	return b, true
+}
+
+// Publish sends one payload as a batch of its own and waits for its result.
 func (in *processInstance) Publish(ctx context.Context, link uint32, payload []byte) error {
-	p := in.p
-	id := p.nextBatch.Add(1)
-	w := make(chan error, 1)
-	p.mu.Lock()
-	if p.pubDead != nil {
-		err := p.pubDead
-		p.mu.Unlock()
+	in.mu.Lock()
+	epoch := in.epochs[link]
+	in.mu.Unlock()
+	res := make(chan error, 1)
+	f := &oneBatch{b: &client.Batch{Instance: in.id, Link: link, Epoch: epoch, Payloads: [][]byte{payload},
+		Done: func(fs []client.Failure) {
+			if len(fs) > 0 {
+				res <- fs[0].Err
+				return
+			}
+			res <- nil
+		}}}
+	if err := in.p.data.Ready(f); err != nil {
 		return err
 	}
-	p.waiters[id] = w
-	p.mu.Unlock()
-	forget := func() {
-		p.mu.Lock()
-		delete(p.waiters, id)
-		p.mu.Unlock()
-	}
-	p.sendMu.Lock()
-	err := p.pub.Send(&pb.PublishBatch{BatchId: id, InstanceId: in.id, LinkId: link, Payloads: [][]byte{payload}})
-	p.sendMu.Unlock()
-	if err != nil {
-		forget()
-		return fmt.Errorf("publish stream: %w", err)
-	}
+	var err error
 	select {
-	case err := <-w:
-		return err
-	case <-p.exited:
-		forget()
+	case err = <-res:
+	case <-in.p.exited:
 		return sdk.Errorf(sdk.KindConnectionFailed, "plugin process exited")
 	case <-ctx.Done():
-		forget()
 		return sdk.Wrap(sdk.KindTimeout, fmt.Errorf("no publish result: %w", ctx.Err()))
 	}
+	if sdk.Retryable(err) {
+		in.mu.Lock()
+		in.epochs[link] = epoch + 1
+		in.mu.Unlock()
+	}
+	return err
 }
 
 func (in *processInstance) Health(ctx context.Context) error {
-	var resp *pb.HealthResponse
-	err := in.p.call(ctx, func(ctx context.Context) (err error) {
-		resp, err = in.p.rpc.Health(ctx, &pb.HealthRequest{InstanceId: in.id})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return errorFromPB(resp.Error)
+	return in.p.call(ctx, func(ctx context.Context) error { return in.p.conn.Health(ctx, in.id) })
 }
 
 func (in *processInstance) Close(ctx context.Context) error {
-	err := in.p.call(ctx, func(ctx context.Context) error {
-		_, err := in.p.rpc.CloseInstance(ctx, &pb.CloseInstanceRequest{InstanceId: in.id})
-		return err
-	})
+	err := in.p.call(ctx, func(ctx context.Context) error { return in.p.conn.CloseInstance(ctx, in.id, in.spec.Name) })
 	in.p.mu.Lock()
 	delete(in.p.insts, in.id)
 	in.p.mu.Unlock()
 	return err
 }
 
-func infoFromPB(d *pb.DescribeResponse) PluginInfo {
-	info := PluginInfo{ProtocolVersion: int(d.ProtocolVersion), SDKVersion: d.SdkVersion}
-	if l := d.Limits; l != nil {
-		info.MaxMessageBytes, info.MaxBatchMessages, info.MaxBatchBytes, info.MaxBatchesInFlight = l.MaxMessageBytes, l.MaxBatchMessages, l.MaxBatchBytes, l.MaxBatchesInFlight
-	}
-	for _, k := range d.Kinds {
-		kind := Kind{Scheme: k.Scheme, Description: sdk.Description{Version: k.Version, Capabilities: k.Capabilities, MaxPayload: int(k.MaxPayload)}}
-		for _, o := range k.Options {
-			kind.Options = append(kind.Options, sdk.OptionDoc{Name: o.Name, Scope: o.Scope, Doc: o.Doc, Default: o.Default, Secret: o.Secret})
-		}
-		info.Kinds = append(info.Kinds, kind)
+// infoFrom converts the client's description.
+func infoFrom(i client.Info) PluginInfo {
+	info := PluginInfo{ProtocolVersion: i.ProtocolVersion, SDKVersion: i.SDKVersion,
+		MaxMessageBytes: i.Limits.MaxMessageBytes, MaxBatchMessages: i.Limits.MaxBatchMessages,
+		MaxBatchBytes: i.Limits.MaxBatchBytes, MaxBatchesInFlight: i.Limits.MaxBatchesInFlight}
+	for _, k := range i.Kinds {
+		info.Kinds = append(info.Kinds, Kind{Scheme: k.Scheme, Description: k.Description})
 	}
 	return info
 }
-
-// errorToPB and errorFromPB carry errors through the SDK's kind/code table.
-func errorToPB(err error) *pb.Error { return pluginwire.StatusToPB(sdk.ToStatus(err)) }
-
-func errorFromPB(e *pb.Error) error { return sdk.FromStatus(pluginwire.StatusFromPB(e)) }
 
 // processAlive reports whether pid runs and is not a zombie.
 func processAlive(pid int) bool {

@@ -35,6 +35,15 @@ type Options struct {
 	TLS bool
 	// Stderr, if set, also receives everything the plugin writes to stderr.
 	Stderr io.Writer
+	// Stdout, if set, receives what the plugin writes to stdout after its handshake.
+	Stdout io.Writer
+	// Env is added to the plugin's environment.
+	Env []string
+	// LogLevel is the level asked of the plugin; default: the Logger's.
+	LogLevel string
+	// Versions are the protocol versions offered at the handshake; default: the one
+	// this build speaks.
+	Versions []int
 }
 
 func (o Options) withDefaults() Options {
@@ -134,19 +143,34 @@ func (c *Conn) Kill() { c.gp.Kill() }
 // orderly shutdown.
 func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 	cmd := exec.Command(path)
-	cmd.Env = append(cmd.Env, pluginwire.LogLevelEnv+"="+levelName(opts.Logger))
+	level := opts.LogLevel
+	if level == "" {
+		level = levelName(opts.Logger)
+	}
+	cmd.Env = append(cmd.Env, pluginwire.LogLevelEnv+"="+level)
 	if opts.SocketDir != "" {
 		cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+opts.SocketDir)
 	}
+	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.SysProcAttr = newProcessGroup()
+	hs := pluginwire.Handshake
+	sets := pluginwire.PluginSets(&pluginwire.Connector{})
+	if len(opts.Versions) > 0 {
+		hs.ProtocolVersion = uint(opts.Versions[0])
+		sets = map[int]goplugin.PluginSet{}
+		for _, v := range opts.Versions {
+			sets[v] = goplugin.PluginSet{pluginwire.PluginName: &pluginwire.Connector{}}
+		}
+	}
 	return goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  pluginwire.Handshake,
-		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{}),
+		HandshakeConfig:  hs,
+		VersionedPlugins: sets,
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         opts.TLS,
 		Logger:           opts.Logger,
 		Stderr:           stderr,
+		SyncStdout:       opts.Stdout,
 		StartTimeout:     opts.StartTimeout,
 		GRPCDialOptions:  pluginwire.DialOptions(),
 	})

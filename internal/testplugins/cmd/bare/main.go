@@ -1,14 +1,13 @@
 // Command bare is the benchmark baseline: the same wire messages and go-plugin
-// transport (handshake, AutoMTLS, gRPC limits) as an SDK plugin, but handlers that do
-// no per-message work. Publish answers every batch with an empty result;
-// Inbound streams count messages of size bytes in batches of pluginwire.MaxBatchMessages,
-// where the host's opening message carries count in Acks[0].BatchId and size in
-// Acks[0].Failures[0].Index.
+// transport (handshake, gRPC limits) as an SDK plugin, but a data stream that does no
+// per-message work. Every publish batch is answered with an empty result, several
+// results to a frame when they pile up; when the host's opening frame carries an
+// acknowledgement, bare streams inbound batches of pluginwire.MaxBatchMessages
+// messages: the ack's batch_id is the message count, its first failure's index the
+// payload size.
 package main
 
 import (
-	"io"
-
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -20,61 +19,68 @@ type bare struct {
 	pb.UnimplementedConnectorServer
 }
 
-func (bare) Publish(s pb.Connector_PublishServer) error {
-	// Results go out from a second goroutine, several in one message when they pile
-	// up, as the SDK does, so the baseline pays no more per batch than necessary.
-	ids := make(chan uint64, pluginwire.MaxBatchesInFlight)
+func (bare) Data(s pb.Connector_DataServer) error {
+	open, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	frames := make(chan *pb.PluginFrame, 64)
+	slots := make(chan struct{}, pluginwire.MaxInboundInFlight)
 	sendErr := make(chan error, 1)
 	go func() {
-		for id := range ids {
-			res := &pb.PublishResults{Results: []*pb.BatchResult{{BatchId: id}}}
-			for more := true; more; {
+		for f := range frames {
+			for more := true; more; { // results that piled up share the frame
 				select {
-				case id := <-ids:
-					res.Results = append(res.Results, &pb.BatchResult{BatchId: id})
+				case g := <-frames:
+					f.Results = append(f.Results, g.Results...)
+					if g.Inbound != nil {
+						if err := s.Send(f); err != nil {
+							sendErr <- err
+							return
+						}
+						f = &pb.PluginFrame{Inbound: g.Inbound}
+					}
 				default:
 					more = false
 				}
 			}
-			if err := s.Send(res); err != nil {
+			if err := s.Send(f); err != nil {
 				sendErr <- err
 				return
 			}
 		}
 		sendErr <- nil
 	}()
+	if len(open.Acks) > 0 {
+		count, size := int(open.Acks[0].BatchId), int(open.Acks[0].Failures[0].Index)
+		go stream(frames, slots, count, size)
+	}
 	for {
-		b, err := s.Recv()
+		f, err := s.Recv()
 		if err != nil {
-			close(ids)
+			close(frames)
 			<-sendErr
-			if err == io.EOF {
-				return nil
-			}
-			return err
+			return nil
 		}
-		ids <- b.BatchId
+		for range f.Acks {
+			select {
+			case <-slots:
+			default:
+			}
+		}
+		if len(f.Publish) > 0 {
+			out := &pb.PluginFrame{}
+			for _, b := range f.Publish {
+				out.Results = append(out.Results, &pb.BatchResult{BatchId: b.BatchId})
+			}
+			frames <- out
+		}
 	}
 }
 
-func (bare) Inbound(s pb.Connector_InboundServer) error {
-	open, err := s.Recv()
-	if err != nil {
-		return err
-	}
-	count, size := int(open.Acks[0].BatchId), int(open.Acks[0].Failures[0].Index)
-	slots := make(chan struct{}, pluginwire.MaxInboundInFlight)
-	go func() {
-		for {
-			m, err := s.Recv()
-			if err != nil {
-				return
-			}
-			for range m.Acks {
-				<-slots
-			}
-		}
-	}()
+// stream sends count inbound messages of size bytes in full batches, keeping at most
+// MaxInboundInFlight unacknowledged.
+func stream(frames chan<- *pb.PluginFrame, slots chan struct{}, count, size int) {
 	data := make([]byte, pluginwire.MaxBatchMessages*size)
 	var id uint64
 	for sent := 0; sent < count; {
@@ -86,13 +92,9 @@ func (bare) Inbound(s pb.Connector_InboundServer) error {
 		id++
 		b.BatchId = id
 		slots <- struct{}{}
-		if err := s.Send(b); err != nil {
-			return err
-		}
+		frames <- &pb.PluginFrame{Inbound: b}
 		sent += n
 	}
-	<-s.Context().Done()
-	return nil
 }
 
 func main() {
