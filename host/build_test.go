@@ -145,7 +145,7 @@ func TestBuildSharedTypesAndReconfigure(t *testing.T) {
 	}
 	defer db.Close()
 	infos := db.Records()
-	if len(infos) != 2 || infos[0].Buffer != "single_latest" || !infos[0].Writable || infos[1].Buffer != "spmc_ring" || infos[1].Capacity != 1024 {
+	if len(infos) != 3 || infos[2].Key != DeadLetterKey || infos[0].Buffer != "single_latest" || !infos[0].Writable || infos[1].Buffer != "spmc_ring" || infos[1].Capacity != 1024 {
 		t.Fatalf("records: %+v", infos)
 	}
 	if _, err := ProducerOf[int](db, "sensors.temp.indoor"); !errors.Is(err, ErrTypeMismatch) {

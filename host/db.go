@@ -26,6 +26,8 @@ type DB struct {
 	drain      time.Duration
 	log        hclog.Logger
 
+	started chan struct{} // closed once Run started every service (or gave up)
+
 	mu      sync.Mutex
 	state   dbState
 	cancel  context.CancelFunc // cancels Run
@@ -47,8 +49,14 @@ func newDB(b *Builder) *DB {
 		services: append([]namedService(nil), b.services...),
 		drain:    b.drain,
 		log:      b.log,
+		started:  make(chan struct{}),
 	}
 }
+
+// Started is closed once Run has started every service (the connector layer: its
+// instances are built and its links run), or failed to; and when the DB closes
+// without running.
+func (db *DB) Started() <-chan struct{} { return db.started }
 
 func (db *DB) addRecord(r anyRecord) {
 	key := r.core().key
@@ -126,6 +134,7 @@ func (db *DB) Run(ctx context.Context) error {
 		}
 		started++
 	}
+	close(db.started)
 
 	<-ctx.Done()
 	stopStages()
@@ -163,6 +172,7 @@ func (db *DB) Close() error {
 	db.mu.Unlock()
 	switch state {
 	case stateBuilt:
+		close(db.started)
 		db.closeBuffers()
 		db.closePending()
 		db.stopServices(context.Background(), len(db.services))

@@ -39,7 +39,7 @@ func Example() {
 	<-done
 	// Output:
 	// 70.7 °F
-	// [temp.celsius temp.label]
+	// [temp.celsius temp.label aimdb.dead_letters]
 }
 
 // Build reports every configuration mistake at once.

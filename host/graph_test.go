@@ -22,14 +22,14 @@ func TestGraph(t *testing.T) {
 	}
 	defer db.Close()
 	g := db.Graph()
-	if !slices.Equal(g.Order, []string{"in", "mid", "out", "other"}) {
+	if !slices.Equal(g.Order, []string{"in", "mid", "out", "other", DeadLetterKey}) {
 		t.Fatalf("order %v", g.Order)
 	}
 	var ids []string
 	for _, n := range g.Nodes {
 		ids = append(ids, n.Kind+":"+n.ID)
 	}
-	if !slices.Equal(ids, []string{"record:out", "record:mid", "record:in", "record:other", "link:mqtt://alerts/out", "link:mqtt://sensors/in"}) {
+	if !slices.Equal(ids, []string{"record:out", "record:mid", "record:in", "record:other", "record:" + DeadLetterKey, "link:mqtt://alerts/out", "link:mqtt://sensors/in"}) {
 		t.Fatalf("nodes %v", ids)
 	}
 	want := []GraphEdge{

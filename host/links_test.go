@@ -52,8 +52,8 @@ func TestLinksDescribeAndCarryValues(t *testing.T) {
 	if latest, err := db.LatestLink(out.ID); err != nil || string(latest) != `{"celsius":21.5}` {
 		t.Fatalf("LatestLink: %s, %v", latest, err)
 	}
-	db.CountLink(out.ID, LinkSent, 1)
-	db.CountLink(out.ID, LinkErrors, 2)
+	db.CountLink(out.ID, LinkDelivered, 1)
+	db.CountLink(out.ID, LinkFailed, 2)
 
 	// Inbound: payloads are decoded with the link's codec; bad ones are rejected.
 	if err := db.DeliverLink(in.ID, []byte(" 42 ")); err != nil {
@@ -83,7 +83,7 @@ func TestLinksDescribeAndCarryValues(t *testing.T) {
 
 	so, _ := db.LinkStats(out.ID)
 	si, _ := db.LinkStats(in.ID)
-	if so != (LinkStats{Sent: 1, Errors: 2}) || si != (LinkStats{Received: 1, Rejected: 1}) {
+	if so != (LinkStats{Delivered: 1, Failed: 2}) || si != (LinkStats{Received: 1}) {
 		t.Fatalf("stats out %+v in %+v", so, si)
 	}
 	info, _ := db.Record("setpoint")
@@ -119,12 +119,21 @@ func TestLinkReaderReportsLagAndSkipsUnencodable(t *testing.T) {
 	if _, err := r.Next(ctx); !errors.As(err, &lag) || lag.Missed != 3 {
 		t.Fatalf("first Next: %v, want lag of 3", err)
 	}
+	var enc *EncodeError
+	if _, err := r.Next(ctx); !errors.As(err, &enc) {
+		t.Fatalf("Next on -4: %v, want an EncodeError (the value is dead-lettered and still counts as read)", err)
+	}
 	if got, err := r.Next(ctx); err != nil || string(got) != "5" {
-		t.Fatalf("Next after lag: %s %v (the -4 must be skipped)", got, err)
+		t.Fatalf("Next after the unencodable value: %s %v", got, err)
 	}
 	st, _ := db.LinkStats(0)
-	if st.Lagged != 3 || st.Errors != 1 {
-		t.Fatalf("link stats %+v", st)
+	if st.Dropped != 3 || st.DeadLettered != 1 {
+		t.Fatalf("link stats %+v, want 3 dropped and 1 dead-lettered", st)
+	}
+	dl, err := db.GetJSON(DeadLetterKey)
+	if err != nil || !strings.Contains(string(dl), `"payload":"-4"`) || !strings.Contains(string(dl), `"direction":"link_to"`) ||
+		!strings.Contains(string(dl), `"error_kind":"rejected"`) || !strings.Contains(string(dl), "negative") {
+		t.Fatalf("dead letter: %s %v", dl, err)
 	}
 	if db.Links()[0].Codec != "custom" {
 		t.Fatal("custom serializer not reported")

@@ -5,27 +5,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
-// BenchmarkHostWithPluginReady is a host with one plugin from NewBuilder to the first
+// BenchmarkHostWithPluginReady is a host with one plugin from host.NewBuilder to the first
 // value that went record -> plugin -> record: plugin start, handshake, describe,
 // validate, instance build and one round trip.
 func BenchmarkHostWithPluginReady(b *testing.B) {
-	dir := loopbackPlugins(b)
+	dir := pluginsDir
 	for i := 0; i < b.N; i++ {
-		hb := NewBuilder(WithPlugins(dir))
-		Configure(hb, "out", func(r *Registrar[Temperature]) { r.LinkTo("loopback://ready") })
-		Configure(hb, "in", func(r *Registrar[Temperature]) { r.LinkFrom("loopback://ready") })
+		hb := host.NewBuilder(WithPlugins(dir))
+		host.Configure(hb, "out", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://ready") })
+		host.Configure(hb, "in", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://ready") })
 		db, err := hb.Build()
 		if err != nil {
 			b.Fatal(err)
 		}
-		in, _ := ConsumerOf[Temperature](db, "in")
+		in, _ := host.ConsumerOf[Temperature](db, "in")
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- db.Run(ctx) }()
-		prod, _ := ProducerOf[Temperature](db, "out")
+		prod, _ := host.ProducerOf[Temperature](db, "out")
 		prod.Produce(Temperature{Celsius: 1})
 		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err = in.Recv(rctx)
@@ -44,21 +45,21 @@ func BenchmarkHostWithPluginReady(b *testing.B) {
 // BenchmarkLinkRoundTrip moves values record -> link pump -> plugin -> inbound ->
 // record through the real plugin boundary, end to end.
 func BenchmarkLinkRoundTrip(b *testing.B) {
-	hb := NewBuilder(WithPlugins(loopbackPlugins(b)),
+	hb := host.NewBuilder(WithPlugins(pluginsDir),
 		WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "async"}}))
-	Configure(hb, "out", func(r *Registrar[[]byte]) { r.SPMCRing(1 << 16); r.LinkTo("lb://rt").WithCodec("raw") })
-	Configure(hb, "in", func(r *Registrar[[]byte]) { r.SPMCRing(1 << 16); r.LinkFrom("lb://rt").WithCodec("raw") })
+	host.Configure(hb, "out", func(r *host.Registrar[[]byte]) { r.SPMCRing(1 << 16); r.LinkTo("lb://rt").WithCodec("raw") })
+	host.Configure(hb, "in", func(r *host.Registrar[[]byte]) { r.SPMCRing(1 << 16); r.LinkFrom("lb://rt").WithCodec("raw") })
 	db, err := hb.Build()
 	if err != nil {
 		b.Fatal(err)
 	}
-	in, _ := ConsumerOf[[]byte](db, "in")
+	in, _ := host.ConsumerOf[[]byte](db, "in")
 	defer in.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- db.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	prod, _ := ProducerOf[[]byte](db, "out")
+	prod, _ := host.ProducerOf[[]byte](db, "out")
 	payload := make([]byte, 64)
 	b.SetBytes(64)
 	b.ResetTimer()

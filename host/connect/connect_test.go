@@ -2,8 +2,9 @@ package connect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"os"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,69 +14,31 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
-	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
-	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
-
-var (
-	// brokenPluginsDir holds the crash plugin beside a loopback plugin.
-	brokenPluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-broken-plugins")
-
-	pluginsOnce sync.Once
-	pluginsDir  string
-	pluginsErr  error
-)
-
-// loopbackPlugins returns a directory holding only the loopback plugin, built once per
-// test binary into a directory reused across runs (go build keeps it current).
-func loopbackPlugins(t testing.TB) string {
-	t.Helper()
-	pluginsOnce.Do(func() {
-		pluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-plugins")
-		brokenDir := brokenPluginsDir
-		if pluginsErr = os.MkdirAll(pluginsDir, 0o755); pluginsErr == nil {
-			pluginsErr = testbuild.Plugins(pluginsDir, "loopback")
-		}
-		if pluginsErr == nil {
-			if pluginsErr = os.MkdirAll(brokenDir, 0o755); pluginsErr == nil {
-				pluginsErr = testbuild.Plugins(brokenDir, "crash", "loopback")
-			}
-		}
-	})
-	if pluginsErr != nil {
-		t.Fatal(pluginsErr)
-	}
-	return pluginsDir
-}
 
 // writerFunc adapts a function to io.Writer.
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// connectorKinds runs f once with the loopback kind in-process and once as a plugin.
-func connectorKinds(t *testing.T, f func(t *testing.T, kind Option)) {
-	t.Run("in-process", func(t *testing.T) { f(t, WithConnector(loopback.NewBuilder())) })
-	t.Run("plugin", func(t *testing.T) { f(t, WithPlugins(loopbackPlugins(t))) })
-}
-
 func TestConnectorsCarryValuesBothWays(t *testing.T) {
-	connectorKinds(t, func(t *testing.T, kind Option) {
-		b := NewBuilder(kind)
-		Configure(b, "room.temp", func(r *Registrar[Temperature]) { r.LinkTo("loopback://t/room1") })
-		Configure(b, "mirror.plus", func(r *Registrar[Temperature]) { r.LinkFrom("loopback://t/+") })
-		Configure(b, "mirror.hash", func(r *Registrar[Temperature]) { r.LinkFrom("loopback://t/#") })
-		Configure(b, "other", func(r *Registrar[Temperature]) { r.LinkFrom("loopback://u") })
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind)
+		host.Configure(b, "room.temp", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://t/room1") })
+		host.Configure(b, "mirror.plus", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://t/+") })
+		host.Configure(b, "mirror.hash", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://t/#") })
+		host.Configure(b, "other", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://u") })
 		db, stop := startDB(t, b)
-		plus, _ := ConsumerOf[Temperature](db, "mirror.plus")
-		hash, _ := ConsumerOf[Temperature](db, "mirror.hash")
-		other, _ := ConsumerOf[Temperature](db, "other")
+		plus, _ := host.ConsumerOf[Temperature](db, "mirror.plus")
+		hash, _ := host.ConsumerOf[Temperature](db, "mirror.hash")
+		other, _ := host.ConsumerOf[Temperature](db, "other")
 		defer plus.Close()
 		defer hash.Close()
 		defer other.Close()
-		prod, err := ProducerOf[Temperature](db, "room.temp")
+		prod, err := host.ProducerOf[Temperature](db, "room.temp")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,20 +60,20 @@ func TestConnectorsCarryValuesBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _ := db.LinkStats(db.Links()[0].ID)
-		if st.Sent != 50 || st.Errors != 0 {
+		if st.Delivered != 50 || st.Failed != 0 {
 			t.Fatalf("outbound stats %+v", st)
 		}
 	})
 }
 
 func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
-	connectorKinds(t, func(t *testing.T, kind Option) {
-		b := NewBuilder(kind,
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind,
 			WithInstance(Instance{Name: "plant", Plugin: "missing"}),
 			WithInstance(Instance{Name: "strict", Plugin: "loopback", Options: sdk.Config{"bogus": "1"}}))
-		Configure(b, "a", func(r *Registrar[Temperature]) { r.LinkTo("nope://x/y") })
-		Configure(b, "b", func(r *Registrar[Temperature]) { r.LinkFrom("loopback://x/#/y") })
-		Configure(b, "c", func(r *Registrar[Temperature]) { r.LinkTo("strict://z") })
+		host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("nope://x/y") })
+		host.Configure(b, "b", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://x/#/y") })
+		host.Configure(b, "c", func(r *host.Registrar[Temperature]) { r.LinkTo("strict://z") })
 		_, err := b.Build()
 		if err == nil {
 			t.Fatal("Build succeeded")
@@ -132,7 +95,7 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 // Payloads that do not deserialize are counted, logged with the link URL and
 // refused with KindRejected, while other routes keep flowing.
 func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
-	connectorKinds(t, func(t *testing.T, kind Option) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
 		var logs strings.Builder
 		var logMu sync.Mutex
 		log := hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
@@ -140,16 +103,17 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 			defer logMu.Unlock()
 			return logs.Write(p)
 		}), Level: hclog.Warn})
-		b := NewBuilder(kind, WithLogger(log), WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "sync"}}))
-		Configure(b, "raw.out", func(r *Registrar[[]byte]) { r.LinkTo("lb://in/x").WithCodec("raw") })
-		Configure(b, "typed", func(r *Registrar[Temperature]) { r.LinkFrom("lb://in/x") })
-		Configure(b, "bytes", func(r *Registrar[[]byte]) { r.LinkFrom("lb://in/+").WithCodec("raw") })
+		b := host.NewBuilder(kind, host.WithLogger(log), WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "sync"}}))
+		host.Configure(b, "raw.out", func(r *host.Registrar[[]byte]) { r.LinkTo("lb://in/x").WithCodec("raw") })
+		host.Configure(b, "typed", func(r *host.Registrar[Temperature]) { r.LinkFrom("lb://in/x") })
+		host.Configure(b, "bytes", func(r *host.Registrar[[]byte]) { r.LinkFrom("lb://in/+").WithCodec("raw") })
 		db, stop := startDB(t, b)
-		typed, _ := ConsumerOf[Temperature](db, "typed")
-		raw, _ := ConsumerOf[[]byte](db, "bytes")
+		deadLetters := watchDeadLetters(t, db)
+		typed, _ := host.ConsumerOf[Temperature](db, "typed")
+		raw, _ := host.ConsumerOf[[]byte](db, "bytes")
 		defer typed.Close()
 		defer raw.Close()
-		prod, _ := ProducerOf[[]byte](db, "raw.out")
+		prod, _ := host.ProducerOf[[]byte](db, "raw.out")
 		prod.Produce([]byte("not json"))
 		prod.Produce([]byte(`{"celsius":21.5}`))
 		if v := recv(t, raw); string(v) != "not json" {
@@ -163,7 +127,7 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 			t.Fatalf("bytes got %q", v)
 		}
 		stop()
-		var in, out LinkStats
+		var in, out host.LinkStats
 		for _, l := range db.Links() {
 			switch l.Record {
 			case "typed":
@@ -172,12 +136,18 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 				out = l.Stats
 			}
 		}
-		// The refusal reached the connector (Router.Route returned KindRejected), which
-		// failed its publish: one error on the outbound link.
+		// The refusal was dead-lettered and reached the connector (Router.Route
+		// returned KindRejected, a permanent error), which failed its publish: the
+		// outbound value was dead-lettered too, and the link went on.
 		logMu.Lock()
 		defer logMu.Unlock()
-		if in.Rejected != 1 || in.Received != 1 || out.Errors != 1 || out.Sent != 1 {
+		if in.DeadLettered != 1 || in.Received != 1 || out.Failed != 1 || out.DeadLettered != 1 || out.Delivered != 1 {
 			t.Fatalf("typed %+v, raw.out %+v; log:\n%s", in, out, logs.String())
+		}
+		dl := deadLetters()
+		if len(dl) != 2 || dl[0]["direction"] != "link_from" || dl[0]["payload"] != "not json" || dl[0]["error_kind"] != "rejected" ||
+			dl[1]["direction"] != "link_to" || dl[1]["link"] != "lb://in/x" || dl[1]["record"] != "raw.out" {
+			t.Fatalf("dead letters: %v", dl)
 		}
 		if !strings.Contains(logs.String(), "lb://in/x") {
 			t.Fatalf("the refusal was not logged with the link URL:\n%s", logs.String())
@@ -187,11 +157,11 @@ func TestConnectorsRejectUndecodablePayloads(t *testing.T) {
 
 // Values produced right before shutdown are published before the plugins stop.
 func TestConnectorsDrainOnShutdown(t *testing.T) {
-	connectorKinds(t, func(t *testing.T, kind Option) {
-		b := NewBuilder(kind, WithInstance(Instance{Name: "sink", Plugin: "loopback", Options: sdk.Config{"inject": "none"}}))
-		Configure(b, "burst", func(r *Registrar[Temperature]) { r.SPMCRing(4096); r.LinkTo("sink://drain") })
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind, WithInstance(Instance{Name: "sink", Plugin: "loopback", Options: sdk.Config{"inject": "none"}}))
+		host.Configure(b, "burst", func(r *host.Registrar[Temperature]) { r.SPMCRing(4096); r.LinkTo("sink://drain") })
 		db, stop := startDB(t, b)
-		prod, _ := ProducerOf[Temperature](db, "burst")
+		prod, _ := host.ProducerOf[Temperature](db, "burst")
 		for i := 0; i < 3000; i++ {
 			prod.Produce(Temperature{Celsius: float64(i)})
 		}
@@ -199,68 +169,128 @@ func TestConnectorsDrainOnShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _ := db.LinkStats(0)
-		if st.Sent != 3000 {
-			t.Fatalf("sent %d of 3000 before shutdown (%+v)", st.Sent, st)
+		if st.Delivered != 3000 {
+			t.Fatalf("delivered %d of 3000 before shutdown (%+v)", st.Delivered, st)
 		}
 	})
 }
 
+// A plugin killed mid-stream loses nothing: the batches it had not confirmed fail
+// with a retryable error and are sent again, in order, once it is back.
 func TestConnectorsResumeAfterPluginKill(t *testing.T) {
-	b := NewBuilder(WithPlugins(loopbackPlugins(t)), WithPluginConfig(plugin.Config{Restart: plugin.RestartPolicy{Initial: 10 * time.Millisecond}}))
-	Configure(b, "src", func(r *Registrar[Temperature]) { r.SPMCRing(1024); r.LinkTo("loopback://k") })
-	Configure(b, "dst", func(r *Registrar[Temperature]) { r.SPMCRing(1024); r.LinkFrom("loopback://k") })
+	b := host.NewBuilder(WithPlugins(pluginsDir), WithPluginConfig(plugin.Config{Restart: plugin.RestartPolicy{Initial: 10 * time.Millisecond}}), host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug})),
+		WithInstance(Instance{Name: "lb", Plugin: "loopback", Options: sdk.Config{"inject": "sync", "retry_min": "10ms", "retry_max": "100ms"}}))
+	host.Configure(b, "src", func(r *host.Registrar[int]) { r.SPMCRing(64); r.LinkTo("lb://k") })
+	host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
 	db, stop := startDB(t, b)
 	defer stop()
-	dst, _ := ConsumerOf[Temperature](db, "dst")
+	dst, _ := host.ConsumerOf[int](db, "dst")
 	defer dst.Close()
-	prod, _ := ProducerOf[Temperature](db, "src")
-	s := b.Service(ConnectorsService).(*connectorService)
-	proc := s.procs["loopback"]
-	prod.Produce(Temperature{Celsius: 1})
-	if v := recv(t, dst); v.Celsius != 1 {
-		t.Fatalf("got %v", v)
-	}
-	old := proc.Pid()
-	syscall.Kill(old, syscall.SIGKILL)
-	// Produced while the plugin is down: kept in the record buffer, published after.
-	for i := 2; i <= 20; i++ {
-		prod.Produce(Temperature{Celsius: float64(i)})
-	}
-	seen := map[float64]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	prod, _ := host.ProducerOf[int](db, "src")
+	proc := Of(db).procs["loopback"]
+	const n = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for len(seen) < 19 {
-		v, err := dst.Recv(ctx)
-		var lag *LagError
-		if errors.As(err, &lag) {
-			continue
+	go func() {
+		for i := 1; i <= n; i++ {
+			if i == n/4 {
+				syscall.Kill(proc.Pid(), syscall.SIGKILL)
+			}
+			if err := prod.ProduceWait(ctx, i); err != nil {
+				t.Errorf("produce %d: %v", i, err)
+				return
+			}
 		}
-		if err != nil {
-			t.Fatalf("after kill: got %d of 19 values: %v", len(seen), err)
-		}
-		seen[v.Celsius] = true
+	}()
+	got := receiveSeq(t, ctx, dst, n)
+	t.Logf("after a plugin SIGKILL: %s", got)
+	if got.lost != 0 || got.outOfOrder != 0 {
+		t.Fatalf("lost or reordered values: %s", got)
 	}
-	if p := proc.Pid(); p == old || p == 0 {
-		t.Fatalf("pid %d after killing %d", p, old)
-	}
-	statuses := Connectors(context.Background(), db)
-	if len(statuses) != 1 || statuses[0].Health != nil || !strings.HasSuffix(statuses[0].Plugin, "loopback") {
-		t.Fatalf("statuses %+v", statuses)
-	}
+	eventually(t, 5*time.Second, "the connector to be connected again", func() bool {
+		cs := Of(db).Connectors()
+		return len(cs) == 1 && cs[0].State == "connected" && cs[0].Restarts == 1 && strings.HasSuffix(cs[0].Plugin, "loopback")
+	})
 }
 
 // A plugin that cannot start is a configuration error naming the binary, and the
 // plugins that did start are stopped again.
 func TestConnectorsPluginStartFailureFailsBuild(t *testing.T) {
-	loopbackPlugins(t)
-	b := NewBuilder(WithPlugins(brokenPluginsDir))
-	Configure(b, "a", func(r *Registrar[Temperature]) { r.LinkTo("loopback://x") })
+	b := host.NewBuilder(WithPlugins(brokenPluginsDir))
+	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://x") })
 	_, err := b.Build()
 	crash := filepath.Join(brokenPluginsDir, "crash")
 	if err == nil || !strings.Contains(err.Error(), crash) || !strings.Contains(err.Error(), "exited during start-up") {
 		t.Fatalf("err = %v", err)
 	}
-	if s := b.Service(ConnectorsService).(*connectorService); len(s.mgrs) != 0 {
+	if s := b.Service(ServiceName).(*Service); len(s.mgrs) != 0 {
 		t.Fatal("plugins left running after a failed Build")
+	}
+}
+
+// seqCount is what a receiver saw of values 1..n by sequence number.
+type seqCount struct {
+	sent, arrived, lost, duplicated, outOfOrder int
+}
+
+func (c seqCount) String() string {
+	return fmt.Sprintf("sent %d, arrived %d, lost %d, duplicated %d, out of order %d", c.sent, c.arrived, c.lost, c.duplicated, c.outOfOrder)
+}
+
+// receiveSeq receives until every value 1..n arrived or ctx ends, and counts.
+func receiveSeq(t *testing.T, ctx context.Context, c *host.Consumer[int], n int) seqCount {
+	t.Helper()
+	seen := make([]int, n+1)
+	cnt := seqCount{sent: n}
+	last, distinct := 0, 0
+	for distinct < n {
+		v, err := c.Recv(ctx)
+		var lag *host.LagError
+		if errors.As(err, &lag) {
+			t.Fatalf("the test's own consumer lagged by %d", lag.Missed)
+		}
+		if err != nil {
+			break
+		}
+		cnt.arrived++
+		if v < 1 || v > n {
+			t.Fatalf("value %d out of range", v)
+		}
+		if seen[v]++; seen[v] > 1 {
+			cnt.duplicated++
+			continue
+		}
+		distinct++
+		if v < last {
+			cnt.outOfOrder++
+		}
+		last = v
+	}
+	cnt.lost = n - distinct
+	return cnt
+}
+
+// watchDeadLetters subscribes to the built-in dead-letter record; the function it
+// returns takes the dead letters that arrived since, oldest first.
+func watchDeadLetters(t *testing.T, db *host.DB) func() []map[string]any {
+	t.Helper()
+	c, err := host.ConsumerOf[json.RawMessage](db, host.DeadLetterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return func() []map[string]any {
+		var out []map[string]any
+		for {
+			raw, err := c.TryRecv()
+			if err != nil {
+				return out
+			}
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatalf("dead letter is not JSON: %s", raw)
+			}
+			out = append(out, m)
+		}
 	}
 }

@@ -118,6 +118,7 @@ func newPump(svc *Service, db *host.DB, info host.LinkInfo, inst string, pol lin
 // run reads the source until it is drained for good or ctx ends.
 func (p *pump) run(ctx context.Context) {
 	go p.deadLetters(ctx)
+	defer p.kick() // what was read last still goes out
 	for {
 		if !p.waitRoom(ctx) {
 			return
@@ -249,6 +250,16 @@ func (p *pump) Cut(maxMsgs, maxBytes int) (plugin.Batch, bool) {
 		Done: func(fs []plugin.Failure) { p.done(fl, fs) }}, true
 }
 
+// Abandon is called when the stream the pump was ready on died before cutting it:
+// the pending values are retried on the next stream.
+func (p *pump) Abandon(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !time.Now().Before(p.retryAt) {
+		p.failHead(err)
+	}
+}
+
 // done settles a batch: values before the first retryable failure are confirmed,
 // values that failed for good are dead-lettered, and from a retryable failure on
 // everything goes back to be sent again, in order, after a backoff.
@@ -285,7 +296,7 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 		}
 		p.lastErr, p.lastErrAt = err, now
 		if sdk.Retryable(err) && (p.pol.retryFor <= 0 || now.Sub(it.firstFail) < p.pol.retryFor) {
-			p.requeue(it)
+			p.requeue()
 			retried = true
 			break
 		}
@@ -314,11 +325,13 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 	p.afterProgress(n)
 }
 
-// requeue makes it and every value after it pending again under a new epoch and
-// schedules the retry. p.mu is held.
-func (p *pump) requeue(it *item) {
+// requeue makes every value not yet confirmed pending again under a new epoch, in
+// order (the failed one and all after it, and any older batch still without a
+// result), and schedules the retry. p.mu is held.
+func (p *pump) requeue() {
+	p.sendFrom = len(p.items)
 	for i, x := range p.items {
-		if x == it {
+		if !x.done && !x.dlPending {
 			p.sendFrom = i
 			break
 		}

@@ -45,7 +45,9 @@ type Service struct {
 	mu      sync.Mutex // guards running
 	running []*running
 	pumps   []*pump
-	inbound map[int]*inboundLink
+	inbound map[int]*inboundLink // read without the lock once Start set it
+
+	inboundList []*inboundLink // the same, in link order, for status
 	status  map[string]*connectorState // by instance name
 }
 
@@ -298,8 +300,8 @@ func (s *Service) Start(_ context.Context, db *host.DB) error {
 	// Pumps outlive Run's context: on shutdown they drain the closed buffers until
 	// Stop's deadline, so they get their own.
 	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
-	s.inbound = map[int]*inboundLink{}
-	s.status = map[string]*connectorState{}
+	inbound := map[int]*inboundLink{}
+	var list []*inboundLink
 	fail := func(err error) error {
 		s.cancelRun()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -312,10 +314,16 @@ func (s *Service) Start(_ context.Context, db *host.DB) error {
 	for _, p := range s.plans {
 		for _, l := range p.links {
 			if l.Direction == sdk.Inbound {
-				s.inbound[l.ID] = &inboundLink{svc: s, db: db, info: l, inst: p.decl.Name, ctx: s.runCtx}
+				il := &inboundLink{svc: s, db: db, info: l, inst: p.decl.Name, ctx: s.runCtx}
+				inbound[l.ID] = il
+				list = append(list, il)
 			}
 		}
 	}
+	s.mu.Lock()
+	s.inbound, s.inboundList = inbound, list
+	s.status = map[string]*connectorState{}
+	s.mu.Unlock()
 	var err error
 	if s.outboxes, err = openOutboxes(s.dataDir, s.plans, s.log); err != nil {
 		return fail(err)

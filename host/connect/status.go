@@ -73,10 +73,7 @@ type connectorState struct {
 func (s *Service) Links() []LinkStatus {
 	s.mu.Lock()
 	pumps := append([]*pump(nil), s.pumps...)
-	inbound := make([]*inboundLink, 0, len(s.inbound))
-	for _, il := range s.inbound {
-		inbound = append(inbound, il)
-	}
+	inbound := append([]*inboundLink(nil), s.inboundList...)
 	s.mu.Unlock()
 	var out []LinkStatus
 	for _, p := range pumps {

@@ -185,6 +185,13 @@ func (o *oneBatch) Cut(int, int) (client.Batch, bool) {
 	return b, true
 }
 
+// Abandon fails the message: the stream died before it was sent.
+func (o *oneBatch) Abandon(err error) {
+	if b, ok := o.Cut(0, 0); ok {
+		b.Done([]client.Failure{{Index: 0, Err: err}})
+	}
+}
+
 // Publish sends one payload as a batch of its own and waits for its result.
 func (in *processInstance) Publish(ctx context.Context, link uint32, payload []byte) error {
 	in.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ type Feed interface {
 	// or ok == false when nothing is to be sent now. It runs on the writer's
 	// goroutine and must not block.
 	Cut(maxMsgs, maxBytes int) (b Batch, ok bool)
+	// Abandon tells a feed that was ready when the stream died that it will not be
+	// cut: its values must be sent again on another stream. It must not block.
+	Abandon(err error)
 }
 
 // Inbound is one inbound message for the host.
@@ -157,12 +161,22 @@ func (d *Data) die(cause error) {
 	d.cause = cause
 	left := d.inflight
 	d.inflight = map[uint64]Batch{}
+	ready := d.ready
 	d.ready, d.isReady = nil, map[Feed]bool{}
 	d.mu.Unlock()
 	d.cancel()
 	close(d.dead)
 	err := sdk.Errorf(sdk.KindClosed, "plugin %s: data stream ended before a result: %v", d.c.info.Name, cause)
-	for _, b := range left {
+	for _, f := range ready {
+		f.Abandon(err)
+	}
+	ids := make([]uint64, 0, len(left))
+	for id := range left {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // in the order they were sent: a link's results come in order
+	for _, id := range ids {
+		b := left[id]
 		fs := make([]Failure, len(b.Payloads))
 		for i := range fs {
 			fs[i] = Failure{Index: i, Err: err}
@@ -229,6 +243,7 @@ func (d *Data) frame() *pb.HostFrame {
 		if d.cause != nil {
 			d.mu.Unlock()
 			d.failLater(b)
+			feed.Abandon(sdk.Errorf(sdk.KindClosed, "plugin %s: data stream ended", d.c.info.Name))
 			continue
 		}
 		d.nextID++
@@ -241,13 +256,21 @@ func (d *Data) frame() *pb.HostFrame {
 	}
 	if len(again) > 0 {
 		d.mu.Lock()
-		for _, feed := range again {
-			if !d.isReady[feed] {
-				d.isReady[feed] = true
-				d.ready = append(d.ready, feed)
+		dead := d.cause
+		if dead == nil {
+			for _, feed := range again {
+				if !d.isReady[feed] {
+					d.isReady[feed] = true
+					d.ready = append(d.ready, feed)
+				}
 			}
 		}
 		d.mu.Unlock()
+		if dead != nil {
+			for _, feed := range again {
+				feed.Abandon(sdk.Errorf(sdk.KindClosed, "plugin %s: data stream ended: %v", d.c.info.Name, dead))
+			}
+		}
 		d.kick()
 	}
 	if len(f.Publish) == 0 && len(f.Acks) == 0 && len(f.Latest) == 0 {

@@ -5,6 +5,7 @@ package loopback
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ func (b *Builder) Scheme() string { return b.scheme }
 var optionDocs = []sdk.OptionDoc{
 	{Name: "inject", Scope: sdk.ScopeConnector, Doc: "what a publish does: async (re-inject, do not wait), sync (re-inject, wait for the host's ack), none", Default: "async"},
 	{Name: "fail_destination", Scope: sdk.ScopeConnector, Doc: "publishes to this destination fail with invalid destination"},
+	{Name: "down_while", Scope: sdk.ScopeConnector, Doc: "path of a file: while it exists, publishes fail with connection failed (an outage the test switches on and off)"},
 	{Name: "build_error", Scope: sdk.ScopeConnector, Doc: "make Build fail with this message"},
 	{Name: "unhealthy", Scope: sdk.ScopeConnector, Doc: "make Health fail with this message"},
 	{Name: "generate", Scope: sdk.ScopeConnector, Doc: "topic:count:size: emit count inbound messages of size bytes on topic after Build"},
@@ -69,7 +71,7 @@ func (b *Builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector,
 		return nil, err
 	}
 	bc.Logger.Info("loopback built", "routes", len(bc.Routes))
-	c := &conn{router: bc.Router, host: bc.Host, mode: mode,
+	c := &conn{router: bc.Router, host: bc.Host, mode: mode, downWhile: bc.Options.String("down_while", ""),
 		failDest: bc.Options.String("fail_destination", ""), unhealthy: bc.Options.String("unhealthy", "")}
 	if g := bc.Options.String("generate", ""); g != "" {
 		topic, count, size, err := parseGenerate(g)
@@ -99,8 +101,18 @@ type conn struct {
 	host      sdk.Host
 	mode      string
 	failDest  string
+	downWhile string
 	unhealthy string
 	published atomic.Int64
+}
+
+// down reports whether the outage switch file exists.
+func (c *conn) down() bool {
+	if c.downWhile == "" {
+		return false
+	}
+	_, err := os.Stat(c.downWhile)
+	return err == nil
 }
 
 // Publish re-injects payload on topic destination. Destination "latest/R" instead
@@ -108,6 +120,9 @@ type conn struct {
 func (c *conn) Publish(ctx context.Context, dest string, _ sdk.Config, payload []byte) error {
 	if dest == c.failDest {
 		return sdk.Errorf(sdk.KindInvalidDestination, "destination %q refused by option fail_destination", dest)
+	}
+	if c.down() {
+		return sdk.Errorf(sdk.KindConnectionFailed, "outage: %s exists", c.downWhile)
 	}
 	c.published.Add(1)
 	if r, ok := strings.CutPrefix(dest, "latest/"); ok {
@@ -161,6 +176,9 @@ func (c *conn) generate(ctx context.Context, topic string, count, size int) {
 
 // Health fails when the option unhealthy is set.
 func (c *conn) Health(context.Context) error {
+	if c.down() {
+		return sdk.Errorf(sdk.KindConnectionFailed, "outage: %s exists", c.downWhile)
+	}
 	if c.unhealthy != "" {
 		return sdk.Errorf(sdk.KindConnectionFailed, "%s", c.unhealthy)
 	}

@@ -1,0 +1,373 @@
+package connect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/plugin"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+)
+
+// outage is a switch file the loopback connector's down_while option watches.
+type outage string
+
+func newOutage(t *testing.T) outage { return outage(filepath.Join(t.TempDir(), "down")) }
+
+func (o outage) start(t *testing.T) {
+	if err := os.WriteFile(string(o), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (o outage) end(t *testing.T) {
+	if err := os.Remove(string(o)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lbInstance is a loopback instance that injects synchronously (a publish succeeds
+// only once the host took the echoed value) with fast retries.
+func lbInstance(o outage, extra sdk.Config) Instance {
+	opts := sdk.Config{"inject": "sync", "retry_min": "5ms", "retry_max": "50ms"}
+	if o != "" {
+		opts["down_while"] = string(o)
+	}
+	for k, v := range extra {
+		opts[k] = v
+	}
+	return Instance{Name: "lb", Plugin: "loopback", Options: opts}
+}
+
+// produceAll produces 1..n with ProduceWait in the background.
+func produceAll(t *testing.T, ctx context.Context, p *host.Producer[int], n int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= n; i++ {
+			if err := p.ProduceWait(ctx, i); err != nil {
+				t.Errorf("produce %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// A link whose destination is down retries its oldest value with backoff and sends
+// everything after it in order once the destination is back: nothing is lost,
+// nothing overtakes.
+func TestRetryInOrderAcrossOutage(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		b := host.NewBuilder(kind, WithInstance(lbInstance(o, nil)))
+		host.Configure(b, "src", func(r *host.Registrar[int]) { r.SPMCRing(32); r.LinkTo("lb://k") })
+		host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
+		db, stop := startDB(t, b)
+		dst, _ := host.ConsumerOf[int](db, "dst")
+		defer dst.Close()
+		prod, _ := host.ProducerOf[int](db, "src")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		o.start(t)
+		const n = 500
+		produced := produceAll(t, ctx, prod, n)
+		eventually(t, 5*time.Second, "the link to retry", func() bool {
+			l := linkStatus(t, db, "src", "lb://k")
+			return l.LastError != nil && (l.State == StateRetrying || l.State == StateBlocked)
+		})
+		l := linkStatus(t, db, "src", "lb://k")
+		if l.LastError == nil || l.LastError.Kind != "connection failed" || l.Stats.Delivered != 0 {
+			t.Fatalf("during the outage: %+v", l)
+		}
+		o.end(t)
+		got := receiveSeq(t, ctx, dst, n)
+		<-produced
+		t.Logf("outage: %s", got)
+		if got.lost != 0 || got.outOfOrder != 0 || got.duplicated != 0 {
+			t.Fatalf("want every value once, in order: %s", got)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := db.LinkStats(0)
+		if st.Delivered != n || st.Failed == 0 || st.DeadLettered != 0 {
+			t.Fatalf("link counters %+v", st)
+		}
+	})
+}
+
+// An at-least-once link a whole ring behind makes its record refuse new values
+// (buffer full) instead of overwriting undelivered ones; a best-effort link never
+// holds producers up, and what it could not keep up with is counted as dropped.
+func TestBackPressureOrDropped(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		b := host.NewBuilder(kind, WithInstance(lbInstance(o, sdk.Config{"inject": "none"})))
+		host.Configure(b, "held", func(r *host.Registrar[int]) { r.SPMCRing(8); r.LinkTo("lb://held") })
+		host.Configure(b, "loose", func(r *host.Registrar[int]) {
+			r.SPMCRing(8)
+			r.LinkTo("lb://loose").WithOption("delivery", "best_effort")
+		})
+		db, stop := startDB(t, b)
+		held, _ := host.ProducerOf[int](db, "held")
+		loose, _ := host.ProducerOf[int](db, "loose")
+		o.start(t)
+		// The held link reads values into its window as they come, so the ring fills
+		// only once the window does; a small window would hide nothing.
+		refusedAt := 0
+		for i := 1; i <= maxUnconfirmedValues+100; i++ {
+			if err := held.Produce(i); errors.Is(err, host.ErrBufferFull) {
+				refusedAt = i
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(0) // let the pump read
+		}
+		if refusedAt == 0 {
+			t.Fatal("a full at-least-once ring never refused a value")
+		}
+		eventually(t, 5*time.Second, "the held link to show blocked", func() bool {
+			return linkStatus(t, db, "held", "lb://held").State == StateBlocked
+		})
+		const n = maxUnconfirmedValues + 5000
+		for i := 1; i <= n; i++ {
+			if err := loose.Produce(i); err != nil {
+				t.Fatalf("a best-effort link refused value %d: %v", i, err)
+			}
+		}
+		o.end(t)
+		eventually(t, 20*time.Second, "both links to deliver what they hold", func() bool {
+			h := linkStatus(t, db, "held", "lb://held")
+			l := linkStatus(t, db, "loose", "lb://loose")
+			return h.Stats.Delivered == uint64(refusedAt-1) && l.InFlight == 0 && l.Backlog == 0
+		})
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := db.LinkStats(0)
+		l, _ := db.LinkStats(1)
+		t.Logf("held: refused at %d, %+v; loose: produced %d, %+v", refusedAt, h, n, l)
+		if h.Dropped != 0 {
+			t.Fatalf("the at-least-once link dropped %d values", h.Dropped)
+		}
+		if l.Delivered+l.Dropped != n || l.Dropped == 0 {
+			t.Fatalf("best effort: delivered %d + dropped %d != produced %d (or nothing dropped)", l.Delivered, l.Dropped, n)
+		}
+	})
+}
+
+// Values that fail for good are dead-lettered with their error, the link goes on,
+// and the link reports failing.
+func TestPermanentFailuresAreDeadLettered(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind, WithInstance(lbInstance("", sdk.Config{"inject": "none", "fail_destination": "bad"})))
+		host.Configure(b, "a", func(r *host.Registrar[int]) { r.LinkTo("lb://bad") })
+		host.Configure(b, "b", func(r *host.Registrar[int]) { r.LinkTo("lb://good") })
+		db, stop := startDB(t, b)
+		dls := watchDeadLetters(t, db)
+		pa, _ := host.ProducerOf[int](db, "a")
+		pb, _ := host.ProducerOf[int](db, "b")
+		const n = 50
+		for i := 1; i <= n; i++ {
+			pa.Produce(i)
+			pb.Produce(i)
+		}
+		eventually(t, 10*time.Second, "every value settled", func() bool {
+			a, _ := db.LinkStats(0)
+			b, _ := db.LinkStats(1)
+			return a.DeadLettered == n && b.Delivered == n
+		})
+		if s := linkStatus(t, db, "a", "lb://bad").State; s != StateFailing {
+			t.Fatalf("state %s, want failing", s)
+		}
+		got := dls()
+		if len(got) != n {
+			t.Fatalf("%d dead letters, want %d", len(got), n)
+		}
+		for i, d := range got {
+			if d["payload"] != itoa(i+1) {
+				t.Fatalf("dead letter %d holds %v, want %d (in order)", i, d["payload"], i+1)
+			}
+			if d["error_kind"] != "invalid destination" || d["direction"] != "link_to" || d["instance"] != "lb" || d["record"] != "a" {
+				t.Fatalf("dead letter %d: %v", i, d)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// retry_for gives a value up after retrying that long: it is dead-lettered with the
+// last error and the link goes on.
+func TestRetryForGivesUp(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		b := host.NewBuilder(kind, WithInstance(lbInstance(o, sdk.Config{"inject": "none", "retry_for": "300ms"})))
+		host.Configure(b, "a", func(r *host.Registrar[int]) { r.LinkTo("lb://x") })
+		db, stop := startDB(t, b)
+		dls := watchDeadLetters(t, db)
+		p, _ := host.ProducerOf[int](db, "a")
+		o.start(t)
+		p.Produce(1)
+		eventually(t, 10*time.Second, "the value to be given up", func() bool {
+			st, _ := db.LinkStats(0)
+			return st.DeadLettered == 1
+		})
+		o.end(t)
+		p.Produce(2)
+		eventually(t, 10*time.Second, "the next value to be delivered", func() bool {
+			st, _ := db.LinkStats(0)
+			return st.Delivered == 1
+		})
+		d := dls()
+		if len(d) != 1 || d[0]["error_kind"] != "connection failed" || !strings.Contains(d[0]["error"].(string), "gave up after retrying for 300ms") {
+			t.Fatalf("dead letters %v", d)
+		}
+		stop()
+	})
+}
+
+// Inbound messages for a record that is full wait in order and are settled (the
+// connector acknowledges them upstream) only once the record took them: a bridge
+// whose outbound side is down loses nothing of a burst far larger than its ring.
+func TestInboundHeldWhileRecordFull(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		const n = 3000
+		gen := Instance{Name: "gen", Plugin: "loopback", Options: sdk.Config{"inject": "none", "generate": "in:" + itoa(n) + ":8"}}
+		b := host.NewBuilder(kind, WithInstance(gen), WithInstance(lbInstance(o, nil)))
+		host.Configure(b, "bridge", func(r *host.Registrar[[]byte]) {
+			r.SPMCRing(16)
+			r.LinkFrom("gen://in").WithCodec("raw")
+			r.LinkTo("lb://out").WithCodec("raw")
+		})
+		host.Configure(b, "sink", func(r *host.Registrar[[]byte]) { r.SPMCRing(8192); r.LinkFrom("lb://out").WithCodec("raw") })
+		o.start(t)
+		db, stop := startDB(t, b)
+		sink, _ := host.ConsumerOf[[]byte](db, "sink")
+		defer sink.Close()
+		eventually(t, 10*time.Second, "the inbound link to hold messages", func() bool {
+			return linkStatus(t, db, "bridge", "gen://in").Held > 0
+		})
+		in := linkStatus(t, db, "bridge", "gen://in")
+		if in.State != StateBlocked || in.Stats.Refused == 0 {
+			t.Fatalf("inbound while the record is full: %+v", in)
+		}
+		o.end(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for i := 0; i < n; i++ {
+			if _, err := sink.Recv(ctx); err != nil {
+				t.Fatalf("after %d of %d: %v", i, n, err)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := db.LinkStats(0)
+		if st.Received != n {
+			t.Fatalf("inbound counters %+v, want %d received", st, n)
+		}
+	})
+}
+
+// When the drain deadline passes with values undelivered, shutdown says how many,
+// per link, and Run fails.
+func TestDrainDeadlineReportsUndelivered(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		var logs syncBuffer
+		log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
+		b := host.NewBuilder(kind, host.WithLogger(log), host.WithDrainTimeout(500*time.Millisecond),
+			WithInstance(lbInstance(o, sdk.Config{"inject": "none"})))
+		host.Configure(b, "a", func(r *host.Registrar[int]) { r.SPMCRing(64); r.LinkTo("lb://x") })
+		db, stop := startDB(t, b)
+		p, _ := host.ProducerOf[int](db, "a")
+		o.start(t)
+		for i := 1; i <= 40; i++ {
+			p.Produce(i)
+		}
+		err := stop()
+		if err == nil || !strings.Contains(err.Error(), "40 values were not delivered") {
+			t.Fatalf("Run: %v", err)
+		}
+		if !strings.Contains(logs.String(), `link=lb://x undelivered=40`) {
+			t.Fatalf("log:\n%s", logs.String())
+		}
+	})
+}
+
+// A plugin that keeps crashing is restarted with backoff for ever, reported as a
+// crash loop meanwhile, and serves again once it stays up.
+func TestCrashLoopKeepsRestarting(t *testing.T) {
+	b := host.NewBuilder(WithPlugins(pluginsDir), WithInstance(lbInstance("", nil)),
+		WithPluginConfig(plugin.Config{Restart: plugin.RestartPolicy{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond, Limit: 5, Window: 10 * time.Second}}))
+	host.Configure(b, "src", func(r *host.Registrar[int]) { r.LinkTo("lb://k") })
+	host.Configure(b, "dst", func(r *host.Registrar[int]) { r.LinkFrom("lb://k") })
+	db, stop := startDB(t, b)
+	defer stop()
+	svc := Of(db)
+	proc := svc.procs["loopback"]
+	sawLoop := false
+	for kill := 1; kill <= 6; kill++ {
+		var pid int
+		eventually(t, 10*time.Second, "the plugin to be up", func() bool { pid = proc.Pid(); return pid != 0 })
+		syscall.Kill(pid, syscall.SIGKILL)
+		eventually(t, 5*time.Second, "the plugin to be seen down", func() bool {
+			st := proc.State()
+			sawLoop = sawLoop || st.CrashLoop
+			return !st.Up || st.Pid != pid
+		})
+	}
+	eventually(t, 5*time.Second, "the crash loop to be reported", func() bool {
+		for _, c := range svc.Connectors() {
+			sawLoop = sawLoop || c.State == "crash loop"
+		}
+		return sawLoop || proc.State().CrashLoop
+	})
+	dst, _ := host.ConsumerOf[int](db, "dst")
+	defer dst.Close()
+	p, _ := host.ProducerOf[int](db, "src")
+	p.Produce(7)
+	if v := recv(t, dst); v != 7 {
+		t.Fatalf("after the crash loop got %d", v)
+	}
+	eventually(t, 5*time.Second, "the connector to be connected", func() bool {
+		cs := svc.Connectors()
+		return len(cs) == 1 && cs[0].State == "connected" && cs[0].Restarts == 6
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
