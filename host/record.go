@@ -38,10 +38,10 @@ type recordCore struct {
 	joined   bool     // inputs feed a join rather than transforms
 	// deadLetters marks a record that receives dead letters: shutdown closes it last.
 	deadLetters bool
-	sources  int
-	taps     int
-	links    []*link
-	errs     []error // configuration errors found while declaring
+	sources     int
+	taps        int
+	links       []*link
+	errs        []error // configuration errors found while declaring
 
 	stageErrors atomic.Uint64
 }

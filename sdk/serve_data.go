@@ -338,4 +338,3 @@ func failAll(b *pb.PublishBatch, err error) *pb.BatchResult {
 	}
 	return &pb.BatchResult{BatchId: b.BatchId, Failures: fs}
 }
-

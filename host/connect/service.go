@@ -47,8 +47,8 @@ type Service struct {
 	pumps   []*pump
 	inbound map[int]*inboundLink // read without the lock once Start set it
 
-	inboundList []*inboundLink // the same, in link order, for status
-	status  map[string]*connectorState // by instance name
+	inboundList []*inboundLink             // the same, in link order, for status
+	status      map[string]*connectorState // by instance name
 }
 
 // instancePlan is one connector instance as Validate resolved it.
@@ -58,10 +58,10 @@ type instancePlan struct {
 	proc     *plugin.Process      // plugin kind
 	desc     sdk.Description
 	links    []host.LinkInfo
-	connOpts sdk.Config             // the instance's options for the connector
-	defaults instanceDefaults       // its host-level options
-	linkOpts map[int]sdk.Config     // each link's options for the connector
-	policies map[int]linkPolicy     // each link's host-level options
+	connOpts sdk.Config         // the instance's options for the connector
+	defaults instanceDefaults   // its host-level options
+	linkOpts map[int]sdk.Config // each link's options for the connector
+	policies map[int]linkPolicy // each link's host-level options
 }
 
 // kindLabel says where the instance's kind runs, for messages.
