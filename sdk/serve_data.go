@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"sync"
-	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -22,7 +21,6 @@ func (s *server) Data(stream pb.Connector_DataServer) error {
 	d := &dataConn{
 		s:        s,
 		stream:   stream,
-		pacer:    pluginwire.NewPacer(time.Duration(first.LingerMicros) * time.Microsecond),
 		inflight: map[uint64]*inboundChunk{},
 		done:     make(chan struct{}),
 	}
@@ -43,7 +41,6 @@ func (s *server) Data(stream pb.Connector_DataServer) error {
 type dataConn struct {
 	s      *server
 	stream pb.Connector_DataServer
-	pacer  *pluginwire.Pacer
 	done   chan struct{} // closed when the stream ended
 
 	mu       sync.Mutex
@@ -83,7 +80,6 @@ func (d *dataConn) writeLoop(recvErr <-chan error) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		d.pacer.Wait(ctx.Done())
 		for {
 			f := d.frame()
 			if f == nil {
@@ -92,20 +88,20 @@ func (d *dataConn) writeLoop(recvErr <-chan error) error {
 			if err := d.stream.Send(f); err != nil {
 				return err
 			}
-			d.pacer.Sent()
 			d.sent(f)
 		}
 	}
 }
 
-// frame collects every ready result and, while the window allows, one inbound batch;
-// nil when nothing is ready.
+// frame collects every ready result and, when the host has acknowledged every inbound
+// batch sent (or a full batch waits and the window allows), one inbound batch; nil
+// when nothing is ready.
 func (d *dataConn) frame() *pb.PluginFrame {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := &pb.PluginFrame{Results: d.results, Latest: d.s.host.take()}
 	d.results = nil
-	if d.window < pluginwire.MaxInboundInFlight {
+	if d.window == 0 || d.window < pluginwire.MaxInboundInFlight && d.s.inbound.fullChunkWaiting() {
 		if b, c := d.s.inbound.take(); b != nil {
 			d.nextID++
 			b.BatchId = d.nextID

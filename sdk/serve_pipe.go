@@ -117,11 +117,11 @@ func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 	}
 }
 
-// waiting reports whether a chunk waits to be sent.
-func (p *inboundPipe) waiting() bool {
+// fullChunkWaiting reports whether the oldest waiting chunk is a full batch.
+func (p *inboundPipe) fullChunkWaiting() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.chunks) > 0
+	return len(p.chunks) > 1 || len(p.chunks) == 1 && !p.chunks[0].takes(1)
 }
 
 // take removes the oldest chunk and returns it with its batch, or nils when none

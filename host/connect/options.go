@@ -23,7 +23,7 @@ type Instance struct {
 	// URL is the connector's own URL (broker, gateway, base URL); it may be empty.
 	URL string
 	// Options are the connector block's options, the host-level ones (retry_min,
-	// retry_max, retry_for, linger) included.
+	// retry_max, retry_for) included.
 	Options sdk.Config
 }
 

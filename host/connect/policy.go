@@ -38,7 +38,7 @@ const (
 var (
 	linkToPolicyOptions   = []string{"delivery", "outbox", "outbox_max_bytes", "retry_min", "retry_max", "retry_for", "dead_letter"}
 	linkFromPolicyOptions = []string{"dead_letter"}
-	instancePolicyOptions = []string{"retry_min", "retry_max", "retry_for", "linger"}
+	instancePolicyOptions = []string{"retry_min", "retry_max", "retry_for"}
 )
 
 // PolicyOptionDocs documents the host-level options, for `aimdb plugins list` and docs.
@@ -50,7 +50,6 @@ var PolicyOptionDocs = []sdk.OptionDoc{
 	{Name: "retry_max", Scope: sdk.ScopeLinkTo, Default: DefaultRetryMax.String(), Doc: "longest wait between attempts; also a connector option"},
 	{Name: "retry_for", Scope: sdk.ScopeLinkTo, Default: "0 (for ever)", Doc: "give a value up (dead letter) after retrying it this long; also a connector option"},
 	{Name: "dead_letter", Scope: sdk.ScopeLinkTo, Default: "aimdb.dead_letters", Doc: "record receiving the link's values given up on (also on link_from)"},
-	{Name: "linger", Scope: sdk.ScopeConnector, Default: "200us", Doc: "how long a plugin's data stream waits to fill a frame while traffic flows; 0 sends at once"},
 }
 
 // linkPolicy is a link's delivery options, parsed once.
@@ -85,12 +84,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// instanceDefaults are the retry and linger options of a connector instance.
+// instanceDefaults are the retry options of a connector instance.
 type instanceDefaults struct {
 	retry    sdk.Backoff
 	retryFor time.Duration
-	linger   time.Duration
-	lingerOK bool // linger was set
 }
 
 func parseInstanceDefaults(host sdk.Config) (instanceDefaults, error) {
@@ -104,11 +101,6 @@ func parseInstanceDefaults(host sdk.Config) (instanceDefaults, error) {
 	}
 	if d.retryFor, err = host.Duration("retry_for", 0); err != nil {
 		return d, err
-	}
-	if _, d.lingerOK = host["linger"]; d.lingerOK {
-		if d.linger, err = host.Duration("linger", 0); err != nil {
-			return d, err
-		}
 	}
 	if d.retry.Max < d.retry.Min {
 		return d, sdk.Errorf(sdk.KindInvalidConfig, "option \"retry_max\": %v is below retry_min %v", d.retry.Max, d.retry.Min)

@@ -214,12 +214,17 @@ func (p *pump) kick() {
 	}
 }
 
-// Cut hands the transport the next batch: the oldest values not in flight.
+// Cut hands the transport the next batch: the oldest values not in flight. While a
+// batch of the link is in flight, values gather for the next one (as Nagle's
+// algorithm does) unless a full batch is ready.
 func (p *pump) Cut(maxMsgs, maxBytes int) (plugin.Batch, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.inflight) >= pluginwire.MaxBatchesInFlight || time.Now().Before(p.retryAt) {
 		return plugin.Batch{}, false
+	}
+	if len(p.inflight) > 0 && len(p.items)-p.sendFrom < maxMsgs && p.bytes < maxBytes {
+		return plugin.Batch{}, false // a batch is in flight and the next is not full
 	}
 	fl := &flight{epoch: p.epoch}
 	var payloads [][]byte

@@ -73,7 +73,7 @@ func TestHostDBBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(sub.Topics, ",") != "ring,latest,fed,typed" {
+	if strings.Join(sub.Topics, ",") != "ring,latest,fed,typed,aimdb.dead_letters" {
 		t.Errorf("# matched %v", sub.Topics)
 	}
 	e, err := sub.Next(ctx)
@@ -88,14 +88,14 @@ func TestHostDBBackend(t *testing.T) {
 		t.Fatalf("event after set %+v, %v (the snapshot must not repeat)", e, err)
 	}
 	recs, err := cl.Records(ctx)
-	if err != nil || len(recs) != 5 || recs[3].Writer != "link_from mqtt://in/fed" || recs[3].Links[0].Direction != "link_from" {
+	if err != nil || len(recs) != 6 || recs[5].Key != "aimdb.dead_letters" || recs[3].Writer != "link_from mqtt://in/fed" || recs[3].Links[0].Direction != "link_from" {
 		t.Errorf("records = %+v, %v", recs, err)
 	}
 	if recs[0].Counters["produced"] != 0 || recs[4].Counters["produced"] != 1 {
 		t.Errorf("counters ring %v typed %v", recs[0].Counters, recs[4].Counters)
 	}
 	g, err := cl.Graph(ctx)
-	if err != nil || len(g.TopoOrder) != 5 || len(g.Edges) != 1 {
+	if err != nil || len(g.TopoOrder) != 6 || len(g.Edges) != 1 {
 		t.Errorf("graph = %+v, %v", g, err)
 	}
 }

@@ -2,8 +2,8 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,210 +12,160 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
-	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
-var benchSizes = []struct {
-	name string
-	size int
-}{{"64B", 64}, {"1KiB", 1024}}
+// Boundary benchmarks, each beside its baseline in the same run: the SDK plugin
+// (loopback: the connector does nothing per message) against the bare plugin (the
+// same wire, no per-message work at all). Batch sizes are those real traffic forms
+// (1, 8, 64 messages) and the largest (1024).
+var (
+	benchBatches = []int{1, 8, 64, pluginwire.MaxBatchMessages}
+	benchPlugins = []string{"loopback", "bare"}
+)
+
+const benchSize = 100
 
 func benchConfig() Config {
 	return Config{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error})}
 }
 
-// startBench starts the loopback plugin for a benchmark.
-func startBench(b *testing.B) *Process {
+// benchConn launches a test plugin through the wire client and builds one instance.
+func benchConn(b *testing.B, name string, options sdk.Config, links []client.Link, deliver func(client.Inbound, func(error)) (error, bool)) (*client.Conn, *client.Data) {
 	b.Helper()
-	p, err := Start(context.Background(), filepath.Join(binDir, "loopback"), benchConfig())
+	c, err := client.Launch(context.Background(), filepath.Join(binDir, name), benchConfig().withDefaults().options())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { p.Close(context.Background()) })
-	return p
+	b.Cleanup(c.Kill)
+	d, err := c.OpenData(client.Handler{Deliver: deliver})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(d.Close)
+	scheme := name
+	if err := c.Build(context.Background(), client.InstanceSpec{ID: 1, Name: "bench", Scheme: scheme, Options: options, Links: links}); err != nil {
+		b.Fatal(err)
+	}
+	return c, d
 }
 
-func reportRate(b *testing.B, start time.Time) {
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+// countingFeed publishes total payloads in batches of size, keeping up to
+// MaxBatchesInFlight batches in flight, as a link's pump does.
+type countingFeed struct {
+	d        *client.Data
+	batch    [][]byte
+	total    int
+	mu       sync.Mutex
+	cut      int
+	inflight int
+	done     atomic.Int64
+	failed   atomic.Int64
+	finished chan struct{}
 }
 
-// BenchmarkOutbound publishes through the SDK plugin: host batches -> publish stream ->
-// per-destination worker -> Connector.Publish (a no-op) -> batch results.
+func (f *countingFeed) Cut(int, int) (client.Batch, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut >= f.total || f.inflight >= pluginwire.MaxBatchesInFlight {
+		return client.Batch{}, false
+	}
+	n := min(len(f.batch), f.total-f.cut)
+	f.cut += n
+	f.inflight++
+	return client.Batch{Instance: 1, Link: 1, Payloads: f.batch[:n], Done: func(fs []client.Failure) {
+		f.failed.Add(int64(len(fs)))
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+		if f.done.Add(int64(n)) == int64(f.total) {
+			close(f.finished)
+			return
+		}
+		f.d.Ready(f)
+	}}, true
+}
+
+func (f *countingFeed) Abandon(error) {}
+
+// options are the instance options that make each benchmark plugin do nothing but
+// the wire's work (and, with generate, stream inbound messages).
+func options(name string, generate string) sdk.Config {
+	switch {
+	case name == "loopback" && generate != "":
+		return sdk.Config{"inject": "none", "generate": "in:" + generate}
+	case name == "loopback":
+		return sdk.Config{"inject": "none"}
+	case generate != "":
+		return sdk.Config{"generate": generate}
+	}
+	return sdk.Config{}
+}
+
+// BenchmarkOutbound publishes 100-byte values through a plugin in batches of 1 to
+// 1024: host feed -> data stream -> link worker -> Connector.Publish (a no-op) ->
+// results riding back.
 func BenchmarkOutbound(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			p := startBench(b)
-			inst, err := p.Build(context.Background(), InstanceSpec{Name: "bench", Scheme: "loopback",
-				Options: sdk.Config{"inject": "none"},
-				Links:   []Link{{ID: 1, Direction: sdk.Outbound, Resource: "bench"}}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := make([][]byte, pluginwire.MaxBatchMessages)
-			for i := range batch {
-				batch[i] = make([]byte, sz.size)
-			}
-			var wg sync.WaitGroup
-			var failed atomic.Int64
-			b.SetBytes(int64(sz.size))
-			b.ResetTimer()
-			start := time.Now()
-			for sent := 0; sent < b.N; {
-				n := min(len(batch), b.N-sent)
-				wg.Add(1)
-				err := inst.Publish(context.Background(), 1, batch[:n], func(fs []Failure) {
-					failed.Add(int64(len(fs)))
-					wg.Done()
-				})
-				if err != nil {
+	for _, batch := range benchBatches {
+		for _, name := range benchPlugins {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, name), func(b *testing.B) {
+				links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "bench"}}
+				_, d := benchConn(b, name, options(name, ""), links, nil)
+				f := &countingFeed{d: d, total: b.N, finished: make(chan struct{}), batch: make([][]byte, batch)}
+				for i := range f.batch {
+					f.batch[i] = make([]byte, benchSize)
+				}
+				b.SetBytes(benchSize)
+				b.ResetTimer()
+				start := time.Now()
+				if err := d.Ready(f); err != nil {
 					b.Fatal(err)
 				}
-				sent += n
-			}
-			wg.Wait()
-			reportRate(b, start)
-			if failed.Load() != 0 {
-				b.Fatalf("%d failures", failed.Load())
-			}
-		})
+				select {
+				case <-f.finished:
+				case <-time.After(5 * time.Minute):
+					b.Fatalf("%d of %d published", f.done.Load(), b.N)
+				}
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+				if n := f.failed.Load(); n != 0 {
+					b.Fatalf("%d failures", n)
+				}
+			})
+		}
 	}
 }
 
-// BenchmarkInbound delivers messages the plugin's connector dispatches through its
-// Router: sink -> inbound batches -> host Deliver -> batch acks -> per-message ack.
+// BenchmarkInbound delivers 100-byte messages a plugin's connector dispatches (the
+// loopback generator through the SDK's router, or the bare plugin's prebuilt
+// batches), with at most batch messages unacknowledged, so batches hold at most
+// batch messages: inbound batch -> host Deliver -> acknowledgement riding back.
 func BenchmarkInbound(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			p := startBench(b)
-			var got atomic.Int64
-			done := make(chan struct{})
-			n := int64(b.N)
-			b.SetBytes(int64(sz.size))
-			b.ResetTimer()
-			start := time.Now()
-			_, err := p.Build(context.Background(), InstanceSpec{Name: "bench", Scheme: "loopback",
-				Options: sdk.Config{"generate": "in:" + strconv.Itoa(b.N) + ":" + strconv.Itoa(sz.size)},
-				Links:   []Link{{ID: 1, Direction: sdk.Inbound, Resource: "in"}},
-				Deliver: func(uint32, []byte) error {
+	for _, batch := range benchBatches {
+		for _, name := range benchPlugins {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, name), func(b *testing.B) {
+				var got atomic.Int64
+				done := make(chan struct{})
+				n := int64(b.N)
+				deliver := func(client.Inbound, func(error)) (error, bool) {
 					if got.Add(1) == n {
 						close(done)
 					}
-					return nil
-				}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			select {
-			case <-done:
-			case <-time.After(2 * time.Minute):
-				b.Fatalf("got %d of %d", got.Load(), n)
-			}
-			reportRate(b, start)
-		})
-	}
-}
-
-// bareClient starts the bare baseline plugin and dispenses its connector client.
-func bareClient(b *testing.B) *pluginwire.Client {
-	c := newClient(filepath.Join(binDir, "bare"), benchConfig().withDefaults(), &stderrTail{})
-	b.Cleanup(c.Kill)
-	proto, err := c.Client()
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, err := proto.Dispense(pluginwire.PluginName)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return raw.(*pluginwire.Client)
-}
-
-// BenchmarkBareOutbound is the baseline of BenchmarkOutbound: the same batches over the
-// same transport, answered without per-message work, with the same window.
-func BenchmarkBareOutbound(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			c := bareClient(b)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			st, err := c.Publish(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			payloads := make([][]byte, pluginwire.MaxBatchMessages)
-			for i := range payloads {
-				payloads[i] = make([]byte, sz.size)
-			}
-			slots := make(chan struct{}, pluginwire.MaxBatchesInFlight)
-			batches := (b.N + len(payloads) - 1) / len(payloads)
-			recvDone := make(chan error, 1)
-			go func() {
-				for got := 0; got < batches; {
-					m, err := st.Recv()
-					if err != nil {
-						recvDone <- err
-						return
-					}
-					for range m.Results {
-						<-slots
-						got++
-					}
+					return nil, true
 				}
-				recvDone <- nil
-			}()
-			b.SetBytes(int64(sz.size))
-			b.ResetTimer()
-			start := time.Now()
-			for sent, id := 0, uint64(0); sent < b.N; id++ {
-				n := min(len(payloads), b.N-sent)
-				slots <- struct{}{}
-				if err := st.Send(&pb.PublishBatch{BatchId: id, InstanceId: 1, LinkId: 1, Payloads: payloads[:n]}); err != nil {
-					b.Fatal(err)
+				b.SetBytes(benchSize)
+				b.ResetTimer()
+				start := time.Now()
+				links := []client.Link{{ID: 1, Direction: sdk.Inbound, Resource: "in"}}
+				benchConn(b, name, options(name, fmt.Sprintf("%d:%d:%d", b.N, benchSize, batch)), links, deliver)
+				select {
+				case <-done:
+				case <-time.After(5 * time.Minute):
+					b.Fatalf("got %d of %d", got.Load(), n)
 				}
-				sent += n
-			}
-			if err := <-recvDone; err != nil {
-				b.Fatal(err)
-			}
-			reportRate(b, start)
-		})
-	}
-}
-
-// BenchmarkBareInbound is the baseline of BenchmarkInbound: prebuilt batches streamed
-// plugin -> host and acknowledged per batch, without routing or per-message acks.
-func BenchmarkBareInbound(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			c := bareClient(b)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			b.SetBytes(int64(sz.size))
-			b.ResetTimer()
-			start := time.Now()
-			st, err := c.Inbound(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			open := &pb.InboundAcks{Open: true, Acks: []*pb.InboundAck{{BatchId: uint64(b.N), Failures: []*pb.Failure{{Index: uint32(sz.size)}}}}}
-			if err := st.Send(open); err != nil {
-				b.Fatal(err)
-			}
-			for got := 0; got < b.N; {
-				m, err := st.Recv()
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range m.Sizes {
-					got++ // what a host does per message, at the least
-				}
-				if err := st.Send(&pb.InboundAcks{Acks: []*pb.InboundAck{{BatchId: m.BatchId}}}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRate(b, start)
-		})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+			})
+		}
 	}
 }
 

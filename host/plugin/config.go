@@ -5,7 +5,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 )
 
@@ -26,9 +25,6 @@ type Config struct {
 	// TLS turns on go-plugin's AutoMTLS on the plugin channel (off by default: the
 	// channel is a unix socket in the host's private directory).
 	TLS bool
-	// Linger paces the frames of the data stream both ways (see
-	// pluginwire.DefaultLinger); negative means 0 (send at once).
-	Linger time.Duration
 }
 
 // RestartPolicy says how crashed plugins come back: the n-th restart in a row waits
@@ -50,11 +46,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second
-	}
-	if c.Linger == 0 {
-		c.Linger = pluginwire.DefaultLinger
-	} else if c.Linger < 0 {
-		c.Linger = 0
 	}
 	r := &c.Restart
 	if r.Initial <= 0 {

@@ -30,7 +30,7 @@ func TestOpenMapsSchemesAndSkipsNonPlugins(t *testing.T) {
 	}
 	info := p.Info()
 	k, _ := info.Kind("loopback")
-	if info.ProtocolVersion != 1 || info.SDKVersion != sdk.Version || k.Version != "0.0.1" || len(k.Options) == 0 || info.Limits.MaxBatchMessages == 0 {
+	if info.ProtocolVersion != pluginwire.ProtocolVersion || info.SDKVersion != sdk.Version || k.Version != "0.0.1" || len(k.Options) == 0 || info.Limits.MaxBatchMessages == 0 {
 		t.Fatalf("unexpected info %+v", info)
 	}
 	for _, f := range []string{"README.md", "notes.txt"} {

@@ -100,7 +100,7 @@ func (p *Process) launch(ctx context.Context) (*generation, error) {
 		return nil, err
 	}
 	g := &generation{conn: c, dead: make(chan struct{})}
-	g.data, err = c.OpenData(client.Handler{Deliver: p.deliver, Latest: p.latest}, p.cfg.Linger)
+	g.data, err = c.OpenData(client.Handler{Deliver: p.deliver, Latest: p.latest})
 	if err != nil {
 		c.Kill()
 		return nil, err

@@ -35,12 +35,12 @@ const MaxBatchesInFlight = 8
 // refuses the message for good.
 const OversizedPrefixBytes = 64 << 10
 
-// DefaultLinger is how long a side of the data stream waits for more to send after a
-// frame, while frames follow each other closely: under load a frame then carries
-// tens of messages (and the acknowledgements and results riding with them) instead of
-// one; when traffic is sparse the next frame goes out at once. Connector instances
-// may set their own linger (0 turns it off).
-const DefaultLinger = 200 * time.Microsecond
+// Batches form without a timer, as Nagle's algorithm forms TCP segments: a link sends
+// a batch at once when none of its batches is in flight, and otherwise lets values
+// gather until the result comes back (or a full batch is ready); a plugin sends an
+// inbound batch at once when the host has acknowledged the previous one. A sparse
+// stream pays no added latency, a busy one sends batches as large as the round trip
+// lets values gather. Acknowledgements, results and answers are never held back.
 
 // MaxInboundInFlight is how many inbound batches a plugin sends before it waits for
 // the host's first acknowledgement of the oldest (messages the host holds for a full

@@ -969,14 +969,11 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 
 // HostFrame is what the host sends on Data at once.
 type HostFrame struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Open    bool                   `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`      // set on the first frame only
-	Publish []*PublishBatch        `protobuf:"bytes,2,rep,name=publish,proto3" json:"publish,omitempty"` // outbound batches, any links
-	Acks    []*InboundAck          `protobuf:"bytes,3,rep,name=acks,proto3" json:"acks,omitempty"`       // settle inbound batches
-	Latest  []*LatestResponse      `protobuf:"bytes,5,rep,name=latest,proto3" json:"latest,omitempty"`   // answers to the plugin's LatestRequests
-	// linger_micros, on the first frame, is how long the plugin may wait for more to
-	// send after a frame while frames follow each other closely (0: never wait).
-	LingerMicros  uint32 `protobuf:"varint,4,opt,name=linger_micros,json=lingerMicros,proto3" json:"linger_micros,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Open          bool                   `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`      // set on the first frame only
+	Publish       []*PublishBatch        `protobuf:"bytes,2,rep,name=publish,proto3" json:"publish,omitempty"` // outbound batches, any links
+	Acks          []*InboundAck          `protobuf:"bytes,3,rep,name=acks,proto3" json:"acks,omitempty"`       // settle inbound batches
+	Latest        []*LatestResponse      `protobuf:"bytes,5,rep,name=latest,proto3" json:"latest,omitempty"`   // answers to the plugin's LatestRequests
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,13 +1034,6 @@ func (x *HostFrame) GetLatest() []*LatestResponse {
 		return x.Latest
 	}
 	return nil
-}
-
-func (x *HostFrame) GetLingerMicros() uint32 {
-	if x != nil {
-		return x.LingerMicros
-	}
-	return 0
 }
 
 // PluginFrame is what the plugin sends on Data at once.
@@ -1717,13 +1707,12 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\x15CloseInstanceResponse\"?\n" +
 	"\x0fShutdownRequest\x12,\n" +
 	"\x12deadline_unix_nano\x18\x01 \x01(\x03R\x10deadlineUnixNano\"\x12\n" +
-	"\x10ShutdownResponse\"\xe7\x01\n" +
+	"\x10ShutdownResponse\"\xc8\x01\n" +
 	"\tHostFrame\x12\x12\n" +
 	"\x04open\x18\x01 \x01(\bR\x04open\x127\n" +
 	"\apublish\x18\x02 \x03(\v2\x1d.aimdb.plugin.v2.PublishBatchR\apublish\x12/\n" +
 	"\x04acks\x18\x03 \x03(\v2\x1b.aimdb.plugin.v2.InboundAckR\x04acks\x127\n" +
-	"\x06latest\x18\x05 \x03(\v2\x1f.aimdb.plugin.v2.LatestResponseR\x06latest\x12#\n" +
-	"\rlinger_micros\x18\x04 \x01(\rR\flingerMicros\"\xb6\x01\n" +
+	"\x06latest\x18\x05 \x03(\v2\x1f.aimdb.plugin.v2.LatestResponseR\x06latestJ\x04\b\x04\x10\x05\"\xb6\x01\n" +
 	"\vPluginFrame\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.aimdb.plugin.v2.BatchResultR\aresults\x127\n" +
 	"\ainbound\x18\x02 \x01(\v2\x1d.aimdb.plugin.v2.InboundBatchR\ainbound\x126\n" +

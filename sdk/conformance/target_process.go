@@ -54,7 +54,7 @@ func LaunchProcess(ctx context.Context, path string, opts ProcessOptions) (Targe
 	p.conn, p.pid = c, c.Pid()
 	p.info = infoFrom(c.Info())
 	go p.watchExit()
-	if p.data, err = c.OpenData(client.Handler{Deliver: p.deliver}, 0); err != nil {
+	if p.data, err = c.OpenData(client.Handler{Deliver: p.deliver}); err != nil {
 		p.Kill()
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -72,7 +71,6 @@ type Data struct {
 	h      Handler
 	stream pb.Connector_DataClient
 	cancel context.CancelFunc
-	pacer  *pluginwire.Pacer
 	wake   chan struct{}
 	dead   chan struct{}
 
@@ -87,21 +85,20 @@ type Data struct {
 	cause    error
 }
 
-// OpenData opens the data stream; linger paces both sides' frames (0: send at once).
-func (c *Conn) OpenData(h Handler, linger time.Duration) (*Data, error) {
+// OpenData opens the data stream.
+func (c *Conn) OpenData(h Handler) (*Data, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := c.rpc.Data(ctx)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("plugin %s: open data stream: %w", c.info.Name, err)
 	}
-	if err := stream.Send(&pb.HostFrame{Open: true, LingerMicros: uint32(linger / time.Microsecond)}); err != nil {
+	if err := stream.Send(&pb.HostFrame{Open: true}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("plugin %s: open data stream: %w", c.info.Name, err)
 	}
 	d := &Data{
 		c: c, h: h, stream: stream, cancel: cancel,
-		pacer:    pluginwire.NewPacer(linger),
 		wake:     make(chan struct{}, 1),
 		dead:     make(chan struct{}),
 		isReady:  map[Feed]bool{},
@@ -188,7 +185,8 @@ func (d *Data) die(cause error) {
 // frameBudget bounds the payload bytes of one frame, well below MaxMessageBytes.
 const frameBudget = 4 * pluginwire.MaxBatchBytes
 
-// writeLoop sends a frame whenever something is ready, paced by the linger.
+// writeLoop sends a frame whenever something is ready: whatever collected while the
+// previous one was being written goes in the next.
 func (d *Data) writeLoop() {
 	for {
 		select {
@@ -196,7 +194,6 @@ func (d *Data) writeLoop() {
 		case <-d.dead:
 			return
 		}
-		d.pacer.Wait(d.dead)
 		for {
 			f := d.frame()
 			if f == nil {
@@ -206,7 +203,6 @@ func (d *Data) writeLoop() {
 				d.die(fmt.Errorf("send: %w", err))
 				return
 			}
-			d.pacer.Sent()
 		}
 	}
 }

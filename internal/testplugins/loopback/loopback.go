@@ -36,7 +36,7 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: "down_while", Scope: sdk.ScopeConnector, Doc: "path of a file: while it exists, publishes fail with connection failed (an outage the test switches on and off)"},
 	{Name: "build_error", Scope: sdk.ScopeConnector, Doc: "make Build fail with this message"},
 	{Name: "unhealthy", Scope: sdk.ScopeConnector, Doc: "make Health fail with this message"},
-	{Name: "generate", Scope: sdk.ScopeConnector, Doc: "topic:count:size: emit count inbound messages of size bytes on topic after Build"},
+	{Name: "generate", Scope: sdk.ScopeConnector, Doc: "topic:count:size[:window]: emit count inbound messages of size bytes on topic after Build, at most window unacknowledged (default: as many as the boundary keeps in flight)"},
 }
 
 // Describe documents the options.
@@ -74,26 +74,30 @@ func (b *Builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector,
 	c := &conn{router: bc.Router, host: bc.Host, mode: mode, downWhile: bc.Options.String("down_while", ""),
 		failDest: bc.Options.String("fail_destination", ""), unhealthy: bc.Options.String("unhealthy", "")}
 	if g := bc.Options.String("generate", ""); g != "" {
-		topic, count, size, err := parseGenerate(g)
+		topic, count, size, window, err := parseGenerate(g)
 		if err != nil {
 			return nil, err
 		}
-		bc.Go("generate", func(ctx context.Context) { c.generate(ctx, topic, count, size) })
+		bc.Go("generate", func(ctx context.Context) { c.generate(ctx, topic, count, size, window) })
 	}
 	return c, nil
 }
 
-func parseGenerate(s string) (topic string, count, size int, err error) {
+func parseGenerate(s string) (topic string, count, size, window int, err error) {
 	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return "", 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": want topic:count:size, got %q", s)
+	if len(parts) != 3 && len(parts) != 4 {
+		return "", 0, 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": want topic:count:size[:window], got %q", s)
 	}
 	count, err1 := strconv.Atoi(parts[1])
 	size, err2 := strconv.Atoi(parts[2])
-	if err1 != nil || err2 != nil || count < 0 || size < 0 {
-		return "", 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": bad count or size in %q", s)
+	window, err3 := pluginwire.MaxInboundInFlight*pluginwire.MaxBatchMessages, error(nil)
+	if len(parts) == 4 {
+		window, err3 = strconv.Atoi(parts[3])
 	}
-	return parts[0], count, size, nil
+	if err1 != nil || err2 != nil || err3 != nil || count < 0 || size < 0 || window < 1 {
+		return "", 0, 0, 0, sdk.Errorf(sdk.KindInvalidConfig, "option \"generate\": bad count, size or window in %q", s)
+	}
+	return parts[0], count, size, window, nil
 }
 
 type conn struct {
@@ -142,17 +146,17 @@ func (c *conn) Publish(ctx context.Context, dest string, _ sdk.Config, payload [
 	return nil
 }
 
-// generate emits count messages, keeping up to window of them unacknowledged: as
-// many as the boundary keeps in flight (MaxInboundInFlight full batches), like the
-// bare baseline, so the generator's window does not bound the benchmark. One shared
-// ack function and an atomic counter keep the generator's own cost per message small,
-// so benchmarks measure the boundary.
-func (c *conn) generate(ctx context.Context, topic string, count, size int) {
-	const window = pluginwire.MaxInboundInFlight * pluginwire.MaxBatchMessages
+// generate emits count messages, keeping up to window of them unacknowledged (by
+// default as many as the boundary keeps in flight, like the bare baseline, so the
+// generator's window does not bound the benchmark; a small window makes small
+// batches). One shared ack function and an atomic counter keep the generator's own
+// cost per message small, so benchmarks measure the boundary.
+func (c *conn) generate(ctx context.Context, topic string, count, size, window int) {
 	var outstanding atomic.Int64
 	wake := make(chan struct{}, 1)
+	low := int64(window / 2)
 	ack := func(error) {
-		if outstanding.Add(-1) == window/2 {
+		if outstanding.Add(-1) <= low {
 			select {
 			case wake <- struct{}{}:
 			default:
@@ -161,7 +165,7 @@ func (c *conn) generate(ctx context.Context, topic string, count, size int) {
 	}
 	payload := make([]byte, size)
 	for i := 0; i < count; i++ {
-		for outstanding.Load() >= window {
+		for outstanding.Load() >= int64(window) {
 			select {
 			case <-wake:
 			case <-time.After(10 * time.Millisecond):
