@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
