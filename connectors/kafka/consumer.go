@@ -168,23 +168,23 @@ func (g *groupConsumer) deliver(ctx context.Context, recs []*kgo.Record) {
 func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bool {
 	backoff := 50 * time.Millisecond
 	for {
-		switch sdk.KindOf(err) {
-		case sdk.KindUnknown:
-			if err == nil {
-				g.delivered.Add(1)
-				return true
-			}
-		case sdk.KindRejected:
-			g.rejected.Add(1)
-			g.c.log.Warn("kafka record rejected by the host; skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+		switch {
+		case err == nil:
+			g.delivered.Add(1)
 			return true
-		case sdk.KindNoRoute:
+		case sdk.KindOf(err) == sdk.KindNoRoute:
 			g.unrouted.Add(1)
 			g.c.log.Warn("kafka record matched no route; skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
 			return true
+		case !sdk.Retryable(err):
+			// Refused for good (the host dead-lettered it): committing past it keeps
+			// one poison record from blocking its partition.
+			g.rejected.Add(1)
+			g.c.log.Warn("kafka record refused for good by the host (dead-lettered); skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
+			return true
 		}
-		// Anything else (busy, timeout, closing) is passing: the record is delivered
-		// again, since marking a later record would commit past this one.
+		// Anything else (record full, timeout, closing) is passing: the record is
+		// delivered again, since marking a later record would commit past this one.
 		g.c.log.Warn("host did not take kafka record; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():

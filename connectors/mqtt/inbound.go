@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +74,7 @@ func (in *inbound) settle(p *pending, err error) {
 	switch {
 	case err == nil:
 		c.stats.delivered.Add(1)
-	case transient(err):
+	case sdk.Retryable(err):
 		if c.ctx.Err() == nil {
 			if n := c.stats.retries.Add(1); rateLimited(&in.lastRetryLog) {
 				c.log.Warn("host could not take an inbound MQTT message; retrying", "topic", p.msg.Topic(), "error", err, "retries_total", n)
@@ -96,7 +95,7 @@ func (in *inbound) settle(p *pending, err error) {
 		c.log.Debug("inbound MQTT message matched no route", "topic", p.msg.Topic())
 	default:
 		if n := c.stats.rejected.Add(1); rateLimited(&in.lastRejectLog) {
-			c.log.Warn("host rejected an inbound MQTT message; acknowledged and dropped", "topic", p.msg.Topic(), "error", err, "rejected_total", n)
+			c.log.Warn("host refused an inbound MQTT message for good (dead-lettered); acknowledged", "topic", p.msg.Topic(), "error", err, "rejected_total", n)
 		}
 	}
 	in.finish(p, ack)
@@ -142,22 +141,4 @@ func rateLimited(last *atomic.Int64) bool {
 	now := time.Now().UnixNano()
 	prev := last.Load()
 	return now-prev > int64(5*time.Second) && last.CompareAndSwap(prev, now)
-}
-
-// transient reports whether the host may take the value later: any error other than
-// a rejection or a missing route (for a message on several routes, any such part).
-func transient(err error) bool {
-	if multi, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range multi.Unwrap() {
-			if transient(e) {
-				return true
-			}
-		}
-		return false
-	}
-	var e *sdk.Error
-	if errors.As(err, &e) {
-		return e.Kind != sdk.KindRejected && e.Kind != sdk.KindNoRoute
-	}
-	return true
 }

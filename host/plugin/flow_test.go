@@ -61,52 +61,23 @@ func (b *inbox) wait(t *testing.T, what string, cond func(map[uint32][]string) b
 	}
 }
 
-// oneFeed is a Feed of one batch.
-type oneFeed struct {
-	mu    sync.Mutex
-	b     *Batch
-	abort chan error
-}
-
-func (f *oneFeed) Cut(int, int) (Batch, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.b == nil {
-		return Batch{}, false
-	}
-	b := *f.b
-	f.b = nil
-	return b, true
-}
-
-func (f *oneFeed) Abandon(err error) { f.abort <- err }
-
-// publish sends payloads as one batch of link and returns a channel with its failures.
-func publish(inst *Instance, link uint32, payloads ...string) (<-chan []Failure, <-chan error, error) {
-	bs := make([][]byte, len(payloads))
-	for i, p := range payloads {
-		bs[i] = []byte(p)
-	}
-	done := make(chan []Failure, 1)
-	f := &oneFeed{abort: make(chan error, 1), b: &Batch{Instance: inst.ID(), Link: link, Payloads: bs, Done: func(fs []Failure) { done <- fs }}}
-	return done, f.abort, inst.Ready(f)
-}
-
 func publishWait(t *testing.T, inst *Instance, link uint32, payloads ...string) []Failure {
 	t.Helper()
-	done, abort, err := publish(inst, link, payloads...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs, err := inst.Publish(ctx, link, 0, bytesOf(payloads))
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case f := <-done:
-		return f
-	case err := <-abort:
-		t.Fatalf("batch abandoned: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no publish result")
+	return fs
+}
+
+func bytesOf(ss []string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
 	}
-	return nil
+	return out
 }
 
 func loopLinks() []Link {
@@ -236,30 +207,21 @@ func TestPluginKilledMidStreamRestartsAndResumes(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	sawDown := false
 	for {
-		done, abort, err := publish(inst, 1, "after")
-		if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fs, err := inst.Publish(ctx, 1, 0, bytesOf([]string{"after"}))
+		cancel()
+		switch {
+		case err != nil:
 			if !sdk.Retryable(err) {
 				t.Fatalf("publishing while the plugin is down: %v, want a retryable error", err)
 			}
 			sawDown = true
-		} else {
-			select {
-			case fs := <-done:
-				if len(fs) == 0 {
-					goto back
-				}
-				if !sdk.Retryable(fs[0].Err) {
-					t.Fatalf("batch in flight at the kill failed with %v, want a retryable error", fs[0].Err)
-				}
-				sawDown = true
-			case err := <-abort:
-				if !sdk.Retryable(err) {
-					t.Fatalf("batch abandoned with %v", err)
-				}
-				sawDown = true
-			case <-time.After(10 * time.Second):
-				t.Fatal("no result")
-			}
+		case len(fs) == 0:
+			goto back
+		case !sdk.Retryable(fs[0].Err):
+			t.Fatalf("batch in flight at the kill failed with %v, want a retryable error", fs[0].Err)
+		default:
+			sawDown = true
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the plugin did not come back")

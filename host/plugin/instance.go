@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"sync"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -88,6 +89,47 @@ func (i *Instance) Ready(f Feed) error {
 	}
 	return g.data.Ready(f)
 }
+
+// Publish sends payloads of link as one batch of the given epoch and waits for the
+// result: the failed messages, or an error when the batch could not be sent (the
+// plugin is down, or its stream died first). It is for tools and tests that send one
+// batch; a link's pump uses Ready with a Feed, so its batches grow with the traffic.
+func (i *Instance) Publish(ctx context.Context, link, epoch uint32, payloads [][]byte) ([]Failure, error) {
+	done := make(chan []Failure, 1)
+	f := &oneBatch{abandoned: make(chan error, 1), b: &Batch{Instance: i.id, Link: link, Epoch: epoch, Payloads: payloads,
+		Done: func(fs []Failure) { done <- fs }}}
+	if err := i.Ready(f); err != nil {
+		return nil, err
+	}
+	select {
+	case fs := <-done:
+		return fs, nil
+	case err := <-f.abandoned:
+		return nil, err
+	case <-ctx.Done():
+		return nil, sdk.Wrap(sdk.KindTimeout, ctx.Err())
+	}
+}
+
+// oneBatch is a Feed of a single batch.
+type oneBatch struct {
+	mu        sync.Mutex
+	b         *Batch
+	abandoned chan error
+}
+
+func (o *oneBatch) Cut(int, int) (Batch, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.b == nil {
+		return Batch{}, false
+	}
+	b := *o.b
+	o.b = nil
+	return b, true
+}
+
+func (o *oneBatch) Abandon(err error) { o.abandoned <- err }
 
 // Health asks the plugin whether the instance is healthy.
 func (i *Instance) Health(ctx context.Context) error {

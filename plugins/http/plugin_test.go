@@ -92,12 +92,12 @@ func TestThroughPluginProcess(t *testing.T) {
 			{ID: 1, Direction: sdk.Outbound, Resource: "alerts/high", Record: "alerts", Options: sdk.Config{"allow_get": "true"}},
 			{ID: 2, Direction: sdk.Inbound, Resource: "cmd/+", Record: "cmd", Options: sdk.Config{"allow_get": "true"}},
 		},
-		Deliver: func(link uint32, payload []byte) error {
-			if !json.Valid(payload) {
-				return sdk.Errorf(sdk.KindRejected, "link %d: payload is not JSON", link)
+		Deliver: func(m plugin.Inbound, _ func(error)) (error, bool) {
+			if !json.Valid(m.Payload) {
+				return sdk.Errorf(sdk.KindRejected, "link %d: payload is not JSON", m.Route), true
 			}
-			delivered <- string(payload)
-			return nil
+			delivered <- string(m.Payload)
+			return nil, true
 		},
 		Latest: func(_ context.Context, resource string) ([]byte, error) {
 			switch resource {
@@ -126,12 +126,8 @@ func TestThroughPluginProcess(t *testing.T) {
 	}
 
 	// Outbound.
-	results := make(chan []plugin.Failure, 1)
-	if err := inst.Publish(ctx, 1, [][]byte{[]byte(`{"level":3}`)}, func(f []plugin.Failure) { results <- f }); err != nil {
-		t.Fatal(err)
-	}
-	if f := <-results; len(f) != 0 {
-		t.Fatalf("publish failed: %v", f[0].Err)
+	if f, err := inst.Publish(ctx, 1, 0, [][]byte{[]byte(`{"level":3}`)}); err != nil || len(f) != 0 {
+		t.Fatalf("publish failed: %v %v", err, f)
 	}
 	mu.Lock()
 	got := strings.Join(hooks, "\n")
