@@ -85,7 +85,7 @@ record "box" { buffer = "mailbox" }
 	for _, r := range db.Records() {
 		got = append(got, fmt.Sprintf("%s %s %d %v %s", r.Key, r.Buffer, r.Capacity, r.Writable, r.Type))
 	}
-	want := "ring spmc_ring 8 false json.RawMessage|latest single_latest 1 true json.RawMessage|box mailbox 1 false json.RawMessage"
+	want := "ring spmc_ring 8 false json.RawMessage|latest single_latest 1 true json.RawMessage|box mailbox 1 false json.RawMessage|aimdb.dead_letters spmc_ring 1024 false json.RawMessage"
 	if strings.Join(got, "|") != want {
 		t.Errorf("records:\n%s\nwant\n%s", strings.Join(got, "|"), want)
 	}

@@ -183,7 +183,7 @@ func TestRecordCommands(t *testing.T) {
 		t.Fatalf("record list: %d %s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[0], "KEY") || !strings.Contains(r.stdout, "state.mode") {
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "KEY") || !strings.Contains(r.stdout, "state.mode") {
 		t.Errorf("record list:\n%s", r.stdout)
 	}
 	for _, l := range lines[1:] {
@@ -518,10 +518,10 @@ func TestLoopbackPlugin(t *testing.T) {
 	}
 	r = aimdb(t, in.env, "record", "list", "-o", "json")
 	var recs []control.RecordInfo
-	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 2 {
+	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 3 {
 		t.Fatalf("record list -o json: %v\n%s", err, r.stdout)
 	}
-	if recs[0].Links[0].Counters["sent"] == 0 || recs[1].Links[0].Counters["received"] == 0 {
+	if recs[0].Links[0].Counters["delivered"] == 0 || recs[1].Links[0].Counters["received"] == 0 {
 		t.Errorf("link counters: %+v / %+v", recs[0].Links, recs[1].Links)
 	}
 	r = aimdb(t, in.env, "graph")

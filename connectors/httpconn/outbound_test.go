@@ -219,9 +219,9 @@ func TestPublishClientErrorsAreNotRetried(t *testing.T) {
 		{400, long, sdk.KindInvalidDestination, []string{`400 Bad Request (body: {"error":"field \"level\" must be a number"}xxx`, "xxx...)"}},
 		{404, "no such\nhook\n", sdk.KindInvalidDestination, []string{"404 Not Found (body: no such hook)"}},
 		{413, "", sdk.KindMessageTooLarge, []string{"413 Request Entity Too Large"}},
-		{403, "forbidden", sdk.KindConnectionFailed, []string{"403 Forbidden", "token_env"}},
-		{418, "teapot", sdk.KindUnknown, []string{"418", "teapot"}},
-		{308, "", sdk.KindUnknown, []string{"308", "/elsewhere", "redirects are not followed"}},
+		{403, "forbidden", sdk.KindInvalidConfig, []string{"403 Forbidden", "token_env"}},
+		{418, "teapot", sdk.KindRejected, []string{"418", "teapot"}},
+		{308, "", sdk.KindInvalidConfig, []string{"308", "/elsewhere", "redirects are not followed"}},
 	} {
 		t.Run(http.StatusText(tc.code), func(t *testing.T) {
 			t.Parallel()

@@ -144,22 +144,26 @@ func (c *connector) send(ctx context.Context, out outSettings, full, what string
 	return a
 }
 
-// statusKind classifies an unsuccessful HTTP status.
+// statusKind classifies an unsuccessful HTTP status: 408, 429 and 5xx are retryable
+// (timeout, connection failed), every other status is permanent (the value is
+// dead-lettered): 413 message too large, 400/404/405/410/414/415/422 invalid
+// destination, 401/403 and redirects invalid config, any other 4xx rejected.
 func statusKind(code int) sdk.ErrorKind {
 	switch {
 	case code == http.StatusRequestTimeout || code == http.StatusGatewayTimeout:
 		return sdk.KindTimeout
+	case code == http.StatusTooManyRequests || code >= 500:
+		return sdk.KindConnectionFailed
 	case code == http.StatusRequestEntityTooLarge:
 		return sdk.KindMessageTooLarge
 	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusGone ||
 		code == http.StatusMethodNotAllowed || code == http.StatusRequestURITooLong ||
 		code == http.StatusUnprocessableEntity || code == http.StatusUnsupportedMediaType:
 		return sdk.KindInvalidDestination
-	case code == http.StatusUnauthorized || code == http.StatusForbidden ||
-		code == http.StatusTooManyRequests || code >= 500:
-		return sdk.KindConnectionFailed
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code >= 300 && code <= 399:
+		return sdk.KindInvalidConfig
 	}
-	return sdk.KindUnknown
+	return sdk.KindRejected
 }
 
 // statusHint says what to check for statuses that usually mean a configuration mistake.

@@ -218,7 +218,7 @@ func TestInboundAckedOnlyAfterHostTookIt(t *testing.T) {
 	if st := second.conn.Stats(); st.Rejected != 1 || st.Delivered != 2 {
 		t.Fatalf("stats = %+v, want 1 rejected and 2 delivered", st)
 	}
-	if !strings.Contains(second.log.String(), "host rejected an inbound MQTT message") {
+	if !strings.Contains(second.log.String(), "host refused an inbound MQTT message for good") {
 		t.Errorf("rejection was not logged:\n%s", second.log.String())
 	}
 	if err := second.Close(context.Background()); err != nil {
