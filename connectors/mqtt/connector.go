@@ -83,11 +83,8 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if err != nil {
 		return &sdk.Error{Kind: sdk.KindOf(err), Err: fmt.Errorf("mqtt topic %q: %w", destination, plain(err))}
 	}
-	if len(payload) > c.s.maxPayload {
-		return sdk.Errorf(sdk.KindMessageTooLarge, "mqtt topic %q: payload of %d bytes exceeds max_payload (%d)", destination, len(payload), c.s.maxPayload)
-	}
-	if size := 2 + len(destination) + 2 + len(payload); size > maxPacket {
-		return sdk.Errorf(sdk.KindMessageTooLarge, "mqtt topic %q: packet of %d bytes exceeds MQTT's limit of %d", destination, size, maxPacket)
+	if err := c.checkSize(destination, payload); err != nil {
+		return err
 	}
 	if !c.online.Load() {
 		c.stats.publishNotConnected.Add(1)
