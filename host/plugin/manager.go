@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -14,8 +15,9 @@ import (
 
 // Manager runs every plugin of a directory and maps schemes to them.
 type Manager struct {
-	procs   []*Process
-	schemes map[string]*Process
+	procs     []*Process
+	schemes   map[string]*Process
+	socketDir string // created by Open, removed by Close
 }
 
 // Open starts every plugin in dir concurrently and maps their schemes. Files that are
@@ -32,6 +34,13 @@ func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
 	for _, s := range skipped {
 		cfg.Logger.Warn("skipping file in plugin directory", "file", s.Path, "reason", s.Reason)
 	}
+	var ownDir string
+	if cfg.SocketDir == "" {
+		if cfg.SocketDir, err = makeSocketDir(); err != nil {
+			return nil, err
+		}
+		ownDir = cfg.SocketDir
+	}
 	procs := make([]*Process, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
@@ -39,7 +48,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
 		wg.Go(func() { procs[i], errs[i] = Start(ctx, path, cfg) })
 	}
 	wg.Wait()
-	m := &Manager{schemes: map[string]*Process{}}
+	m := &Manager{schemes: map[string]*Process{}, socketDir: ownDir}
 	for _, p := range procs {
 		if p == nil {
 			continue
@@ -98,6 +107,9 @@ func (m *Manager) Close(ctx context.Context) error {
 		wg.Go(func() { errs[i] = p.Close(ctx) })
 	}
 	wg.Wait()
+	if m.socketDir != "" {
+		os.RemoveAll(m.socketDir)
+	}
 	return errors.Join(errs...)
 }
 
