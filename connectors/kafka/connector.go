@@ -125,17 +125,10 @@ func codecOf(s string) kgo.CompressionCodec {
 }
 
 // Publish produces payload to topic and returns once Kafka acknowledged it as the
-// link's acks option asks (with acks = "none", once it was written to the socket).
-// It waits at most publish_timeout; an unreachable cluster fails with
-// KindConnectionFailed or KindTimeout, a missing topic with KindInvalidDestination.
+// link's acks option asks (see linkPublisher.PublishBatch; the host publishes through
+// prepared links, this serves callers with one value).
 func (c *Connector) Publish(ctx context.Context, topic string, cfg sdk.Config, payload []byte) error {
-	err := c.publish(ctx, topic, cfg, payload)
-	if err != nil {
-		c.publishErrors.Add(1)
-		return err
-	}
-	c.published.Add(1)
-	return nil
+	return c.publish(ctx, topic, cfg, payload)
 }
 
 func (c *Connector) publish(ctx context.Context, topic string, cfg sdk.Config, payload []byte) error {
@@ -143,42 +136,103 @@ func (c *Connector) publish(ctx context.Context, topic string, cfg sdk.Config, p
 	if err != nil {
 		return fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
 	}
+	p := &linkPublisher{c: c, topic: topic, link: link}
+	errs := []error{nil}
+	p.PublishBatch(ctx, [][]byte{payload}, errs)
+	return errs[0]
+}
+
+// linkPublisher publishes one link_to: its options are parsed once, and a batch is
+// handed to franz-go whole (it batches and pipelines the records per partition, in
+// order) before the acknowledgements are awaited.
+type linkPublisher struct {
+	c     *Connector
+	topic string
+	link  linkTo
+}
+
+// PrepareLink parses a link_to's options once and returns its publisher.
+func (c *Connector) PrepareLink(l sdk.LinkSpec) (sdk.LinkPublisher, error) {
+	link, err := parseLinkTo(c.options, l.Resource, l.Config)
+	if err != nil {
+		return nil, fmt.Errorf("link_to \"kafka://%s\": %w", l.Resource, err)
+	}
+	return &linkPublisher{c: c, topic: l.Resource, link: link}, nil
+}
+
+// PublishBatch produces payloads in order and waits, at most publish_timeout, until
+// Kafka acknowledged each as the link's acks option asks (with acks = "none", until
+// it was written). An unreachable cluster fails with KindConnectionFailed or
+// KindTimeout, a missing topic with KindInvalidDestination.
+func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, errs []error) {
+	c, topic := p.c, p.topic
+	cl, err := c.producer(p.link.producer)
+	if err != nil {
+		fill(errs, fmt.Errorf("link_to \"kafka://%s\": %w", topic, err))
+		c.publishErrors.Add(uint64(len(payloads)))
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.settings.publishTimeout)
+	defer cancel()
+	done := make([]chan error, len(payloads))
+	now := time.Now()
+	for i, payload := range payloads {
+		rec, err := p.record(payload, now)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		done[i] = make(chan error, 1)
+		ch := done[i]
+		cl.Produce(pctx, rec, func(_ *kgo.Record, err error) { ch <- err })
+	}
+	// franz-go notices pctx's end only at its next step, which can be seconds later
+	// while a broker is away, so waiting stops at pctx's end; each record keeps its
+	// own copy of its payload for as long as franz-go still holds it.
+	for i, ch := range done {
+		if ch == nil {
+			c.publishErrors.Add(1)
+			continue
+		}
+		var err error
+		select {
+		case err = <-ch:
+		case <-pctx.Done():
+			err = pctx.Err()
+		}
+		if err != nil {
+			errs[i] = classifyProduce(err, topic, c.settings.autoCreate, c.dial.lastError())
+			c.publishErrors.Add(1)
+			continue
+		}
+		c.published.Add(1)
+	}
+}
+
+// record makes the Kafka record of one payload: key, headers, a copy of the value.
+func (p *linkPublisher) record(payload []byte, now time.Time) (*kgo.Record, error) {
+	topic, link := p.topic, p.link
 	key, err := link.key.keyOf(payload)
 	if err != nil {
-		return fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
+		return nil, fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
 	}
 	if limit := maxPayload(link.producer.batchMaxBytes); len(payload)+len(key) > limit {
-		return sdk.Errorf(sdk.KindMessageTooLarge, "link_to \"kafka://%s\": value of %d bytes (key %d) exceeds %d bytes (batch_max_bytes %d less room for headers)", topic, len(payload), len(key), limit, link.producer.batchMaxBytes)
+		return nil, sdk.Errorf(sdk.KindMessageTooLarge, "link_to \"kafka://%s\": value of %d bytes (key %d) exceeds %d bytes (batch_max_bytes %d less room for headers)", topic, len(payload), len(key), limit, link.producer.batchMaxBytes)
 	}
-	cl, err := c.producer(link.producer)
-	if err != nil {
-		return fmt.Errorf("link_to \"kafka://%s\": %w", topic, err)
-	}
-	now := time.Now()
-	rec := &kgo.Record{Topic: topic, Key: key, Timestamp: now}
+	rec := &kgo.Record{Topic: topic, Key: key, Timestamp: now, Value: bytes.Clone(payload)}
 	if link.key.headers {
 		if key != nil {
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderKey, Value: key})
 		}
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderProducedAt, Value: []byte(now.UTC().Format(time.RFC3339Nano))})
 	}
-	pctx, cancel := context.WithTimeout(ctx, c.settings.publishTimeout)
-	defer cancel()
-	// franz-go notices pctx's end only at its next step, which can be seconds later
-	// while a broker is away, so Publish stops waiting at pctx's end; the record keeps
-	// its own copy of payload for as long as franz-go still holds it.
-	rec.Value = bytes.Clone(payload)
-	done := make(chan error, 1)
-	cl.Produce(pctx, rec, func(_ *kgo.Record, err error) { done <- err })
-	select {
-	case err = <-done:
-	case <-pctx.Done():
-		err = pctx.Err()
+	return rec, nil
+}
+
+func fill(errs []error, err error) {
+	for i := range errs {
+		errs[i] = err
 	}
-	if err != nil {
-		return classifyProduce(err, topic, c.settings.autoCreate, c.dial.lastError())
-	}
-	return nil
 }
 
 // maxPayload is the largest key plus value a batch of batchMaxBytes takes, leaving
