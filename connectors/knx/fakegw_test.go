@@ -195,12 +195,16 @@ func startConnector(t *testing.T, u sdk.URL, opts sdk.Config, routes []sdk.Route
 	return inst
 }
 
-// publishAsync runs Publish in a goroutine and returns its result channel.
+// publishAsync runs Publish in a goroutine, once the instance is healthy (a tunnel
+// that is not up fails a publish at once), and returns its result channel.
 func publishAsync(inst *sdk.Instance, dest string, cfg sdk.Config, payload string) chan error {
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		for inst.Health(ctx) != nil && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
 		done <- inst.Publish(ctx, dest, cfg, []byte(payload))
 	}()
 	return done

@@ -51,7 +51,13 @@ func (t *tunnel) health() error {
 	return sdk.Errorf(sdk.KindConnectionFailed, "knx: no tunnel to gateway %s: %v", t.s.gateway, t.lastErr)
 }
 
+// send hands a telegram to the tunnel and waits for its confirmation. While the
+// tunnel is down it fails at once with KindConnectionFailed, so the host keeps the
+// value and retries instead of waiting for the whole outage.
 func (t *tunnel) send(ctx context.Context, c knxnet.CEMI) error {
+	if err := t.health(); err != nil {
+		return err
+	}
 	r := &request{ctx: ctx, cemi: c, done: make(chan error, 1)}
 	select {
 	case t.reqs <- r:

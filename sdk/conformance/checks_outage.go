@@ -57,27 +57,28 @@ func checkOutageDown(r *runner) error {
 		return fmt.Errorf("peer: stop: %w", err)
 	}
 	r.downReady = true
+	r.downSent = nil
 	var problems []string
 	deadline := time.Now().Add(r.cfg.Timeout)
-	failed := false
-	for i := 0; time.Now().Before(deadline); i++ {
+	// Until the connector notices (and, for a connectionless protocol, now and then
+	// after), publishes may still succeed; a publish that fails must fail fast with a
+	// retryable kind, so the host keeps the value and sends it again after the outage.
+	for time.Now().Before(deadline) && len(r.downSent) < outageValues && len(problems) == 0 {
+		p := r.payload("d")
 		start := time.Now()
-		err := r.publish(in, l.ID, r.payload("d"))
-		if err == nil {
+		err := r.publish(in, l.ID, p)
+		switch {
+		case err == nil:
 			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		if time.Since(start) >= r.cfg.Timeout {
+		case time.Since(start) >= r.cfg.Timeout:
 			problems = append(problems, fmt.Sprintf("a publish did not return within %s while the outside system was down", r.cfg.Timeout))
-			break
+		case !sdk.Retryable(err):
+			problems = append(problems, fmt.Sprintf("publishing while the outside system is down failed with kind %q (%v); want a retryable kind (connection failed, timeout)", sdk.KindOf(err), err))
+		default:
+			r.downSent = append(r.downSent, p)
 		}
-		if e := kindIs("publishing while the outside system is down", err, sdk.KindConnectionFailed, sdk.KindTimeout); e != nil {
-			problems = append(problems, e.Error())
-		}
-		failed = true
-		break
 	}
-	if !failed && len(problems) == 0 {
+	if len(r.downSent) == 0 && len(problems) == 0 {
 		problems = append(problems, fmt.Sprintf("publishes kept succeeding for %s while the outside system was down", r.cfg.Timeout))
 	}
 	if r.kind.Has(sdk.CapHealth) {
@@ -122,8 +123,46 @@ func checkOutageRecover(r *runner) error {
 	if err := r.publishSeen(in, r.downLink, ch, 2*r.cfg.Timeout); err != nil {
 		return fmt.Errorf("after the outage: %w", err)
 	}
+	if err := r.resendDown(in, ch); err != nil {
+		return err
+	}
 	if r.target.Pid() != pid {
 		return fmt.Errorf("the plugin process changed from %d to %d", pid, r.target.Pid())
+	}
+	return nil
+}
+
+// outageValues is how many values outage/down publishes into the outage.
+const outageValues = 5
+
+// resendDown publishes the values that failed during the outage again, in order, as
+// the host does (retrying each until it succeeds), and checks that every one of them
+// reaches the outside system, in order.
+func (r *runner) resendDown(in Instance, ch <-chan []byte) error {
+	deadline := time.Now().Add(2 * r.cfg.Timeout)
+	for i, p := range r.downSent {
+		for {
+			err := r.publish(in, r.downLink.ID, p)
+			if err == nil {
+				break
+			}
+			if !sdk.Retryable(err) || time.Now().After(deadline) {
+				return fmt.Errorf("sending value %d of the outage again: %v", i+1, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	next := 0
+	wait := time.After(r.cfg.Timeout)
+	for next < len(r.downSent) {
+		select {
+		case got := <-ch:
+			if bytes.Equal(got, r.downSent[next]) {
+				next++
+			}
+		case <-wait:
+			return fmt.Errorf("%d of the %d values that failed during the outage arrived after it (in order)", next, len(r.downSent))
+		}
 	}
 	return nil
 }

@@ -42,6 +42,7 @@ type runner struct {
 	down      Instance
 	downLink  Link
 	downReady bool
+	downSent  [][]byte // values whose publish failed during the outage, in order
 	nextLink  uint32
 	// hung is set once a close did not return in time.
 	hung atomic.Bool
