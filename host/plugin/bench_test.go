@@ -33,8 +33,15 @@ func benchConfig() Config {
 
 // benchConn launches a test plugin through the wire client and builds one instance.
 func benchConn(b *testing.B, name string, options sdk.Config, links []client.Link, deliver func(client.Inbound, func(error)) (error, bool)) (*client.Conn, *client.Data) {
+	return benchConnTLS(b, false, name, options, links, deliver)
+}
+
+// benchConnTLS is benchConn with go-plugin's AutoMTLS on or off.
+func benchConnTLS(b *testing.B, tls bool, name string, options sdk.Config, links []client.Link, deliver func(client.Inbound, func(error)) (error, bool)) (*client.Conn, *client.Data) {
 	b.Helper()
-	c, err := client.Launch(context.Background(), filepath.Join(binDir, name), benchConfig().withDefaults().options())
+	cfg := benchConfig().withDefaults()
+	cfg.TLS = tls
+	c, err := client.Launch(context.Background(), filepath.Join(binDir, name), cfg.options())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,6 +138,30 @@ func BenchmarkOutbound(b *testing.B) {
 				if n := f.failed.Load(); n != 0 {
 					b.Fatalf("%d failures", n)
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkOutboundTLS is BenchmarkOutbound through the SDK plugin with AutoMTLS on
+// and off in the same run: what TLS costs on the private socket (it is off there).
+func BenchmarkOutboundTLS(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		for _, tls := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/tls=%v", batch, tls), func(b *testing.B) {
+				links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "bench"}}
+				_, d := benchConnTLS(b, tls, "loopback", options("loopback", ""), links, nil)
+				f := &countingFeed{d: d, total: b.N, finished: make(chan struct{}), batch: make([][]byte, batch)}
+				for i := range f.batch {
+					f.batch[i] = make([]byte, benchSize)
+				}
+				b.ResetTimer()
+				start := time.Now()
+				if err := d.Ready(f); err != nil {
+					b.Fatal(err)
+				}
+				<-f.finished
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
 			})
 		}
 	}
