@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/go-hclog"
@@ -36,6 +38,7 @@ type boltShared struct {
 	mu      sync.Mutex
 	queue   []*groupOp
 	leading bool
+	commits atomic.Uint64
 }
 
 type groupOp struct {
@@ -76,39 +79,54 @@ func (s *boltShared) close() error {
 	return s.db.Close()
 }
 
-// commit queues op; the first committer to find no commit under way leads: it commits
-// everything queued in one transaction, and again while more is queued. Appends of
-// different links thus share one fsync, with no delay when only one is appending.
+// commit queues op and commits it with whatever else is queued, in one transaction:
+// appends of different links share one fsync, with no delay when only one link is
+// appending. The committer that finds no commit under way leads; when it is done, it
+// hands the lead to the oldest op queued meanwhile, so that no committer waits for
+// more than the transaction under way and its own.
 func (s *boltShared) commit(op *groupOp) error {
 	op.done = make(chan error, 1)
 	s.mu.Lock()
 	s.queue = append(s.queue, op)
 	if s.leading {
 		s.mu.Unlock()
-		return <-op.done
-	}
-	s.leading = true
-	for len(s.queue) > 0 {
-		ops := s.queue
-		s.queue = nil
-		s.mu.Unlock()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, op := range ops {
-				if err := commitBucket(tx.Bucket(op.bucket), op.first, op.payloads, op.delUpTo); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, op := range ops {
-			op.done <- err
+		if err := <-op.done; err != errLead {
+			return err
 		}
 		s.mu.Lock()
 	}
-	s.leading = false
+	s.leading = true
+	ops := s.queue
+	s.queue = nil
 	s.mu.Unlock()
-	return <-op.done
+	s.commits.Add(1)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, op := range ops {
+			if err := commitBucket(tx.Bucket(op.bucket), op.first, op.payloads, op.delUpTo); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.queue[0].done <- errLead
+	} else {
+		s.leading = false
+	}
+	s.mu.Unlock()
+	for _, o := range ops {
+		if o != op {
+			o.done <- err
+		}
+	}
+	return err
 }
+
+// errLead tells a queued committer to lead the next group commit.
+var errLead = errors.New("lead")
+
+func (s *boltShared) commitCount() uint64 { return s.commits.Load() }
 
 type boltSharedEngine struct {
 	s      *boltShared

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,9 +72,12 @@ func guard(f func() error) (err error) {
 // 4 bytes little-endian, then the payload; bucket sequence: the last seq appended)
 // and a bucket "meta" (the link name and the format version).
 type boltBackend struct {
-	dir string
-	log hclog.Logger
+	dir     string
+	log     hclog.Logger
+	commits atomic.Uint64 // transactions committed, for the benchmarks
 }
+
+func (be *boltBackend) commitCount() uint64 { return be.commits.Load() }
 
 func newBoltBackend(dir string, log hclog.Logger) *boltBackend {
 	return &boltBackend{dir: dir, log: log}
@@ -84,7 +88,7 @@ func (be *boltBackend) close() error { return nil }
 func (be *boltBackend) open(key, name string) (engine, state, string, MovedAside, error) {
 	path := filepath.Join(be.dir, key+fileExt)
 	var moved MovedAside
-	eng, st, err := openBoltFile(path, name)
+	eng, st, err := openBoltFile(path, name, &be.commits)
 	var ce *corruptError
 	if errors.As(err, &ce) {
 		to, merr := moveAside(path)
@@ -94,7 +98,7 @@ func (be *boltBackend) open(key, name string) (engine, state, string, MovedAside
 		moved = MovedAside{From: path, To: to, Cause: err}
 		be.log.Error("outbox: store unreadable, moved aside; the outbox starts empty and the old file is kept",
 			"link", name, "path", path, "moved_to", to, "error", err)
-		eng, st, err = openBoltFile(path, name)
+		eng, st, err = openBoltFile(path, name, &be.commits)
 	}
 	if err != nil {
 		return nil, state{}, path, moved, fmt.Errorf("outbox %q: %w", name, err)
@@ -120,7 +124,7 @@ func moveAside(path string) (string, error) {
 
 // openBoltFile checks an existing store read-only, then opens it for writing. Errors
 // that mean the file is not a readable store are *corruptError.
-func openBoltFile(path, name string) (*boltEngine, state, error) {
+func openBoltFile(path, name string, commits *atomic.Uint64) (*boltEngine, state, error) {
 	var st state
 	fresh := true
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
@@ -175,7 +179,7 @@ func openBoltFile(path, name string) (*boltEngine, state, error) {
 		_ = db.Close()
 		return nil, st, err
 	}
-	return &boltEngine{db: db}, st, nil
+	return &boltEngine{db: db, commits: commits}, st, nil
 }
 
 // classifyOpen makes err a corruptError unless it is about the file system or the
@@ -287,10 +291,12 @@ func decodeEntry(k, v []byte) (uint64, []byte, error) {
 
 // boltEngine is one outbox in a bbolt file of its own.
 type boltEngine struct {
-	db *bolt.DB
+	db      *bolt.DB
+	commits *atomic.Uint64
 }
 
 func (e *boltEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
+	e.commits.Add(1)
 	return guard(func() error {
 		return e.db.Update(func(tx *bolt.Tx) error {
 			return commitBucket(tx.Bucket(entriesBucket), first, payloads, delUpTo)
