@@ -54,9 +54,9 @@ func newBoltShared(dir string, _ hclog.Logger) backend {
 	return &boltShared{db: db, err: err}
 }
 
-func (s *boltShared) open(key, _ string) (engine, state, string, MovedAside, error) {
+func (s *boltShared) open(key, _ string) (engine, state, string, movedAside, error) {
 	if s.err != nil {
-		return nil, state{}, "", MovedAside{}, s.err
+		return nil, state{}, "", movedAside{}, s.err
 	}
 	var st state
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -67,7 +67,7 @@ func (s *boltShared) open(key, _ string) (engine, state, string, MovedAside, err
 		st, err = scanBucket(b)
 		return err
 	})
-	return &boltSharedEngine{s: s, bucket: []byte(key)}, st, s.db.Path(), MovedAside{}, err
+	return &boltSharedEngine{s: s, bucket: []byte(key)}, st, s.db.Path(), movedAside{}, err
 }
 
 func (s *boltShared) stored(map[string]bool) []Orphan { return nil }
@@ -179,9 +179,9 @@ func newPebbleShared(dir string, _ hclog.Logger) backend {
 	return &pebbleShared{path: path, db: db, err: err}
 }
 
-func (s *pebbleShared) open(key, _ string) (engine, state, string, MovedAside, error) {
+func (s *pebbleShared) open(key, _ string) (engine, state, string, movedAside, error) {
 	if s.err != nil {
-		return nil, state{}, "", MovedAside{}, s.err
+		return nil, state{}, "", movedAside{}, s.err
 	}
 	e := &pebbleEngine{db: s.db, prefix: append([]byte(key), 0)}
 	st := state{}
@@ -189,11 +189,11 @@ func (s *pebbleShared) open(key, _ string) (engine, state, string, MovedAside, e
 		st.last = binary.BigEndian.Uint64(v)
 		_ = closer.Close()
 	} else if err != pebble.ErrNotFound {
-		return nil, st, "", MovedAside{}, err
+		return nil, st, "", movedAside{}, err
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(0), UpperBound: e.dataEnd()})
 	if err != nil {
-		return nil, st, "", MovedAside{}, err
+		return nil, st, "", movedAside{}, err
 	}
 	for it.First(); it.Valid(); it.Next() {
 		if st.msgs == 0 {
@@ -205,7 +205,7 @@ func (s *pebbleShared) open(key, _ string) (engine, state, string, MovedAside, e
 	if st.msgs == 0 {
 		st.first = st.last + 1
 	}
-	return e, st, s.path, MovedAside{}, it.Close()
+	return e, st, s.path, movedAside{}, it.Close()
 }
 
 func (s *pebbleShared) stored(map[string]bool) []Orphan { return nil }

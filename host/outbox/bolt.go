@@ -85,9 +85,9 @@ func newBoltBackend(dir string, log hclog.Logger) *boltBackend {
 
 func (be *boltBackend) close() error { return nil }
 
-func (be *boltBackend) open(key, name string) (engine, state, string, MovedAside, error) {
+func (be *boltBackend) open(key, name string) (engine, state, string, movedAside, error) {
 	path := filepath.Join(be.dir, key+fileExt)
-	var moved MovedAside
+	var moved movedAside
 	eng, st, err := openBoltFile(path, name, &be.commits)
 	var ce *corruptError
 	if errors.As(err, &ce) {
@@ -95,7 +95,7 @@ func (be *boltBackend) open(key, name string) (engine, state, string, MovedAside
 		if merr != nil {
 			return nil, state{}, path, moved, fmt.Errorf("outbox %q: store %s is unreadable (%v) and cannot be moved aside: %w", name, path, err, merr)
 		}
-		moved = MovedAside{From: path, To: to, Cause: err}
+		moved = movedAside{From: path, To: to, Cause: err}
 		be.log.Error("outbox: store unreadable, moved aside; the outbox starts empty and the old file is kept",
 			"link", name, "path", path, "moved_to", to, "error", err)
 		eng, st, err = openBoltFile(path, name, &be.commits)

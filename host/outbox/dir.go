@@ -20,7 +20,7 @@ const lockFileName = "aimdb.lock"
 type backend interface {
 	// open opens or creates the store of the link named name under key (a safe file
 	// name). moved is set when an unreadable store was renamed aside.
-	open(key, name string) (eng engine, st state, path string, moved MovedAside, err error)
+	open(key, name string) (eng engine, st state, path string, moved movedAside, err error)
 	// stored lists the outboxes on disk with what they hold, but for those whose
 	// keys are in skip.
 	stored(skip map[string]bool) []Orphan
@@ -44,10 +44,10 @@ type Dir struct {
 // configuration opens.
 type Orphan struct {
 	Name  string // the link identity it was created for ("" if unreadable)
-	Path  string
-	Msgs  int
-	Bytes int64
-	Err   error // set when the store could not be read: Msgs and Bytes are then 0
+	Path  string // its store
+	Msgs  int    // values it holds
+	Bytes int64  // their payload bytes
+	Err   error  // set when the store could not be read: Msgs and Bytes are then 0
 }
 
 // OpenDir opens the data directory dir, creating it (mode 0700) if it is missing, and

@@ -22,7 +22,8 @@ var (
 	// ErrTooLarge is returned by Append when the values alone are more than MaxBytes,
 	// so that they could never fit, even in an empty outbox. Nothing was appended.
 	ErrTooLarge = errors.New("outbox: values larger than the outbox's max bytes")
-	// ErrClosed is returned by every method of a closed Outbox or Dir.
+	// ErrClosed is returned by Append, Read, Remove and Flush of a closed Outbox and
+	// by Open of a closed Dir.
 	ErrClosed = errors.New("outbox: closed")
 )
 
@@ -76,7 +77,7 @@ type Outbox struct {
 	max   int64
 	eng   engine
 	wait  chan struct{}
-	moved MovedAside
+	moved movedAside
 
 	// ops is held for reading by every operation and for writing by Close, so that
 	// Close waits for the operations under way and the engine is never used closed.
@@ -95,9 +96,9 @@ type Outbox struct {
 	flushTimer  *time.Timer // non-nil while a remove flush is scheduled
 }
 
-// MovedAside tells of a store that could not be opened or read and was renamed
+// movedAside tells of a store that could not be opened or read and was renamed
 // aside so that the outbox could start empty.
-type MovedAside struct {
+type movedAside struct {
 	From  string // the store's path
 	To    string // where it is now
 	Cause error  // why it was unreadable
