@@ -88,7 +88,7 @@ func (be *boltBackend) close() error { return nil }
 func (be *boltBackend) open(key, name string) (engine, state, string, movedAside, error) {
 	path := filepath.Join(be.dir, key+fileExt)
 	var moved movedAside
-	eng, st, err := openBoltFile(path, name, &be.commits)
+	eng, st, err := openBoltFile(path, name, be.log, &be.commits)
 	var ce *corruptError
 	if errors.As(err, &ce) {
 		to, merr := moveAside(path)
@@ -98,7 +98,7 @@ func (be *boltBackend) open(key, name string) (engine, state, string, movedAside
 		moved = movedAside{From: path, To: to, Cause: err}
 		be.log.Error("outbox: store unreadable, moved aside; the outbox starts empty and the old file is kept",
 			"link", name, "path", path, "moved_to", to, "error", err)
-		eng, st, err = openBoltFile(path, name, &be.commits)
+		eng, st, err = openBoltFile(path, name, be.log, &be.commits)
 	}
 	if err != nil {
 		return nil, state{}, path, moved, fmt.Errorf("outbox %q: %w", name, err)
@@ -124,7 +124,7 @@ func moveAside(path string) (string, error) {
 
 // openBoltFile checks an existing store read-only, then opens it for writing. Errors
 // that mean the file is not a readable store are *corruptError.
-func openBoltFile(path, name string, commits *atomic.Uint64) (*boltEngine, state, error) {
+func openBoltFile(path, name string, log hclog.Logger, commits *atomic.Uint64) (*boltEngine, state, error) {
 	var st state
 	fresh := true
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
@@ -139,6 +139,13 @@ func openBoltFile(path, name string, commits *atomic.Uint64) (*boltEngine, state
 			return nil, st, fmt.Errorf("store %s belongs to link %q", path, stored)
 		}
 		st = s
+		if fi.Size() >= compactMinSize && st.bytes < fi.Size()/4 {
+			if to, err := compactFile(path); err != nil {
+				log.Warn("outbox: cannot compact store; it goes on at its size", "link", name, "path", path, "error", err)
+			} else {
+				log.Info("outbox: store compacted", "link", name, "path", path, "bytes_before", fi.Size(), "bytes_after", to)
+			}
+		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, st, err
 	}
@@ -180,6 +187,54 @@ func openBoltFile(path, name string, commits *atomic.Uint64) (*boltEngine, state
 		return nil, st, err
 	}
 	return &boltEngine{db: db, commits: commits}, st, nil
+}
+
+// compactMinSize is the file size from which Open compacts a store that is more than
+// three quarters free, as after a long outage was sent: a bbolt file never shrinks.
+var compactMinSize int64 = 64 << 20
+
+// compactFile copies the store at path into a new file, path.compact, and renames that
+// over path. A crash leaves either file whole: the old one until the rename, the new
+// one after it; a leftover path.compact is removed by the next try.
+func compactFile(path string) (size int64, err error) {
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	err = guard(func() error {
+		ro := boltOptions()
+		ro.ReadOnly = true
+		src, err := bolt.Open(path, 0o600, ro)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		dst, err := bolt.Open(tmp, 0o600, boltOptions())
+		if err != nil {
+			return err
+		}
+		if err := bolt.Compact(dst, src, 16<<20); err != nil {
+			_ = dst.Close()
+			return err
+		}
+		return dst.Close() // every Compact transaction was fsync'd
+	})
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return 0, err
+	}
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil { // make the rename durable
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // classifyOpen makes err a corruptError unless it is about the file system or the

@@ -52,6 +52,8 @@
 // # Limits
 //
 // MaxBytes counts payload bytes; on disk each entry takes about 28 bytes more (key,
-// CRC, bbolt's leaf element), and a bbolt file never shrinks: pages freed by Remove are
-// reused, not returned to the file system.
+// CRC, bbolt's leaf element). A bbolt file never shrinks by itself: pages freed by
+// Remove are reused, not returned to the file system. So Open compacts a store of
+// 64 MiB or more that is more than three quarters free (as after a long outage was
+// sent) into a new file that it renames over the old one; a crash leaves one whole.
 package outbox

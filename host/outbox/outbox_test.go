@@ -566,3 +566,38 @@ func TestConcurrentAppendReadRemove(t *testing.T) {
 		t.Fatalf("end: Depth (%d, %d), LastSeq %d", m, b, o.LastSeq())
 	}
 }
+
+func TestOpenCompactsMostlyFreeStore(t *testing.T) {
+	defer func(v int64) { compactMinSize = v }(compactMinSize)
+	compactMinSize = 1 << 20
+	dir := t.TempDir()
+	d := openDirT(t, dir)
+	o := openT(t, d, "big", Options{})
+	appendN(t, o, 3000, 500, 1000)
+	if err := o.Remove(2990); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = openT(t, d, "big", Options{})
+	after, err := os.Stat(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() >= before.Size()/4 {
+		t.Fatalf("store of %d bytes holding 10 KB is %d bytes after Open: not compacted", before.Size(), after.Size())
+	}
+	checkContiguous(t, readAll(t, o, 0), 2991, 3000, 1000)
+	if last := appendN(t, o, 1, 1, 1000); last != 3001 {
+		t.Fatalf("seq after compaction %d, want 3001", last)
+	}
+	if _, err := os.Stat(o.Path() + ".compact"); !os.IsNotExist(err) {
+		t.Fatalf("temporary file left: %v", err)
+	}
+	t.Logf("compacted %d -> %d bytes", before.Size(), after.Size())
+}
