@@ -1,7 +1,7 @@
 package outbox
 
-// The stores that BenchmarkOutbox compares with the one that ships (one bbolt file per
-// link): one bbolt file for every link with group commit, and one pebble store for
+// The stores that BenchmarkOutbox compares with the one that ships (one bbolt file for
+// every link, with group commit): one bbolt file per link, and one pebble store for
 // every link. They live in a _test.go file so that they never reach a binary; they
 // skip what only the shipped store needs (corruption handling, listing orphans).
 
@@ -9,9 +9,7 @@ import (
 	"testing"
 
 	"encoding/binary"
-	"errors"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,138 +20,79 @@ import (
 // backends are the stores the benchmarks compare, by name.
 var backends = []struct {
 	name string
-	new  func(dir string, log hclog.Logger) backend
+	new  func(dir string, log hclog.Logger) (backend, error)
 }{
-	{"bolt-file-per-link", func(dir string, log hclog.Logger) backend { return newBoltBackend(dir, log) }},
-	{"bolt-shared", newBoltShared},
+	{"bolt-shared", newBoltStore},
+	{"bolt-file-per-link", newBoltFiles},
 	{"pebble-shared", newPebbleShared},
 }
 
-// --- one bbolt file for every link, a bucket per link, group commit ---
+// --- one bbolt file per link, <dir>/<key>.outbox, with the layout of links/<key> ---
 
-type boltShared struct {
-	db  *bolt.DB
-	err error
-
-	mu      sync.Mutex
-	queue   []*groupOp
-	leading bool
+type boltFiles struct {
+	dir     string
 	commits atomic.Uint64
 }
 
-type groupOp struct {
-	bucket   []byte
-	first    uint64
-	payloads [][]byte
-	delUpTo  uint64
-	done     chan error
-}
+func newBoltFiles(dir string, _ hclog.Logger) (backend, error) { return &boltFiles{dir: dir}, nil }
 
-func newBoltShared(dir string, _ hclog.Logger) backend {
-	db, err := bolt.Open(filepath.Join(dir, "shared.bolt"), 0o600, boltOptions())
-	return &boltShared{db: db, err: err}
-}
-
-func (s *boltShared) open(key, _ string) (engine, state, string, movedAside, error) {
-	if s.err != nil {
-		return nil, state{}, "", movedAside{}, s.err
+func (s *boltFiles) open(key, _ string) (engine, state, string, movedAside, error) {
+	path := filepath.Join(s.dir, key+".outbox")
+	db, err := bolt.Open(path, 0o600, boltOptions())
+	if err != nil {
+		return nil, state{}, path, movedAside{}, err
 	}
 	var st state
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(key))
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(entriesBucket)
 		if err != nil {
 			return err
 		}
 		st, err = scanBucket(b)
 		return err
 	})
-	return &boltSharedEngine{s: s, bucket: []byte(key)}, st, s.db.Path(), movedAside{}, err
+	if err != nil {
+		_ = db.Close()
+		return nil, state{}, path, movedAside{}, err
+	}
+	return &boltFile{db: db, commits: &s.commits}, st, path, movedAside{}, nil
 }
 
-func (s *boltShared) stored(map[string]bool) []Orphan { return nil }
+func (s *boltFiles) movedAside() movedAside          { return movedAside{} }
+func (s *boltFiles) stored(map[string]bool) []Orphan { return nil }
+func (s *boltFiles) close() error                    { return nil }
+func (s *boltFiles) commitCount() uint64             { return s.commits.Load() }
 
-func (s *boltShared) close() error {
-	if s.db == nil {
-		return nil
-	}
-	return s.db.Close()
+// boltFile is one link's file: each commit is a transaction (and fsync) of its own.
+type boltFile struct {
+	db      *bolt.DB
+	commits *atomic.Uint64
 }
 
-// commit queues op and commits it with whatever else is queued, in one transaction:
-// appends of different links share one fsync, with no delay when only one link is
-// appending. The committer that finds no commit under way leads; when it is done, it
-// hands the lead to the oldest op queued meanwhile, so that no committer waits for
-// more than the transaction under way and its own.
-func (s *boltShared) commit(op *groupOp) error {
-	op.done = make(chan error, 1)
-	s.mu.Lock()
-	s.queue = append(s.queue, op)
-	if s.leading {
-		s.mu.Unlock()
-		if err := <-op.done; err != errLead {
-			return err
-		}
-		s.mu.Lock()
-	}
-	s.leading = true
-	ops := s.queue
-	s.queue = nil
-	s.mu.Unlock()
-	s.commits.Add(1)
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, op := range ops {
-			if err := commitBucket(tx.Bucket(op.bucket), op.first, op.payloads, op.delUpTo); err != nil {
-				return err
-			}
-		}
-		return nil
+func (e *boltFile) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
+	e.commits.Add(1)
+	return e.db.Update(func(tx *bolt.Tx) error {
+		return commitBucket(tx.Bucket(entriesBucket), first, payloads, delUpTo)
 	})
-	s.mu.Lock()
-	if len(s.queue) > 0 {
-		s.queue[0].done <- errLead
-	} else {
-		s.leading = false
-	}
-	s.mu.Unlock()
-	for _, o := range ops {
-		if o != op {
-			o.done <- err
-		}
-	}
-	return err
 }
 
-// errLead tells a queued committer to lead the next group commit.
-var errLead = errors.New("lead")
-
-func (s *boltShared) commitCount() uint64 { return s.commits.Load() }
-
-type boltSharedEngine struct {
-	s      *boltShared
-	bucket []byte
-}
-
-func (e *boltSharedEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
-	return e.s.commit(&groupOp{bucket: e.bucket, first: first, payloads: payloads, delUpTo: delUpTo})
-}
-
-func (e *boltSharedEngine) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
-	err = e.s.db.View(func(tx *bolt.Tx) error {
-		es, err = readBucket(tx.Bucket(e.bucket), from, maxMsgs, maxBytes)
+func (e *boltFile) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		es, err = readBucket(tx.Bucket(entriesBucket), from, maxMsgs, maxBytes)
 		return err
 	})
 	return es, err
 }
 
-func (e *boltSharedEngine) span(from, upTo uint64) (msgs int, bytes int64, err error) {
-	err = e.s.db.View(func(tx *bolt.Tx) error {
-		msgs, bytes = spanBucket(tx.Bucket(e.bucket), from, upTo)
+func (e *boltFile) span(from, upTo uint64) (msgs int, bytes int64, err error) {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		msgs, bytes = spanBucket(tx.Bucket(entriesBucket), from, upTo)
 		return nil
 	})
 	return msgs, bytes, err
 }
 
-func (e *boltSharedEngine) close() error { return nil }
+func (e *boltFile) close() error { return e.db.Close() }
 
 // --- one pebble store for every link, keys prefixed by the link ---
 //
@@ -164,7 +103,6 @@ func (e *boltSharedEngine) close() error { return nil }
 type pebbleShared struct {
 	path string
 	db   *pebble.DB
-	err  error
 }
 
 type quietLogger struct{}
@@ -173,16 +111,16 @@ func (quietLogger) Infof(string, ...any)         {}
 func (quietLogger) Errorf(string, ...any)        {}
 func (quietLogger) Fatalf(f string, args ...any) { panic(f) }
 
-func newPebbleShared(dir string, _ hclog.Logger) backend {
+func newPebbleShared(dir string, _ hclog.Logger) (backend, error) {
 	path := filepath.Join(dir, "pebble")
 	db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}})
-	return &pebbleShared{path: path, db: db, err: err}
+	if err != nil {
+		return nil, err
+	}
+	return &pebbleShared{path: path, db: db}, nil
 }
 
 func (s *pebbleShared) open(key, _ string) (engine, state, string, movedAside, error) {
-	if s.err != nil {
-		return nil, state{}, "", movedAside{}, s.err
-	}
 	e := &pebbleEngine{db: s.db, prefix: append([]byte(key), 0)}
 	st := state{}
 	if v, closer, err := s.db.Get(e.metaKey()); err == nil {
@@ -208,14 +146,9 @@ func (s *pebbleShared) open(key, _ string) (engine, state, string, movedAside, e
 	return e, st, s.path, movedAside{}, it.Close()
 }
 
+func (s *pebbleShared) movedAside() movedAside          { return movedAside{} }
 func (s *pebbleShared) stored(map[string]bool) []Orphan { return nil }
-
-func (s *pebbleShared) close() error {
-	if s.db == nil {
-		return nil
-	}
-	return s.db.Close()
-}
+func (s *pebbleShared) close() error                    { return s.db.Close() }
 
 type pebbleEngine struct {
 	db     *pebble.DB

@@ -12,14 +12,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// The comparative benchmark of the stores: the one that ships (bolt-file-per-link)
-// and those in altstore_test.go, side by side in one run. See BENCHMARKS.md.
+// The comparative benchmark of the stores: the one that ships (bolt-shared) and those
+// in altstore_test.go, side by side in one run. See BENCHMARKS.md.
 //
 //	nice -n -5 go test -run '^$' -bench . -benchtime 2s ./host/outbox/
 
 const benchValueSize = 100
 
-func openBenchDir(b *testing.B, newBackend func(string, hclog.Logger) backend) *Dir {
+func openBenchDir(b *testing.B, newBackend func(string, hclog.Logger) (backend, error)) *Dir {
 	b.Helper()
 	d, err := openDir(b.TempDir(), nil, newBackend)
 	if err != nil {
@@ -51,7 +51,7 @@ func BenchmarkOutbox(b *testing.B) {
 	}
 }
 
-func benchThroughput(b *testing.B, newBackend func(string, hclog.Logger) backend, links, batch int) {
+func benchThroughput(b *testing.B, newBackend func(string, hclog.Logger) (backend, error), links, batch int) {
 	d := openBenchDir(b, newBackend)
 	per := max(b.N/links, batch)
 	payloads := make([][]byte, batch)

@@ -6,21 +6,22 @@
 //
 // A Dir is a data directory for one host process. OpenDir locks it with flock on
 // <dir>/aimdb.lock (which holds the holder's pid), so that two processes never share
-// it. Each outbox is a bbolt file (go.etcd.io/bbolt, a B+tree on a memory-mapped file
-// with copy-on-write pages and two checksummed meta pages) of its own,
-// <dir>/<FileKey(name)>.outbox, where FileKey keeps a readable part of the link name
-// and adds 16 hex digits of its SHA-256. In that file:
+// it. Its outboxes live in one bbolt file (go.etcd.io/bbolt: a B+tree on a
+// memory-mapped file, copy-on-write pages, two checksummed meta pages),
+// <dir>/outbox.bolt:
 //
-//   - bucket "entries": key = Seq as 8 bytes big-endian, value = CRC-32C (Castagnoli)
-//     of the payload as 4 bytes little-endian, then the payload; the bucket's sequence
-//     is the last Seq appended, so that a Seq is never used twice, even after every
-//     entry was removed;
-//   - bucket "meta": "name" = the link name, "format" = "1".
+//   - bucket links/<key>/entries: key = Seq as 8 bytes big-endian, value = CRC-32C
+//     (Castagnoli) of the payload as 4 bytes little-endian, then the payload; the
+//     bucket's sequence is the last Seq appended, so that a Seq is never used twice,
+//     even after every entry was removed;
+//   - key links/<key>/name: the link name; <key> keeps a readable part of it and adds
+//     16 hex digits of its SHA-256;
+//   - bucket meta: "format" = "1".
 //
-// One file per link rather than one shared file was chosen by the comparative
-// benchmark in bench_test.go (figures in BENCHMARKS.md): it is as fast, keeps a
-// corrupt file from taking other links' entries with it and makes Unclaimed a
-// directory listing.
+// Appends of different links that arrive while a commit is under way are committed
+// together in the next transaction, with one fsync (group commit); a link appending
+// alone waits for nobody. One shared file rather than a file per link was chosen by
+// the comparative benchmark in bench_test.go (figures in BENCHMARKS.md).
 //
 // # Durability
 //
@@ -37,14 +38,14 @@
 //
 // # Unreadable stores
 //
-// Open reads and checks a whole existing store before it uses it: bbolt's meta pages
+// OpenDir reads and checks the whole store before it uses it: bbolt's meta pages
 // (magic, version, checksum), that no page lies past the end of the file (a truncated
 // file), bbolt's consistency check of every page, and every entry's key and CRC. This
 // takes about 0.5 s for a full 256 MiB outbox of 100-byte values. A store that fails
 // is renamed to <path>.corrupt-<UTC time>, logged at ERROR with both paths and the
-// cause, reported by (*Outbox).MovedAside, and the outbox starts empty (its Seqs start
-// again from 1). Nothing is ever emptied or deleted silently: the old file stays for
-// inspection. Damage found after Open (by Read's CRC check, or a page bbolt cannot
+// cause, reported by (*Dir).MovedAside and by every outbox's MovedAside, and the
+// outboxes start empty (their Seqs start again from 1). Nothing is ever emptied or
+// deleted silently: the old file stays for inspection. Damage found after Open (by Read's CRC check, or a page bbolt cannot
 // read) is returned as an error and left for the next Open to move aside. Errors of
 // the file system (permissions, a directory in the way) are returned, never taken for
 // corruption.
@@ -53,7 +54,8 @@
 //
 // MaxBytes counts payload bytes; on disk each entry takes about 28 bytes more (key,
 // CRC, bbolt's leaf element). A bbolt file never shrinks by itself: pages freed by
-// Remove are reused, not returned to the file system. So Open compacts a store of
+// Remove are reused, not returned to the file system. So OpenDir compacts a store of
 // 64 MiB or more that is more than three quarters free (as after a long outage was
-// sent) into a new file that it renames over the old one; a crash leaves one whole.
+// sent) into a new file that it renames over the old one; a crash leaves one of them
+// whole.
 package outbox

@@ -132,9 +132,9 @@ func (o *Outbox) Name() string { return o.name }
 // Path is the outbox's store on disk.
 func (o *Outbox) Path() string { return o.path }
 
-// MovedAside reports the unreadable store that Open renamed aside before it started
-// this outbox empty: its old path, its new path and the cause. All are empty when
-// nothing was moved.
+// MovedAside reports the unreadable store that was renamed aside before this outbox
+// started empty: its old path, its new path and the cause. All are empty when nothing
+// was moved. The store held every outbox of the Dir: see (*Dir).MovedAside.
 func (o *Outbox) MovedAside() (from, to string, cause error) {
 	return o.moved.From, o.moved.To, o.moved.Cause
 }
