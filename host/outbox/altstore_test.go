@@ -76,9 +76,9 @@ func (e *boltFile) commit(first uint64, payloads [][]byte, delUpTo uint64) error
 	})
 }
 
-func (e *boltFile) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
+func (e *boltFile) read(from, upTo uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
 	err = e.db.View(func(tx *bolt.Tx) error {
-		es, err = readBucket(tx.Bucket(entriesBucket), from, maxMsgs, maxBytes)
+		es, err = readBucket(tx.Bucket(entriesBucket), from, upTo, maxMsgs, maxBytes)
 		return err
 	})
 	return es, err
@@ -185,8 +185,8 @@ func (e *pebbleEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) e
 	return b.Commit(pebble.Sync)
 }
 
-func (e *pebbleEngine) read(from uint64, maxMsgs, maxBytes int) ([]Entry, error) {
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(from), UpperBound: e.dataEnd()})
+func (e *pebbleEngine) read(from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(from), UpperBound: e.dataKey(upTo + 1)})
 	if err != nil {
 		return nil, err
 	}

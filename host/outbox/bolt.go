@@ -227,8 +227,8 @@ func seqKey(seq uint64) []byte {
 	return k[:]
 }
 
-// readBucket copies the entries from seq from on, within the limits of Read.
-func readBucket(b *bolt.Bucket, from uint64, maxMsgs, maxBytes int) ([]Entry, error) {
+// readBucket copies the entries with from <= seq <= upTo, within the limits of Read.
+func readBucket(b *bolt.Bucket, from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error) {
 	type ref struct {
 		seq uint64
 		v   []byte
@@ -242,6 +242,9 @@ func readBucket(b *bolt.Bucket, from uint64, maxMsgs, maxBytes int) ([]Entry, er
 		}
 		if len(v) < 4 || len(k) != 8 {
 			return nil, corrupt("entry %x: malformed", k)
+		}
+		if binary.BigEndian.Uint64(k) > upTo {
+			break
 		}
 		n := len(v) - 4
 		if maxBytes > 0 && len(refs) > 0 && total+n > maxBytes {

@@ -58,10 +58,10 @@ type engine interface {
 	// entry with seq <= delUpTo (0: none), in one durable (fsync'd) transaction.
 	// payloads may be empty.
 	commit(first uint64, payloads [][]byte, delUpTo uint64) error
-	// read returns copies of the oldest stored entries with seq >= from: at most
-	// maxMsgs of them (<= 0: no limit) and, past the first, at most maxBytes
+	// read returns copies of the oldest stored entries with from <= seq <= upTo: at
+	// most maxMsgs of them (<= 0: no limit) and, past the first, at most maxBytes
 	// payload bytes (<= 0: no limit).
-	read(from uint64, maxMsgs, maxBytes int) ([]Entry, error)
+	read(from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error)
 	// span counts the stored entries with from <= seq <= upTo and their payload bytes.
 	span(from, upTo uint64) (msgs int, bytes int64, err error)
 	close() error
@@ -241,7 +241,9 @@ func (o *Outbox) Read(after uint64, maxMsgs, maxBytes int) ([]Entry, error) {
 	if from > last {
 		return nil, nil
 	}
-	es, err := o.eng.read(from, maxMsgs, maxBytes)
+	// Not past last: an entry that a commit under way already stored is not yet
+	// counted, and Remove does not remove past last.
+	es, err := o.eng.read(from, last, maxMsgs, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: read: %w", o.path, err)
 	}

@@ -327,9 +327,9 @@ func (l *boltLink) view(f func(b *bolt.Bucket) error) error {
 	})
 }
 
-func (l *boltLink) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
+func (l *boltLink) read(from, upTo uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
 	err = l.view(func(b *bolt.Bucket) error {
-		es, err = readBucket(b, from, maxMsgs, maxBytes)
+		es, err = readBucket(b, from, upTo, maxMsgs, maxBytes)
 		return err
 	})
 	return es, err
