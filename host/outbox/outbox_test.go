@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
@@ -603,4 +604,38 @@ func TestOpenDirCompactsMostlyFreeStore(t *testing.T) {
 		t.Fatalf("temporary file left: %v", err)
 	}
 	t.Logf("compacted %d -> %d bytes", before.Size(), after.Size())
+}
+
+// TestRemoveReachesDiskWithoutAppend: a Remove that no Append follows is written by a
+// commit of its own; a copy of the file taken then (as a crash would leave it) opens
+// without the removed entries.
+func TestRemoveReachesDiskWithoutAppend(t *testing.T) {
+	d := openDirT(t, t.TempDir())
+	o := openT(t, d, "idle", Options{})
+	appendN(t, o, 100, 10, 50)
+	if err := o.Remove(50); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.physRemoved == 50
+	}
+	for deadline := time.Now().Add(10 * time.Second); !onDisk(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the Remove was not written within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polls the state, as host's eventually does
+	}
+	b, err := os.ReadFile(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	if err := os.WriteFile(filepath.Join(crashed, storeFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDirT(t, crashed)
+	o2 := openT(t, d2, "idle", Options{})
+	checkContiguous(t, readAll(t, o2, 0), 51, 100, 50)
 }
