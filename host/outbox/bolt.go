@@ -76,7 +76,7 @@ func moveAside(path string) (string, error) {
 	return to, nil
 }
 
-// compactMinSize is the file size from which Open compacts a store that is more than
+// compactMinSize is the file size from which OpenDir compacts a store that is more than
 // three quarters free, as after a long outage was sent: a bbolt file never shrinks.
 var compactMinSize int64 = 64 << 20
 
