@@ -1,7 +1,7 @@
 package outbox
 
-// The stores that BenchmarkOutbox compares with the one that ships (one bbolt file per
-// link): one bbolt file for every link with group commit, and one pebble store for
+// The stores that BenchmarkOutbox compares with the one that ships (one bbolt file for
+// every link, with group commit): one bbolt file per link, and one pebble store for
 // every link. They live in a _test.go file so that they never reach a binary; they
 // skip what only the shipped store needs (corruption handling, listing orphans).
 
@@ -10,7 +10,7 @@ import (
 
 	"encoding/binary"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/go-hclog"
@@ -20,122 +20,79 @@ import (
 // backends are the stores the benchmarks compare, by name.
 var backends = []struct {
 	name string
-	new  func(dir string, log hclog.Logger) backend
+	new  func(dir string, log hclog.Logger) (backend, error)
 }{
-	{"bolt-file-per-link", func(dir string, log hclog.Logger) backend { return newBoltBackend(dir, log) }},
-	{"bolt-shared", newBoltShared},
+	{"bolt-shared", newBoltStore},
+	{"bolt-file-per-link", newBoltFiles},
 	{"pebble-shared", newPebbleShared},
 }
 
-// --- one bbolt file for every link, a bucket per link, group commit ---
+// --- one bbolt file per link, <dir>/<key>.outbox, with the layout of links/<key> ---
 
-type boltShared struct {
-	db  *bolt.DB
-	err error
-
-	mu      sync.Mutex
-	queue   []*groupOp
-	leading bool
+type boltFiles struct {
+	dir     string
+	commits atomic.Uint64
 }
 
-type groupOp struct {
-	bucket   []byte
-	first    uint64
-	payloads [][]byte
-	delUpTo  uint64
-	done     chan error
-}
+func newBoltFiles(dir string, _ hclog.Logger) (backend, error) { return &boltFiles{dir: dir}, nil }
 
-func newBoltShared(dir string, _ hclog.Logger) backend {
-	db, err := bolt.Open(filepath.Join(dir, "shared.bolt"), 0o600, boltOptions())
-	return &boltShared{db: db, err: err}
-}
-
-func (s *boltShared) open(key, _ string) (engine, state, string, MovedAside, error) {
-	if s.err != nil {
-		return nil, state{}, "", MovedAside{}, s.err
+func (s *boltFiles) open(key, _ string) (engine, state, string, movedAside, error) {
+	path := filepath.Join(s.dir, key+".outbox")
+	db, err := bolt.Open(path, 0o600, boltOptions())
+	if err != nil {
+		return nil, state{}, path, movedAside{}, err
 	}
 	var st state
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(key))
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(entriesBucket)
 		if err != nil {
 			return err
 		}
 		st, err = scanBucket(b)
 		return err
 	})
-	return &boltSharedEngine{s: s, bucket: []byte(key)}, st, s.db.Path(), MovedAside{}, err
-}
-
-func (s *boltShared) stored(map[string]bool) []Orphan { return nil }
-
-func (s *boltShared) close() error {
-	if s.db == nil {
-		return nil
+	if err != nil {
+		_ = db.Close()
+		return nil, state{}, path, movedAside{}, err
 	}
-	return s.db.Close()
+	return &boltFile{db: db, commits: &s.commits}, st, path, movedAside{}, nil
 }
 
-// commit queues op; the first committer to find no commit under way leads: it commits
-// everything queued in one transaction, and again while more is queued. Appends of
-// different links thus share one fsync, with no delay when only one is appending.
-func (s *boltShared) commit(op *groupOp) error {
-	op.done = make(chan error, 1)
-	s.mu.Lock()
-	s.queue = append(s.queue, op)
-	if s.leading {
-		s.mu.Unlock()
-		return <-op.done
-	}
-	s.leading = true
-	for len(s.queue) > 0 {
-		ops := s.queue
-		s.queue = nil
-		s.mu.Unlock()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, op := range ops {
-				if err := commitBucket(tx.Bucket(op.bucket), op.first, op.payloads, op.delUpTo); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, op := range ops {
-			op.done <- err
-		}
-		s.mu.Lock()
-	}
-	s.leading = false
-	s.mu.Unlock()
-	return <-op.done
+func (s *boltFiles) movedAside() movedAside          { return movedAside{} }
+func (s *boltFiles) stored(map[string]bool) []Orphan { return nil }
+func (s *boltFiles) close() error                    { return nil }
+func (s *boltFiles) commitCount() uint64             { return s.commits.Load() }
+
+// boltFile is one link's file: each commit is a transaction (and fsync) of its own.
+type boltFile struct {
+	db      *bolt.DB
+	commits *atomic.Uint64
 }
 
-type boltSharedEngine struct {
-	s      *boltShared
-	bucket []byte
+func (e *boltFile) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
+	e.commits.Add(1)
+	return e.db.Update(func(tx *bolt.Tx) error {
+		return commitBucket(tx.Bucket(entriesBucket), first, payloads, delUpTo)
+	})
 }
 
-func (e *boltSharedEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
-	return e.s.commit(&groupOp{bucket: e.bucket, first: first, payloads: payloads, delUpTo: delUpTo})
-}
-
-func (e *boltSharedEngine) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
-	err = e.s.db.View(func(tx *bolt.Tx) error {
-		es, err = readBucket(tx.Bucket(e.bucket), from, maxMsgs, maxBytes)
+func (e *boltFile) read(from, upTo uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		es, err = readBucket(tx.Bucket(entriesBucket), from, upTo, maxMsgs, maxBytes)
 		return err
 	})
 	return es, err
 }
 
-func (e *boltSharedEngine) span(from, upTo uint64) (msgs int, bytes int64, err error) {
-	err = e.s.db.View(func(tx *bolt.Tx) error {
-		msgs, bytes = spanBucket(tx.Bucket(e.bucket), from, upTo)
+func (e *boltFile) span(from, upTo uint64) (msgs int, bytes int64, err error) {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		msgs, bytes = spanBucket(tx.Bucket(entriesBucket), from, upTo)
 		return nil
 	})
 	return msgs, bytes, err
 }
 
-func (e *boltSharedEngine) close() error { return nil }
+func (e *boltFile) close() error { return e.db.Close() }
 
 // --- one pebble store for every link, keys prefixed by the link ---
 //
@@ -146,7 +103,6 @@ func (e *boltSharedEngine) close() error { return nil }
 type pebbleShared struct {
 	path string
 	db   *pebble.DB
-	err  error
 }
 
 type quietLogger struct{}
@@ -155,27 +111,27 @@ func (quietLogger) Infof(string, ...any)         {}
 func (quietLogger) Errorf(string, ...any)        {}
 func (quietLogger) Fatalf(f string, args ...any) { panic(f) }
 
-func newPebbleShared(dir string, _ hclog.Logger) backend {
+func newPebbleShared(dir string, _ hclog.Logger) (backend, error) {
 	path := filepath.Join(dir, "pebble")
 	db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}})
-	return &pebbleShared{path: path, db: db, err: err}
+	if err != nil {
+		return nil, err
+	}
+	return &pebbleShared{path: path, db: db}, nil
 }
 
-func (s *pebbleShared) open(key, _ string) (engine, state, string, MovedAside, error) {
-	if s.err != nil {
-		return nil, state{}, "", MovedAside{}, s.err
-	}
+func (s *pebbleShared) open(key, _ string) (engine, state, string, movedAside, error) {
 	e := &pebbleEngine{db: s.db, prefix: append([]byte(key), 0)}
 	st := state{}
 	if v, closer, err := s.db.Get(e.metaKey()); err == nil {
 		st.last = binary.BigEndian.Uint64(v)
 		_ = closer.Close()
 	} else if err != pebble.ErrNotFound {
-		return nil, st, "", MovedAside{}, err
+		return nil, st, "", movedAside{}, err
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(0), UpperBound: e.dataEnd()})
 	if err != nil {
-		return nil, st, "", MovedAside{}, err
+		return nil, st, "", movedAside{}, err
 	}
 	for it.First(); it.Valid(); it.Next() {
 		if st.msgs == 0 {
@@ -187,17 +143,12 @@ func (s *pebbleShared) open(key, _ string) (engine, state, string, MovedAside, e
 	if st.msgs == 0 {
 		st.first = st.last + 1
 	}
-	return e, st, s.path, MovedAside{}, it.Close()
+	return e, st, s.path, movedAside{}, it.Close()
 }
 
+func (s *pebbleShared) movedAside() movedAside          { return movedAside{} }
 func (s *pebbleShared) stored(map[string]bool) []Orphan { return nil }
-
-func (s *pebbleShared) close() error {
-	if s.db == nil {
-		return nil
-	}
-	return s.db.Close()
-}
+func (s *pebbleShared) close() error                    { return s.db.Close() }
 
 type pebbleEngine struct {
 	db     *pebble.DB
@@ -234,8 +185,8 @@ func (e *pebbleEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) e
 	return b.Commit(pebble.Sync)
 }
 
-func (e *pebbleEngine) read(from uint64, maxMsgs, maxBytes int) ([]Entry, error) {
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(from), UpperBound: e.dataEnd()})
+func (e *pebbleEngine) read(from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: e.dataKey(from), UpperBound: e.dataKey(upTo + 1)})
 	if err != nil {
 		return nil, err
 	}

@@ -9,16 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
-
-// fileExt ends the name of every outbox store in a data directory.
-const fileExt = ".outbox"
 
 // formatVersion is stored in every store's meta bucket.
 const formatVersion = "1"
@@ -26,7 +21,6 @@ const formatVersion = "1"
 var (
 	entriesBucket = []byte("entries")
 	metaBucket    = []byte("meta")
-	metaName      = []byte("name")
 	metaFormat    = []byte("format")
 	castagnoli    = crc32.MakeTable(crc32.Castagnoli)
 )
@@ -66,42 +60,6 @@ func guard(f func() error) (err error) {
 	return f()
 }
 
-// boltBackend keeps each outbox in a bbolt file of its own, <dir>/<key>.outbox, with a
-// bucket "entries" (key: seq as 8 bytes big-endian; value: CRC-32C of the payload,
-// 4 bytes little-endian, then the payload; bucket sequence: the last seq appended)
-// and a bucket "meta" (the link name and the format version).
-type boltBackend struct {
-	dir string
-	log hclog.Logger
-}
-
-func newBoltBackend(dir string, log hclog.Logger) *boltBackend {
-	return &boltBackend{dir: dir, log: log}
-}
-
-func (be *boltBackend) close() error { return nil }
-
-func (be *boltBackend) open(key, name string) (engine, state, string, MovedAside, error) {
-	path := filepath.Join(be.dir, key+fileExt)
-	var moved MovedAside
-	eng, st, err := openBoltFile(path, name)
-	var ce *corruptError
-	if errors.As(err, &ce) {
-		to, merr := moveAside(path)
-		if merr != nil {
-			return nil, state{}, path, moved, fmt.Errorf("outbox %q: store %s is unreadable (%v) and cannot be moved aside: %w", name, path, err, merr)
-		}
-		moved = MovedAside{From: path, To: to, Cause: err}
-		be.log.Error("outbox: store unreadable, moved aside; the outbox starts empty and the old file is kept",
-			"link", name, "path", path, "moved_to", to, "error", err)
-		eng, st, err = openBoltFile(path, name)
-	}
-	if err != nil {
-		return nil, state{}, path, moved, fmt.Errorf("outbox %q: %w", name, err)
-	}
-	return eng, st, path, moved, nil
-}
-
 // moveAside renames path to path.corrupt-<UTC time>, with a counter if that exists.
 func moveAside(path string) (string, error) {
 	base := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
@@ -118,64 +76,52 @@ func moveAside(path string) (string, error) {
 	return to, nil
 }
 
-// openBoltFile checks an existing store read-only, then opens it for writing. Errors
-// that mean the file is not a readable store are *corruptError.
-func openBoltFile(path, name string) (*boltEngine, state, error) {
-	var st state
-	fresh := true
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, st, fmt.Errorf("store %s is not a regular file", path)
-	} else if err == nil && fi.Size() > 0 {
-		fresh = false
-		s, stored, err := verifyBoltFile(path, fi.Size())
-		if err != nil {
-			return nil, st, err
-		}
-		if stored != "" && stored != name {
-			return nil, st, fmt.Errorf("store %s belongs to link %q", path, stored)
-		}
-		st = s
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, st, err
-	}
+// compactMinSize is the file size from which OpenDir compacts a store that is more than
+// three quarters free, as after a long outage was sent: a bbolt file never shrinks.
+var compactMinSize int64 = 64 << 20
 
-	var db *bolt.DB
-	err := guard(func() (err error) {
-		db, err = bolt.Open(path, 0o600, boltOptions())
-		return err
-	})
-	if err != nil {
-		return nil, st, classifyOpen(path, err)
+// compactFile copies the store at path into a new file, path.compact, and renames that
+// over path. A crash leaves either file whole: the old one until the rename, the new
+// one after it; a leftover path.compact is removed by the next try.
+func compactFile(path string) (size int64, err error) {
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
 	}
 	err = guard(func() error {
-		return db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(entriesBucket)
-			if err != nil {
-				return err
-			}
-			m, err := tx.CreateBucketIfNotExists(metaBucket)
-			if err != nil {
-				return err
-			}
-			if m.Get(metaName) == nil {
-				if err := m.Put(metaName, []byte(name)); err != nil {
-					return err
-				}
-				if err := m.Put(metaFormat, []byte(formatVersion)); err != nil {
-					return err
-				}
-			}
-			if fresh {
-				st = state{last: b.Sequence(), first: b.Sequence() + 1}
-			}
-			return nil
-		})
+		ro := boltOptions()
+		ro.ReadOnly = true
+		src, err := bolt.Open(path, 0o600, ro)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		dst, err := bolt.Open(tmp, 0o600, boltOptions())
+		if err != nil {
+			return err
+		}
+		if err := bolt.Compact(dst, src, 16<<20); err != nil {
+			_ = dst.Close()
+			return err
+		}
+		return dst.Close() // every Compact transaction was fsync'd
 	})
-	if err != nil {
-		_ = db.Close()
-		return nil, st, err
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	return &boltEngine{db: db}, st, nil
+	if err != nil {
+		_ = os.Remove(tmp)
+		return 0, err
+	}
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil { // make the rename durable
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // classifyOpen makes err a corruptError unless it is about the file system or the
@@ -192,51 +138,6 @@ func classifyOpen(path string, err error) error {
 		return err
 	}
 	return &corruptError{fmt.Errorf("store %s cannot be opened: %w", path, err)}
-}
-
-// verifyBoltFile opens path read-only and checks it whole: the pages reach no further
-// than the file, bbolt's consistency check passes, every key is a seq no higher than
-// the last one appended and every value's CRC matches. It returns what the store holds
-// and the link name stored in it.
-func verifyBoltFile(path string, size int64) (st state, name string, err error) {
-	var db *bolt.DB
-	err = guard(func() (err error) {
-		o := boltOptions()
-		o.ReadOnly = true
-		db, err = bolt.Open(path, 0o600, o)
-		return err
-	})
-	if err != nil {
-		return st, "", classifyOpen(path, err)
-	}
-	defer db.Close()
-	err = guard(func() error {
-		return db.View(func(tx *bolt.Tx) error {
-			if reach := tx.Size(); reach > size {
-				return corrupt("store %s is truncated: %d bytes, its pages reach byte %d", path, size, reach)
-			}
-			for cerr := range tx.Check() {
-				if err == nil {
-					err = corrupt("store %s fails bbolt's consistency check: %v", path, cerr)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			if m := tx.Bucket(metaBucket); m != nil {
-				name = string(m.Get(metaName))
-				if f := m.Get(metaFormat); f != nil && string(f) != formatVersion {
-					return corrupt("store %s has format %q, this aimdb reads %q", path, f, formatVersion)
-				}
-			}
-			st, err = scanBucket(tx.Bucket(entriesBucket))
-			if err != nil {
-				return corrupt("store %s: %v", path, err)
-			}
-			return nil
-		})
-	})
-	return st, name, err
 }
 
 // scanBucket reads every entry of b (nil: an empty store) and checks it.
@@ -285,41 +186,6 @@ func decodeEntry(k, v []byte) (uint64, []byte, error) {
 	return seq, p, nil
 }
 
-// boltEngine is one outbox in a bbolt file of its own.
-type boltEngine struct {
-	db *bolt.DB
-}
-
-func (e *boltEngine) commit(first uint64, payloads [][]byte, delUpTo uint64) error {
-	return guard(func() error {
-		return e.db.Update(func(tx *bolt.Tx) error {
-			return commitBucket(tx.Bucket(entriesBucket), first, payloads, delUpTo)
-		})
-	})
-}
-
-func (e *boltEngine) read(from uint64, maxMsgs, maxBytes int) (es []Entry, err error) {
-	err = guard(func() error {
-		return e.db.View(func(tx *bolt.Tx) error {
-			es, err = readBucket(tx.Bucket(entriesBucket), from, maxMsgs, maxBytes)
-			return err
-		})
-	})
-	return es, err
-}
-
-func (e *boltEngine) span(from, upTo uint64) (msgs int, bytes int64, err error) {
-	err = guard(func() error {
-		return e.db.View(func(tx *bolt.Tx) error {
-			msgs, bytes = spanBucket(tx.Bucket(entriesBucket), from, upTo)
-			return nil
-		})
-	})
-	return msgs, bytes, err
-}
-
-func (e *boltEngine) close() error { return e.db.Close() }
-
 // commitBucket deletes the entries <= delUpTo and appends payloads from seq first.
 func commitBucket(b *bolt.Bucket, first uint64, payloads [][]byte, delUpTo uint64) error {
 	if delUpTo > 0 {
@@ -361,8 +227,8 @@ func seqKey(seq uint64) []byte {
 	return k[:]
 }
 
-// readBucket copies the entries from seq from on, within the limits of Read.
-func readBucket(b *bolt.Bucket, from uint64, maxMsgs, maxBytes int) ([]Entry, error) {
+// readBucket copies the entries with from <= seq <= upTo, within the limits of Read.
+func readBucket(b *bolt.Bucket, from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error) {
 	type ref struct {
 		seq uint64
 		v   []byte
@@ -376,6 +242,9 @@ func readBucket(b *bolt.Bucket, from uint64, maxMsgs, maxBytes int) ([]Entry, er
 		}
 		if len(v) < 4 || len(k) != 8 {
 			return nil, corrupt("entry %x: malformed", k)
+		}
+		if binary.BigEndian.Uint64(k) > upTo {
+			break
 		}
 		n := len(v) - 4
 		if maxBytes > 0 && len(refs) > 0 && total+n > maxBytes {
@@ -411,27 +280,4 @@ func spanBucket(b *bolt.Bucket, from, upTo uint64) (msgs int, bytes int64) {
 		bytes += int64(len(v) - 4)
 	}
 	return msgs, bytes
-}
-
-// stored lists every store in the directory except those in skip.
-func (be *boltBackend) stored(skip map[string]bool) []Orphan {
-	paths, _ := filepath.Glob(filepath.Join(be.dir, "*"+fileExt))
-	var out []Orphan
-	for _, path := range paths {
-		key := strings.TrimSuffix(filepath.Base(path), fileExt)
-		if skip[key] {
-			continue
-		}
-		fi, err := os.Stat(path)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		o := Orphan{Path: path}
-		if fi.Size() > 0 {
-			st, name, err := verifyBoltFile(path, fi.Size())
-			o.Name, o.Msgs, o.Bytes, o.Err = name, st.msgs, st.bytes, err
-		}
-		out = append(out, o)
-	}
-	return out
 }

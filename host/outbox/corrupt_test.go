@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"bytes"
-	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -10,41 +9,48 @@ import (
 	"testing"
 )
 
-// storeWith creates the outbox name in dir holding n values of size bytes and returns
-// its path.
+// storeWith creates a store in dir whose outbox name holds n values of size bytes,
+// and another outbox "other" that holds one, and returns the store's path.
 func storeWith(t *testing.T, dir, name string, n, size int) string {
 	t.Helper()
 	d := openDirT(t, dir)
 	o := openT(t, d, name, Options{})
 	appendN(t, o, n, 64, size)
+	appendN(t, openT(t, d, "other", Options{}), 1, 1, size)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return o.Path()
 }
 
-// checkMovedAside opens name in dir and asserts that the store at path, whose content
-// was want, was moved aside and reported, and that the outbox starts empty and works.
+// checkMovedAside opens dir and asserts that the store at path, whose content was want,
+// was moved aside and reported for the Dir and each outbox, and that the outboxes
+// start empty and work.
 func checkMovedAside(t *testing.T, dir, name, path string, want []byte, cause string) {
 	t.Helper()
 	var lb logBuf
 	d, err := OpenDir(dir, testLogger(&lb))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("OpenDir with an unreadable store: %v", err)
 	}
 	defer d.Close()
-	o, err := d.Open(name, Options{})
-	if err != nil {
-		t.Fatalf("Open of an unreadable store: %v", err)
-	}
-	from, to, why := o.MovedAside()
+	from, to, why := d.MovedAside()
 	if from != path || !strings.HasPrefix(to, path+".corrupt-") || why == nil {
-		t.Fatalf("MovedAside() = %q, %q, %v; want %q moved to %s.corrupt-…", from, to, why, path, path)
+		t.Fatalf("Dir.MovedAside() = %q, %q, %v; want %q moved to %s.corrupt-…", from, to, why, path, path)
 	}
 	if !strings.Contains(why.Error(), cause) {
 		t.Fatalf("cause %q does not say %q", why, cause)
 	}
 	t.Logf("moved aside: %v", why)
+	for _, n := range []string{name, "other"} {
+		o := openT(t, d, n, Options{})
+		if f, tt, w := o.MovedAside(); f != from || tt != to || w != why {
+			t.Fatalf("outbox %q: MovedAside() = %q, %q, %v; want the Dir's", n, f, tt, w)
+		}
+		if m, b := o.Depth(); m != 0 || b != 0 || o.LastSeq() != 0 {
+			t.Fatalf("fresh outbox %q: Depth (%d, %d), LastSeq %d", n, m, b, o.LastSeq())
+		}
+	}
 	kept, err := os.ReadFile(to)
 	if err != nil || !bytes.Equal(kept, want) {
 		t.Fatalf("the moved file is not the old store, byte for byte (%v)", err)
@@ -53,22 +59,23 @@ func checkMovedAside(t *testing.T, dir, name, path string, want []byte, cause st
 	if !strings.Contains(log, "[ERROR]") || !strings.Contains(log, path) || !strings.Contains(log, to) || !strings.Contains(log, why.Error()) {
 		t.Fatalf("log does not give both paths and the cause at ERROR:\n%s", log)
 	}
-	if m, b := o.Depth(); m != 0 || b != 0 {
-		t.Fatalf("fresh outbox Depth (%d, %d)", m, b)
-	}
+	o := d.open[linkKey(name)]
 	if last := appendN(t, o, 3, 3, 20); last != 3 {
 		t.Fatalf("fresh outbox: last seq %d, want 3", last)
 	}
-	if err := o.Close(); err != nil {
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The fresh store reopens cleanly, and nothing else is moved.
+	// The new store reopens cleanly, and the moved file is not read again.
+	d = openDirT(t, dir)
+	if from, _, _ := d.MovedAside(); from != "" {
+		t.Fatalf("new store moved aside again")
+	}
 	o = openT(t, d, name, Options{})
 	if from, _, _ := o.MovedAside(); from != "" {
-		t.Fatalf("fresh store moved aside again")
+		t.Fatalf("new store reported as moved aside")
 	}
 	checkContiguous(t, readAll(t, o, 0), 1, 3, 20)
-	// The moved file is not a store the Dir lists.
 	if got := d.Unclaimed([]string{name}); len(got) != 0 {
 		t.Fatalf("Unclaimed = %+v", got)
 	}
@@ -76,7 +83,7 @@ func checkMovedAside(t *testing.T, dir, name, path string, want []byte, cause st
 
 func TestCorruptGarbageFile(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, FileKey("g")+fileExt)
+	path := filepath.Join(dir, storeFile)
 	junk := make([]byte, 64<<10)
 	for i := range junk {
 		junk[i] = byte(rand.IntN(256))
@@ -89,7 +96,7 @@ func TestCorruptGarbageFile(t *testing.T) {
 
 func TestCorruptShortFile(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, FileKey("s")+fileExt)
+	path := filepath.Join(dir, storeFile)
 	junk := []byte("not a store")
 	if err := os.WriteFile(path, junk, 0o600); err != nil {
 		t.Fatal(err)
@@ -184,32 +191,17 @@ func TestCorruptPageHeaders(t *testing.T) {
 	checkMovedAside(t, dir, "h", path, b, "")
 }
 
-func TestUnreadableOrphanIsListed(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, FileKey("x")+fileExt)
-	if err := os.WriteFile(path, bytes.Repeat([]byte{7}, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := openDirT(t, dir)
-	got := d.Unclaimed(nil)
-	if len(got) != 1 || got[0].Path != path || got[0].Err == nil {
-		t.Fatalf("Unclaimed = %+v, want the unreadable %s with its error", got, path)
-	}
-	var ce *corruptError
-	if !errors.As(got[0].Err, &ce) {
-		t.Fatalf("error %v is not a corruption", got[0].Err)
-	}
-}
-
 func TestNotAFileIsNotCorruption(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, FileKey("d")+fileExt)
+	path := filepath.Join(dir, storeFile)
 	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d := openDirT(t, dir)
-	if _, err := d.Open("d", Options{}); err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Open with a directory at the store's path: %v", err)
+	for range 2 { // the first failure leaves the directory unlocked
+		_, err := OpenDir(dir, nil)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("OpenDir with a directory at the store's path: %v", err)
+		}
 	}
 	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
 		t.Fatalf("the directory was moved: %v", err)

@@ -18,9 +18,11 @@ const lockFileName = "aimdb.lock"
 
 // backend stores the outboxes of one Dir.
 type backend interface {
-	// open opens or creates the store of the link named name under key (a safe file
-	// name). moved is set when an unreadable store was renamed aside.
-	open(key, name string) (eng engine, st state, path string, moved MovedAside, err error)
+	// open opens or creates the outbox of the link named name under key (see
+	// linkKey). moved is set when an unreadable store was renamed aside.
+	open(key, name string) (eng engine, st state, path string, moved movedAside, err error)
+	// movedAside tells of a store that OpenDir renamed aside.
+	movedAside() movedAside
 	// stored lists the outboxes on disk with what they hold, but for those whose
 	// keys are in skip.
 	stored(skip map[string]bool) []Orphan
@@ -44,10 +46,10 @@ type Dir struct {
 // configuration opens.
 type Orphan struct {
 	Name  string // the link identity it was created for ("" if unreadable)
-	Path  string
-	Msgs  int
-	Bytes int64
-	Err   error // set when the store could not be read: Msgs and Bytes are then 0
+	Path  string // its store
+	Msgs  int    // values it holds
+	Bytes int64  // their payload bytes
+	Err   error  // set when the store could not be read: Msgs and Bytes are then 0
 }
 
 // OpenDir opens the data directory dir, creating it (mode 0700) if it is missing, and
@@ -55,10 +57,10 @@ type Orphan struct {
 // in this process or another, gets an error naming dir and the holder's pid. Errors
 // and moved-aside stores are logged to log (nil: nowhere).
 func OpenDir(dir string, log hclog.Logger) (*Dir, error) {
-	return openDir(dir, log, func(path string, log hclog.Logger) backend { return newBoltBackend(path, log) })
+	return openDir(dir, log, newBoltStore)
 }
 
-func openDir(dir string, log hclog.Logger, newBackend func(string, hclog.Logger) backend) (*Dir, error) {
+func openDir(dir string, log hclog.Logger, newBackend func(string, hclog.Logger) (backend, error)) (*Dir, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -73,7 +75,20 @@ func openDir(dir string, log hclog.Logger, newBackend func(string, hclog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{path: abs, log: log, be: newBackend(abs, log), lock: lock, open: map[string]*Outbox{}}, nil
+	be, err := newBackend(abs, log)
+	if err != nil {
+		_ = unlockDir(lock)
+		return nil, err
+	}
+	return &Dir{path: abs, log: log, be: be, lock: lock, open: map[string]*Outbox{}}, nil
+}
+
+// MovedAside reports the unreadable store that OpenDir renamed aside before it started
+// a new one: its old path, its new path and the cause. All are empty when nothing was
+// moved. Every outbox of the Dir reports the same.
+func (d *Dir) MovedAside() (from, to string, cause error) {
+	m := d.be.movedAside()
+	return m.From, m.To, m.Cause
 }
 
 // Path is the data directory's absolute path.
@@ -88,7 +103,7 @@ func (d *Dir) Open(name string, opts Options) (*Outbox, error) {
 	if opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("outbox %q: negative MaxBytes %d", name, opts.MaxBytes)
 	}
-	key := FileKey(name)
+	key := linkKey(name)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -121,7 +136,7 @@ func (d *Dir) forget(o *Outbox) {
 func (d *Dir) Unclaimed(claimed []string) []Orphan {
 	skip := map[string]bool{}
 	for _, n := range claimed {
-		skip[FileKey(n)] = true
+		skip[linkKey(n)] = true
 	}
 	d.mu.Lock()
 	if d.closed {
@@ -175,11 +190,11 @@ func (d *Dir) Close() error {
 	return first
 }
 
-// FileKey maps a link name to the file name stem of its store: the name's letters,
-// digits, '.', '-' and '_' (each run of others becomes one '_'), at most 40 of them, then '-' and 16 hex
-// digits of the name's SHA-256. Different names get different keys; the same name
-// always gets the same key.
-func FileKey(name string) string {
+// linkKey maps a link name to the key of its outbox in the store: the name's
+// letters, digits, '.', '-' and '_' (each run of others becomes one '_'), at most 40
+// of them, then '-' and 16 hex digits of the name's SHA-256. Different names get
+// different keys; the same name always gets the same key.
+func linkKey(name string) string {
 	var b strings.Builder
 	under := false // the last byte written is a '_' standing for other characters
 	for _, r := range name {

@@ -22,7 +22,8 @@ var (
 	// ErrTooLarge is returned by Append when the values alone are more than MaxBytes,
 	// so that they could never fit, even in an empty outbox. Nothing was appended.
 	ErrTooLarge = errors.New("outbox: values larger than the outbox's max bytes")
-	// ErrClosed is returned by every method of a closed Outbox or Dir.
+	// ErrClosed is returned by Append, Read, Remove and Flush of a closed Outbox and
+	// by Open of a closed Dir.
 	ErrClosed = errors.New("outbox: closed")
 )
 
@@ -57,10 +58,10 @@ type engine interface {
 	// entry with seq <= delUpTo (0: none), in one durable (fsync'd) transaction.
 	// payloads may be empty.
 	commit(first uint64, payloads [][]byte, delUpTo uint64) error
-	// read returns copies of the oldest stored entries with seq >= from: at most
-	// maxMsgs of them (<= 0: no limit) and, past the first, at most maxBytes
+	// read returns copies of the oldest stored entries with from <= seq <= upTo: at
+	// most maxMsgs of them (<= 0: no limit) and, past the first, at most maxBytes
 	// payload bytes (<= 0: no limit).
-	read(from uint64, maxMsgs, maxBytes int) ([]Entry, error)
+	read(from, upTo uint64, maxMsgs, maxBytes int) ([]Entry, error)
 	// span counts the stored entries with from <= seq <= upTo and their payload bytes.
 	span(from, upTo uint64) (msgs int, bytes int64, err error)
 	close() error
@@ -76,7 +77,7 @@ type Outbox struct {
 	max   int64
 	eng   engine
 	wait  chan struct{}
-	moved MovedAside
+	moved movedAside
 
 	// ops is held for reading by every operation and for writing by Close, so that
 	// Close waits for the operations under way and the engine is never used closed.
@@ -95,9 +96,9 @@ type Outbox struct {
 	flushTimer  *time.Timer // non-nil while a remove flush is scheduled
 }
 
-// MovedAside tells of a store that could not be opened or read and was renamed
+// movedAside tells of a store that could not be opened or read and was renamed
 // aside so that the outbox could start empty.
-type MovedAside struct {
+type movedAside struct {
 	From  string // the store's path
 	To    string // where it is now
 	Cause error  // why it was unreadable
@@ -131,9 +132,9 @@ func (o *Outbox) Name() string { return o.name }
 // Path is the outbox's store on disk.
 func (o *Outbox) Path() string { return o.path }
 
-// MovedAside reports the unreadable store that Open renamed aside before it started
-// this outbox empty: its old path, its new path and the cause. All are empty when
-// nothing was moved.
+// MovedAside reports the unreadable store that was renamed aside before this outbox
+// started empty: its old path, its new path and the cause. All are empty when nothing
+// was moved. The store held every outbox of the Dir: see (*Dir).MovedAside.
 func (o *Outbox) MovedAside() (from, to string, cause error) {
 	return o.moved.From, o.moved.To, o.moved.Cause
 }
@@ -240,7 +241,9 @@ func (o *Outbox) Read(after uint64, maxMsgs, maxBytes int) ([]Entry, error) {
 	if from > last {
 		return nil, nil
 	}
-	es, err := o.eng.read(from, maxMsgs, maxBytes)
+	// Not past last: an entry that a commit under way already stored is not yet
+	// counted, and Remove does not remove past last.
+	es, err := o.eng.read(from, last, maxMsgs, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: read: %w", o.path, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
@@ -391,18 +392,18 @@ func TestWaitSignalsAppend(t *testing.T) {
 	<-o.Wait() // an outbox reopened with entries signals once
 }
 
-func TestFileKey(t *testing.T) {
-	a := FileKey("sensors.temp -> mqtt://sensors/temp")
+func TestLinkKey(t *testing.T) {
+	a := linkKey("sensors.temp -> mqtt://sensors/temp")
 	if !strings.HasPrefix(a, "sensors.temp_-_mqtt_sensors_temp-") || len(a) != len("sensors.temp_-_mqtt_sensors_temp-")+16 {
-		t.Fatalf("FileKey = %q", a)
+		t.Fatalf("linkKey = %q", a)
 	}
 	for _, n := range []string{"a/b", "a:b", "../../etc/passwd", "", strings.Repeat("x", 500), "ü"} {
-		k := FileKey(n)
+		k := linkKey(n)
 		if strings.ContainsAny(k, "/\\:") || strings.HasPrefix(k, ".") || len(k) > 57 {
-			t.Fatalf("FileKey(%q) = %q is not a safe file name", n, k)
+			t.Fatalf("linkKey(%q) = %q is not a safe file name", n, k)
 		}
 	}
-	if FileKey("a/b") == FileKey("a:b") {
+	if linkKey("a/b") == linkKey("a:b") {
 		t.Fatal("two names share a key")
 	}
 }
@@ -466,7 +467,7 @@ func TestUnclaimed(t *testing.T) {
 	}
 	for _, o := range orphans {
 		w, ok := want[o.Name]
-		if !ok || o.Msgs != w.Msgs || o.Bytes != w.Bytes || o.Err != nil || o.Path != filepath.Join(d.Path(), FileKey(o.Name)+fileExt) {
+		if !ok || o.Msgs != w.Msgs || o.Bytes != w.Bytes || o.Err != nil || o.Path != filepath.Join(d.Path(), storeFile) {
 			t.Fatalf("orphan %+v, want %+v", o, w)
 		}
 	}
@@ -565,4 +566,76 @@ func TestConcurrentAppendReadRemove(t *testing.T) {
 	if m, b := o.Depth(); m != 0 || b != 0 || o.LastSeq() != total {
 		t.Fatalf("end: Depth (%d, %d), LastSeq %d", m, b, o.LastSeq())
 	}
+}
+
+func TestOpenDirCompactsMostlyFreeStore(t *testing.T) {
+	defer func(v int64) { compactMinSize = v }(compactMinSize)
+	compactMinSize = 1 << 20
+	dir := t.TempDir()
+	d := openDirT(t, dir)
+	o := openT(t, d, "big", Options{})
+	appendN(t, o, 3000, 500, 1000)
+	appendN(t, openT(t, d, "small", Options{}), 5, 5, 10)
+	if err := o.Remove(2990); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = openDirT(t, dir)
+	after, err := os.Stat(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() >= before.Size()/4 {
+		t.Fatalf("store of %d bytes holding 10 KB is %d bytes after OpenDir: not compacted", before.Size(), after.Size())
+	}
+	o = openT(t, d, "big", Options{})
+	checkContiguous(t, readAll(t, o, 0), 2991, 3000, 1000)
+	if last := appendN(t, o, 1, 1, 1000); last != 3001 {
+		t.Fatalf("seq after compaction %d, want 3001", last)
+	}
+	checkContiguous(t, readAll(t, openT(t, d, "small", Options{}), 0), 1, 5, 10)
+	if _, err := os.Stat(o.Path() + ".compact"); !os.IsNotExist(err) {
+		t.Fatalf("temporary file left: %v", err)
+	}
+	t.Logf("compacted %d -> %d bytes", before.Size(), after.Size())
+}
+
+// TestRemoveReachesDiskWithoutAppend: a Remove that no Append follows is written by a
+// commit of its own; a copy of the file taken then (as a crash would leave it) opens
+// without the removed entries.
+func TestRemoveReachesDiskWithoutAppend(t *testing.T) {
+	d := openDirT(t, t.TempDir())
+	o := openT(t, d, "idle", Options{})
+	appendN(t, o, 100, 10, 50)
+	if err := o.Remove(50); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.physRemoved == 50
+	}
+	for deadline := time.Now().Add(10 * time.Second); !onDisk(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the Remove was not written within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polls the state, as host's eventually does
+	}
+	b, err := os.ReadFile(o.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	if err := os.WriteFile(filepath.Join(crashed, storeFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openDirT(t, crashed)
+	o2 := openT(t, d2, "idle", Options{})
+	checkContiguous(t, readAll(t, o2, 0), 51, 100, 50)
 }

@@ -59,6 +59,38 @@ func runChild(mode string) int {
 			}
 		}
 		return 0
+	case "append-links":
+		// Three links append at once, so that their Appends share group commits.
+		errc := make(chan error, 3)
+		for l := range 3 {
+			o, err := d.Open(fmt.Sprintf("crash -> test://link/%d", l), Options{})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			go func() {
+				deadline := time.Now().Add(time.Minute)
+				for i := 0; time.Now().Before(deadline); i++ {
+					next := o.LastSeq() + 1
+					ps := make([][]byte, (i+l)%8+1)
+					for j := range ps {
+						ps[j] = seqPayload(next+uint64(j), 100)
+					}
+					last, err := o.Append(ps)
+					if err != nil {
+						errc <- err
+						return
+					}
+					fmt.Printf("%d %d\n", l, last) // one write: lines from goroutines do not mix
+				}
+				errc <- nil
+			}()
+		}
+		if err := <-errc; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 2
@@ -97,7 +129,7 @@ func crashRun(t *testing.T, mode, dir string, killAfter int) []string {
 	acks := 0
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
-		if strings.HasPrefix(sc.Text(), "A ") {
+		if !strings.HasPrefix(sc.Text(), "S ") && !strings.HasPrefix(sc.Text(), "R ") {
 			if acks++; acks == killAfter {
 				if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
 					t.Fatal(err)
@@ -128,8 +160,13 @@ func field(t *testing.T, line string) uint64 {
 // each payload.
 func presentAfterCrash(t *testing.T, dir string) (seqs []uint64, last uint64) {
 	t.Helper()
+	return presentIn(t, dir, "crash -> test://link")
+}
+
+func presentIn(t *testing.T, dir, name string) (seqs []uint64, last uint64) {
+	t.Helper()
 	d := openDirT(t, dir)
-	o := openT(t, d, "crash -> test://link", Options{})
+	o := openT(t, d, name, Options{})
 	for _, e := range readAll(t, o, 0) {
 		checkPayload(t, e, 100)
 		seqs = append(seqs, e.Seq)
@@ -254,4 +291,30 @@ func TestDirLockFromAnotherProcess(t *testing.T) {
 		t.Fatalf("OpenDir after the holder exited: %v", err)
 	}
 	_ = d.Close()
+}
+
+func TestCrashWithLinksSharingCommits(t *testing.T) {
+	dir := t.TempDir()
+	lines := crashRun(t, "append-links", dir, 600)
+	acked := make([]uint64, 3)
+	for _, l := range lines {
+		var link int
+		var seq uint64
+		if _, err := fmt.Sscanf(l, "%d %d", &link, &seq); err != nil || link < 0 || link > 2 {
+			t.Fatalf("child line %q", l)
+		}
+		acked[link] = max(acked[link], seq)
+	}
+	for l := range 3 {
+		seqs, last := presentIn(t, dir, fmt.Sprintf("crash -> test://link/%d", l))
+		for i, s := range seqs {
+			if s != uint64(i)+1 {
+				t.Fatalf("link %d: entry %d has seq %d", l, i, s)
+			}
+		}
+		t.Logf("link %d: acknowledged %d, present %d, lost %d, last seq %d", l, acked[l], len(seqs), max(0, int(acked[l])-len(seqs)), last)
+		if uint64(len(seqs)) < acked[l] || last != uint64(len(seqs)) {
+			t.Fatalf("link %d: acknowledged up to %d, present 1..%d, last seq %d", l, acked[l], len(seqs), last)
+		}
+	}
 }
