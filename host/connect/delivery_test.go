@@ -371,3 +371,60 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A disk outbox takes values from a small ring as fast as they come, keeps what the
+// destination did not confirm across a shutdown, and sends it, in order, after the
+// next start.
+func TestDiskOutboxKeepsValuesAcrossRestart(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		data := t.TempDir()
+		const n = 300
+		build := func() *host.Builder {
+			b := host.NewBuilder(kind, WithDataDir(data), host.WithDrainTimeout(300*time.Millisecond), WithInstance(lbInstance(o, nil)))
+			host.Configure(b, "src", func(r *host.Registrar[int]) {
+				r.SPMCRing(8)
+				r.LinkTo("lb://k").WithOption("outbox", "disk")
+			})
+			host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
+			return b
+		}
+		o.start(t)
+		db, stop := startDB(t, build())
+		p, _ := host.ProducerOf[int](db, "src")
+		for i := 1; i <= n; i++ {
+			if err := p.Produce(i); err != nil {
+				// The ring holds 8; the filler moves values to disk as they come.
+				if !errors.Is(err, host.ErrBufferFull) {
+					t.Fatal(err)
+				}
+				i--
+				time.Sleep(time.Millisecond)
+			}
+		}
+		eventually(t, 10*time.Second, "every value in the outbox", func() bool {
+			return linkStatus(t, db, "src", "lb://k").OutboxMessages == n
+		})
+		if err := stop(); err != nil {
+			t.Fatalf("a drain that leaves values in a disk outbox is not an error: %v", err)
+		}
+
+		o.end(t)
+		db2, stop2 := startDB(t, build())
+		dst, _ := host.ConsumerOf[int](db2, "dst")
+		defer dst.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		got := receiveSeq(t, ctx, dst, n)
+		t.Logf("after the restart: %s", got)
+		if got.lost != 0 || got.outOfOrder != 0 {
+			t.Fatalf("want every value, in order: %s", got)
+		}
+		eventually(t, 10*time.Second, "the outbox to empty", func() bool {
+			return linkStatus(t, db2, "src", "lb://k").OutboxMessages == 0
+		})
+		if err := stop2(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

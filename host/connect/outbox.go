@@ -57,7 +57,7 @@ func openOutboxes(dataDir string, plans []*instancePlan, log hclog.Logger) (*out
 }
 
 // source opens link l's outbox and starts the goroutine that fills it from rd.
-func (o *outboxes) source(ctx context.Context, l host.LinkInfo, rd *host.LinkReader, pol linkPolicy, wg *sync.WaitGroup) (source, error) {
+func (o *outboxes) source(ctx context.Context, db *host.DB, inst string, l host.LinkInfo, rd *host.LinkReader, pol linkPolicy, wg *sync.WaitGroup) (source, error) {
 	ob, err := o.dir.Open(outboxName(l), outbox.Options{MaxBytes: pol.outboxMaxBytes})
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (o *outboxes) source(ctx context.Context, l host.LinkInfo, rd *host.LinkRea
 	o.mu.Lock()
 	o.open = append(o.open, ob)
 	o.mu.Unlock()
-	s := &outboxSource{ob: ob, rd: rd, filled: make(chan struct{}), log: o.log, link: l}
+	s := &outboxSource{ob: ob, rd: rd, filled: make(chan struct{}), log: o.log, link: l, db: db, inst: inst}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -106,6 +106,8 @@ func (o *outboxes) close() {
 type outboxSource struct {
 	ob     *outbox.Outbox
 	rd     *host.LinkReader
+	db     *host.DB
+	inst   string
 	log    hclog.Logger
 	link   host.LinkInfo
 	filled chan struct{} // closed when the record is drained for good
@@ -154,7 +156,7 @@ func (s *outboxSource) fill(ctx context.Context) {
 		if !s.append(ctx, batch) {
 			return
 		}
-		s.rd.Release(read) // values dead-lettered by the host count too
+		s.rd.Release(read) // values dead-lettered (by the host or here) count too
 	}
 }
 
@@ -165,7 +167,8 @@ func isEncodeOrLag(err error) bool {
 }
 
 // append writes a batch, waiting while the outbox is full; false when ctx ended or
-// the outbox failed (logged: the values stay held in the record).
+// the outbox failed (logged: the values stay held in the record). A value larger than
+// the whole outbox can hold is dead-lettered.
 func (s *outboxSource) append(ctx context.Context, batch [][]byte) bool {
 	if len(batch) == 0 {
 		return true
@@ -175,6 +178,20 @@ func (s *outboxSource) append(ctx context.Context, batch [][]byte) bool {
 		switch {
 		case err == nil:
 			s.isFull.Store(false)
+			return true
+		case errors.Is(err, outbox.ErrTooLarge) && len(batch) > 1:
+			for _, v := range batch { // find the value that can never fit
+				if !s.append(ctx, [][]byte{v}) {
+					return false
+				}
+			}
+			return true
+		case errors.Is(err, outbox.ErrTooLarge):
+			cause := sdk.Errorf(sdk.KindMessageTooLarge, "value of %d bytes exceeds the disk outbox's outbox_max_bytes (%d)", len(batch[0]), s.ob.MaxBytes())
+			if err := s.db.DeadLetter(ctx, s.link.ID, host.DeadLetter{Direction: sdk.Outbound, Instance: s.inst, Err: cause, Payload: batch[0]}); err != nil {
+				s.log.Error("value lost: too large for the disk outbox, and its dead letter could not be written",
+					"link", s.link.URL.String(), "record", s.link.Record, "cause", cause, "error", err)
+			}
 			return true
 		case errors.Is(err, outbox.ErrFull):
 			s.isFull.Store(true)

@@ -364,7 +364,7 @@ func (s *Service) startPump(db *host.DB, r *running, l host.LinkInfo) error {
 	pol := r.plan.policies[l.ID]
 	var src source = ringSource{rd}
 	if pol.outbox == OutboxDisk {
-		if src, err = s.outboxes.source(s.runCtx, l, rd, pol, &s.workers); err != nil {
+		if src, err = s.outboxes.source(s.runCtx, db, r.plan.decl.Name, l, rd, pol, &s.workers); err != nil {
 			rd.Close()
 			return fmt.Errorf("link %s of record %q: %w", l.URL, l.Record, err)
 		}
