@@ -41,7 +41,11 @@ func (a *app) dial(ctx context.Context, f *clientFlags) (*control.Client, error)
 	}
 	dctx, cancel := context.WithTimeout(ctx, *f.timeout)
 	defer cancel()
-	return control.Dial(dctx, a.controlAddress(*f.connect))
+	addr, err := a.controlAddress(*f.connect)
+	if err != nil {
+		return nil, err
+	}
+	return control.Dial(dctx, addr)
 }
 
 func init() {

@@ -84,12 +84,12 @@ examples:
 
 // controlAddress is the socket a client command connects to: --connect, else
 // $AIMDB_CONNECT, else the default address of `run`.
-func (a *app) controlAddress(flagValue string) string {
+func (a *app) controlAddress(flagValue string) (string, error) {
 	if flagValue != "" {
-		return flagValue
+		return flagValue, nil
 	}
 	if env := a.getenv("AIMDB_CONNECT"); env != "" {
-		return env
+		return env, nil
 	}
 	return control.DefaultAddress()
 }
@@ -108,7 +108,9 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	}
 	addr := *f.control
 	if addr == "" {
-		addr = control.DefaultAddress()
+		if addr, err = control.DefaultAddress(); err != nil {
+			return err
+		}
 	}
 	ln, err := control.Listen(addr)
 	if err != nil {

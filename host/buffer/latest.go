@@ -133,6 +133,14 @@ func (rd *latestReader[T]) Recv(ctx context.Context) (T, error) {
 	return recvWait[T](ctx, rd, &rd.l.ws, rd.w, nil)
 }
 
+// Notify arms wake for the next Push (see Reader.Notify).
+func (rd *latestReader[T]) Notify(wake func()) bool {
+	if rd.closed.Load() {
+		return false
+	}
+	return rd.l.ws.arm(rd.w, wake, func() bool { return rd.l.ver.Load() != rd.seen.Load() })
+}
+
 // Close detaches the reader.
 func (rd *latestReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {

@@ -212,6 +212,14 @@ func (rd *ringReader[T]) Recv(ctx context.Context) (T, error) {
 	return recvWait[T](ctx, rd, &rd.r.ws, rd.w, nil)
 }
 
+// Notify arms wake for the next Push (see Reader.Notify).
+func (rd *ringReader[T]) Notify(wake func()) bool {
+	if rd.closed.Load() {
+		return false
+	}
+	return rd.r.ws.arm(rd.w, wake, func() bool { return rd.r.tail.Load() != rd.pos })
+}
+
 // Close detaches the reader.
 func (rd *ringReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {
