@@ -21,7 +21,7 @@ import (
 
 var (
 	// brokenPluginsDir holds the crash plugin beside a loopback plugin.
-	brokenPluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-broken-plugins")
+	brokenPluginsDir string
 
 	pluginsOnce sync.Once
 	pluginsDir  string
@@ -29,11 +29,12 @@ var (
 )
 
 // loopbackPlugins returns a directory holding only the loopback plugin, built once per
-// test binary into a directory reused across runs (go build keeps it current).
+// test binary into testDir; it also builds brokenPluginsDir.
 func loopbackPlugins(t testing.TB) string {
 	t.Helper()
 	pluginsOnce.Do(func() {
-		pluginsDir = filepath.Join(os.TempDir(), "aimdb-host-test-plugins")
+		pluginsDir = filepath.Join(testDir, "plugins")
+		brokenPluginsDir = filepath.Join(testDir, "broken-plugins")
 		brokenDir := brokenPluginsDir
 		if pluginsErr = os.MkdirAll(pluginsDir, 0o755); pluginsErr == nil {
 			pluginsErr = testbuild.Plugins(pluginsDir, "loopback")
