@@ -13,10 +13,9 @@ func newCompletionCmd() *cobra.Command {
 		Short: "print the shell completion script",
 		Long: `Prints a script that makes the shell complete aimdb's commands and flags, and the
 record keys of the running instance after record get, set and watch.`,
-		Example: `  source <(aimdb completion bash)                  # this bash session
-  aimdb completion bash > /etc/bash_completion.d/aimdb
-  aimdb completion zsh > "${fpath[1]}/_aimdb"
-  aimdb completion fish > ~/.config/fish/completions/aimdb.fish`,
+		Example: `  source <(aimdb completion bash)     # in ~/.bashrc
+  source <(aimdb completion zsh)      # in ~/.zshrc
+  aimdb completion fish | source      # in fish's config.fish`,
 		ValidArgs: []string{"bash", "zsh", "fish"},
 		Args:      positional(1, 1, "bash, zsh or fish"),
 		RunE: runE(func(c *cobra.Command, args []string) error {

@@ -245,12 +245,12 @@ func TestDefaultAddress(t *testing.T) {
 // TestIdleTimeout: a silent connection is closed after IdleTimeout and told why; one
 // that pings stays, and so does a Client, which pings by itself.
 func TestIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = 500 * time.Millisecond
 	addr, _ := start(t, newMem(8, testRecords...), Options{IdleTimeout: idle})
 	silent := dialRaw(t, addr)
 	pinging := dialRaw(t, addr)
 	defer func(d time.Duration) { keepAliveEvery = d }(keepAliveEvery)
-	keepAliveEvery = idle / 4
+	keepAliveEvery = idle / 10
 	cl, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestIdleTimeout(t *testing.T) {
 		if f := pinging.read(); f.T != TagPong {
 			t.Fatalf("pinging connection got %+v", f)
 		}
-		time.Sleep(idle / 4)
+		time.Sleep(idle / 10)
 	}
 	f, ok := silent.tryRead(5 * time.Second)
 	if !ok || f.Err != CodeLimit || !strings.Contains(f.Msg, "without a frame") {

@@ -19,9 +19,10 @@ type Options struct {
 	// MaxSubs bounds subscriptions per connection (default 64).
 	MaxSubs int
 	// MaxWatched bounds the records one connection follows over all its subscriptions
-	// (default 65536). Following a record costs about 0.6 KiB (its reader in the record's
-	// buffer and the server's bookkeeping; measured by TestSubscriptionMemoryBound), so
-	// a connection's subscriptions hold at most about 40 MiB.
+	// (default 16384). Following a record costs under 1 KiB (its reader in the record's
+	// buffer and the server's bookkeeping: TestSubscriptionMemoryBound measures about
+	// 9 MiB for 10,000 records, client included), so a connection's subscriptions hold
+	// at most about 16 MiB.
 	MaxWatched int
 	// QueueLen is how many frames may wait for a slow client (default 256).
 	QueueLen int
@@ -62,7 +63,7 @@ func (o *Options) defaults() {
 		o.MaxSubs = 64
 	}
 	if o.MaxWatched <= 0 {
-		o.MaxWatched = 1 << 16
+		o.MaxWatched = 1 << 14
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 256
