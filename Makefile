@@ -3,7 +3,10 @@ GO        ?= go
 BIN       := bin
 PLUGINS   := $(notdir $(wildcard plugins/*))
 CROSS     := linux/arm64 linux/arm
-GOTEST    ?= $(GO) test -race -count=1 -timeout 20m
+TESTFLAGS ?= -race -count=1 -timeout 20m
+TOOLS     := $(BIN)/tools
+GOTESTSUM_VERSION := v1.13.0
+GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
 
 .PHONY: all build plugins run test vet fmt-check cross bench proto lint clean
 
@@ -24,9 +27,16 @@ plugins:
 run: build
 	$(BIN)/aimdb run --plugins $(BIN)/plugins --config demo
 
-## test: format and vet checks, every test with the race detector, cross-compilation
-test: fmt-check vet cross
-	$(GOTEST) ./...
+## test: format and vet checks, then every test with the race detector through gotestsum,
+## ending with a summary that lists each skipped test and why (`make cross` is separate)
+test: fmt-check vet $(GOTESTSUM)
+	$(GOTESTSUM) --format pkgname-and-test-fails -- $(TESTFLAGS) ./...
+
+# gotestsum at the pinned version, installed once into bin/tools (bin/ is not committed).
+$(GOTESTSUM):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	mv $(TOOLS)/gotestsum $@
 
 vet:
 	$(GO) vet ./...

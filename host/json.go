@@ -44,16 +44,27 @@ func (db *DB) WatchJSON(key string) (*JSONWatcher, error) {
 	return r.watchJSON(), nil
 }
 
-// JSONWatcher yields one record's values as JSON. Next belongs to one goroutine;
-// Close may be called from any.
+// JSONWatcher yields one record's values as JSON. Next, TryNext and Notify belong to
+// one goroutine; Close may be called from any.
 type JSONWatcher struct {
-	next  func(ctx context.Context) (json.RawMessage, error)
-	close func()
+	next    func(ctx context.Context) (json.RawMessage, error)
+	tryNext func() (json.RawMessage, error)
+	notify  func(wake func()) bool
+	close   func()
 }
 
 // Next waits for the next value. It returns a *LagError when values were missed (call
 // Next again), ErrClosed after shutdown, or ctx's error.
 func (w *JSONWatcher) Next(ctx context.Context) (json.RawMessage, error) { return w.next(ctx) }
+
+// TryNext is Next without waiting: it returns ErrEmpty when no value is there.
+func (w *JSONWatcher) TryNext() (json.RawMessage, error) { return w.tryNext() }
+
+// Notify lets one goroutine follow many records: it arranges for wake to be called
+// once, on the producer's goroutine, when a value may be ready, and reports true; it
+// reports false when TryNext has something to return now. wake must not block. Use
+// Next or Notify on a watcher, not both.
+func (w *JSONWatcher) Notify(wake func()) bool { return w.notify(wake) }
 
 // Close detaches the watcher; a Next waiting elsewhere returns ErrClosed.
 func (w *JSONWatcher) Close() { w.close() }
@@ -79,6 +90,16 @@ func (rec *record[T]) setJSON(raw []byte) error {
 
 func (rec *record[T]) watchJSON() *JSONWatcher {
 	rd := rec.buf.Subscribe()
+	// encode turns a received value into JSON; ok is false for a value that does not
+	// encode, which is logged and skipped.
+	encode := func(v T) (p json.RawMessage, ok bool) {
+		p, err := marshalJSON(rec.key, v)
+		if err != nil {
+			rec.db.log.Warn("value did not encode as JSON; skipped", "record", rec.key, "error", err)
+			return nil, false
+		}
+		return p, true
+	}
 	return &JSONWatcher{
 		next: func(ctx context.Context) (json.RawMessage, error) {
 			for {
@@ -86,14 +107,24 @@ func (rec *record[T]) watchJSON() *JSONWatcher {
 				if err != nil {
 					return nil, err
 				}
-				p, err := marshalJSON(rec.key, v)
-				if err == nil {
+				if p, ok := encode(v); ok {
 					return p, nil
 				}
-				rec.db.log.Warn("value did not encode as JSON; skipped", "record", rec.key, "error", err)
 			}
 		},
-		close: rd.Close,
+		tryNext: func() (json.RawMessage, error) {
+			for {
+				v, err := rd.TryRecv()
+				if err != nil {
+					return nil, err
+				}
+				if p, ok := encode(v); ok {
+					return p, nil
+				}
+			}
+		},
+		notify: rd.Notify,
+		close:  rd.Close,
 	}
 }
 

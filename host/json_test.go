@@ -62,3 +62,34 @@ func TestJSONAccess(t *testing.T) {
 		t.Fatalf("GetJSON on a consumed mailbox: %s %v", got, err)
 	}
 }
+
+// TestJSONWatcherNotify follows a record without a waiting goroutine: Notify arms a
+// call, TryNext drains.
+func TestJSONWatcherNotify(t *testing.T) {
+	b := NewBuilder()
+	Configure[Temperature](b, "t", func(r *Registrar[Temperature]) { r.Writable().SPMCRing(4) })
+	db, _ := startDB(t, b)
+	w, err := db.WatchJSON("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.TryNext(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("TryNext before any value: %v, want ErrEmpty", err)
+	}
+	woken := make(chan struct{}, 1)
+	if !w.Notify(func() { woken <- struct{}{} }) {
+		t.Fatal("Notify on an empty record reported a value")
+	}
+	if err := db.SetJSON("t", []byte(`{"celsius":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Notify's function was not called after SetJSON")
+	}
+	if got, err := w.TryNext(); err != nil || string(got) != `{"celsius":3}` {
+		t.Fatalf("TryNext after the call: %s, %v", got, err)
+	}
+}

@@ -2,13 +2,33 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// testDir holds what the tests build (the plugins); it is made for this run of the
+// test binary and removed after it, so checkouts and parallel runs never share it.
+var testDir string
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(withTestDir{m}) }
+
+// withTestDir runs the tests with testDir in place.
+type withTestDir struct{ m *testing.M }
+
+func (w withTestDir) Run() int {
+	dir, err := os.MkdirTemp("", "aimdb-host-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	testDir = dir
+	return w.m.Run()
+}
 
 // Temperature is the value type most tests use.
 type Temperature struct {

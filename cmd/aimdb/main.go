@@ -1,6 +1,6 @@
 // Command aimdb runs the AimDB data-sync hub and talks to a running instance.
 //
-//	aimdb run --config aimdb.hcl --plugins ./plugins
+//	aimdb run --config aimdb.hcl --plugins ./bin/plugins
 //	aimdb check --config aimdb.hcl
 //	aimdb record watch 'sensors.#'
 //

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/host/control"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
+	"github.com/spf13/cobra"
 )
 
 // aimdbBin is the aimdb binary built once for all tests: the CLI is tested as a user
@@ -287,6 +289,10 @@ func TestRecordWatch(t *testing.T) {
 		!strings.Contains(r.stderr, "watching 1 record(s): state.mode") {
 		t.Errorf("watch table: %+v", r)
 	}
+	// A ring's newest value comes first too.
+	if r := aimdb(t, in.env, "record", "watch", "setpoint", "-n", "1", "-o", "json"); r.code != 0 || r.stdout != `{"topic":"setpoint","snapshot":true,"data":3}`+"\n" {
+		t.Errorf("watch of a ring with a value: %+v", r)
+	}
 	r := aimdb(t, in.env, "record", "watch", "nothing.*")
 	if r.code != 1 || !strings.Contains(r.stderr, `no record matches "nothing.*"`) {
 		t.Errorf("watch matching nothing: %+v", r)
@@ -307,7 +313,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("socket left behind: %v", err)
 	}
 	logs := in.logs()
-	if !strings.Contains(logs, "control="+in.addr) || !strings.Contains(logs, "stopped cleanly") {
+	if !strings.Contains(logs, "control="+in.addr) || !strings.Contains(logs, "stopped cleanly") || strings.Contains(logs, "[WARN]") {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
@@ -421,24 +427,128 @@ func TestCheckOK(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, c := range commands {
-		args := append(strings.Fields(c.name), "--help")
-		r := aimdb(t, nil, args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "usage: aimdb "+c.name) || !strings.Contains(r.stdout, "examples:") {
-			t.Errorf("aimdb %s --help: exit %d\n%s", c.name, r.code, r.stdout)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			path := sub.CommandPath()
+			r := aimdb(t, nil, append(strings.Fields(strings.TrimPrefix(path, "aimdb ")), "--help")...)
+			if r.code != 0 || !strings.Contains(r.stdout, "usage: "+path) {
+				t.Errorf("%s --help: exit %d\n%s", path, r.code, r.stdout)
+			}
+			if !sub.HasSubCommands() && !strings.Contains(r.stdout, "examples:") {
+				t.Errorf("%s --help has no examples:\n%s", path, r.stdout)
+			}
+			walk(sub)
 		}
 	}
-	if r := aimdb(t, nil, "help"); r.code != 0 || !strings.Contains(r.stdout, "record watch") {
-		t.Errorf("help: %+v", r)
+	walk(newApp().newRootCmd())
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		if r := aimdb(t, nil, args...); r.code != 0 || !strings.Contains(r.stdout, "record watch") || !strings.Contains(r.stdout, "plugins list") {
+			t.Errorf("aimdb %v: %+v", args, r)
+		}
 	}
-	if r := aimdb(t, nil, "launch"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "launch"`) {
-		t.Errorf("unknown command: %+v", r)
+	if r := aimdb(t, nil, "help", "record", "watch"); r.code != 0 || !strings.Contains(r.stdout, "usage: aimdb record watch PATTERN") {
+		t.Errorf("help record watch: %+v", r)
 	}
-	if r := aimdb(t, nil, "run", "--log-format", "xml"); r.code != 2 {
-		t.Errorf("bad log format: %+v", r)
+	if r := aimdb(t, nil, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "aimdb dev (go") {
+		t.Errorf("--version: %+v", r)
+	}
+	if r := aimdb(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "aimdb dev (go") {
+		t.Errorf("version: %+v", r)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"launch"}, `unknown command "launch"`},
+		{[]string{"record"}, "aimdb record: missing subcommand"},
+		{[]string{"record", "lsit"}, `unknown subcommand "lsit" (did you mean list`},
+		{[]string{"help", "launch"}, `no command "launch"`},
+		{[]string{"run", "--log-format", "xml"}, `--log-format "xml"`},
+		{[]string{"run", "--drain", "0s"}, "--drain-timeout must be positive"}, // --drain is its alias
+		{[]string{"completion", "tcsh"}, `no completion for shell "tcsh"`},
+	} {
+		if r := aimdb(t, nil, c.args...); r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("aimdb %v: exit %d, want 2 and %q\n%s", c.args, r.code, c.want, r.stderr)
+		}
 	}
 	if r := aimdb(t, nil, "demo", "--print"); r.code != 0 || !strings.Contains(r.stdout, `connector "mqtt"`) {
 		t.Errorf("demo --print: %+v", r)
+	}
+}
+
+// TestCompletion: the scripts for each shell, and record keys completed from the
+// running instance (only writable ones for record set).
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if r := aimdb(t, nil, "completion", shell); r.code != 0 || !strings.Contains(r.stdout, "__complete") {
+			t.Errorf("completion %s: exit %d\n%.300s", shell, r.code, r.stdout)
+		}
+	}
+	in := startInstance(t, recordsConfig)
+	complete := func(args ...string) string {
+		t.Helper()
+		r := aimdb(t, in.env, append([]string{"__complete"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("__complete %v: %+v", args, r)
+		}
+		return r.stdout
+	}
+	if got := complete("record", "get", ""); got != "sensors.temp\nsensors.hum\nstate.mode\nsetpoint\nstatus\naimdb.dead_letters\n:4\n" {
+		t.Errorf("keys for record get:\n%s", got)
+	}
+	if got := complete("record", "set", "s"); got != "state.mode\nsetpoint\n:4\n" {
+		t.Errorf("writable keys starting with s for record set:\n%s", got)
+	}
+	if got := complete("record", "watch", "sensors."); got != "sensors.temp\nsensors.hum\n:4\n" {
+		t.Errorf("keys for record watch:\n%s", got)
+	}
+	if got := complete("rec"); !strings.HasPrefix(got, "record\t") {
+		t.Errorf("command completion:\n%s", got)
+	}
+}
+
+// TestDefaultPaths: without --config, ./aimdb.hcl; without --plugins, ./bin/plugins,
+// else the plugins folder beside the binary; a folder of Go sources is named as one.
+func TestDefaultPaths(t *testing.T) {
+	dir := t.TempDir()
+	in := func(args ...string) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, aimdbBin, args...)
+		cmd.Dir = dir
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+	}
+	if _, err := os.Stat("/etc/aimdb/aimdb.hcl"); err != nil {
+		if r := in("check"); r.code != 1 || !strings.Contains(r.stderr, "no configuration: neither "+filepath.Join(dir, "aimdb.hcl")+" nor /etc/aimdb/aimdb.hcl exists") {
+			t.Errorf("check without a configuration: %+v", r)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "aimdb.hcl"), []byte(loopbackConfig), 0o600)
+	// No ./bin/plugins: the plugins beside the binary serve.
+	if r := in("check"); r.code != 0 || r.stdout != "aimdb.hcl: ok: 2 record(s), 2 link(s), 1 connector instance(s)\n" {
+		t.Errorf("check with the defaults: %+v", r)
+	}
+	if r := in("plugins", "list"); r.code != 0 || !strings.Contains(r.stdout, "loopback") {
+		t.Errorf("plugins list with the default directory: %+v", r)
+	}
+	// ./bin/plugins comes first; here it holds sources, as a checkout's plugins folder.
+	src := filepath.Join(dir, "bin", "plugins", "mqtt")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n"), 0o644)
+	want := "plugin directory " + filepath.Join("bin", "plugins") + ": this is a source folder: run `make build`; plugins are in bin/plugins"
+	for _, args := range [][]string{{"check"}, {"plugins", "list"}, {"plugins", "list", "--plugins", "bin/plugins"}} {
+		if r := in(args...); r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%v with a source folder: %+v", args, r)
+		}
 	}
 }
 
@@ -530,6 +640,17 @@ func TestLoopbackPlugin(t *testing.T) {
 	}
 	if code := in.stop(t); code != 0 {
 		t.Errorf("exit code %d\n%s", code, in.logs())
+	}
+	// "aimdb running" comes once, after the connector instance started (the plugin's
+	// own lines are relayed asynchronously, so the host's line is what counts); a clean
+	// stop warns about nothing.
+	logs := in.logs()
+	built, running := strings.Index(logs, "connector instance started"), strings.Index(logs, "aimdb running")
+	if built < 0 || running < built || strings.Count(logs, "aimdb running") != 1 {
+		t.Errorf("want one \"aimdb running\" after \"connector instance started\":\n%s", logs)
+	}
+	if strings.Contains(logs, "[WARN]") || strings.Contains(logs, "[ERROR]") {
+		t.Errorf("warnings or errors on a clean stop:\n%s", logs)
 	}
 }
 

@@ -2,16 +2,17 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/pflag"
 )
 
-// outputFlag adds -o (table or json) to fs.
-func outputFlag(fs *flag.FlagSet) *string {
-	return fs.String("o", "table", "output format: table or json (for scripts)")
+// addOutputFlag adds -o/--output (table or json) to fs.
+func addOutputFlag(fs *pflag.FlagSet) *string {
+	return fs.StringP("output", "o", "table", "output format: table or json (for scripts)")
 }
 
 func checkOutput(o string) error {

@@ -1,81 +1,80 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
+	"github.com/spf13/cobra"
 )
 
-func init() {
-	var dir, output *string
-	var lf logFlags
-	register(&command{
-		name:    "plugins list",
-		summary: "describe the plugins in a directory",
-		help: `Starts every plugin in --plugins one after another, asks what it serves and stops it.
+func (a *app) newPluginsListCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "describe the plugins in a directory",
+		Long: `Starts every plugin in --plugins one after another, asks what it serves and stops it.
 Shows, per connector kind: file, scheme, version, wire protocol version, capabilities
 and options (-o json has the option docs). Files that are not plugins are noted on
-stderr. Exit code 1 when a plugin failed to answer.
-
-examples:
-  aimdb plugins list --plugins ./plugins
+stderr. Exit code 1 when a plugin failed to answer.`,
+		Example: `  aimdb plugins list
+  aimdb plugins list --plugins /usr/lib/aimdb/plugins
   aimdb plugins list -o json | jq '.[].kinds[].scheme'`,
-		flags: func(fs *flag.FlagSet) {
-			dir = fs.String("plugins", "plugins", "directory holding the connector plugins")
-			output = outputFlag(fs)
-			lf = addLogFlags(fs)
-			fs.Lookup("log-level").DefValue = "warn"
-			_ = fs.Set("log-level", "warn")
-		},
-		run: func(ctx context.Context, a *app, _ *flag.FlagSet, _ []string) error {
-			if err := checkOutput(*output); err != nil {
+		Args: positional(0, 0, "no arguments"),
+	}
+	var flagDir string
+	addPluginsFlag(c.Flags(), &flagDir)
+	output := addOutputFlag(c.Flags())
+	lf := addLogFlags(c.Flags(), "warn")
+	c.RunE = runE(func(c *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		log, err := lf.logger(a.stderr)
+		if err != nil {
+			return err
+		}
+		dir, err := findPluginDir(flagDir)
+		if err != nil {
+			return err
+		}
+		infos, skipped, listErr := plugin.List(c.Context(), dir, plugin.Config{Logger: log.Named("plugins")})
+		if infos == nil && skipped == nil && listErr != nil {
+			return listErr
+		}
+		for _, s := range skipped {
+			fmt.Fprintf(a.stderr, "note: %s is not a plugin: %s\n", s.Path, s.Reason)
+		}
+		if *output == "json" {
+			if err := writeJSON(a.stdout, pluginsJSON(infos)); err != nil {
 				return err
 			}
-			log, err := lf.logger(a.stderr)
-			if err != nil {
-				return err
-			}
-			infos, skipped, listErr := plugin.List(ctx, *dir, plugin.Config{Logger: log.Named("plugins")})
-			if infos == nil && skipped == nil && listErr != nil {
-				return listErr
-			}
-			for _, s := range skipped {
-				fmt.Fprintf(a.stderr, "note: %s is not a plugin: %s\n", s.Path, s.Reason)
-			}
-			if *output == "json" {
-				if err := writeJSON(a.stdout, pluginsJSON(infos)); err != nil {
-					return err
-				}
-			} else {
-				t := newTable(a.stdout, "FILE", "SCHEME", "VERSION", "PROTOCOL", "CAPABILITIES", "OPTIONS")
-				for _, info := range infos {
-					for _, k := range info.Kinds {
-						var opts []string
-						for _, o := range k.Options {
-							opts = append(opts, o.Name)
-						}
-						t.row(filepath.Base(info.Path), k.Scheme, orDash(k.Version), strconv.Itoa(info.ProtocolVersion),
-							orDash(strings.Join(k.Capabilities, ",")), orDash(strings.Join(dedupe(opts), ",")))
+		} else {
+			t := newTable(a.stdout, "FILE", "SCHEME", "VERSION", "PROTOCOL", "CAPABILITIES", "OPTIONS")
+			for _, info := range infos {
+				for _, k := range info.Kinds {
+					var opts []string
+					for _, o := range k.Options {
+						opts = append(opts, o.Name)
 					}
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				if len(infos) == 0 {
-					fmt.Fprintf(a.stderr, "no plugins in %s\n", *dir)
+					t.row(filepath.Base(info.Path), k.Scheme, orDash(k.Version), strconv.Itoa(info.ProtocolVersion),
+						orDash(strings.Join(k.Capabilities, ",")), orDash(strings.Join(dedupe(opts), ",")))
 				}
 			}
-			if listErr != nil {
-				return fmt.Errorf("some plugins did not answer:\n%w", listErr)
+			if err := t.flush(); err != nil {
+				return err
 			}
-			return nil
-		},
+			if len(infos) == 0 {
+				fmt.Fprintf(a.stderr, "no plugins in %s\n", dir)
+			}
+		}
+		if listErr != nil {
+			return fmt.Errorf("some plugins did not answer:\n%w", listErr)
+		}
+		return nil
 	})
+	return c
 }
 
 // pluginJSON is one plugin in `plugins list -o json`.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,83 +12,83 @@ import (
 	"github.com/aimdb-dev/aimdb-go/config"
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/control"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
+// runFlags are the flags of run and demo.
 type runFlags struct {
-	cfg      configFlags
-	log      logFlags
-	control  *string
-	drain    *time.Duration
-	readOnly *bool
+	cfg      *configFlags
+	log      *logFlags
+	control  string
+	drain    time.Duration
+	readOnly bool
 }
 
-func addRunFlags(fs *flag.FlagSet) *runFlags {
-	return &runFlags{
-		cfg:      addConfigFlags(fs),
-		log:      addLogFlags(fs),
-		control:  fs.String("control", "", "control socket address, unix:///PATH (default $XDG_RUNTIME_DIR/aimdb.sock, else aimdb-UID.sock in the temp directory)"),
-		drain:    fs.Duration("drain-timeout", host.DefaultDrainTimeout, "on shutdown, how long outbound links may take to deliver what is buffered"),
-		readOnly: fs.Bool("read-only", false, "refuse record writes through the control socket"),
-	}
+// addRunFlags adds the flags of run to fs; config is --config's default.
+func addRunFlags(fs *pflag.FlagSet, config string) *runFlags {
+	f := &runFlags{cfg: addConfigFlags(fs, config), log: addLogFlags(fs, "info")}
+	fs.StringVar(&f.control, "control", "", "control socket address, unix:///PATH (default "+control.RootSocket+" for root, else $XDG_RUNTIME_DIR/aimdb.sock)")
+	fs.DurationVar(&f.drain, "drain-timeout", host.DefaultDrainTimeout, "on shutdown, how long outbound links may take to deliver what is buffered (alias --drain)")
+	fs.BoolVar(&f.readOnly, "read-only", false, "refuse record writes through the control socket")
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "drain" {
+			name = "drain-timeout"
+		}
+		return pflag.NormalizedName(name)
+	})
+	return f
 }
 
-func init() {
-	var f *runFlags
-	register(&command{
-		name:    "run",
-		summary: "run the hub until SIGINT or SIGTERM",
-		help: `Loads the configuration, starts the plugins its connectors need, links the records
+func (a *app) newRunCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "run the hub until SIGINT or SIGTERM",
+		Long: `Loads the configuration, starts the plugins its connectors need, links the records
 and serves the control socket. SIGINT or SIGTERM shuts down gracefully: outbound links
 deliver what is buffered (within --drain-timeout), then the plugins stop. A second
-signal exits at once.
-
-examples:
-  aimdb run --config aimdb.hcl --plugins ./plugins
+signal exits at once.`,
+		Example: `  aimdb run --config aimdb.hcl --plugins ./bin/plugins
   aimdb --config=demo                      # the built-in demo
   aimdb run --control unix:///run/aimdb/aimdb.sock --log-format json`,
-		flags: func(fs *flag.FlagSet) { f = addRunFlags(fs) },
-		run: func(ctx context.Context, a *app, _ *flag.FlagSet, _ []string) error {
-			return a.runHub(ctx, f)
-		},
-	})
-	var d *runFlags
-	register(&command{
-		name:    "demo",
-		summary: "run the built-in demo (same as run --config=demo)",
-		help: `Runs the embedded demo configuration: an MQTT connector with its own broker on
-127.0.0.1:18830 and an HTTP connector listening on 127.0.0.1:18080. It needs the
-mqtt and http plugins in --plugins. 'aimdb demo --print' shows the configuration.
+		Args: positional(0, 0, "no arguments"),
+	}
+	f := addRunFlags(c.Flags(), "")
+	c.RunE = runE(func(c *cobra.Command, _ []string) error { return a.runHub(c.Context(), f) })
+	return c
+}
 
-examples:
-  aimdb demo --plugins ./bin/plugins
+func (a *app) newDemoCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "run the built-in demo (same as run --config=demo)",
+		Long: `Runs the embedded demo configuration: an MQTT connector with its own broker on
+127.0.0.1:18830 and an HTTP connector listening on 127.0.0.1:18080. It needs the
+mqtt and http plugins. 'aimdb demo --print' shows the configuration.`,
+		Example: `  aimdb demo --plugins ./bin/plugins
   aimdb demo --print > aimdb.hcl`,
-		flags: func(fs *flag.FlagSet) {
-			d = addRunFlags(fs)
-			fs.Lookup("config").DefValue = demoName
-			_ = fs.Set("config", demoName)
-			fs.Bool("print", false, "print the demo configuration and exit")
-		},
-		run: func(ctx context.Context, a *app, fs *flag.FlagSet, _ []string) error {
-			if fs.Lookup("print").Value.String() == "true" {
-				_, err := a.stdout.Write(demoConfig)
-				return err
-			}
-			return a.runHub(ctx, d)
-		},
+		Args: positional(0, 0, "no arguments"),
+	}
+	f := addRunFlags(c.Flags(), demoName)
+	printOnly := c.Flags().Bool("print", false, "print the demo configuration and exit")
+	c.RunE = runE(func(c *cobra.Command, _ []string) error {
+		if *printOnly {
+			_, err := a.stdout.Write(demoConfig)
+			return err
+		}
+		return a.runHub(c.Context(), f)
 	})
+	return c
 }
 
 // controlAddress is the socket a client command connects to: --connect, else
 // $AIMDB_CONNECT, else the default address of `run`.
-func (a *app) controlAddress(flagValue string) string {
+func (a *app) controlAddress(flagValue string) (string, error) {
 	if flagValue != "" {
-		return flagValue
+		return flagValue, nil
 	}
 	if env := a.getenv("AIMDB_CONNECT"); env != "" {
-		return env
+		return env, nil
 	}
 	return control.DefaultAddress()
 }
@@ -99,16 +98,22 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.drain <= 0 {
+		return usagef("--drain-timeout must be positive")
+	}
 	cfg, err := f.cfg.load(a.stderr)
 	if err != nil {
 		return err
 	}
-	if *f.drain <= 0 {
-		return usagef("--drain-timeout must be positive")
+	plugins, err := pluginsFor(cfg, f.cfg.plugins)
+	if err != nil {
+		return err
 	}
-	addr := *f.control
+	addr := f.control
 	if addr == "" {
-		addr = control.DefaultAddress()
+		if addr, err = control.DefaultAddress(); err != nil {
+			return err
+		}
 	}
 	ln, err := control.Listen(addr)
 	if err != nil {
@@ -119,12 +124,16 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	db, err := build(cfg, *f.cfg.plugins, log, *f.drain)
+	running := announce(func() {
+		log.Info("aimdb running", "version", version, "records", len(cfg.Records),
+			"connectors", len(cfg.Instances()), "control", addr, "config", cfg.Filename)
+	})
+	db, err := build(cfg, plugins, log, f.drain, host.WithService("aimdb-running", running))
 	if err != nil {
 		return a.reportConfig(cfg, err)
 	}
 	srv := control.NewServer(control.ForDB(db), control.Options{
-		ReadOnly: *f.readOnly, ServerVersion: version, Logger: log.Named("control"),
+		ReadOnly: f.readOnly, ServerVersion: version, Logger: log.Named("control"),
 	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -139,8 +148,6 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 		case <-finished:
 		}
 	}()
-	log.Info("aimdb running", "version", version, "records", len(cfg.Records),
-		"connectors", len(cfg.Instances()), "control", addr, "config", *f.cfg.config)
 	runErr := db.Run(ctx)
 	srv.Close()
 	if err := <-served; err != nil && !errors.Is(err, control.ErrServerClosed) {
@@ -152,6 +159,22 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	log.Info("stopped cleanly")
 	return nil
 }
+
+// announce is the database's last service: Run starts it after every other service,
+// the connectors included, has started, so it reports the hub as running then.
+type announce func()
+
+// Validate has nothing to check.
+func (announce) Validate(*host.DB) []error { return nil }
+
+// Start reports the hub as running.
+func (a announce) Start(context.Context, *host.DB) error {
+	a()
+	return nil
+}
+
+// Stop has nothing to stop.
+func (announce) Stop(context.Context) error { return nil }
 
 // reportConfig prints configuration errors at their file positions.
 func (a *app) reportConfig(cfg *config.Config, err error) error {

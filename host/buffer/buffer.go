@@ -120,6 +120,13 @@ type Reader[T any] interface {
 	// (ring), skipped for a newer one (single latest), or overwritten unread in the
 	// slot (mailbox, counted for the whole mailbox).
 	Dropped() uint64
+	// Notify is Recv without a waiting goroutine, for readers of many buffers: it
+	// arranges for wake to be called once, on a producer's goroutine, when a value may
+	// be ready or the buffer closes, and reports true. It reports false, arranging
+	// nothing, when TryRecv has something (or an error) to return now. After wake,
+	// drain with TryRecv and call Notify again. wake must not block; it may be called
+	// when nothing turns out to be there. A reader uses Recv or Notify, not both.
+	Notify(wake func()) bool
 	// Close detaches the reader from the buffer; a Recv waiting on another goroutine
 	// returns ErrClosed. A holding reader stops holding. Close is idempotent.
 	Close()

@@ -319,3 +319,48 @@ func TestContractReaderCloseFromAnotherGoroutine(t *testing.T) {
 		}
 	})
 }
+
+func TestContractNotifyCallsOncePerArming(t *testing.T) {
+	eachBuffer(t, func(t *testing.T, b Buffer[int]) {
+		r := b.Subscribe()
+		defer r.Close()
+		woken := make(chan struct{}, 4)
+		wake := func() { woken <- struct{}{} }
+		waitWoken := func(what string) {
+			t.Helper()
+			select {
+			case <-woken:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("wake not called after %s", what)
+			}
+		}
+		if !r.Notify(wake) {
+			t.Fatal("Notify on an empty buffer reported a value")
+		}
+		_ = b.Push(1)
+		waitWoken("Push")
+		if v, err := r.TryRecv(); err != nil || v != 1 {
+			t.Fatalf("TryRecv after wake: %d, %v", v, err)
+		}
+		_ = b.Push(2) // not armed again: no call
+		select {
+		case <-woken:
+			t.Fatal("wake called twice for one Notify")
+		default:
+		}
+		if r.Notify(wake) {
+			t.Fatal("Notify armed although a value waits")
+		}
+		if v, err := r.TryRecv(); err != nil || v != 2 {
+			t.Fatalf("TryRecv of the waiting value: %d, %v", v, err)
+		}
+		if !r.Notify(wake) {
+			t.Fatal("Notify on a drained reader reported a value")
+		}
+		b.Close()
+		waitWoken("Close")
+		if _, err := r.TryRecv(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("TryRecv after Close: %v, want ErrClosed", err)
+		}
+	})
+}

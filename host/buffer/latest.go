@@ -159,6 +159,14 @@ func (rd *latestReader[T]) Backlog() uint64 {
 // Dropped counts the values this reader skipped for a newer one.
 func (rd *latestReader[T]) Dropped() uint64 { return rd.skipped.Load() }
 
+// Notify arms wake for the next Push (see Reader.Notify).
+func (rd *latestReader[T]) Notify(wake func()) bool {
+	if rd.closed.Load() {
+		return false
+	}
+	return rd.l.ws.arm(rd.w, wake, func() bool { return rd.l.ver.Load() != rd.seen.Load() })
+}
+
 // Close detaches the reader.
 func (rd *latestReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {

@@ -164,6 +164,15 @@ func (rd *mailboxReader[T]) Dropped() uint64 {
 	return rd.m.dropped
 }
 
+// Notify arms wake for the next Push (see Reader.Notify). A woken reader that does not
+// take the value holds it from the other readers until it closes.
+func (rd *mailboxReader[T]) Notify(wake func()) bool {
+	if rd.closed.Load() {
+		return false
+	}
+	return rd.m.ws.arm(rd.w, wake, rd.m.full.Load)
+}
+
 // Close detaches the reader.
 func (rd *mailboxReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {

@@ -314,6 +314,14 @@ func (rd *ringReader[T]) Backlog() uint64 {
 // Dropped counts the values overwritten before this reader read them.
 func (rd *ringReader[T]) Dropped() uint64 { return rd.missed.Load() }
 
+// Notify arms wake for the next Push (see Reader.Notify).
+func (rd *ringReader[T]) Notify(wake func()) bool {
+	if rd.closed.Load() {
+		return false
+	}
+	return rd.r.ws.arm(rd.w, wake, func() bool { return rd.r.tail.Load() != rd.pos })
+}
+
 // Close detaches the reader.
 func (rd *ringReader[T]) Close() {
 	if !rd.closed.CompareAndSwap(false, true) {

@@ -31,13 +31,27 @@ func budget(n uint64) {
 }
 
 // waiter is one reader's wake-up slot. A producer that finds parked set clears it and
-// drops a token into ch; a stale token only causes one extra retry.
+// drops a token into ch, or calls notify when the reader armed one with Notify; a stale
+// token only causes one extra retry.
 type waiter struct {
 	ch     chan struct{}
 	parked atomic.Bool
+	notify atomic.Pointer[func()]
 }
 
 func newWaiter() *waiter { return &waiter{ch: make(chan struct{}, 1)} }
+
+// signal hands a wake-up to w's reader: a call of its Notify function, or a token for Recv.
+func (w *waiter) signal() {
+	if f := w.notify.Load(); f != nil {
+		(*f)()
+		return
+	}
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
 
 // waitSet is the set of readers of one buffer plus the closed signal. The reader list
 // is copy-on-write so producers iterate it without locking.
@@ -106,10 +120,7 @@ func (s *waitSet) wake(n int) {
 		}
 		if w.parked.Load() && w.parked.CompareAndSwap(true, false) {
 			s.sleeping.Add(-1)
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
+			w.signal()
 			n--
 		}
 	}
@@ -124,14 +135,38 @@ func (s *waitSet) unpark(w *waiter) bool {
 	return false
 }
 
-// close marks the set closed and releases every parked reader.
+// close marks the set closed and releases every parked reader: those in Recv through
+// done, those armed with Notify by a call.
 func (s *waitSet) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed.Load() {
-		s.closed.Store(true)
-		close(s.done)
+	if s.closed.Load() {
+		return
 	}
+	s.closed.Store(true)
+	close(s.done)
+	if l := s.list.Load(); l != nil {
+		for _, w := range *l {
+			if w.notify.Load() != nil && s.unpark(w) {
+				w.signal()
+			}
+		}
+	}
+}
+
+// arm parks w for a call of wake instead of a parked goroutine (see Reader.Notify). It
+// reports false, leaving nothing armed, when ready says a value waits or the set is
+// closed; ready is checked after parking, so no Push falls between the check and the
+// arming unnoticed.
+func (s *waitSet) arm(w *waiter, wake func(), ready func() bool) bool {
+	w.notify.Store(&wake)
+	s.sleeping.Add(1)
+	w.parked.Store(true)
+	if ready() || s.closed.Load() {
+		s.unpark(w) // when a producer unparked w first, it calls wake: a spurious call
+		return false
+	}
+	return true
 }
 
 // tryRecver is the non-blocking half of a reader.

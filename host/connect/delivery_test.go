@@ -410,15 +410,15 @@ func TestDiskOutboxKeepsValuesAcrossRestart(t *testing.T) {
 		}
 
 		o.end(t)
-		db2, stop2 := startDB(t, build())
-		dst, _ := host.ConsumerOf[int](db2, "dst")
+		var dst *host.Consumer[int]
+		db2, stop2 := startDBWith(t, build(), func(db *host.DB) { dst, _ = host.ConsumerOf[int](db, "dst") })
 		defer dst.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		got := receiveSeq(t, ctx, dst, n)
 		t.Logf("after the restart: %s", got)
 		if got.lost != 0 || got.outOfOrder != 0 {
-			t.Fatalf("want every value, in order: %s", got)
+			t.Fatalf("want every value, in order: %s; link %+v", got, linkStatus(t, db2, "src", "lb://k"))
 		}
 		eventually(t, 10*time.Second, "the outbox to empty", func() bool {
 			return linkStatus(t, db2, "src", "lb://k").OutboxMessages == 0

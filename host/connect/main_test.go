@@ -70,9 +70,19 @@ func connectorKinds(t *testing.T, f func(t *testing.T, kind host.Option)) {
 // that cancels Run and returns Run's error.
 func startDB(t *testing.T, b *host.Builder) (*host.DB, func() error) {
 	t.Helper()
+	return startDBWith(t, b, nil)
+}
+
+// startDBWith is startDB that calls before with the built DB before it runs, to
+// subscribe consumers that must not miss the first values.
+func startDBWith(t *testing.T, b *host.Builder, before func(db *host.DB)) (*host.DB, func() error) {
+	t.Helper()
 	db, err := b.Build()
 	if err != nil {
 		t.Fatalf("Build: %v", err)
+	}
+	if before != nil {
+		before(db)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -339,6 +339,7 @@ func (s *Service) Start(_ context.Context, db *host.DB) error {
 		s.running = append(s.running, r)
 		s.status[p.decl.Name] = &connectorState{state: "starting", since: time.Now()}
 		s.mu.Unlock()
+		s.log.Info("connector instance started", "instance", p.decl.Name, "kind", p.kindLabel(), "links", len(p.links))
 	}
 	for _, r := range s.running {
 		for _, l := range r.plan.links {

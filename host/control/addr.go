@@ -1,22 +1,33 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 )
 
-// DefaultAddress is where an instance listens unless told otherwise:
-// $XDG_RUNTIME_DIR/aimdb.sock when that directory exists, else aimdb-UID.sock in the
-// system's temporary directory. It is per user, so users do not collide.
-func DefaultAddress() string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			return "unix://" + filepath.Join(dir, "aimdb.sock")
-		}
+// RootSocket is root's default control socket. Its directory is created with mode 0700
+// by the first instance that listens there.
+const RootSocket = "/run/aimdb/aimdb.sock"
+
+// DefaultAddress is where an instance listens, and a client connects, unless told
+// otherwise: RootSocket for root, else $XDG_RUNTIME_DIR/aimdb.sock. Both are private
+// to their user; a shared directory such as /tmp is never used, since another user
+// could take the name first. It fails for a user without $XDG_RUNTIME_DIR.
+func DefaultAddress() (string, error) {
+	if os.Getuid() == 0 {
+		return "unix://" + RootSocket, nil
 	}
-	return "unix://" + filepath.Join(os.TempDir(), fmt.Sprintf("aimdb-%d.sock", os.Getuid()))
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		return "", errors.New("no default control socket: $XDG_RUNTIME_DIR is not set (log in through a session that sets it, or give the socket as unix:///PATH in a directory you own)")
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("no default control socket: $XDG_RUNTIME_DIR %s is not a directory (give the socket as unix:///PATH in a directory you own)", dir)
+	}
+	return "unix://" + filepath.Join(dir, "aimdb.sock"), nil
 }
 
 // SocketPath returns the file system path of a control address: "unix:///PATH" or a

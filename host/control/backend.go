@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -18,20 +17,27 @@ type Backend interface {
 	// Set writes a JSON value; it fails with ErrDenied unless the record is writable
 	// and nothing else writes it.
 	Set(key string, value json.RawMessage) error
-	// Watch follows a record's new values; for a single_latest record it may begin
-	// with the current value. It may refuse (ErrDenied) a record whose
+	// Watch follows a record's new values; for a single_latest record it begins with
+	// the current value, if there is one. It may refuse (ErrDenied) a record whose
 	// values watching would take from their consumer, such as a mailbox.
 	Watch(key string) (Watcher, error)
 	// Graph returns the data-flow graph.
 	Graph() Graph
 }
 
-// Watcher follows one record. Next never blocks the database: a watcher that falls
-// behind skips values and says how many.
+// Watcher follows one record without a goroutine of its own, so one connection can
+// follow thousands: the server drains it with TryNext and arms Notify to hear of the
+// next value. It never holds up the database: a watcher that falls behind skips values
+// and says how many.
 type Watcher interface {
-	// Next waits for the next value; lagged counts the values skipped before it.
-	Next(ctx context.Context) (value json.RawMessage, lagged uint64, err error)
-	// Close releases the watcher.
+	// TryNext returns the next value without waiting; ok is false when there is none.
+	// lagged counts the values skipped before it.
+	TryNext() (value json.RawMessage, lagged uint64, ok bool, err error)
+	// Notify arranges for wake to be called once, from the writer's goroutine, when a
+	// value may be ready, and reports true; it reports false, arranging nothing, when
+	// TryNext has something to return now. wake must not block.
+	Notify(wake func()) bool
+	// Close releases the watcher; it may be called from any goroutine.
 	Close()
 }
 

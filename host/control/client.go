@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Client talks to a running instance's control socket. Its methods are safe for
-// concurrent use.
+// concurrent use. It pings the server every 30 seconds, so an open client (a long
+// watch) is never closed as idle.
 type Client struct {
 	nc net.Conn
 
@@ -19,18 +22,30 @@ type Client struct {
 	nextID  uint64
 	pending map[uint64]chan *Frame
 	subs    map[uint64]*Subscription
-	err     error // why the connection ended
+	err     error        // why the connection ended
+	goodbye *RemoteError // an error without request id: why the server hangs up
 	done    chan struct{}
 	wmu     sync.Mutex
+	pinger  chan struct{} // closed when the keep-alive goroutine ended
+	closing chan struct{} // closed by Close: events no longer wait for a reader
+	once    sync.Once
 }
 
-// Dial connects to the control socket at addr ("unix:///PATH" or a path).
+// keepAliveEvery is how often a Client pings, well within the server's default idle
+// timeout (DefaultIdleTimeout).
+var keepAliveEvery = 30 * time.Second
+
+// Dial connects to the control socket at addr ("unix:///PATH" or a path). It refuses a
+// socket, or a directory holding it, that belongs to another user, root included.
 func Dial(ctx context.Context, addr string) (*Client, error) {
 	path, err := SocketPath(addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwner(path); err != nil {
+	if err := checkOwner("directory of the control socket", filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := checkOwner("control socket", path); err != nil {
 		return nil, err
 	}
 	var d net.Dialer
@@ -38,16 +53,36 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach aimdb at %s (is `aimdb run` running, and is --connect right?): %w", addr, err)
 	}
-	c := &Client{nc: nc, pending: map[uint64]chan *Frame{}, subs: map[uint64]*Subscription{}, done: make(chan struct{})}
+	c := &Client{nc: nc, pending: map[uint64]chan *Frame{}, subs: map[uint64]*Subscription{}, done: make(chan struct{}), pinger: make(chan struct{}), closing: make(chan struct{})}
 	go c.readLoop()
+	go c.keepAlive()
 	return c, nil
 }
 
 // Close hangs up; pending calls fail and subscriptions end.
 func (c *Client) Close() error {
+	c.once.Do(func() { close(c.closing) })
 	err := c.nc.Close()
 	<-c.done
+	<-c.pinger
 	return err
+}
+
+// keepAlive pings every keepAliveEvery until the connection ends.
+func (c *Client) keepAlive() {
+	defer close(c.pinger)
+	t := time.NewTicker(keepAliveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), keepAliveEvery)
+			_ = c.Ping(ctx) // a lost connection shows in the caller's next call
+			cancel()
+		}
+	}
 }
 
 func (c *Client) readLoop() {
@@ -67,12 +102,15 @@ func (c *Client) readLoop() {
 		}
 		c.dispatch(&f)
 	}
-	if errors.Is(err, net.ErrClosed) {
+	c.mu.Lock()
+	switch {
+	case errors.Is(err, net.ErrClosed):
 		err = errors.New("connection closed")
-	} else {
+	case c.goodbye != nil:
+		err = fmt.Errorf("control connection lost: the instance hung up: %w", c.goodbye)
+	default:
 		err = fmt.Errorf("control connection lost: %w", err)
 	}
-	c.mu.Lock()
 	c.err = err
 	for id, ch := range c.pending {
 		close(ch)
@@ -88,6 +126,12 @@ func (c *Client) readLoop() {
 func (c *Client) dispatch(f *Frame) {
 	switch f.T {
 	case TagReply, TagPong, TagSubscribed:
+		if f.T == TagReply && f.ID == 0 && f.Err != "" {
+			c.mu.Lock()
+			c.goodbye = &RemoteError{Code: f.Err, Msg: f.Msg}
+			c.mu.Unlock()
+			return
+		}
 		id := f.ID
 		if f.T == TagSubscribed {
 			id = f.Sub
@@ -261,7 +305,7 @@ func (c *Client) Subscribe(ctx context.Context, pattern string) (*Subscription, 
 
 // Event is one value on a subscription.
 type Event struct {
-	// Snapshot marks the late-join value of a single_latest record.
+	// Snapshot marks a record's newest value when the subscription started.
 	Snapshot bool
 	Topic    string
 	Seq      uint64
@@ -316,11 +360,12 @@ func (s *Subscription) Close() error {
 }
 
 // deliver hands an event to Next; it waits (so the server, not the client, counts lag)
-// unless the subscription has ended.
+// unless the subscription or the client is closing.
 func (s *Subscription) deliver(e Event) {
 	select {
 	case s.ch <- e:
 	case <-s.done:
+	case <-s.c.closing:
 	}
 }
 

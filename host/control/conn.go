@@ -3,42 +3,56 @@ package control
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// conn is one client connection. One goroutine reads and answers frames; one writes
-// the outgoing queue. Replies wait for room in the queue; events never wait: when the
-// queue is full they are dropped and counted, and the next event of that subscription
-// carries the count as lag. So a slow client never holds up the database.
+// conn is one client connection and three goroutines: one reads and answers frames,
+// one writes the outgoing queue, and one (the pump) carries the values of every
+// subscription of the connection. A watched record costs no goroutine: its watcher
+// calls the pump when a value arrives (Watcher.Notify), and the pump drains it. When
+// the client reads slowly, the queue fills and the pump waits, so values wait in the
+// records' buffers (which never make a writer wait) instead of in memory here.
 type conn struct {
 	srv  *Server
 	nc   net.Conn
-	out  chan []byte
-	done chan struct{}
+	out  chan []byte   // frames for the writer
+	done chan struct{} // closed when the connection ends
 
 	closeOnce sync.Once
-	subsMu    sync.Mutex
-	subs      map[uint64]*subscription
-	wg        sync.WaitGroup // subscription goroutines
+	wmu       sync.Mutex   // held while writing to nc: by the writer, or by hangUp
+	queued    atomic.Int64 // bytes of frames in out
+	room      chan struct{}
+	lastRead  atomic.Int64 // when the client last sent a frame (or connected), UnixNano
+
+	subsMu  sync.Mutex
+	subs    map[uint64]*subscription
+	watched int // records followed over all subscriptions; guarded by subsMu
+
+	readyMu sync.Mutex
+	ready   []*watch // watches that may have values, each at most once
+	readyCh chan struct{}
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
+	c := &conn{
 		srv: s, nc: nc,
-		out:  make(chan []byte, s.opts.QueueLen),
-		done: make(chan struct{}),
-		subs: make(map[uint64]*subscription),
+		out:     make(chan []byte, s.opts.QueueLen),
+		done:    make(chan struct{}),
+		room:    make(chan struct{}, 1),
+		subs:    make(map[uint64]*subscription),
+		readyCh: make(chan struct{}, 1),
 	}
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
 }
 
 // close hangs up; serve then returns.
@@ -49,62 +63,89 @@ func (c *conn) close() {
 	})
 }
 
+// hangUp tells the client why the server closes the connection, then closes it.
+func (c *conn) hangUp(msg string) {
+	b, _ := encodeFrame(&Frame{T: TagReply, Err: CodeLimit, Msg: msg})
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second)) // also ends a writer stuck on a full socket
+	c.wmu.Lock()
+	_, _ = c.nc.Write(b)
+	c.wmu.Unlock()
+	c.close()
+}
+
 func (c *conn) serve() {
-	writerDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(writerDone)
+		defer wg.Done()
 		c.writeLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		c.pump()
 	}()
 	c.readLoop()
 	c.close()
+	wg.Wait()
 	c.subsMu.Lock()
 	for id, sub := range c.subs {
 		sub.stop()
 		delete(c.subs, id)
 	}
+	c.watched = 0
 	c.subsMu.Unlock()
-	c.wg.Wait()
-	<-writerDone
 }
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriter(c.nc)
 	for {
+		var b []byte
 		select {
 		case <-c.done:
 			return
-		case b := <-c.out:
-			if _, err := w.Write(b); err != nil {
-				c.close()
-				return
+		case b = <-c.out:
+		}
+		// Write what is queued in one go, then flush.
+		c.wmu.Lock()
+		n := len(b)
+		_, err := w.Write(b)
+		for more := err == nil; more; {
+			select {
+			case b := <-c.out:
+				n += len(b)
+				_, err = w.Write(b)
+				more = err == nil
+			default:
+				more = false
 			}
-			// Write what is queued in one go, then flush.
-			for more := true; more; {
-				select {
-				case b := <-c.out:
-					if _, err := w.Write(b); err != nil {
-						c.close()
-						return
-					}
-				default:
-					more = false
-				}
-			}
-			if err := w.Flush(); err != nil {
-				c.close()
-				return
-			}
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		c.wmu.Unlock()
+		c.queued.Add(-int64(n))
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			c.close()
+			return
 		}
 	}
 }
 
-// readLoop reads frames until the client hangs up. A frame longer than MaxFrame is
-// skipped up to its newline and answered with an error; the connection survives.
+// readLoop reads frames until the client hangs up or stays silent for IdleTimeout. A
+// frame longer than MaxFrame is skipped up to its newline and answered with an error;
+// the connection survives.
 func (c *conn) readLoop() {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var line []byte
 	tooLong := false
 	for {
+		if r.Buffered() == 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		}
 		chunk, err := r.ReadSlice('\n')
 		if len(line)+len(chunk) > c.srv.opts.MaxFrame {
 			tooLong = true
@@ -115,12 +156,19 @@ func (c *conn) readLoop() {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if err != nil {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.srv.opts.Logger.Debug("control: closing an idle connection", "idle_timeout", c.srv.opts.IdleTimeout.String())
+			c.hangUp("connection closed after " + c.srv.opts.IdleTimeout.String() + " without a frame (send a ping now and then to keep a connection open)")
+			return
+		case err != nil:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.srv.opts.Logger.Debug("control: read failed", "error", err)
 			}
 			return
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		if tooLong {
 			c.reply(&Frame{T: TagReply, Err: CodeLimit, Msg: "frame longer than " + itoa(c.srv.opts.MaxFrame) + " bytes"})
 			tooLong = false
@@ -137,9 +185,29 @@ func (c *conn) reply(f *Frame) {
 	if err != nil {
 		b, _ = encodeFrame(&Frame{T: TagReply, ID: f.ID, Err: CodeInternal, Msg: err.Error()})
 	}
+	c.queued.Add(int64(len(b)))
 	select {
 	case c.out <- b:
 	case <-c.done:
+	}
+}
+
+// sendEvent queues an event frame once fewer than QueueBytes wait; it reports false
+// when the connection closed meanwhile.
+func (c *conn) sendEvent(b []byte) bool {
+	for c.queued.Load() > int64(c.srv.opts.QueueBytes) {
+		select {
+		case <-c.room:
+		case <-c.done:
+			return false
+		}
+	}
+	c.queued.Add(int64(len(b)))
+	select {
+	case c.out <- b:
+		return true
+	case <-c.done:
+		return false
 	}
 }
 
@@ -290,10 +358,40 @@ func (c *conn) write(f *Frame) {
 	}
 }
 
+// subscription is one sub frame: a pattern and the records it matched.
+type subscription struct {
+	id      uint64
+	watches []*watch
+	stopped atomic.Bool
+	seq     uint64 // events sent; the pump's alone
+	lag     uint64 // values lost since the last event; the pump's alone
+}
+
+// stop closes the subscription's watchers; the pump skips them from then on.
+func (s *subscription) stop() {
+	if s.stopped.CompareAndSwap(false, true) {
+		for _, w := range s.watches {
+			w.w.Close()
+		}
+	}
+}
+
+// watch is one record followed by a subscription.
+type watch struct {
+	sub    *subscription
+	key    string
+	w      Watcher
+	wake   func() // puts the watch on the pump's ready list; given to Watcher.Notify
+	queued bool   // on the ready list; guarded by conn.readyMu
+}
+
 func (c *conn) unsubscribe(f *Frame) {
 	c.subsMu.Lock()
 	sub := c.subs[f.Sub]
-	delete(c.subs, f.Sub)
+	if sub != nil {
+		delete(c.subs, f.Sub)
+		c.watched -= len(sub.watches)
+	}
 	c.subsMu.Unlock()
 	if sub == nil {
 		c.fail(f.ID, CodeNotFound, "no subscription %d", f.Sub)
@@ -305,17 +403,8 @@ func (c *conn) unsubscribe(f *Frame) {
 	}
 }
 
-// subscription is one sub frame: a pattern and the records it matched.
-type subscription struct {
-	id      uint64
-	cancel  context.CancelFunc
-	mu      sync.Mutex // orders seq with the queue
-	seq     uint64
-	dropped atomic.Uint64
-}
-
-func (s *subscription) stop() { s.cancel() }
-
+// subscribe opens a watcher per matched record, answers with the records, sends each
+// one's newest value as a snap frame, and hands the watchers to the pump.
 func (c *conn) subscribe(f *Frame) {
 	if f.ID == 0 {
 		c.fail(0, CodeBadRequest, "sub frame needs a positive id; it becomes the subscription's id")
@@ -335,118 +424,178 @@ func (c *conn) subscribe(f *Frame) {
 		c.fail(f.ID, CodeNotFound, "no record matches %q", f.Topic)
 		return
 	}
+	sub := &subscription{id: f.ID}
 	c.subsMu.Lock()
-	if _, dup := c.subs[f.ID]; dup {
+	switch {
+	case c.subs[f.ID] != nil:
 		c.subsMu.Unlock()
 		c.fail(f.ID, CodeBadRequest, "subscription %d exists already", f.ID)
 		return
-	}
-	if len(c.subs) >= c.srv.opts.MaxSubs {
+	case len(c.subs) >= c.srv.opts.MaxSubs:
 		c.subsMu.Unlock()
 		c.fail(f.ID, CodeLimit, "too many subscriptions on this connection (limit %d)", c.srv.opts.MaxSubs)
 		return
+	case c.watched+len(matched) > c.srv.opts.MaxWatched:
+		c.subsMu.Unlock()
+		c.fail(f.ID, CodeLimit, "%q matches %d records; with the %d this connection follows already that is over the limit of %d",
+			f.Topic, len(matched), c.watched, c.srv.opts.MaxWatched)
+		return
 	}
-	ctx, cancel := contextFor(c.done)
-	sub := &subscription{id: f.ID, cancel: cancel}
 	c.subs[f.ID] = sub
+	c.watched += len(matched)
 	c.subsMu.Unlock()
 
 	// Open every watcher before reading snapshots, so no value falls between them.
-	watchers := make([]Watcher, 0, len(matched))
-	keys := make([]string, 0, len(matched))
 	wild := strings.ContainsAny(f.Topic, "*#")
-	var skipped []RecordInfo
+	refused := 0
+	keys := make([]string, 0, len(matched))
+	latest := make([]bool, 0, len(matched))
+	var openErr error
 	for _, r := range matched {
 		w, err := c.srv.backend.Watch(r.Key)
 		if err != nil && wild && errors.Is(err, ErrDenied) {
-			// A pattern follows what can be followed; a named record reports why not.
-			skipped = append(skipped, r)
+			refused++ // a pattern follows what can be followed; a named record reports why not
 			continue
 		}
 		if err != nil {
-			for _, w := range watchers {
-				w.Close()
-			}
-			c.subsMu.Lock()
-			delete(c.subs, f.ID)
-			c.subsMu.Unlock()
-			cancel()
-			c.failErr(f.ID, err)
-			return
+			openErr = err
+			break
 		}
-		watchers = append(watchers, w)
+		wt := &watch{sub: sub, key: r.Key, w: w}
+		wt.wake = func() { c.markReady(wt) }
+		sub.watches = append(sub.watches, wt)
 		keys = append(keys, r.Key)
+		latest = append(latest, r.Buffer == "single_latest")
 	}
-	if len(watchers) == 0 {
-		c.subsMu.Lock()
+	if openErr == nil && len(sub.watches) == 0 {
+		openErr = classified{fmt.Errorf("no record matching %q can be watched (%d refused)", f.Topic, refused), ErrDenied}
+	}
+	c.subsMu.Lock()
+	if openErr != nil {
 		delete(c.subs, f.ID)
-		c.subsMu.Unlock()
-		cancel()
-		c.fail(f.ID, CodeDenied, "no record matching %q can be watched (%d refused)", f.Topic, len(skipped))
+		c.watched -= len(matched)
+	} else {
+		c.watched -= refused
+	}
+	c.subsMu.Unlock()
+	if openErr != nil {
+		sub.stop()
+		c.failErr(f.ID, openErr)
 		return
 	}
 	c.reply(&Frame{T: TagSubscribed, Sub: f.ID, Topics: keys})
-	snaps := make([]json.RawMessage, len(keys))
-	for _, r := range matched {
-		if !slices.Contains(keys, r.Key) || r.Buffer != "single_latest" {
-			continue
+	for i, wt := range sub.watches {
+		// A single_latest watcher begins with the current value; a ring's newest value
+		// is read beside its watcher, which sees only later ones.
+		var v json.RawMessage
+		if latest[i] {
+			v, _, _, _ = wt.w.TryNext() // an error comes again to the pump
+		} else {
+			v, _ = c.srv.backend.Get(wt.key)
 		}
-		if v, err := c.srv.backend.Get(r.Key); err == nil {
-			snaps[slices.Index(keys, r.Key)] = v
-			c.reply(&Frame{T: TagSnap, Sub: f.ID, Topic: r.Key, Data: v})
+		if v != nil {
+			c.reply(&Frame{T: TagSnap, Sub: f.ID, Topic: wt.key, Data: v})
 		}
 	}
-	for i, w := range watchers {
-		c.wg.Add(1)
-		go func(key string, w Watcher, snap json.RawMessage) {
-			defer c.wg.Done()
-			defer w.Close()
-			c.pump(ctx, sub, key, w, snap)
-		}(keys[i], w, snaps[i])
+	for _, wt := range sub.watches {
+		if !wt.w.Notify(wt.wake) {
+			c.markReady(wt)
+		}
 	}
 }
 
-// pump forwards one record's values to the client until the subscription ends. A
-// single_latest watcher may begin with the value already sent as snap; that one is
-// not sent twice.
-func (c *conn) pump(ctx context.Context, sub *subscription, key string, w Watcher, snap json.RawMessage) {
-	for first := true; ; first = false {
-		v, lagged, err := w.Next(ctx)
-		if first && err == nil && lagged == 0 && snap != nil && bytes.Equal(v, snap) {
-			continue
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				c.subsMu.Lock()
-				if c.subs[sub.id] == sub {
-					delete(c.subs, sub.id)
-				}
-				c.subsMu.Unlock()
-				sub.stop()
-				c.reply(&Frame{T: TagUnsubscribed, Sub: sub.id, Topic: key, Msg: err.Error()})
-			}
+// markReady puts w on the pump's ready list. It runs on the goroutine of whoever
+// wrote the record, so it only appends and signals.
+func (c *conn) markReady(w *watch) {
+	c.readyMu.Lock()
+	if !w.queued {
+		w.queued = true
+		c.ready = append(c.ready, w)
+	}
+	c.readyMu.Unlock()
+	select {
+	case c.readyCh <- struct{}{}:
+	default:
+	}
+}
+
+// drainTurn is how many values one watch sends before the others on the ready list
+// get their turn.
+const drainTurn = 64
+
+// pump carries values from the ready watches to the client until the connection ends.
+func (c *conn) pump() {
+	var batch []*watch
+	for {
+		select {
+		case <-c.readyCh:
+		case <-c.done:
 			return
 		}
-		if lagged > 0 {
-			sub.dropped.Add(lagged)
+		c.readyMu.Lock()
+		batch, c.ready = c.ready, batch[:0]
+		for _, w := range batch {
+			w.queued = false
 		}
-		sub.mu.Lock()
-		lag := sub.dropped.Swap(0)
-		b, err := encodeFrame(&Frame{T: TagEvent, Sub: sub.id, Seq: sub.seq + 1, Topic: key, Data: v, Lag: lag})
+		c.readyMu.Unlock()
+		for _, w := range batch {
+			if !c.drain(w) {
+				return
+			}
+		}
+		clear(batch)
+	}
+}
+
+// drain sends up to drainTurn values of w, then re-arms its watcher, or puts it back on
+// the ready list when more may wait. It reports false once the connection closed.
+func (c *conn) drain(w *watch) bool {
+	sub := w.sub
+	for range drainTurn {
+		if sub.stopped.Load() {
+			return true
+		}
+		v, lagged, ok, err := w.w.TryNext()
+		sub.lag += lagged
 		if err != nil {
-			sub.mu.Unlock()
-			c.srv.opts.Logger.Warn("control: cannot encode value", "record", key, "error", err)
-			sub.dropped.Add(lag + 1)
+			if !sub.stopped.Load() {
+				c.endSubscription(sub, w.key, err)
+			}
+			return true
+		}
+		if !ok {
+			if !w.w.Notify(w.wake) {
+				c.markReady(w)
+			}
+			return true
+		}
+		b, err := encodeFrame(&Frame{T: TagEvent, Sub: sub.id, Seq: sub.seq + 1, Topic: w.key, Data: v, Lag: sub.lag})
+		if err != nil {
+			c.srv.opts.Logger.Warn("control: cannot encode value", "record", w.key, "error", err)
+			sub.lag++
 			continue
 		}
-		select {
-		case c.out <- b:
-			sub.seq++
-		default:
-			sub.dropped.Add(lag + 1)
+		if !c.sendEvent(b) {
+			return false
 		}
-		sub.mu.Unlock()
+		sub.seq++
+		sub.lag = 0
 	}
+	c.markReady(w)
+	return true
+}
+
+// endSubscription ends a subscription whose watcher failed (the database shut down)
+// and tells the client.
+func (c *conn) endSubscription(sub *subscription, key string, err error) {
+	c.subsMu.Lock()
+	if c.subs[sub.id] == sub {
+		delete(c.subs, sub.id)
+		c.watched -= len(sub.watches)
+	}
+	c.subsMu.Unlock()
+	sub.stop()
+	c.reply(&Frame{T: TagUnsubscribed, Sub: sub.id, Topic: key, Msg: err.Error()})
 }
 
 // encodeFrame returns f as one line of JSON.

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -71,17 +70,17 @@ func (m *memBackend) Set(key string, v json.RawMessage) error {
 // produce stores and fans out a value; it never blocks.
 func (m *memBackend) produce(key string, v json.RawMessage) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r := m.recs[key]
 	r.value = v
+	var wake []func()
 	for w := range r.watchers {
-		select {
-		case w.ch <- v:
-		default:
-			w.mu.Lock()
-			w.lagged++
-			w.mu.Unlock()
+		if f := w.push(v); f != nil {
+			wake = append(wake, f)
 		}
+	}
+	m.mu.Unlock()
+	for _, f := range wake {
+		f()
 	}
 }
 
@@ -95,9 +94,9 @@ func (m *memBackend) Watch(key string) (Watcher, error) {
 	if r.info.Buffer == "mailbox" {
 		return nil, fmt.Errorf("record %q is a mailbox: %w", key, ErrDenied)
 	}
-	w := &memWatcher{m: m, r: r, ch: make(chan json.RawMessage, m.watchCap)}
+	w := &memWatcher{m: m, r: r, max: m.watchCap}
 	if r.info.Buffer == "single_latest" && r.value != nil {
-		w.ch <- r.value // as the database does: a late joiner gets the current value
+		w.queue = append(w.queue, r.value) // as the database does: a late joiner gets the current value
 	}
 	r.watchers[w] = struct{}{}
 	return w, nil
@@ -121,25 +120,53 @@ func (m *memBackend) Graph() Graph {
 	}
 }
 
+// memWatcher queues up to max values; beyond that it drops and counts them.
 type memWatcher struct {
-	m      *memBackend
-	r      *memRecord
-	ch     chan json.RawMessage
+	m *memBackend
+	r *memRecord
+
 	mu     sync.Mutex
+	max    int
+	queue  []json.RawMessage
 	lagged uint64
+	wake   func() // armed by Notify, cleared when called
 }
 
-func (w *memWatcher) Next(ctx context.Context) (json.RawMessage, uint64, error) {
-	select {
-	case v := <-w.ch:
-		w.mu.Lock()
-		n := w.lagged
-		w.lagged = 0
-		w.mu.Unlock()
-		return v, n, nil
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+// push queues v and returns the armed wake function, to be called outside m.mu.
+func (w *memWatcher) push(v json.RawMessage) func() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) < w.max {
+		w.queue = append(w.queue, v)
+	} else {
+		w.lagged++
 	}
+	f := w.wake
+	w.wake = nil
+	return f
+}
+
+func (w *memWatcher) TryNext() (json.RawMessage, uint64, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		return nil, 0, false, nil
+	}
+	v := w.queue[0]
+	w.queue = w.queue[1:]
+	n := w.lagged
+	w.lagged = 0
+	return v, n, true, nil
+}
+
+func (w *memWatcher) Notify(wake func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) > 0 {
+		return false
+	}
+	w.wake = wake
+	return true
 }
 
 func (w *memWatcher) Close() {

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +68,7 @@ func (b dbBackend) Watch(key string) (Watcher, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return dbWatcher{w}, nil
+	return dbWatcher{w: w}, nil
 }
 
 func (b dbBackend) Graph() Graph {
@@ -85,20 +84,30 @@ func (b dbBackend) Graph() Graph {
 }
 
 // dbWatcher turns the host's lag errors into lag counts.
-type dbWatcher struct{ w *host.JSONWatcher }
+type dbWatcher struct {
+	w *host.JSONWatcher
+}
 
-func (d dbWatcher) Next(ctx context.Context) (json.RawMessage, uint64, error) {
+// TryNext returns the next value, adding up the values a ring reader missed before it.
+func (d dbWatcher) TryNext() (json.RawMessage, uint64, bool, error) {
 	var lagged uint64
 	for {
-		v, err := d.w.Next(ctx)
+		v, err := d.w.TryNext()
 		var lag *host.LagError
-		if errors.As(err, &lag) {
-			lagged += lag.Missed
-			continue
+		switch {
+		case errors.As(err, &lag):
+			lagged += lag.Missed // the ring moved this reader to its oldest value: read on
+		case errors.Is(err, host.ErrEmpty):
+			return nil, lagged, false, nil
+		case err != nil:
+			return nil, lagged, false, err
+		default:
+			return v, lagged, true, nil
 		}
-		return v, lagged, err
 	}
 }
+
+func (d dbWatcher) Notify(wake func()) bool { return d.w.Notify(wake) }
 
 func (d dbWatcher) Close() { d.w.Close() }
 

@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,13 +12,25 @@ import (
 	"time"
 )
 
-// Listen opens the control socket at addr with mode 0600. The socket is made under a
-// temporary name and renamed into place, so no one can connect before its mode is set.
-// A stale socket left by a crashed instance is replaced; a live one is an error.
-// Closing the listener removes the socket file.
+// Listen opens the control socket at addr with mode 0600. A missing directory (the last
+// path element only, such as /run/aimdb) is created with mode 0700. The directory and
+// any socket already there must belong to the calling user, root included. The socket
+// is made under a temporary name and renamed into place, so no one can connect before
+// its mode is set. A stale socket left by a crashed instance is replaced; a live one is
+// an error. Closing the listener removes the socket file.
 func Listen(addr string) (net.Listener, error) {
 	path, err := SocketPath(addr)
 	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("control socket %s: creating its directory: %w", path, err)
+	}
+	if err := checkOwner("directory of the control socket", dir); err != nil {
+		return nil, err
+	}
+	if err := checkOwner("control socket", path); err != nil {
 		return nil, err
 	}
 	if st, err := os.Lstat(path); err == nil {
@@ -32,7 +45,7 @@ func Listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("control socket %s: removing stale socket: %w", path, err)
 		}
 	}
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".aimdb-%d-%d.sock", os.Getpid(), tmpSeq.Add(1)))
+	tmp := filepath.Join(dir, fmt.Sprintf(".aimdb-%d-%d.sock", os.Getpid(), tmpSeq.Add(1)))
 	_ = os.Remove(tmp)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
@@ -62,6 +75,7 @@ type socketListener struct {
 	once sync.Once
 }
 
+// Close stops listening and removes the socket file.
 func (l *socketListener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() {

@@ -22,7 +22,7 @@ const (
 	TagSub          = "sub"          // client: {id, topic}; topic may hold * and #
 	TagSubscribed   = "subscribed"   // server: {sub, topics}: the records the pattern matched
 	TagEvent        = "event"        // server: {sub, seq, topic, data, lag}
-	TagSnap         = "snap"         // server: {sub, topic, data}: late-join value of a single_latest record
+	TagSnap         = "snap"         // server: {sub, topic, data}: a record's newest value when the subscription starts
 	TagUnsub        = "unsub"        // client: {sub}
 	TagUnsubscribed = "unsubscribed" // server: {sub, msg}: the server ended a subscription
 	TagWrite        = "write"        // client: {topic, payload}, fire-and-forget unless it has an id
@@ -97,7 +97,10 @@ type Hello struct {
 	Permissions   []string `json:"permissions"`
 	Writable      []string `json:"writable"`
 	MaxSubs       int      `json:"max_subscriptions"`
+	MaxWatched    int      `json:"max_watched_records"`
 	MaxFrame      int      `json:"max_frame_bytes"`
+	// IdleTimeoutMS is how many milliseconds of silence close a connection (see Options).
+	IdleTimeoutMS int64 `json:"idle_timeout_ms"`
 }
 
 // RemoteError is an error reply from the server.

@@ -1,8 +1,8 @@
 package control
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -12,17 +12,34 @@ import (
 
 // Options tune a Server. Zero values take the defaults.
 type Options struct {
-	// MaxConns bounds concurrent connections (default 32); one more is refused.
+	// MaxConns bounds concurrent connections (default 32). When they are all taken, a
+	// new connection closes the one that has been idle longest (see evictIdle); only
+	// when every connection is busy is the new one refused.
 	MaxConns int
 	// MaxSubs bounds subscriptions per connection (default 64).
 	MaxSubs int
-	// QueueLen is how many frames wait for a slow client before its events are
-	// dropped and counted as lag (default 256).
+	// MaxWatched bounds the records one connection follows over all its subscriptions
+	// (default 16384). Following a record costs under 1 KiB (its reader in the record's
+	// buffer and the server's bookkeeping: TestSubscriptionMemoryBound measures about
+	// 9 MiB for 10,000 records, client included), so a connection's subscriptions hold
+	// at most about 16 MiB.
+	MaxWatched int
+	// QueueLen is how many frames may wait for a slow client (default 256).
 	QueueLen int
+	// QueueBytes is how many bytes of frames may wait for a slow client (default
+	// 1 MiB). When QueueLen or QueueBytes is reached, the connection's subscriptions
+	// stop reading until the client catches up: values wait in the records' buffers,
+	// which never make a writer wait (rings overwrite their oldest value and the
+	// subscriber learns how many it lost, single_latest records keep only the newest).
+	QueueBytes int
 	// MaxFrame is the longest frame a client may send, in bytes (default 1 MiB):
 	// large enough for any record value, small enough that a stuck client cannot
 	// make the server buffer without end.
 	MaxFrame int
+	// IdleTimeout closes a connection that sent no frame for this long (default 5
+	// minutes). Clients that stay connected send a ping now and then (Client does,
+	// every 30 seconds).
+	IdleTimeout time.Duration
 	// ReadOnly refuses record.set and write frames.
 	ReadOnly bool
 	// ServerVersion is reported by hello.
@@ -31,6 +48,13 @@ type Options struct {
 	Logger hclog.Logger
 }
 
+// DefaultIdleTimeout is Options.IdleTimeout's default.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// evictIdle is how long a connection must have been quiet before a new connection may
+// take its place: one that sent a frame within the last second is in a conversation.
+const evictIdle = time.Second
+
 func (o *Options) defaults() {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 32
@@ -38,11 +62,20 @@ func (o *Options) defaults() {
 	if o.MaxSubs <= 0 {
 		o.MaxSubs = 64
 	}
+	if o.MaxWatched <= 0 {
+		o.MaxWatched = 1 << 14
+	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 256
 	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 1 << 20
+	}
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = 1 << 20
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -102,10 +135,18 @@ func (s *Server) Serve(l net.Listener) error {
 			return ErrServerClosed
 		}
 		if len(s.conns) >= s.opts.MaxConns {
-			s.mu.Unlock()
-			s.opts.Logger.Warn("control: connection refused, too many connections", "max", s.opts.MaxConns)
-			refuse(nc, s.opts.MaxConns)
-			continue
+			victim, idle := s.oldestIdle()
+			if victim == nil {
+				s.mu.Unlock()
+				s.opts.Logger.Warn("control: connection refused: every connection is busy", "max", s.opts.MaxConns)
+				refuse(nc, s.opts.MaxConns)
+				continue
+			}
+			// The victim leaves the count now; its goroutines end on their own.
+			delete(s.conns, victim)
+			s.opts.Logger.Debug("control: closing the connection idle longest to make room", "idle", idle.String())
+			go victim.hangUp(fmt.Sprintf("connection closed to make room for a new one: the limit is %d connections and this one was idle longest (%s)",
+				s.opts.MaxConns, idle.Round(time.Millisecond)))
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
@@ -119,6 +160,20 @@ func (s *Server) Serve(l net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// oldestIdle returns the connection that has sent nothing for longest, if that is at
+// least evictIdle. s.mu is held.
+func (s *Server) oldestIdle() (*conn, time.Duration) {
+	now := time.Now().UnixNano()
+	var victim *conn
+	var longest time.Duration
+	for c := range s.conns {
+		if idle := time.Duration(now - c.lastRead.Load()); idle >= evictIdle && idle > longest {
+			victim, longest = c, idle
+		}
+	}
+	return victim, longest
 }
 
 // Close stops accepting, closes every connection and waits for their goroutines.
@@ -143,7 +198,7 @@ func (s *Server) Close() error {
 
 // refuse tells a client over the connection limit why, then hangs up.
 func refuse(nc net.Conn, max int) {
-	b, _ := encodeFrame(&Frame{T: TagReply, Err: CodeLimit, Msg: "too many control connections (limit " + itoa(max) + ")"})
+	b, _ := encodeFrame(&Frame{T: TagReply, Err: CodeLimit, Msg: "too many control connections (limit " + itoa(max) + "), and every one is busy"})
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = nc.Write(b)
 	nc.Close()
@@ -154,7 +209,8 @@ func (s *Server) hello() Hello {
 	h := Hello{
 		Protocol: "aimx", Version: ProtocolVersion, Server: "aimdb-go", ServerVersion: s.opts.ServerVersion,
 		Permissions: []string{"read", "subscribe"}, Writable: []string{},
-		MaxSubs: s.opts.MaxSubs, MaxFrame: s.opts.MaxFrame,
+		MaxSubs: s.opts.MaxSubs, MaxWatched: s.opts.MaxWatched, MaxFrame: s.opts.MaxFrame,
+		IdleTimeoutMS: s.opts.IdleTimeout.Milliseconds(),
 	}
 	if !s.opts.ReadOnly {
 		h.Permissions = append(h.Permissions, "write")
@@ -165,17 +221,4 @@ func (s *Server) hello() Hello {
 		}
 	}
 	return h
-}
-
-// contextFor returns a context cancelled when done is closed.
-func contextFor(done <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }

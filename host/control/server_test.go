@@ -13,11 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var testRecords = []RecordInfo{
 	{Key: "sensors.temp", Buffer: "spmc_ring", Capacity: 16},
@@ -30,12 +26,7 @@ var testRecords = []RecordInfo{
 // start runs a server over b on a socket in a temporary directory.
 func start(t *testing.T, b Backend, opts Options) (addr string, srv *Server) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	addr = "unix://" + filepath.Join(dir, "c.sock")
+	addr = "unix://" + filepath.Join(t.TempDir(), "c.sock")
 	l, err := Listen(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -320,8 +311,11 @@ func TestPatternSubscription(t *testing.T) {
 	}
 }
 
+// TestSlowSubscriberGetsLag: a client that reads nothing fills its queue; the server
+// then stops reading the record's watcher, whose own bounded queue (64 values, like a
+// ring) drops the rest and counts them. The writer never waits.
 func TestSlowSubscriberGetsLag(t *testing.T) {
-	mem := newMem(1<<16, testRecords...)
+	mem := newMem(64, testRecords...)
 	addr, _ := start(t, mem, Options{QueueLen: 4})
 	c := dialRaw(t, addr)
 	c.send(`{"t":"sub","id":1,"topic":"sensors.temp"}`)
@@ -429,12 +423,7 @@ func TestClientSeesServerClose(t *testing.T) {
 }
 
 func TestListenSocket(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "s.sock")
+	path := filepath.Join(t.TempDir(), "s.sock")
 	// A stale socket (nobody listening) is replaced.
 	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -501,4 +490,33 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 5s")
+}
+
+// TestSnapshotsOfEveryKind: a subscription starts with the newest value of every
+// matched record that has one, rings included, then follows.
+func TestSnapshotsOfEveryKind(t *testing.T) {
+	mem := newMem(8, testRecords...)
+	mem.produce("sensors.temp", json.RawMessage(`21`))
+	mem.produce("state.mode", json.RawMessage(`"auto"`))
+	addr, _ := start(t, mem, Options{})
+	c := dialRaw(t, addr)
+	c.send(`{"t":"sub","id":1,"topic":"#"}`)
+	if f := c.read(); f.T != TagSubscribed {
+		t.Fatalf("got %+v", f)
+	}
+	snaps := map[string]string{}
+	for range 2 {
+		f := c.read()
+		if f.T != TagSnap {
+			t.Fatalf("got %+v, want a snap", f)
+		}
+		snaps[f.Topic] = string(f.Data)
+	}
+	if snaps["sensors.temp"] != "21" || snaps["state.mode"] != `"auto"` {
+		t.Errorf("snaps = %v", snaps)
+	}
+	mem.produce("sensors.temp", json.RawMessage(`22`))
+	if f := c.read(); f.T != TagEvent || f.Topic != "sensors.temp" || string(f.Data) != "22" || f.Seq != 1 {
+		t.Errorf("after the snaps got %+v, want event sensors.temp=22 seq 1 (the snaps must not repeat)", f)
+	}
 }
