@@ -53,6 +53,10 @@ Run 'aimdb <command> --help' for a command's flags and examples.`,
 
 	record := newGroupCmd("record", "list, read, set and watch the records of a running instance")
 	record.AddCommand(a.newRecordListCmd(), a.newRecordGetCmd(), a.newRecordSetCmd(), a.newRecordWatchCmd())
+	link := newGroupCmd("link", "show the links of a running instance: state, counters, last error")
+	link.AddCommand(a.newLinkListCmd())
+	connector := newGroupCmd("connector", "show the connector instances of a running instance: state, health, restarts")
+	connector.AddCommand(a.newConnectorListCmd())
 	plugins := newGroupCmd("plugins", "inspect connector plugins")
 	plugins.AddCommand(a.newPluginsListCmd())
 	root.AddCommand(
@@ -60,6 +64,8 @@ Run 'aimdb <command> --help' for a command's flags and examples.`,
 		a.newDemoCmd(),
 		a.newCheckCmd(),
 		record,
+		link,
+		connector,
 		a.newGraphCmd(),
 		plugins,
 		a.newConformanceCmd(),

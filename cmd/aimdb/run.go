@@ -11,6 +11,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/config"
 	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/host/control"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,6 +24,7 @@ type runFlags struct {
 	control  string
 	drain    time.Duration
 	readOnly bool
+	dataDir  string
 }
 
 // addRunFlags adds the flags of run to fs; config is --config's default.
@@ -31,6 +33,7 @@ func addRunFlags(fs *pflag.FlagSet, config string) *runFlags {
 	fs.StringVar(&f.control, "control", "", "control socket address, unix:///PATH (default "+control.RootSocket+" for root, else $XDG_RUNTIME_DIR/aimdb.sock)")
 	fs.DurationVar(&f.drain, "drain-timeout", host.DefaultDrainTimeout, "on shutdown, how long outbound links may take to deliver what is buffered (alias --drain)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "refuse record writes through the control socket")
+	fs.StringVar(&f.dataDir, "data-dir", "aimdb-data", "directory of the disk outboxes (links with outbox = \"disk\"); created only when one needs it")
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "drain" {
 			name = "drain-timeout"
@@ -128,7 +131,7 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 		log.Info("aimdb running", "version", version, "records", len(cfg.Records),
 			"connectors", len(cfg.Instances()), "control", addr, "config", cfg.Filename)
 	})
-	db, err := build(cfg, plugins, log, f.drain, host.WithService("aimdb-running", running))
+	db, err := build(cfg, plugins, log, f.drain, connect.WithDataDir(f.dataDir), host.WithService("aimdb-running", running))
 	if err != nil {
 		return a.reportConfig(cfg, err)
 	}

@@ -41,6 +41,9 @@ func openOutboxes(dataDir string, plans []*instancePlan, log hclog.Logger) (*out
 	if len(claimed) == 0 {
 		return nil, nil
 	}
+	if dataDir == "" {
+		return nil, fmt.Errorf("%d link(s) ask for a disk outbox, but no data directory is set (WithDataDir; aimdb run --data-dir)", len(claimed))
+	}
 	dir, err := outbox.OpenDir(dataDir, log.Named("outbox"))
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)

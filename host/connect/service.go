@@ -149,9 +149,6 @@ func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) error 
 	if err != nil {
 		return err
 	}
-	if pol.outbox == OutboxDisk && s.dataDir == "" {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option \"outbox\": a disk outbox needs a data directory (aimdb run --data-dir)")
-	}
 	hold := l.Direction == sdk.Outbound && (pol.delivery == AtLeastOnce || pol.outbox == OutboxDisk)
 	if err := db.SetLinkPolicy(l.ID, host.LinkPolicy{Hold: hold, DeadLetter: pol.deadLetter}); err != nil {
 		return sdk.Errorf(sdk.KindInvalidConfig, "option \"dead_letter\": %v", err)

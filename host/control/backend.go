@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 )
 
 // Backend is what the server needs from the database. Errors wrap ErrNotFound,
@@ -23,7 +25,17 @@ type Backend interface {
 	Watch(key string) (Watcher, error)
 	// Graph returns the data-flow graph.
 	Graph() Graph
+	// Links reports every link's state and counters; Connectors every connector
+	// instance's. Both are empty without a connector layer.
+	Links() []LinkStatus
+	Connectors() []ConnectorStatus
 }
+
+// LinkStatus is one link's state and counters in link.list (see docs/delivery.md).
+type LinkStatus = connect.LinkStatus
+
+// ConnectorStatus is one connector instance's state in connector.list.
+type ConnectorStatus = connect.ConnectorStatus
 
 // Watcher follows one record without a goroutine of its own, so one connection can
 // follow thousands: the server drains it with TryNext and arms Notify to hear of the

@@ -267,6 +267,20 @@ func (c *Client) Records(ctx context.Context) ([]RecordInfo, error) {
 	return out, err
 }
 
+// Links fetches every link's state and counters.
+func (c *Client) Links(ctx context.Context) ([]LinkStatus, error) {
+	var out []LinkStatus
+	err := c.Call(ctx, MethodLinkList, nil, &out)
+	return out, err
+}
+
+// Connectors fetches every connector instance's state.
+func (c *Client) Connectors(ctx context.Context) ([]ConnectorStatus, error) {
+	var out []ConnectorStatus
+	err := c.Call(ctx, MethodConnectorList, nil, &out)
+	return out, err
+}
+
 // Get returns a record's newest value.
 func (c *Client) Get(ctx context.Context, key string) (json.RawMessage, error) {
 	var out json.RawMessage

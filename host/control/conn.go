@@ -297,6 +297,18 @@ func (c *conn) request(f *Frame) {
 			return
 		}
 		c.ok(f.ID, true)
+	case MethodLinkList:
+		ls := b.Links()
+		if ls == nil {
+			ls = []LinkStatus{}
+		}
+		c.ok(f.ID, ls)
+	case MethodConnectorList:
+		cs := b.Connectors()
+		if cs == nil {
+			cs = []ConnectorStatus{}
+		}
+		c.ok(f.ID, cs)
 	case MethodGraphNodes:
 		c.ok(f.ID, nonNil(b.Graph().Nodes))
 	case MethodGraphEdges:

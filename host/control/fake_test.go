@@ -112,6 +112,9 @@ func (m *memBackend) watchers() int {
 	return n
 }
 
+func (m *memBackend) Links() []LinkStatus           { return nil }
+func (m *memBackend) Connectors() []ConnectorStatus { return nil }
+
 func (m *memBackend) Graph() Graph {
 	return Graph{
 		Nodes:     []GraphNode{{ID: "record:a", Kind: "record", Label: "a"}, {ID: "link:mqtt://t", Kind: "link_to"}},

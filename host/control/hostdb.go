@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 )
 
 // ForDB serves a host database over the control socket.
@@ -71,6 +72,20 @@ func (b dbBackend) Watch(key string) (Watcher, error) {
 	return dbWatcher{w: w}, nil
 }
 
+func (b dbBackend) Links() []LinkStatus {
+	if s := connect.Of(b.db); s != nil {
+		return s.Links()
+	}
+	return nil
+}
+
+func (b dbBackend) Connectors() []ConnectorStatus {
+	if s := connect.Of(b.db); s != nil {
+		return s.Connectors()
+	}
+	return nil
+}
+
 func (b dbBackend) Graph() Graph {
 	g := b.db.Graph()
 	out := Graph{Nodes: []GraphNode{}, Edges: []GraphEdge{}, TopoOrder: append([]string{}, g.Order...)}
@@ -134,6 +149,8 @@ func classify(err error) error {
 		return classified{err, ErrDenied}
 	case errors.Is(err, host.ErrInvalidValue):
 		return classified{err, ErrInvalid}
+	case errors.Is(err, host.ErrBufferFull):
+		return classified{fmt.Errorf("%w: an at-least-once link of the record is a whole buffer behind; try again when it catches up (aimdb link list)", err), ErrBufferFull}
 	}
 	return err
 }

@@ -39,6 +39,9 @@ const (
 	MethodGraphNodes = "graph.nodes"
 	MethodGraphEdges = "graph.edges"
 	MethodGraphTopo  = "graph.topo_order"
+	// MethodLinkList and MethodConnectorList report the connector layer's state.
+	MethodLinkList      = "link.list"
+	MethodConnectorList = "connector.list"
 )
 
 // Error codes in the err field of a reply.
@@ -47,6 +50,7 @@ const (
 	CodeDenied     = "denied"      // the record may not be written through the socket
 	CodeBadRequest = "bad_request" // the frame or its parameters are malformed
 	CodeLimit      = "limit"       // too many connections or subscriptions, or a frame too large
+	CodeBufferFull = "buffer_full" // the record refused the value: an at-least-once link is a full ring behind
 	CodeInternal   = "internal"    // anything else
 )
 
@@ -57,6 +61,8 @@ var (
 	ErrDenied   = errors.New("denied")
 	ErrInvalid  = errors.New("invalid value")
 	ErrNoValue  = errors.New("no value yet")
+	// ErrBufferFull: the record refused the value for now (back-pressure).
+	ErrBufferFull = errors.New("buffer full")
 )
 
 // Frame is one line on the socket. Which fields are set depends on T.
@@ -126,6 +132,8 @@ func codeOf(err error) string {
 		return CodeDenied
 	case errors.Is(err, ErrInvalid):
 		return CodeBadRequest
+	case errors.Is(err, ErrBufferFull):
+		return CodeBufferFull
 	}
 	return CodeInternal
 }
