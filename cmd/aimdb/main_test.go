@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -713,3 +714,97 @@ record "a" {
 		t.Errorf("check ok: %+v", r)
 	}
 }
+
+// TestLinkAndConnectorList follows a link through an outage with the CLI: record set
+// is refused with buffer_full once the at-least-once link is a ring behind, link list
+// and connector list show what is wrong, and after the outage every value arrives.
+func TestLinkAndConnectorList(t *testing.T) {
+	down := filepath.Join(t.TempDir(), "down")
+	if err := os.WriteFile(down, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`connector "lb" {
+  plugin     = "loopback"
+  inject     = "sync"
+  down_while = %q
+  retry_min  = "10ms"
+  retry_max  = "50ms"
+}
+record "cmd.in" {
+  buffer   = "spmc_ring"
+  capacity = 4
+  writable = true
+  link_to "lb://echo/x" {}
+}
+record "echo.out" {
+  capacity = 64
+  link_from "lb://echo/+" {}
+}
+`, down)
+	in := startInstance(t, src)
+	defer in.stop(t)
+	accepted := 0
+	for i := 1; i <= maxWindowProbe; i++ {
+		r := aimdb(t, in.env, "record", "set", "cmd.in", strconv.Itoa(i))
+		if r.code == 0 {
+			accepted++
+			continue
+		}
+		if !strings.Contains(r.stderr, "buffer_full") || !strings.Contains(r.stderr, "aimdb link list") {
+			t.Fatalf("record set %d: %+v", i, r)
+		}
+		break
+	}
+	if accepted == maxWindowProbe {
+		t.Fatalf("record set never refused a value during the outage")
+	}
+	r := aimdb(t, in.env, "link", "list")
+	if r.code != 0 || !regexp.MustCompile(`cmd\.in\s+-> lb://echo/x\s+(blocked|retrying)\s+at_least_once`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, "connection failed") {
+		t.Errorf("link list during the outage:\n%s%s", r.stdout, r.stderr)
+	}
+	r = aimdb(t, in.env, "connector", "list", "-o", "json")
+	var cs []control.ConnectorStatus
+	if err := json.Unmarshal([]byte(r.stdout), &cs); err != nil || len(cs) != 1 || cs[0].Name != "lb" || cs[0].Pid == 0 {
+		t.Fatalf("connector list -o json: %v\n%s", err, r.stdout)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cs[0].State != "unhealthy" || !strings.Contains(cs[0].Health, "outage") {
+		if time.Now().After(deadline) {
+			t.Fatalf("connector during the outage: %+v", cs[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+		r = aimdb(t, in.env, "connector", "list", "-o", "json")
+		cs = nil
+		_ = json.Unmarshal([]byte(r.stdout), &cs)
+	}
+	if r := aimdb(t, in.env, "connector", "list"); !strings.Contains(r.stdout, "unhealthy") {
+		t.Errorf("connector list:\n%s", r.stdout)
+	}
+	os.Remove(down)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r = aimdb(t, in.env, "link", "list", "-o", "json")
+		var ls []control.LinkStatus
+		_ = json.Unmarshal([]byte(r.stdout), &ls)
+		if len(ls) == 2 && ls[0].Stats.Delivered == uint64(accepted) && ls[1].Stats.Received == uint64(accepted) && ls[0].State == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage, want %d delivered and received:\n%s", accepted, r.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := in.stop(t); code != 0 {
+		t.Errorf("exit code %d\n%s", code, in.logs())
+	}
+	logs := in.logs()
+	for _, want := range []string{"link state changed", "state=blocked", "state=ok was=", "connector state changed", "state=unhealthy"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// maxWindowProbe bounds the values TestLinkAndConnectorList sets before the record
+// must refuse one: a holding link reads no further ahead than the ring (4) holds.
+const maxWindowProbe = 20

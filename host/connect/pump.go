@@ -102,6 +102,10 @@ type pump struct {
 	lastOK      time.Time
 	failingTill time.Time // permanent failures keep the link failing until then (or a success)
 	dls         []*dlJob  // dead letters to write, in order
+
+	logMu     sync.Mutex
+	loggedAt  LinkState // the state last logged
+	loggedSet bool
 }
 
 // dlJob is a value to dead-letter.
@@ -211,6 +215,7 @@ func (p *pump) kick() {
 		p.mu.Lock()
 		p.failHead(err)
 		p.mu.Unlock()
+		p.noteState()
 	}
 }
 
@@ -259,10 +264,11 @@ func (p *pump) Cut(maxMsgs, maxBytes int) (plugin.Batch, bool) {
 // the pending values are retried on the next stream.
 func (p *pump) Abandon(err error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !time.Now().Before(p.retryAt) {
 		p.failHead(err)
 	}
+	p.mu.Unlock()
+	p.noteState()
 }
 
 // done settles a batch: values before the first retryable failure are confirmed,
@@ -321,6 +327,7 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 	p.dls = append(p.dls, dls...)
 	n := p.releasable()
 	p.mu.Unlock()
+	p.noteState()
 	if len(dls) > 0 {
 		select {
 		case p.dlWake <- struct{}{}:

@@ -158,6 +158,36 @@ func (p *pump) blocks(st LinkStatus) bool {
 	return capacity > 1 && uint64(len(p.items))+st.Backlog >= uint64(capacity)
 }
 
+// noteState logs the link's state when it changed since the last line: on every
+// outcome of a batch, and on the monitor's tick (which sees a record fill up).
+func (p *pump) noteState() {
+	st := p.status()
+	p.logMu.Lock()
+	prev, had := p.loggedAt, p.loggedSet
+	changed := had && prev != st.State || !had && st.State != StateOK
+	p.loggedAt, p.loggedSet = st.State, true
+	p.logMu.Unlock()
+	if changed {
+		p.svc.logLinkState(st, prev, had)
+	}
+}
+
+// logLinkState writes one line for a link state change.
+func (s *Service) logLinkState(l LinkStatus, prev LinkState, had bool) {
+	args := []any{"record", l.Record, "link", l.URL, "state", string(l.State)}
+	if had {
+		args = append(args, "was", string(prev))
+	}
+	if l.LastError != nil && l.State != StateOK {
+		args = append(args, "error", l.LastError.Text)
+	}
+	if l.State == StateOK {
+		s.log.Info("link state changed", args...)
+	} else {
+		s.log.Warn("link state changed", args...)
+	}
+}
+
 // status reports a link_from's state: blocked while messages wait for room.
 func (il *inboundLink) status() LinkStatus {
 	st := LinkStatus{ID: il.info.ID, Record: il.info.Record, URL: il.info.URL.String(), Direction: il.info.Direction.String(),
@@ -175,7 +205,7 @@ func (s *Service) monitor() {
 	defer s.workers.Done()
 	t := time.NewTicker(monitorInterval)
 	defer t.Stop()
-	lastLink := map[int]LinkState{}
+	lastLink := map[int]LinkState{} // link_from states; link_to pumps log their own
 	lastDropped := map[int]uint64{}
 	for {
 		select {
@@ -183,22 +213,19 @@ func (s *Service) monitor() {
 		case <-s.runCtx.Done():
 			return
 		}
+		s.mu.Lock()
+		pumps := append([]*pump(nil), s.pumps...)
+		s.mu.Unlock()
+		for _, p := range pumps {
+			p.noteState()
+		}
 		for _, l := range s.Links() {
-			if prev, ok := lastLink[l.ID]; (ok && prev != l.State) || (!ok && l.State != StateOK) {
-				args := []any{"record", l.Record, "link", l.URL, "state", string(l.State)}
-				if ok {
-					args = append(args, "was", string(prev))
+			if l.Direction == "link_from" {
+				if prev, ok := lastLink[l.ID]; (ok && prev != l.State) || (!ok && l.State != StateOK) {
+					s.logLinkState(l, prev, ok)
 				}
-				if l.LastError != nil && l.State != StateOK {
-					args = append(args, "error", l.LastError.Text)
-				}
-				if l.State == StateOK {
-					s.log.Info("link state changed", args...)
-				} else {
-					s.log.Warn("link state changed", args...)
-				}
+				lastLink[l.ID] = l.State
 			}
-			lastLink[l.ID] = l.State
 			if d := l.Stats.Dropped; d > lastDropped[l.ID] {
 				s.log.Warn("link dropped values by design (newest value wins or best-effort delivery)",
 					"record", l.Record, "link", l.URL, "delivery", l.Delivery, "dropped", d-lastDropped[l.ID], "dropped_total", d)
