@@ -495,18 +495,22 @@ func (c *conn) subscribe(f *Frame) {
 		c.failErr(f.ID, openErr)
 		return
 	}
-	c.reply(&Frame{T: TagSubscribed, Sub: f.ID, Topics: keys})
+	// Snapshots are taken before "subscribed" goes out, so a value the client writes
+	// after reading it arrives as an event, never inside a snapshot.
+	snaps := make([]json.RawMessage, len(sub.watches))
 	for i, wt := range sub.watches {
 		// A single_latest watcher begins with the current value; a ring's newest value
 		// is read beside its watcher, which sees only later ones.
-		var v json.RawMessage
 		if latest[i] {
-			v, _, _, _ = wt.w.TryNext() // an error comes again to the pump
+			snaps[i], _, _, _ = wt.w.TryNext() // an error comes again to the pump
 		} else {
-			v, _ = c.srv.backend.Get(wt.key)
+			snaps[i], _ = c.srv.backend.Get(wt.key)
 		}
-		if v != nil {
-			c.reply(&Frame{T: TagSnap, Sub: f.ID, Topic: wt.key, Data: v})
+	}
+	c.reply(&Frame{T: TagSubscribed, Sub: f.ID, Topics: keys})
+	for i, wt := range sub.watches {
+		if snaps[i] != nil {
+			c.reply(&Frame{T: TagSnap, Sub: f.ID, Topic: wt.key, Data: snaps[i]})
 		}
 	}
 	for _, wt := range sub.watches {
