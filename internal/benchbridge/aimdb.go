@@ -40,15 +40,20 @@ record "bench.data" {
 }
 `
 
-// Start writes the configuration and runs aimdb with its control socket in s.Dir.
-func (a AimDB) Start(s Setup) (*Proc, error) {
+// aimdbConfigFor is the configuration of one run: codec raw for ASCII payloads, json
+// for JSON ones.
+func aimdbConfigFor(s Setup) []byte {
 	codec := "raw"
 	if s.Format == seqload.JSON {
 		codec = "json"
 	}
+	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec)
+}
+
+// Start writes the configuration and runs aimdb with its control socket in s.Dir.
+func (a AimDB) Start(s Setup) (*Proc, error) {
 	conf := filepath.Join(s.Dir, "aimdb.hcl")
-	text := fmt.Sprintf(aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(conf, aimdbConfigFor(s), 0o644); err != nil {
 		return nil, fmt.Errorf("aimdb config: %w", err)
 	}
 	return startProc("aimdb", s.Dir, filepath.Join(s.Dir, "aimdb.log"), nil,

@@ -52,8 +52,8 @@ const telegrafConfig = `[agent]
 // Start writes the configuration and runs telegraf.
 func (t Telegraf) Start(s Setup) (*Proc, error) {
 	conf := filepath.Join(s.Dir, "telegraf.conf")
-	text := fmt.Sprintf(telegrafConfig, s.Port, s.BufferLimit, InTopic, OutTopic, s.QoS)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+	text := fmt.Appendf(nil, telegrafConfig, s.Port, s.BufferLimit, InTopic, OutTopic, s.QoS)
+	if err := os.WriteFile(conf, text, 0o644); err != nil {
 		return nil, fmt.Errorf("telegraf config: %w", err)
 	}
 	return startProc("telegraf", s.Dir, filepath.Join(s.Dir, "telegraf.log"), nil,
