@@ -72,8 +72,11 @@ func run() error {
 					return ctx.Err()
 				}
 				if err != nil {
-					fmt.Fprintf(os.Stderr, "round %d %s %s: %v\n", round, mode.Name, side.Name(), err)
+					fmt.Fprintf(os.Stderr, "round %d %s %s: run failed, not counted: %v\n", round, mode.Name, side.Name(), err)
 					continue
+				}
+				for _, w := range res.Warnings {
+					fmt.Fprintf(os.Stderr, "round %d %s %s: warning: %s\n", round, mode.Name, side.Name(), w)
 				}
 				results = append(results, res)
 				fmt.Fprintf(os.Stderr, "round %d %-13s %-9s %8.0f msg/s %7.1f µs/msg %5.0f MiB lost %d dup %d p99 %v load %.2f\n",

@@ -2,7 +2,6 @@ package benchbridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -60,6 +59,9 @@ type Result struct {
 	HasProcs bool
 	// Load is the 1-minute load average at the end of the run.
 	Load float64
+	// Warnings are problems that did not spoil the measurement, such as a process
+	// that needed SIGKILL to stop.
+	Warnings []string
 }
 
 // CPUPerMsg is the side's CPU time per message sent, in microseconds.
@@ -92,7 +94,7 @@ func Run(ctx context.Context, o Options, side Side, mode Mode, round int) (res R
 	if err != nil {
 		return res, err
 	}
-	defer stopInto(&err, broker.Stop)
+	defer warnInto(&res, broker.Stop)
 	sub, err := subscribe(broker.Port, OutTopic, o.QoS)
 	if err != nil {
 		return res, err
@@ -105,7 +107,7 @@ func Run(ctx context.Context, o Options, side Side, mode Mode, round int) (res R
 		return res, fmt.Errorf("%s: %w", side.Name(), err)
 	}
 	if proc != nil {
-		defer stopInto(&err, proc.Stop)
+		defer warnInto(&res, proc.Stop)
 	}
 	pub, err := newPublisher(broker.Port, side.Topic(), o.QoS, o.Window)
 	if err != nil {
@@ -187,11 +189,10 @@ func warmUp(ctx context.Context, o Options, side Side, proc *Proc, pub *publishe
 	return nil
 }
 
-// stopInto runs stop and keeps its error in *err unless *err already holds one.
-func stopInto(err *error, stop func() error) {
-	if e := stop(); e != nil && *err == nil {
-		*err = e
-	} else if e != nil {
-		*err = errors.Join(*err, e)
+// warnInto runs stop and keeps its error as a warning of the result: the figures were
+// taken before the stop.
+func warnInto(res *Result, stop func() error) {
+	if err := stop(); err != nil {
+		res.Warnings = append(res.Warnings, err.Error())
 	}
 }
