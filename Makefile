@@ -8,7 +8,7 @@ TOOLS     := $(BIN)/tools
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
 
-.PHONY: all build plugins run test vet fmt-check cross bench proto lint clean
+.PHONY: all build plugins run test vet fmt-check cross bench bench-bridge bench-peers proto lint clean
 
 all: build
 
@@ -58,6 +58,27 @@ cross:
 ## bench: the performance figures reported in docs/benchmarks.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-bridge: AimDB, Telegraf, Node-RED and no bridge as MQTT bridges, side by side
+## (docs/bench-bridge-baseline.md); extra flags: make bench-bridge BENCH_BRIDGE_FLAGS="-rounds 5 -qos 1"
+BENCH_PEERS        := $(BIN)/bench-peers
+BENCH_BRIDGE_FLAGS ?=
+TELEGRAF_VERSION   := v1.37.2
+TELEGRAF_TAGS      := custom,inputs.mqtt_consumer,outputs.mqtt,parsers.value,serializers.template
+
+bench-bridge: build
+	$(GO) build -o $(BIN)/bench-bridge ./cmd/bench-bridge
+	$(BIN)/bench-bridge -aimdb $(BIN)/aimdb -plugins $(BIN)/plugins -peers $(BENCH_PEERS) $(BENCH_BRIDGE_FLAGS)
+
+## bench-peers: install the peers of bench-bridge into bin/bench-peers (ignored by git):
+## a minimal Telegraf build (about 11 min cold on 2 cores, started first, in the background) and Node-RED 4
+bench-peers:
+	@mkdir -p $(BENCH_PEERS)/node-red
+	@GOBIN="$(abspath $(BENCH_PEERS))" $(GO) install -tags "$(TELEGRAF_TAGS)" \
+		github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION) & tg=$$!; \
+	echo "building Telegraf $(TELEGRAF_VERSION) in the background (pid $$tg); installing Node-RED 4"; \
+	(cd $(BENCH_PEERS)/node-red && npm install --no-audit --no-fund node-red@4) || { wait $$tg; exit 1; }; \
+	wait $$tg && echo "peers installed in $(BENCH_PEERS)"
 
 ## proto: regenerate the committed gRPC code (needs Debian's protoc; installs the Go generators)
 proto:

@@ -1,0 +1,62 @@
+package benchbridge
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aimdb-dev/aimdb-go/internal/seqload"
+)
+
+// AimDB bridges through `aimdb run`: one record fed by an MQTT link_from and
+// published by an MQTT link_to, both on the same connector instance.
+type AimDB struct {
+	// Bin is the aimdb command, Plugins the directory of its plugins.
+	Bin, Plugins string
+}
+
+// Name returns "AimDB".
+func (AimDB) Name() string { return "AimDB" }
+
+// Topic returns bench/in.
+func (AimDB) Topic() string { return InTopic }
+
+const aimdbConfig = `connector "mqtt" {
+  url       = "mqtt://127.0.0.1:%[1]d"
+  client_id = "bench-aimdb"
+}
+
+record "bench.data" {
+  buffer   = "spmc_ring"
+  capacity = %[2]d
+  link_from "mqtt://%[3]s" {
+    qos   = %[5]d
+    codec = %[6]q
+  }
+  link_to "mqtt://%[4]s" {
+    qos   = %[5]d
+    codec = %[6]q
+  }
+}
+`
+
+// aimdbConfigFor is the configuration of one run: codec raw for ASCII payloads, json
+// for JSON ones.
+func aimdbConfigFor(s Setup) []byte {
+	codec := "raw"
+	if s.Format == seqload.JSON {
+		codec = "json"
+	}
+	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec)
+}
+
+// Start writes the configuration and runs aimdb with its control socket in s.Dir.
+func (a AimDB) Start(s Setup) (*Proc, error) {
+	conf := filepath.Join(s.Dir, "aimdb.hcl")
+	if err := os.WriteFile(conf, aimdbConfigFor(s), 0o644); err != nil {
+		return nil, fmt.Errorf("aimdb config: %w", err)
+	}
+	return startProc("aimdb", s.Dir, filepath.Join(s.Dir, "aimdb.log"), nil,
+		a.Bin, "run", "--plugins", a.Plugins, "--config", conf,
+		"--control", "unix://"+filepath.Join(s.Dir, "aimdb.sock"), "--log-level", "warn")
+}
