@@ -100,6 +100,7 @@ func (l *link) snapshot() LinkInfo {
 type linkStream interface {
 	next(ctx context.Context) ([]byte, error)
 	tryNext() ([]byte, error)
+	notify(wake func()) bool
 	release(n int)
 	backlog() uint64
 	close()
@@ -302,9 +303,10 @@ func (s *typedStream[T]) encode(v T, err error) ([]byte, error) {
 	return nil, &EncodeError{Err: err}
 }
 
-func (s *typedStream[T]) release(n int)   { s.rd.Release(n) }
-func (s *typedStream[T]) backlog() uint64 { return s.rd.Backlog() }
-func (s *typedStream[T]) close()          { s.rd.Close() }
+func (s *typedStream[T]) notify(wake func()) bool { return s.rd.Notify(wake) }
+func (s *typedStream[T]) release(n int)           { s.rd.Release(n) }
+func (s *typedStream[T]) backlog() uint64         { return s.rd.Backlog() }
+func (s *typedStream[T]) close()                  { s.rd.Close() }
 
 // LinkReader hands an outbound link's serialized values to the connector layer. A
 // reader of a link whose policy holds keeps its place in the record's ring: Release
@@ -332,6 +334,18 @@ func (r *LinkReader) TryNext() ([]byte, error) {
 		return nil, ErrClosed
 	}
 	return r.stream.tryNext()
+}
+
+// Notify lets the connector layer read without a goroutine per link: it arranges
+// for wake to be called once, on a producer's goroutine, when a value may be ready
+// or the record closes, and reports true; it reports false, arranging nothing, when
+// TryNext has something (or an error) to return now. wake must not block. A reader
+// uses Next or Notify, not both.
+func (r *LinkReader) Notify(wake func()) bool {
+	if r.closed.Load() {
+		return false
+	}
+	return r.stream.notify(wake)
 }
 
 // Release releases the n oldest values read and not yet released, so producers may

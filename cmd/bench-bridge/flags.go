@@ -23,6 +23,7 @@ type flags struct {
 	aimdb, plugins, peers             string
 	telegraf, redJS, node, mosquitto  string
 	keep                              bool
+	serve, cpuprofile                 string
 }
 
 func parseFlags() *flags {
@@ -33,7 +34,7 @@ func parseFlags() *flags {
 	flag.StringVar(&f.rates, "rates", "2000,10000", "rates of the paced runs in msg/s, comma-separated")
 	flag.DurationVar(&f.paced, "paced-duration", 10*time.Second, "length of a paced run")
 	flag.StringVar(&f.modeList, "modes", "burst,paced", "which runs: burst, paced or both")
-	flag.StringVar(&f.sideList, "sides", "none,aimdb,telegraf,node-red", "sides to measure (none is the no-bridge ceiling)")
+	flag.StringVar(&f.sideList, "sides", "none,aimdb,aimdb-inprocess,telegraf,node-red", "sides to measure (none is the no-bridge ceiling)")
 	flag.IntVar(&f.qos, "qos", 0, "MQTT QoS on both legs: 0 or 1")
 	flag.StringVar(&f.format, "format", "ascii", "payload form: ascii (AimDB codec raw) or json (codec json)")
 	flag.IntVar(&f.capacity, "capacity", 65536, "AimDB record ring capacity")
@@ -50,6 +51,8 @@ func parseFlags() *flags {
 	flag.StringVar(&f.node, "node", "", "node command (default: on PATH)")
 	flag.StringVar(&f.mosquitto, "mosquitto", "", "mosquitto command (default: on PATH)")
 	flag.BoolVar(&f.keep, "keep", false, "keep each run's configuration and logs")
+	flag.StringVar(&f.serve, "serve", "", "serve the AimDB configuration at this path with the MQTT connector linked in-process (the aimdb-inprocess side runs this)")
+	flag.StringVar(&f.cpuprofile, "cpuprofile", "", "with -serve: write a CPU profile here")
 	flag.Parse()
 	return f
 }
@@ -92,6 +95,12 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 				continue
 			}
 			out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins})
+		case "aimdb-inprocess":
+			self, err := os.Executable()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, benchbridge.AimDBInProcess{Bin: self})
 		case "telegraf":
 			bin, err := f.telegrafBin()
 			if err != nil {
@@ -112,7 +121,7 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 			}
 			out = append(out, benchbridge.NodeRED{Node: node, RedJS: red})
 		default:
-			return nil, fmt.Errorf("-sides: unknown side %q (want none, aimdb, telegraf, node-red)", s)
+			return nil, fmt.Errorf("-sides: unknown side %q (want none, aimdb, aimdb-inprocess, telegraf, node-red)", s)
 		}
 	}
 	if len(out) == 0 {

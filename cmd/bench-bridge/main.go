@@ -27,6 +27,11 @@ func main() {
 
 func run() error {
 	f := parseFlags()
+	if f.serve != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return benchbridge.ServeInProcess(ctx, f.serve, f.cpuprofile)
+	}
 	format, err := seqload.ParseFormat(f.format)
 	if err != nil {
 		return err
@@ -97,7 +102,7 @@ func report(results []benchbridge.Result, sides []benchbridge.Side, modes []benc
 		names = append(names, s.Name())
 	}
 	const aimdb, ceiling = "AimDB", "no bridge"
-	peers := []string{"Telegraf", "Node-RED"}
+	peers := []string{"Telegraf", "Node-RED", "AimDB in-process"}
 	for _, m := range modes {
 		fmt.Printf("\n%s (medians over rounds; lost/dup/reordered summed):\n", m.Name)
 		benchbridge.PrintTable(os.Stdout, m.Name, names, results)

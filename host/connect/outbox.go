@@ -76,10 +76,14 @@ func (o *outboxes) source(ctx context.Context, db *host.DB, inst string, l host.
 	o.open = append(o.open, ob)
 	o.mu.Unlock()
 	s := &outboxSource{ob: ob, rd: rd, filled: make(chan struct{}), log: o.log, link: l, db: db, inst: inst}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.fill(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.watch(ctx)
 	}()
 	return s, nil
 }
@@ -115,6 +119,7 @@ type outboxSource struct {
 	link   host.LinkInfo
 	filled chan struct{} // closed when the record is drained for good
 	isFull atomic.Bool   // the filler waits: the outbox is at outbox_max_bytes
+	wake   atomic.Pointer[func()]
 
 	// Owned by the pump's goroutine (next, tryNext) and its release calls.
 	mu      sync.Mutex
@@ -211,22 +216,51 @@ func (s *outboxSource) append(ctx context.Context, batch [][]byte) bool {
 	}
 }
 
-func (s *outboxSource) next(ctx context.Context) ([]byte, error) {
-	for {
-		v, err := s.tryNext()
-		if !errors.Is(err, host.ErrEmpty) {
-			return v, err
+// notify arms wake for the next append to the outbox or the end of the filling.
+func (s *outboxSource) notify(wake func()) bool {
+	s.wake.Store(&wake)
+	if s.ready() {
+		if s.wake.CompareAndSwap(&wake, nil) {
+			return false
 		}
+	}
+	return true
+}
+
+// ready reports whether tryNext has something to return now.
+func (s *outboxSource) ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) > 0 {
+		return true
+	}
+	if m, _ := s.ob.Depth(); m > len(s.handed) {
+		return true
+	}
+	select {
+	case <-s.filled:
+		return true // tryNext reports the end
+	default:
+		return false
+	}
+}
+
+// watch calls the armed wake after every append and once when the filling ends.
+func (s *outboxSource) watch(ctx context.Context) {
+	fire := func() {
+		if w := s.wake.Swap(nil); w != nil {
+			(*w)()
+		}
+	}
+	for {
 		select {
 		case <-s.ob.Wait():
+			fire()
 		case <-s.filled:
-			// drained: one more look, then ErrClosed when the outbox is empty too
-			if v, err := s.tryNext(); !errors.Is(err, host.ErrEmpty) {
-				return v, err
-			}
-			return nil, host.ErrClosed
+			fire()
+			return
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return
 		}
 	}
 }
@@ -235,11 +269,20 @@ func (s *outboxSource) tryNext() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) == 0 {
+		filled := false
+		select {
+		case <-s.filled:
+			filled = true // read once more: the filler may have appended last
+		default:
+		}
 		es, err := s.ob.Read(s.cursor, pluginwire.MaxBatchMessages, pluginwire.MaxBatchBytes)
 		if err != nil {
 			return nil, err
 		}
 		if len(es) == 0 {
+			if filled {
+				return nil, host.ErrClosed
+			}
 			return nil, host.ErrEmpty
 		}
 		s.pending = es

@@ -46,13 +46,18 @@ type flight struct {
 }
 
 // source is where a pump reads its link's values: the record (a host.LinkReader) or
-// a disk outbox filled from it.
+// a disk outbox filled from it. A pump reads without a goroutine of its own: it pulls
+// what is ready when its transport asks for a batch, and arms notify when nothing is.
 type source interface {
-	// next waits for the next value; host.ErrClosed once the source is drained for
-	// good; an *host.EncodeError for a value the host already dead-lettered.
-	next(ctx context.Context) ([]byte, error)
-	// tryNext is next without waiting (host.ErrEmpty).
+	// tryNext returns the next value without waiting: host.ErrEmpty when none is
+	// ready, host.ErrClosed once the source is drained for good, an
+	// *host.EncodeError for a value the host already dead-lettered, a *host.LagError
+	// for values a best-effort link lost.
 	tryNext() ([]byte, error)
+	// notify arranges for wake to be called once when a value may be ready or the
+	// source closes, and reports true; false (arranging nothing) when tryNext has
+	// something to return now. wake must not block.
+	notify(wake func()) bool
 	// release releases the n oldest values read and not released.
 	release(n int)
 	// backlog is how many values wait in the source beyond what was read.
@@ -69,10 +74,11 @@ type transport interface {
 	instanceID() uint64
 }
 
-// pump moves one link_to's values to its connector: it reads ahead within a window,
-// hands batches to the transport when asked (Cut), retries from the first failed
-// value in order with backoff, dead-letters values that fail for good, and releases
-// values to the source in the order it read them.
+// pump moves one link_to's values to its connector: when its transport asks for a
+// batch (Cut) it pulls what its source has ready, within a window, and cuts the
+// oldest values not in flight; it retries from the first failed value in order with
+// backoff, dead-letters values that fail for good, and releases values to the source
+// in the order it read them.
 type pump struct {
 	svc  *Service
 	db   *host.DB
@@ -82,7 +88,6 @@ type pump struct {
 	src  source
 	tr   transport
 
-	room   chan struct{} // the reader waits on it while the window is full
 	dlWake chan struct{} // wakes the dead-letter goroutine
 	idle   chan struct{} // signalled whenever the pump may have become idle
 
@@ -96,7 +101,7 @@ type pump struct {
 	retryAt     time.Time // no batch before this
 	retryTimer  *time.Timer
 	exhausted   bool // the source is drained for good
-	state       LinkState
+	armed       bool // the source will wake the pump
 	lastErr     error
 	lastErrAt   time.Time
 	lastOK      time.Time
@@ -116,99 +121,52 @@ type dlJob struct {
 
 func newPump(svc *Service, db *host.DB, info host.LinkInfo, inst string, pol linkPolicy, src source, tr transport) *pump {
 	return &pump{svc: svc, db: db, info: info, inst: inst, pol: pol, src: src, tr: tr,
-		room: make(chan struct{}, 1), dlWake: make(chan struct{}, 1), idle: make(chan struct{}, 1), state: StateOK}
+		dlWake: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
 }
 
-// run reads the source until it is drained for good or ctx ends.
+// run writes the pump's dead letters until ctx ends; the first kick starts the flow.
 func (p *pump) run(ctx context.Context) {
-	go p.deadLetters(ctx)
-	defer p.kick() // what was read last still goes out
-	for {
-		if !p.waitRoom(ctx) {
+	p.kick()
+	p.deadLetters(ctx)
+}
+
+// pull moves what the source has ready into items, within the window, and arms the
+// source's notification when it has nothing. p.mu is held.
+func (p *pump) pull() {
+	p.armed = false
+	for !p.exhausted && len(p.items) < maxUnconfirmedValues && p.bytes < maxUnconfirmedBytes {
+		v, err := p.src.tryNext()
+		var enc *host.EncodeError
+		var lag *host.LagError
+		switch {
+		case err == nil:
+			p.items = append(p.items, &item{payload: v})
+			p.bytes += len(v)
+		case errors.As(err, &enc):
+			p.items = append(p.items, &item{done: true}) // dead-lettered by the host; released in its turn
+		case errors.As(err, &lag):
+			// counted as dropped by the host
+		case errors.Is(err, host.ErrClosed):
+			p.exhausted = true
+			p.signalIdle()
+		case errors.Is(err, host.ErrEmpty):
+			if p.src.notify(p.kick) {
+				p.armed = true
+				return
+			}
+		default:
+			p.svc.log.Error("reading a link's values failed", "record", p.info.Record, "link", p.info.URL.String(), "error", err)
 			return
 		}
-		v, err := p.src.next(ctx)
-		if err != nil && !p.read(v, err) {
-			return
-		}
-		if err == nil {
-			p.add(v, false)
-		}
-		// Take what else is ready, within the window, so it goes in one batch.
-		for p.hasRoom() {
-			v, err := p.src.tryNext()
-			if errors.Is(err, host.ErrEmpty) {
-				break
-			}
-			if err != nil {
-				if !p.read(v, err) {
-					return
-				}
-				continue
-			}
-			p.add(v, false)
-		}
-		p.kick()
 	}
 }
 
-// read handles a source error; it reports whether reading goes on.
-func (p *pump) read(_ []byte, err error) bool {
-	var enc *host.EncodeError
-	var lag *host.LagError
-	switch {
-	case errors.As(err, &enc):
-		p.add(nil, true) // dead-lettered by the host; released in its turn
-		return true
-	case errors.As(err, &lag):
-		return true // counted as dropped by the host
-	case errors.Is(err, host.ErrClosed):
-		p.mu.Lock()
-		p.exhausted = true
-		p.mu.Unlock()
-		p.signalIdle()
-		return false
-	}
-	return false // ctx ended
-}
-
-// add appends a value read (done: already dead-lettered by the host).
-func (p *pump) add(v []byte, done bool) {
-	p.mu.Lock()
-	p.items = append(p.items, &item{payload: v, done: done})
-	p.bytes += len(v)
-	n := p.releasable()
-	p.mu.Unlock()
-	if n > 0 {
-		p.src.release(n)
-	}
-}
-
-func (p *pump) hasRoom() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.items) < maxUnconfirmedValues && p.bytes < maxUnconfirmedBytes
-}
-
-// waitRoom waits until the window has room; false when ctx ended.
-func (p *pump) waitRoom(ctx context.Context) bool {
-	for !p.hasRoom() {
-		select {
-		case <-p.room:
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return true
-}
-
-// kick tells the transport there may be a batch to cut, unless a retry waits.
+// kick tells the transport the pump may have a batch to cut, unless a retry waits.
 func (p *pump) kick() {
 	p.mu.Lock()
 	waiting := time.Now().Before(p.retryAt)
-	pending := p.sendFrom < len(p.items)
 	p.mu.Unlock()
-	if waiting || !pending {
+	if waiting {
 		return
 	}
 	if err := p.tr.ready(p); err != nil {
@@ -227,6 +185,10 @@ func (p *pump) Cut(maxMsgs, maxBytes int) (plugin.Batch, bool) {
 	defer p.mu.Unlock()
 	if len(p.inflight) >= pluginwire.MaxBatchesInFlight || time.Now().Before(p.retryAt) {
 		return plugin.Batch{}, false
+	}
+	p.pull()
+	if n := p.releasable(); n > 0 {
+		p.src.release(n) // values dead-lettered by the host, at the front
 	}
 	if len(p.inflight) > 0 && len(p.items)-p.sendFrom < maxMsgs && p.bytes < maxBytes {
 		return plugin.Batch{}, false // a batch is in flight and the next is not full
@@ -390,14 +352,10 @@ func (p *pump) releasable() int {
 	return n
 }
 
-// afterProgress releases n values, makes room for the reader and sends on.
+// afterProgress releases n values and sends on (the window has room again).
 func (p *pump) afterProgress(n int) {
 	if n > 0 {
 		p.src.release(n)
-		select {
-		case p.room <- struct{}{}:
-		default:
-		}
 	}
 	p.signalIdle()
 	p.kick()
