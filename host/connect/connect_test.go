@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -213,11 +214,12 @@ func TestConnectorsResumeAfterPluginKill(t *testing.T) {
 	})
 }
 
-// A plugin that cannot start is a configuration error naming the binary, and the
-// plugins that did start are stopped again.
+// A plugin the configuration needs that cannot start is a configuration error naming
+// the binary, and the plugins that did start are stopped again; a broken plugin the
+// configuration does not use is not started at all.
 func TestConnectorsPluginStartFailureFailsBuild(t *testing.T) {
 	b := host.NewBuilder(WithPlugins(brokenPluginsDir))
-	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://x") })
+	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("crash://x") })
 	_, err := b.Build()
 	crash := filepath.Join(brokenPluginsDir, "crash")
 	if err == nil || !strings.Contains(err.Error(), crash) || !strings.Contains(err.Error(), "exited during start-up") {
@@ -225,6 +227,38 @@ func TestConnectorsPluginStartFailureFailsBuild(t *testing.T) {
 	}
 	if s := b.Service(ServiceName).(*Service); len(s.mgrs) != 0 {
 		t.Fatal("plugins left running after a failed Build")
+	}
+
+	b = host.NewBuilder(WithPlugins(brokenPluginsDir))
+	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://x") })
+	db, err := b.Build()
+	if err != nil {
+		t.Fatalf("a configuration that uses only loopback: %v", err)
+	}
+	defer db.Close()
+	if m := Of(db).mgrs[0]; len(m.Plugins()) != 1 || !strings.HasSuffix(m.Plugins()[0].Info().Path, "loopback") {
+		t.Fatalf("running plugins: %v", m.Plugins())
+	}
+}
+
+// A kind whose plugin is not named after it is still found, and an unknown kind is
+// an error that lists every kind the plugins serve.
+func TestConnectorsFindKindsOfOtherNames(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(pluginsDir, "loopback"), filepath.Join(dir, "aimdb-loop")); err != nil {
+		t.Fatal(err)
+	}
+	b := host.NewBuilder(WithPlugins(dir))
+	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("echo://x") })
+	db, err := b.Build()
+	if err != nil {
+		t.Fatalf("kind echo served by a plugin named aimdb-loop: %v", err)
+	}
+	db.Close()
+	b = host.NewBuilder(WithPlugins(dir))
+	host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("nope://x") })
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), "kinds: echo, loopback") {
+		t.Fatalf("unknown kind: %v", err)
 	}
 }
 

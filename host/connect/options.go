@@ -2,6 +2,7 @@ package connect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -115,7 +116,11 @@ func (s *Service) kindNames() string {
 	for k := range s.procs {
 		names = append(names, k)
 	}
+	for _, m := range s.mgrs {
+		names = append(names, m.Available()...)
+	}
 	sort.Strings(names)
+	names = slices.Compact(names)
 	if len(names) == 0 {
 		return "none: no plugins were found and none is linked in"
 	}

@@ -83,7 +83,7 @@ func (s *Service) Validate(db *host.DB) []error {
 	errs := append([]error(nil), s.errs...)
 	s.db, s.log = db, db.Logger()
 	s.rate = newRateLog(s.log)
-	errs = append(errs, s.openPlugins()...)
+	errs = append(errs, s.openPlugins(s.kindsNeeded(db))...)
 	plans := map[string]*instancePlan{}
 	for _, name := range s.order {
 		d := s.declared[name]
@@ -167,8 +167,32 @@ func qosDefault(d sdk.Description) string {
 	return ""
 }
 
-// openPlugins starts the plugins of every directory and maps their schemes.
-func (s *Service) openPlugins() []error {
+// kindsNeeded lists the connector kinds the configuration uses that no in-process
+// builder serves: the declared instances' and those of link schemes no instance
+// declares.
+func (s *Service) kindsNeeded(db *host.DB) []string {
+	seen := map[string]bool{}
+	kinds := []string{}
+	add := func(k string) {
+		if _, inProcess := s.builders[k]; !inProcess && !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	for _, name := range s.order {
+		add(s.declared[name].Plugin)
+	}
+	for _, l := range db.Links() {
+		if _, declared := s.declared[l.URL.Scheme]; !declared {
+			add(l.URL.Scheme)
+		}
+	}
+	return kinds
+}
+
+// openPlugins starts the plugins of every directory that serve the kinds the
+// configuration needs, and maps their schemes.
+func (s *Service) openPlugins(kinds []string) []error {
 	if len(s.dirs) == 0 || s.procs != nil {
 		return nil
 	}
@@ -180,7 +204,7 @@ func (s *Service) openPlugins() []error {
 	var errs []error
 	for _, dir := range s.dirs {
 		ctx, cancel := context.WithTimeout(context.Background(), pluginStartTimeout)
-		m, err := plugin.Open(ctx, dir, cfg)
+		m, err := plugin.OpenFor(ctx, dir, cfg, kinds)
 		cancel()
 		if err != nil {
 			errs = append(errs, &host.ConfigError{Err: err})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ type Manager struct {
 	procs     []*Process
 	schemes   map[string]*Process
 	socketDir string // created by Open, removed by Close
+	available []string
 }
 
 // Open starts every plugin in dir concurrently and maps their schemes. Files that are
@@ -26,6 +28,15 @@ type Manager struct {
 // scheme, are errors naming the binaries; on any error every started plugin is
 // stopped again and Open returns the errors joined.
 func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
+	return OpenFor(ctx, dir, cfg, nil)
+}
+
+// OpenFor is Open for a configuration that needs only the connector kinds in kinds
+// (nil: all): it starts the plugins named after those kinds (the usual layout, a
+// plugin mqtt serving scheme mqtt), then, while a kind is still missing, the other
+// plugins to find it, and keeps running only those that serve a kind in kinds.
+// Available lists every kind it found, kept or not, for error messages.
+func OpenFor(ctx context.Context, dir string, cfg Config, kinds []string) (*Manager, error) {
 	cfg = cfg.withDefaults()
 	paths, skipped, err := Scan(dir)
 	if err != nil {
@@ -41,6 +52,37 @@ func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
 		}
 		ownDir = cfg.SocketDir
 	}
+	m := &Manager{schemes: map[string]*Process{}, socketDir: ownDir}
+	wanted := map[string]bool{}
+	for _, k := range kinds {
+		wanted[k] = true
+	}
+	first, rest := paths, []string(nil)
+	if kinds != nil {
+		first = nil
+		for _, path := range paths {
+			if wanted[filepath.Base(path)] {
+				first = append(first, path)
+			} else {
+				rest = append(rest, path)
+			}
+		}
+	}
+	errs := m.start(ctx, first, cfg, wanted, kinds == nil)
+	if kinds != nil && len(rest) > 0 && len(errs) == 0 && m.missing(kinds) {
+		errs = m.start(ctx, rest, cfg, wanted, false)
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.Close(context.Background())
+		return nil, err
+	}
+	sort.Strings(m.available)
+	return m, nil
+}
+
+// start launches the plugins at paths concurrently and keeps those serving a wanted
+// kind (all of them when keepAll); it returns their start errors.
+func (m *Manager) start(ctx context.Context, paths []string, cfg Config, wanted map[string]bool, keepAll bool) []error {
 	procs := make([]*Process, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
@@ -48,26 +90,50 @@ func Open(ctx context.Context, dir string, cfg Config) (*Manager, error) {
 		wg.Go(func() { procs[i], errs[i] = Start(ctx, path, cfg) })
 	}
 	wg.Wait()
-	m := &Manager{schemes: map[string]*Process{}, socketDir: ownDir}
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
 	for _, p := range procs {
 		if p == nil {
+			continue
+		}
+		keep := keepAll
+		for _, s := range p.Info().Schemes() {
+			m.available = append(m.available, s)
+			keep = keep || wanted[s]
+		}
+		if !keep {
+			p.Close(ctx) // not needed by the configuration
 			continue
 		}
 		m.procs = append(m.procs, p)
 		for _, s := range p.Info().Schemes() {
 			if other, dup := m.schemes[s]; dup {
-				errs = append(errs, fmt.Errorf("configuration error: scheme %q is served by two plugins: %s and %s", s, other.path, p.path))
+				out = append(out, fmt.Errorf("configuration error: scheme %q is served by two plugins: %s and %s", s, other.path, p.path))
 				continue
 			}
 			m.schemes[s] = p
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.Close(context.Background())
-		return nil, err
-	}
-	return m, nil
+	return out
 }
+
+// missing reports whether a kind in kinds has no plugin yet.
+func (m *Manager) missing(kinds []string) bool {
+	for _, k := range kinds {
+		if _, ok := m.schemes[k]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Available lists every kind the plugins that were started serve, including those
+// stopped again because the configuration does not need them.
+func (m *Manager) Available() []string { return m.available }
 
 // Lookup returns the plugin serving scheme.
 func (m *Manager) Lookup(scheme string) (*Process, bool) {
