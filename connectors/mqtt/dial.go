@@ -12,8 +12,9 @@ import (
 )
 
 // dialer opens the broker connection for paho: TCP or TLS within connect_timeout,
-// with reads buffered. paho reads each packet's header byte by byte from the
-// connection; the buffer turns those reads into one system call for many packets.
+// with reads buffered and writes coalesced. paho reads each packet's header byte by
+// byte from the connection, and writes each packet with its own Write; the buffer and
+// the flusher (coalescingConn) turn those into one system call for many packets.
 func dialer(tlsCfg *tls.Config, timeout time.Duration) paho.OpenConnectionFunc {
 	return func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -36,7 +37,7 @@ func dialer(tlsCfg *tls.Config, timeout time.Duration) paho.OpenConnectionFunc {
 			}
 			conn = tc
 		}
-		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 32<<10)}, nil
+		return &bufferedConn{Conn: newCoalescingConn(conn), r: bufio.NewReaderSize(conn, 32<<10)}, nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -74,6 +75,9 @@ type Data struct {
 	wake   chan struct{}
 	dead   chan struct{}
 
+	handling  atomic.Bool // the receiver is handling a frame
+	kickLater atomic.Bool // a kick came meanwhile
+
 	mu       sync.Mutex
 	ready    []Feed
 	isReady  map[Feed]bool
@@ -141,7 +145,20 @@ func (d *Data) Ready(f Feed) error {
 	return nil
 }
 
+// kick wakes the writer, unless the receiver is handling a frame: then the wake is
+// kept for the end of the frame, so what the frame causes (its acknowledgement, the
+// values it put in records that links now send) leaves in one frame.
 func (d *Data) kick() {
+	if d.handling.Load() {
+		d.kickLater.Store(true)
+		if d.handling.Load() || !d.kickLater.Swap(false) {
+			return // the receiver wakes the writer when the frame is handled
+		}
+	}
+	d.wakeWriter()
+}
+
+func (d *Data) wakeWriter() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -293,6 +310,7 @@ func (d *Data) recvLoop() {
 			d.die(fmt.Errorf("receive: %w", err))
 			return
 		}
+		d.handling.Store(true)
 		for _, r := range f.Results {
 			d.settleBatch(r)
 		}
@@ -301,6 +319,10 @@ func (d *Data) recvLoop() {
 		}
 		for _, q := range f.Latest {
 			d.answer(q)
+		}
+		d.handling.Store(false)
+		if d.kickLater.Swap(false) {
+			d.wakeWriter()
 		}
 	}
 }
