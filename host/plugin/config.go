@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -25,6 +27,11 @@ type Config struct {
 	// TLS turns on go-plugin's AutoMTLS on the plugin channel (off by default: the
 	// channel is a unix socket in the host's private directory).
 	TLS bool
+	// Procs is GOMAXPROCS of each plugin process. Default 1, unless the host's own
+	// environment sets GOMAXPROCS, which plugins then inherit: a plugin's work is
+	// mostly waiting on sockets, and with one P it wakes far fewer threads per message
+	// (docs/plugin-protocol.md has the figures).
+	Procs int
 }
 
 // RestartPolicy says how crashed plugins come back: the n-th restart in a row waits
@@ -65,8 +72,15 @@ func (c Config) withDefaults() Config {
 
 // options are the launch options of the config.
 func (c Config) options() client.Options {
-	return client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
+	o := client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
 		SocketDir: c.SocketDir, TLS: c.TLS}
+	switch {
+	case c.Procs > 0:
+		o.Env = append(o.Env, "GOMAXPROCS="+strconv.Itoa(c.Procs))
+	case os.Getenv("GOMAXPROCS") == "":
+		o.Env = append(o.Env, "GOMAXPROCS=1")
+	}
+	return o
 }
 
 // delay is the wait before the restart that follows n restarts in a row.

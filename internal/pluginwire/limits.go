@@ -59,13 +59,28 @@ const ParentPollInterval = 100 * time.Millisecond
 // before it exits, so it is gone within 2 s of its host.
 const OrphanCloseTimeout = time.Second
 
-// ServerOptions are the gRPC limits of the plugin's server.
+// StreamWindowBytes and ConnWindowBytes are the HTTP/2 flow-control windows of the
+// plugin connection, set on both sides. Fixed windows this large mean a peer rarely
+// has to send a window update, and they turn off gRPC's bandwidth-delay probing,
+// which otherwise answers received data with pings: on a local socket each update
+// or ping is a wake-up of both processes and buys nothing.
+const (
+	StreamWindowBytes = 4 << 20
+	ConnWindowBytes   = 8 << 20
+)
+
+// ServerOptions are the gRPC limits and windows of the plugin's server.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(StreamWindowBytes), grpc.InitialConnWindowSize(ConnWindowBytes),
+	}
 }
 
-// DialOptions are the gRPC limits of the host's connection to a plugin.
+// DialOptions are the gRPC limits and windows of the host's connection to a plugin.
 func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithInitialWindowSize(StreamWindowBytes), grpc.WithInitialConnWindowSize(ConnWindowBytes),
+	}
 }
