@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/aimdb-dev/aimdb-go/sdk/internal/life"
 )
 
 // ConnectorBuilder makes connector instances of one kind. Scheme names the kind
@@ -172,15 +174,15 @@ type BuildContext struct {
 	// Host answers questions about records; never nil.
 	Host Host
 
-	life *lifetime
+	life *life.Group
 }
 
 // Go runs f in a goroutine tied to the instance: f's context is cancelled when the
 // instance closes (or its build fails), and Close waits for f to return. A panic in f
 // is recovered, logged and makes the instance unhealthy.
 func (b *BuildContext) Go(name string, f func(ctx context.Context)) {
-	b.life.goroutine(name, b.Logger, f)
+	b.life.Go(name, b.Logger, f)
 }
 
 // Context is cancelled when the instance closes.
-func (b *BuildContext) Context() context.Context { return b.life.ctx }
+func (b *BuildContext) Context() context.Context { return b.life.Context() }

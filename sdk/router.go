@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"sync"
+
+	"github.com/aimdb-dev/aimdb-go/sdk/internal/hook"
 )
 
 // Route is one inbound link that the host declared for a connector instance:
@@ -21,39 +23,19 @@ type Route struct {
 	Record string
 }
 
-// Message is one inbound message on its way from a connector to the host.
-type Message struct {
-	RouteID uint32
-	Topic   string
-	Payload []byte
-}
-
-// Sink takes inbound messages for the host. Deliver must not block for long; it calls
-// ack exactly once, with nil when the host has taken the value, or with the reason it
-// could not (KindRejected for a payload that did not deserialize, KindClosed, ...).
-// The payload must stay unchanged until ack is called.
-type Sink interface {
-	Deliver(msg Message, ack func(error))
-}
-
-// SinkFunc adapts a function to Sink.
-type SinkFunc func(msg Message, ack func(error))
-
-// Deliver calls f.
-func (f SinkFunc) Deliver(msg Message, ack func(error)) { f(msg, ack) }
-
-// Router dispatches inbound messages to the routes whose pattern matches the topic.
-// It is safe for concurrent use.
+// Router dispatches inbound messages to the routes whose pattern matches the topic,
+// and so to the host. BuildContext.Router is the instance's. It is safe for
+// concurrent use.
 type Router struct {
-	routes []Route
-	exact  map[string][]int // resource -> route indexes, for patterns without wildcards
-	wild   []int            // indexes of patterns with "+" or "#"
-	sink   Sink
+	routes  []Route
+	exact   map[string][]int // resource -> route indexes, for patterns without wildcards
+	wild    []int            // indexes of patterns with "+" or "#"
+	deliver hook.Deliver
 }
 
-// NewRouter builds a router over routes that hands matching messages to sink.
-func NewRouter(routes []Route, sink Sink) *Router {
-	r := &Router{routes: routes, exact: make(map[string][]int), sink: sink}
+// newRouter builds a router over routes that hands matching messages to deliver.
+func newRouter(routes []Route, deliver hook.Deliver) *Router {
+	r := &Router{routes: routes, exact: make(map[string][]int), deliver: deliver}
 	for i, rt := range routes {
 		if HasWildcard(rt.Resource) {
 			r.wild = append(r.wild, i)
@@ -118,11 +100,11 @@ func (r *Router) Dispatch(topic string, payload []byte, ack func(error)) int {
 	case 0:
 		ack(Errorf(KindNoRoute, "no route for topic %q", topic))
 	case 1:
-		r.sink.Deliver(Message{RouteID: r.routes[idx[0]].ID, Topic: topic, Payload: payload}, ack)
+		r.deliver(r.routes[idx[0]].ID, topic, payload, ack)
 	default:
 		j := &join{left: len(idx), done: ack}
 		for _, i := range idx {
-			r.sink.Deliver(Message{RouteID: r.routes[i].ID, Topic: topic, Payload: payload}, j.ack)
+			r.deliver(r.routes[i].ID, topic, payload, j.ack)
 		}
 	}
 	return len(idx)

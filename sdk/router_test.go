@@ -51,20 +51,29 @@ func TestValidatePattern(t *testing.T) {
 	}
 }
 
+// delivered is one message a router handed on.
+type delivered struct {
+	RouteID uint32
+	Topic   string
+	Payload []byte
+}
+
 // recordingSink acknowledges every message with the error chosen for its route.
 type recordingSink struct {
 	mu   sync.Mutex
-	got  []Message
+	got  []delivered
 	fail map[uint32]error
 }
 
-func (s *recordingSink) Deliver(m Message, ack func(error)) {
+func (s *recordingSink) deliver(id uint32, topic string, payload []byte, ack func(error)) {
 	s.mu.Lock()
-	s.got = append(s.got, m)
-	err := s.fail[m.RouteID]
+	s.got = append(s.got, delivered{id, topic, payload})
+	err := s.fail[id]
 	s.mu.Unlock()
 	ack(err)
 }
+
+func ackAll(_ uint32, _ string, _ []byte, ack func(error)) { ack(nil) }
 
 func TestRouterDispatchesToEveryMatchingRoute(t *testing.T) {
 	routes := []Route{
@@ -74,7 +83,7 @@ func TestRouterDispatchesToEveryMatchingRoute(t *testing.T) {
 		{ID: 4, Resource: "cmd/light"},
 	}
 	sink := &recordingSink{}
-	r := NewRouter(routes, sink)
+	r := newRouter(routes, sink.deliver)
 
 	if err := r.Route(context.Background(), "sensors/temp", []byte("21")); err != nil {
 		t.Fatalf("Route: %v", err)
@@ -97,7 +106,7 @@ func TestRouterDispatchesToEveryMatchingRoute(t *testing.T) {
 func TestRouterNoRouteAndJoinedErrors(t *testing.T) {
 	rejected := Errorf(KindRejected, "bad json")
 	sink := &recordingSink{fail: map[uint32]error{2: rejected}}
-	r := NewRouter([]Route{{ID: 1, Resource: "a/+"}, {ID: 2, Resource: "a/b"}}, sink)
+	r := newRouter([]Route{{ID: 1, Resource: "a/+"}, {ID: 2, Resource: "a/b"}}, sink.deliver)
 
 	err := r.Route(context.Background(), "zzz", nil)
 	if !errors.Is(err, ErrNoRoute) {
@@ -114,7 +123,7 @@ func TestRouterNoRouteAndJoinedErrors(t *testing.T) {
 
 func TestRouteWaitsForAckAndHonoursContext(t *testing.T) {
 	held := make(chan func(error), 1)
-	r := NewRouter([]Route{{ID: 7, Resource: "t"}}, SinkFunc(func(m Message, ack func(error)) { held <- ack }))
+	r := newRouter([]Route{{ID: 7, Resource: "t"}}, func(_ uint32, _ string, _ []byte, ack func(error)) { held <- ack })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Route(ctx, "t", nil) }()
@@ -132,7 +141,7 @@ func TestRouteWaitsForAckAndHonoursContext(t *testing.T) {
 }
 
 func TestDispatchToOneRouteDoesNotAllocate(t *testing.T) {
-	r := NewRouter([]Route{{ID: 1, Resource: "a/b"}, {ID: 2, Resource: "c/+"}}, SinkFunc(func(m Message, ack func(error)) { ack(nil) }))
+	r := newRouter([]Route{{ID: 1, Resource: "a/b"}, {ID: 2, Resource: "c/+"}}, ackAll)
 	payload := []byte("x")
 	for _, topic := range []string{"a/b", "c/d"} {
 		if n := testing.AllocsPerRun(100, func() { r.Dispatch(topic, payload, nil) }); n != 0 {
@@ -142,7 +151,7 @@ func TestDispatchToOneRouteDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkDispatchOneRoute(b *testing.B) {
-	r := NewRouter([]Route{{ID: 1, Resource: "sensors/temp"}, {ID: 2, Resource: "cmd/+"}}, SinkFunc(func(m Message, ack func(error)) { ack(nil) }))
+	r := newRouter([]Route{{ID: 1, Resource: "sensors/temp"}, {ID: 2, Resource: "cmd/+"}}, ackAll)
 	payload := make([]byte, 64)
 	b.ReportAllocs()
 	for b.Loop() {

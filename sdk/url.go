@@ -30,14 +30,6 @@ type URL struct {
 	resource string // everything after "://" up to "?", as written
 }
 
-// DefaultPorts maps well-known schemes to the port used when a connector URL names none.
-var DefaultPorts = map[string]int{
-	"mqtt": 1883, "mqtts": 8883, "tcp": 1883, "ssl": 8883,
-	"kafka": 9092,
-	"knx":   3671, "knx+routing": 3671,
-	"http": 80, "https": 443,
-}
-
 // ParseURL parses s as "scheme://[user[:password]@]host[:port][,host[:port]...][/path][?query]".
 // Errors name the URL (with its password masked) and what is wrong with it.
 func ParseURL(s string) (URL, error) {
@@ -47,7 +39,7 @@ func ParseURL(s string) (URL, error) {
 		return u, fmt.Errorf("url %q: missing \"://\" (want scheme://resource)", maskRaw(s))
 	}
 	scheme := strings.ToLower(s[:i])
-	if err := checkScheme(scheme); err != nil {
+	if err := CheckScheme(scheme); err != nil {
 		return u, fmt.Errorf("url %q: %v", maskRaw(s), err)
 	}
 	u.Scheme = scheme
@@ -101,7 +93,9 @@ func MustParseURL(s string) URL {
 	return u
 }
 
-func checkScheme(s string) error {
+// CheckScheme says what is wrong with s as a scheme (a connector kind's or instance's
+// name: a lower-case letter, then letters, digits, '+', '-', '.', '_'), or nil.
+func CheckScheme(s string) error {
 	if s == "" {
 		return fmt.Errorf("empty scheme")
 	}
@@ -130,7 +124,7 @@ func (u URL) Host() string {
 	return h
 }
 
-// Port returns the first host's port, or the scheme's default port, or 0.
+// Port returns the first host's port, or 0 when it names none.
 func (u URL) Port() int {
 	if len(u.Hosts) > 0 {
 		if _, p, err := net.SplitHostPort(u.Hosts[0]); err == nil {
@@ -138,16 +132,13 @@ func (u URL) Port() int {
 			return n
 		}
 	}
-	return DefaultPorts[u.Scheme]
+	return 0
 }
 
-// Addrs returns every host as "host:port", filling in defaultPort (or the scheme's
-// default port when defaultPort is 0) where a host names no port.
+// Addrs returns every host as "host:port", filling in defaultPort (the connector's
+// own default for its scheme; 0 for none) where a host names no port.
 // It fails when a port is not a number in 1..65535 or no port can be found.
 func (u URL) Addrs(defaultPort int) ([]string, error) {
-	if defaultPort == 0 {
-		defaultPort = DefaultPorts[u.Scheme]
-	}
 	out := make([]string, 0, len(u.Hosts))
 	for _, h := range u.Hosts {
 		host, port, err := net.SplitHostPort(h)

@@ -96,19 +96,17 @@ func TestURLHostPortAddrs(t *testing.T) {
 		addrs       []string
 		err         string
 	}{
-		{in: "mqtt://broker", host: "broker", port: 1883, addrs: []string{"broker:1883"}},
-		{in: "mqtt://broker:2883", host: "broker", port: 2883, addrs: []string{"broker:2883"}},
-		{in: "mqtts://broker", host: "broker", port: 8883, addrs: []string{"broker:8883"}},
-		{in: "kafka://k1,k2:9093", host: "k1", port: 9092, addrs: []string{"k1:9092", "k2:9093"}},
-		{in: "mqtt://broker", defaultPort: 1999, host: "broker", port: 1883, addrs: []string{"broker:1999"}},
+		{in: "mqtt://broker", defaultPort: 1883, host: "broker", port: 0, addrs: []string{"broker:1883"}},
+		{in: "mqtt://broker:2883", defaultPort: 1883, host: "broker", port: 2883, addrs: []string{"broker:2883"}},
+		{in: "kafka://k1,k2:9093", defaultPort: 9092, host: "k1", port: 0, addrs: []string{"k1:9092", "k2:9093"}},
 		{in: "mqtt://[::1]:1884", host: "::1", port: 1884, addrs: []string{"[::1]:1884"}},
-		{in: "mqtt://[::1]", host: "::1", port: 1883, addrs: []string{"[::1]:1883"}},
+		{in: "mqtt://[::1]", defaultPort: 1883, host: "::1", port: 0, addrs: []string{"[::1]:1883"}},
 		{in: "custom://h", host: "h", port: 0, err: "has no port and scheme \"custom\" has no default"},
 		{in: "mqtt://h:99999", host: "h", port: 99999, err: `port "99999" is not a number in 1..65535`},
 		{in: "mqtt://h:0", host: "h", port: 0, err: `port "0" is not a number in 1..65535`},
 		{in: "mqtt://h:abc", host: "h", port: 0, err: `port "abc" is not a number`},
 		{in: "mqtt://:1883", host: "", port: 1883, err: "empty host"},
-		{in: "http:///path", host: "", port: 80, err: "no host"},
+		{in: "http:///path", defaultPort: 80, host: "", port: 0, err: "no host"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			u := MustParseURL(tc.in)

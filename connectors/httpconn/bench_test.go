@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // BenchmarkPublish measures one webhook delivery to a loopback server.
@@ -18,7 +19,7 @@ func BenchmarkPublish(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	inst, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{Name: "bench", URL: sdk.MustParseURL(srv.URL + "/v1")})
+	inst, err := run.Start(context.Background(), NewBuilder(), run.Config{Name: "bench", URL: sdk.MustParseURL(srv.URL + "/v1")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,10 +36,10 @@ func BenchmarkPublish(b *testing.B) {
 
 // BenchmarkInboundPost measures one POST through the listener to an acknowledging sink.
 func BenchmarkInboundPost(b *testing.B) {
-	inst, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), NewBuilder(), run.Config{
 		Name: "bench", Options: sdk.Config{optListen: "127.0.0.1:0"},
 		Routes: []sdk.Route{{ID: 1, Resource: "cmd/light"}},
-		Sink:   sdk.SinkFunc(func(_ sdk.Message, ack func(error)) { ack(nil) }),
+		Sink:   run.SinkFunc(func(_ run.Message, ack func(error)) { ack(nil) }),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // start runs the connector in-process, closing it when the test ends.
-func start(t *testing.T, rawURL string, opts sdk.Config, routes []sdk.Route, sink sdk.Sink, host sdk.Host) (*sdk.Instance, *connector) {
+func start(t *testing.T, rawURL string, opts sdk.Config, routes []sdk.Route, sink run.Sink, host sdk.Host) (*run.Instance, *connector) {
 	t.Helper()
 	inst, err := startErr(rawURL, opts, routes, sink, host)
 	if err != nil {
-		t.Fatalf("sdk.Start: %v", err)
+		t.Fatalf("run.Start: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -24,7 +25,7 @@ func start(t *testing.T, rawURL string, opts sdk.Config, routes []sdk.Route, sin
 	return inst, inst.Connector().(*connector)
 }
 
-func startErr(rawURL string, opts sdk.Config, routes []sdk.Route, sink sdk.Sink, host sdk.Host) (*sdk.Instance, error) {
+func startErr(rawURL string, opts sdk.Config, routes []sdk.Route, sink run.Sink, host sdk.Host) (*run.Instance, error) {
 	var u sdk.URL
 	if rawURL != "" {
 		var err error
@@ -32,7 +33,7 @@ func startErr(rawURL string, opts sdk.Config, routes []sdk.Route, sink sdk.Sink,
 			return nil, err
 		}
 	}
-	return sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+	return run.Start(context.Background(), NewBuilder(), run.Config{
 		Name: "hooks", URL: u, Options: opts, Routes: routes, Sink: sink, Host: host,
 	})
 }
@@ -48,10 +49,10 @@ type delivered struct {
 type recordingSink struct {
 	mu     sync.Mutex
 	got    []delivered
-	answer func(m sdk.Message, ack func(error))
+	answer func(m run.Message, ack func(error))
 }
 
-func (s *recordingSink) Deliver(m sdk.Message, ack func(error)) {
+func (s *recordingSink) Deliver(m run.Message, ack func(error)) {
 	s.mu.Lock()
 	s.got = append(s.got, delivered{m.RouteID, m.Topic, string(m.Payload)})
 	answer := s.answer

@@ -16,12 +16,13 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // jsonSink acks valid JSON and rejects anything else, as the host does when a value
 // does not deserialize.
 func jsonSink() *recordingSink {
-	return &recordingSink{answer: func(m sdk.Message, ack func(error)) {
+	return &recordingSink{answer: func(m run.Message, ack func(error)) {
 		var v any
 		if err := json.Unmarshal(m.Payload, &v); err != nil {
 			ack(sdk.Errorf(sdk.KindRejected, "link_from %q: payload is not JSON: %v", m.Topic, err))
@@ -37,7 +38,7 @@ var lightRoutes = []sdk.Route{
 }
 
 // listening starts an inbound-only connector on a free loopback port and returns its base URL.
-func listening(t *testing.T, opts sdk.Config, routes []sdk.Route, sink sdk.Sink, host sdk.Host) (string, *sdk.Instance, *connector) {
+func listening(t *testing.T, opts sdk.Config, routes []sdk.Route, sink run.Sink, host sdk.Host) (string, *run.Instance, *connector) {
 	t.Helper()
 	inst, c := start(t, "", with(opts, optListen, "127.0.0.1:0"), routes, sink, host)
 	return "http://" + c.ListenAddr().String(), inst, c
@@ -71,7 +72,7 @@ func call(t *testing.T, client *http.Client, method, url, body string, header ..
 
 func TestInboundPostRoutesAfterAck(t *testing.T) {
 	var acked atomic.Int64
-	sink := &recordingSink{answer: func(m sdk.Message, ack func(error)) {
+	sink := &recordingSink{answer: func(m run.Message, ack func(error)) {
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			acked.Store(time.Now().UnixNano())
@@ -167,7 +168,7 @@ func TestInboundToken(t *testing.T) {
 }
 
 func TestInboundHostUnavailable(t *testing.T) {
-	never := &recordingSink{answer: func(sdk.Message, func(error)) {}}
+	never := &recordingSink{answer: func(run.Message, func(error)) {}}
 	base, _, _ := listening(t, sdk.Config{optInboundTimeout: "200ms"}, lightRoutes, never, nil)
 	begin := time.Now()
 	code, body, h := call(t, nil, "POST", base+"/cmd/light", "1")
@@ -178,7 +179,7 @@ func TestInboundHostUnavailable(t *testing.T) {
 		t.Fatalf("503 came after %s", d)
 	}
 
-	closed := &recordingSink{answer: func(_ sdk.Message, ack func(error)) { ack(sdk.Errorf(sdk.KindClosed, "host is shutting down")) }}
+	closed := &recordingSink{answer: func(_ run.Message, ack func(error)) { ack(sdk.Errorf(sdk.KindClosed, "host is shutting down")) }}
 	base, _, _ = listening(t, nil, lightRoutes, closed, nil)
 	if code, body, _ := call(t, nil, "POST", base+"/cmd/light", "1"); code != 503 || !strings.Contains(body, "shutting down") {
 		t.Fatalf("closed host = %d %q, want 503", code, body)
@@ -216,7 +217,7 @@ func TestInboundGetLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), NewBuilder(), run.Config{
 		Name: "hooks", URL: u, Options: sdk.Config{optListen: "127.0.0.1:0"}, Routes: routes, Outbound: outbound, Sink: jsonSink(), Host: host,
 	})
 	if err != nil {
@@ -261,7 +262,7 @@ func TestInboundGetLatest(t *testing.T) {
 
 func TestInboundGracefulClose(t *testing.T) {
 	got := make(chan struct{}, 1)
-	slow := &recordingSink{answer: func(_ sdk.Message, ack func(error)) {
+	slow := &recordingSink{answer: func(_ run.Message, ack func(error)) {
 		got <- struct{}{}
 		time.AfterFunc(300*time.Millisecond, func() { ack(nil) })
 	}}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // seen is one request a scripted server received.
@@ -98,7 +99,7 @@ func with(base sdk.Config, kv ...string) sdk.Config {
 	return c
 }
 
-func publish(inst *sdk.Instance, dest string, cfg sdk.Config, payload string) error {
+func publish(inst *run.Instance, dest string, cfg sdk.Config, payload string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return inst.Publish(ctx, dest, cfg, []byte(payload))

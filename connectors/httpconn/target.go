@@ -29,7 +29,11 @@ func parseBase(u sdk.URL) (*target, error) {
 	if len(u.Hosts) != 1 {
 		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host, got %d", u, len(u.Hosts))
 	}
-	addrs, err := u.Addrs(0)
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	addrs, err := u.Addrs(port)
 	if err != nil {
 		return nil, sdk.Wrap(sdk.KindInvalidConfig, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 var benchValue = []byte(`{"id":"sensor-17","temp":21.5,"unit":"C","seq":123456,"site":"plant-b"}`)
@@ -84,7 +85,7 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	var got atomic.Int64
 	all := make(chan struct{})
-	sink := sdk.SinkFunc(func(m sdk.Message, ack func(error)) {
+	sink := run.SinkFunc(func(m run.Message, ack func(error)) {
 		ack(nil)
 		if got.Add(1) == int64(b.N) {
 			close(all)

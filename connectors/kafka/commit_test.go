@@ -14,6 +14,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka"
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // Offsets are committed only for values the host acknowledged: a connector restarted
@@ -29,7 +30,7 @@ func TestCommitAfterAckAcrossRestart(t *testing.T) {
 	const acked = 80
 	first := newRecorder()
 	n := 0
-	first.decide = func(sdk.Message) (error, bool) {
+	first.decide = func(run.Message) (error, bool) {
 		n++ // Deliver is called from the one poll loop: no race
 		return nil, n > acked
 	}
@@ -79,7 +80,7 @@ func TestRejectedRecordSkipped(t *testing.T) {
 	produce(t, cl.Addr, "in", "1", "not-a-number", "2")
 	opts := sdk.Config{"start_offset": "earliest"}
 	routes := []sdk.Route{{ID: 1, Resource: "in"}}
-	rejectBad := func(m sdk.Message) (error, bool) {
+	rejectBad := func(m run.Message) (error, bool) {
 		if strings.HasPrefix(string(m.Payload), "not") {
 			return sdk.Errorf(sdk.KindRejected, "payload %q does not deserialize", m.Payload), false
 		}
@@ -115,7 +116,7 @@ func TestTransientHostErrorRetried(t *testing.T) {
 	produce(t, cl.Addr, "in", "a", "b")
 	fails := 2
 	rec := newRecorder()
-	rec.decide = func(m sdk.Message) (error, bool) {
+	rec.decide = func(m run.Message) (error, bool) {
 		if string(m.Payload) == "a" && fails > 0 {
 			fails--
 			return sdk.Errorf(sdk.KindBufferFull, "host busy"), false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func validator(t *testing.T) sdk.ConfigValidator {
@@ -88,7 +89,7 @@ func TestValidateConfig(t *testing.T) {
 
 // Build refuses what ValidateConfig refuses, naming the instance and the link.
 func TestBuildRefusesBadConfig(t *testing.T) {
-	_, err := sdk.Start(context.Background(), kafka.NewBuilder(), sdk.InstanceConfig{
+	_, err := run.Start(context.Background(), kafka.NewBuilder(), run.Config{
 		Name: "plant", URL: sdk.MustParseURL("kafka://127.0.0.1:1"),
 		Routes: []sdk.Route{{ID: 1, Resource: "in", Record: "temp", Config: sdk.Config{"start_offset": "sometime"}}},
 	})

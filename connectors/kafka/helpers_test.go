@@ -14,21 +14,22 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // recorder is a sink that records inbound messages; decide, when set, chooses each
 // message's acknowledgement (return hold=true to keep it unacknowledged).
 type recorder struct {
 	mu     sync.Mutex
-	msgs   []sdk.Message
+	msgs   []run.Message
 	held   []string
-	decide func(m sdk.Message) (err error, hold bool)
+	decide func(m run.Message) (err error, hold bool)
 	notify chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
 
-func (r *recorder) Deliver(m sdk.Message, ack func(error)) {
+func (r *recorder) Deliver(m run.Message, ack func(error)) {
 	m.Payload = append([]byte(nil), m.Payload...)
 	var err error
 	hold := false
@@ -86,9 +87,9 @@ func (r *recorder) waitFor(t *testing.T, what string, ok func([]string) bool, ti
 }
 
 // start runs a kafka connector instance in-process and closes it when the test ends.
-func start(t testing.TB, name, url string, opts sdk.Config, routes []sdk.Route, sink sdk.Sink) *sdk.Instance {
+func start(t testing.TB, name, url string, opts sdk.Config, routes []sdk.Route, sink run.Sink) *run.Instance {
 	t.Helper()
-	inst, err := sdk.Start(context.Background(), kafka.NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), kafka.NewBuilder(), run.Config{
 		Name: name, URL: sdk.MustParseURL(url), Options: opts, Routes: routes, Sink: sink,
 	})
 	if err != nil {
@@ -102,7 +103,7 @@ func start(t testing.TB, name, url string, opts sdk.Config, routes []sdk.Route, 
 	return inst
 }
 
-func closeNow(t testing.TB, inst *sdk.Instance) {
+func closeNow(t testing.TB, inst *run.Instance) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -111,7 +112,7 @@ func closeNow(t testing.TB, inst *sdk.Instance) {
 	}
 }
 
-func publish(t testing.TB, inst *sdk.Instance, topic string, cfg sdk.Config, payload string) {
+func publish(t testing.TB, inst *run.Instance, topic string, cfg sdk.Config, payload string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -197,7 +198,7 @@ func (r *recorder) heldPayloads() []string {
 
 // waitStats polls the connector's counters until ok holds or 5 s pass (they are
 // counted just after the sink acknowledged) and returns the last reading.
-func waitStats(inst *sdk.Instance, ok func(kafka.Stats) bool) kafka.Stats {
+func waitStats(inst *run.Instance, ok func(kafka.Stats) bool) kafka.Stats {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s := inst.Connector().(*kafka.Connector).Stats()

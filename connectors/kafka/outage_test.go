@@ -11,11 +11,12 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // publishUntilOK retries a publish until it succeeds or the deadline passes: what the
 // host does with a value kept in its record buffer.
-func publishUntilOK(t *testing.T, inst *sdk.Instance, topic, v string, within time.Duration) {
+func publishUntilOK(t *testing.T, inst *run.Instance, topic, v string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

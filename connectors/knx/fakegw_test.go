@@ -9,6 +9,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxnet"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // fakeGateway is a scripted KNXnet/IP tunnelling server on 127.0.0.1: tests read
@@ -131,19 +132,19 @@ func (g *fakeGateway) confirm(to *net.UDPAddr, ch, seq uint8, req *knxnet.Tunnel
 
 // recorder is a sink that records inbound messages and acknowledges them.
 type recorder struct {
-	ch chan sdk.Message
+	ch chan run.Message
 }
 
-func newRecorder() *recorder { return &recorder{ch: make(chan sdk.Message, 100)} }
+func newRecorder() *recorder { return &recorder{ch: make(chan run.Message, 100)} }
 
-func (r *recorder) Deliver(m sdk.Message, ack func(error)) {
+func (r *recorder) Deliver(m run.Message, ack func(error)) {
 	m.Payload = append([]byte(nil), m.Payload...)
 	r.ch <- m
 	ack(nil)
 }
 
 // next waits up to d for the next message.
-func (r *recorder) next(t *testing.T, d time.Duration) sdk.Message {
+func (r *recorder) next(t *testing.T, d time.Duration) run.Message {
 	t.Helper()
 	select {
 	case m := <-r.ch:
@@ -151,7 +152,7 @@ func (r *recorder) next(t *testing.T, d time.Duration) sdk.Message {
 	case <-time.After(d):
 		t.Fatalf("no inbound message within %s", d)
 	}
-	return sdk.Message{}
+	return run.Message{}
 }
 
 // none checks that no message arrives for d.
@@ -177,9 +178,9 @@ func fastOptions(extra sdk.Config) sdk.Config {
 }
 
 // startConnector starts a KNX instance in-process and closes it when the test ends.
-func startConnector(t *testing.T, u sdk.URL, opts sdk.Config, routes []sdk.Route, sink sdk.Sink, host sdk.Host) *sdk.Instance {
+func startConnector(t *testing.T, u sdk.URL, opts sdk.Config, routes []sdk.Route, sink run.Sink, host sdk.Host) *run.Instance {
 	t.Helper()
-	inst, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), NewBuilder(), run.Config{
 		Name: "knx", URL: u, Options: opts, Routes: routes, Sink: sink, Host: host, Logger: testLogger(t),
 	})
 	if err != nil {
@@ -197,7 +198,7 @@ func startConnector(t *testing.T, u sdk.URL, opts sdk.Config, routes []sdk.Route
 
 // publishAsync runs Publish in a goroutine, once the instance is healthy (a tunnel
 // that is not up fails a publish at once), and returns its result channel.
-func publishAsync(inst *sdk.Instance, dest string, cfg sdk.Config, payload string) chan error {
+func publishAsync(inst *run.Instance, dest string, cfg sdk.Config, payload string) chan error {
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

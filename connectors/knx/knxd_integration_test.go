@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func TestKnxdTunnelInbound(t *testing.T) {
@@ -95,7 +96,7 @@ func TestKnxdRespondBeforeFirstPublish(t *testing.T) {
 	k := startKnxd(t, false)
 	host := &fakeHost{}
 	host.set([]byte("true"), nil)
-	responder, err := sdk.Start(t.Context(), NewBuilder(), sdk.InstanceConfig{
+	responder, err := run.Start(t.Context(), NewBuilder(), run.Config{
 		Name: "knx", URL: sdk.MustParseURL(k.tunnelURL()), Options: fastOptions(nil), Host: host, Logger: testLogger(t),
 		Outbound: []sdk.LinkSpec{{Direction: sdk.Outbound, Resource: "1/2/10", Config: sdk.Config{"dpt": "1.001", "respond": "true"}, Record: "light"}},
 	})

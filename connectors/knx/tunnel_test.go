@@ -8,6 +8,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxnet"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 var dpt9 = sdk.Config{"dpt": "9.001"}
@@ -274,7 +275,7 @@ func TestTunnelReadInitAfterEveryConnect(t *testing.T) {
 
 func TestCloseSendsDisconnect(t *testing.T) {
 	g := newFakeGateway(t)
-	inst, err := sdk.Start(t.Context(), NewBuilder(), sdk.InstanceConfig{Name: "knx", URL: g.url(), Options: fastOptions(nil), Logger: testLogger(t)})
+	inst, err := run.Start(t.Context(), NewBuilder(), run.Config{Name: "knx", URL: g.url(), Options: fastOptions(nil), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func TestCloseSendsDisconnect(t *testing.T) {
 	}
 }
 
-func waitHealthy(t *testing.T, inst *sdk.Instance) {
+func waitHealthy(t *testing.T, inst *run.Instance) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

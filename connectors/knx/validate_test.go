@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func validator() sdk.ConfigValidator { return NewBuilder().(sdk.ConfigValidator) }
@@ -102,7 +103,7 @@ func TestValidateConfigErrors(t *testing.T) {
 }
 
 func TestBuildRejectsBadRoutes(t *testing.T) {
-	_, err := sdk.Start(context.Background(), NewBuilder(), sdk.InstanceConfig{
+	_, err := run.Start(context.Background(), NewBuilder(), run.Config{
 		Name: "plant", URL: sdk.MustParseURL("knx://127.0.0.1:3671"),
 		Routes: []sdk.Route{{ID: 1, Resource: "1/2/3", Config: sdk.Config{"dpt": "42.042"}, Record: "temp"}},
 	})

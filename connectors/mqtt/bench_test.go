@@ -15,6 +15,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // BenchmarkInboundToOutbound measures MQTT in -> connector -> MQTT out: mosquitto_pub
@@ -40,11 +41,11 @@ func benchForward(b *testing.B, qos string) {
 	// The "record": the host acknowledges a value once it holds it, and an outbound
 	// link publishes from the record on its own.
 	record := make(chan []byte, b.N+1)
-	inst, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name: "bench", URL: sdk.MustParseURL(broker.URL(false)), Logger: hclog.NewNullLogger(),
 		Options: sdk.Config{"max_inflight": "4096"},
 		Routes:  []sdk.Route{{ID: 1, Resource: "bench/in", Config: sdk.Config{"qos": qos}, Record: "bench"}},
-		Sink: sdk.SinkFunc(func(m sdk.Message, ack func(error)) {
+		Sink: run.SinkFunc(func(m run.Message, ack func(error)) {
 			select {
 			case record <- m.Payload:
 				ack(nil)

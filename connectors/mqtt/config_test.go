@@ -7,6 +7,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func validator() sdk.ConfigValidator { return mqtt.NewBuilder().(sdk.ConfigValidator) }
@@ -26,7 +27,7 @@ func TestValidateConfigAcceptsGoodConfig(t *testing.T) {
 }
 
 func TestEmptyURLMeansLocalBroker(t *testing.T) {
-	inst, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{Name: "mqtt"})
+	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{Name: "mqtt"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +90,14 @@ func TestValidateConfigNamesEveryProblem(t *testing.T) {
 }
 
 func TestBuildRejectsBadRoutes(t *testing.T) {
-	_, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	_, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name: "mqtt", URL: sdk.MustParseURL("mqtt://127.0.0.1:1"),
 		Routes: []sdk.Route{{ID: 1, Resource: "a/b", Record: "ok"}, {ID: 2, Resource: "x/+", Config: sdk.Config{"qos": "7"}, Record: "bad"}},
 	})
 	if sdk.KindOf(err) != sdk.KindInvalidConfig || !strings.Contains(err.Error(), `record "bad"`) || !strings.Contains(err.Error(), `"7"`) {
 		t.Fatalf("err = %v", err)
 	}
-	_, err = sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	_, err = run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name: "mqtt", URL: sdk.MustParseURL("mqtt://h"), Options: sdk.Config{"password": "hunter2"},
 	})
 	if sdk.KindOf(err) != sdk.KindInvalidConfig || strings.Contains(err.Error(), "hunter2") {

@@ -10,6 +10,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func TestEmbeddedBrokerRoundTrip(t *testing.T) {
@@ -51,7 +52,7 @@ func TestEmbeddedBrokerPortTakenFailsBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	_, err = run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name: "demo", URL: sdk.MustParseURL("mqtt://127.0.0.1"),
 		Options: sdk.Config{"embedded_broker": ln.Addr().String()},
 	})

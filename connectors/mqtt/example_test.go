@@ -7,18 +7,19 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // An instance with its own embedded broker, driven in-process: it receives what is
 // published on "demo/#" and publishes with QoS 1.
 func ExampleNewBuilder() {
 	got := make(chan string, 1)
-	inst, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name:    "mqtt",
 		URL:     sdk.MustParseURL("mqtt://127.0.0.1:1883"),
 		Options: sdk.Config{"embedded_broker": "127.0.0.1:0"}, // any free port
 		Routes:  []sdk.Route{{ID: 1, Resource: "demo/#", Record: "demo"}},
-		Sink: sdk.SinkFunc(func(m sdk.Message, ack func(error)) {
+		Sink: run.SinkFunc(func(m run.Message, ack func(error)) {
 			got <- fmt.Sprintf("route %d got %q on %s", m.RouteID, m.Payload, m.Topic)
 			ack(nil)
 		}),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // received is one message the test sink got from the connector.
@@ -23,13 +24,13 @@ type received struct {
 // sink records inbound messages and acknowledges them with answer (nil: accept).
 type sink struct {
 	mu     sync.Mutex
-	answer func(sdk.Message) error
+	answer func(run.Message) error
 	ch     chan received
 }
 
 func newSink() *sink { return &sink{ch: make(chan received, 100000)} }
 
-func (s *sink) Deliver(m sdk.Message, ack func(error)) {
+func (s *sink) Deliver(m run.Message, ack func(error)) {
 	s.mu.Lock()
 	answer := s.answer
 	s.mu.Unlock()
@@ -48,7 +49,7 @@ func (s *sink) Deliver(m sdk.Message, ack func(error)) {
 // errHold makes the sink keep a message without acknowledging it.
 var errHold = sdk.Errorf(sdk.KindUnknown, "held by test")
 
-func (s *sink) setAnswer(f func(sdk.Message) error) {
+func (s *sink) setAnswer(f func(run.Message) error) {
 	s.mu.Lock()
 	s.answer = f
 	s.mu.Unlock()
@@ -94,13 +95,13 @@ func (l *logBuffer) String() string {
 
 // instance is a connector started in-process for a test.
 type instance struct {
-	*sdk.Instance
+	*run.Instance
 	conn *mqtt.Connector
 	sink *sink
 	log  *logBuffer
 }
 
-// start runs an MQTT connector instance with sdk.Start and closes it when the test ends.
+// start runs an MQTT connector instance with run.Start and closes it when the test ends.
 func start(t *testing.T, name, url string, opts sdk.Config, routes ...sdk.Route) *instance {
 	t.Helper()
 	u, err := sdk.ParseURL(url)
@@ -110,7 +111,7 @@ func start(t *testing.T, name, url string, opts sdk.Config, routes ...sdk.Route)
 	s := newSink()
 	lb := &logBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: name, Output: lb, Level: hclog.Debug})
-	inst, err := sdk.Start(context.Background(), mqtt.NewBuilder(), sdk.InstanceConfig{
+	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
 		Name: name, URL: u, Options: opts, Routes: routes, Sink: s, Logger: logger,
 	})
 	if err != nil {

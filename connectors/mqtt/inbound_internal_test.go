@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // fakeMessage is a paho.Message that records when it is acknowledged.
@@ -33,11 +34,11 @@ func (m fakeMessage) Ack() {
 
 func TestAcksGoOutInArrivalOrder(t *testing.T) {
 	var held []func(error)
-	sink := sdk.SinkFunc(func(_ sdk.Message, ack func(error)) { held = append(held, ack) })
+	sink := run.SinkFunc(func(_ run.Message, ack func(error)) { held = append(held, ack) })
 	c := &Connector{
 		ctx:    context.Background(),
 		log:    hclog.NewNullLogger(),
-		router: sdk.NewRouter([]sdk.Route{{ID: 1, Resource: "t/#"}}, sink),
+		router: run.NewRouter([]sdk.Route{{ID: 1, Resource: "t/#"}}, sink),
 	}
 	c.inbound.init(c, 10)
 	var mu sync.Mutex

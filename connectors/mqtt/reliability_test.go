@@ -15,6 +15,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 var fastReconnect = sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms"}
@@ -169,7 +170,7 @@ func TestInboundAckedOnlyAfterHostTookIt(t *testing.T) {
 	first := start(t, "first", broker.URL(false), opts, r)
 	first.waitHealthy(t, 5*time.Second)
 	arrived := make(chan struct{}, 1)
-	first.sink.setAnswer(func(sdk.Message) error { arrived <- struct{}{}; return errHold })
+	first.sink.setAnswer(func(run.Message) error { arrived <- struct{}{}; return errHold })
 	outside.Publish("held/a", 1, false, []byte("m1"))
 	select {
 	case <-arrived:
@@ -186,7 +187,7 @@ func TestInboundAckedOnlyAfterHostTookIt(t *testing.T) {
 		t.Fatalf("redelivery: %+v", m)
 	}
 	// The host rejects m2 (bad payload): it is acknowledged anyway and counted.
-	second.sink.setAnswer(func(m sdk.Message) error {
+	second.sink.setAnswer(func(m run.Message) error {
 		if string(m.Payload) == "m2" {
 			return sdk.Errorf(sdk.KindRejected, "record %q: cannot decode %q", "held", m.Payload)
 		}
@@ -220,7 +221,7 @@ func TestInboundRetriedWhileHostIsBusy(t *testing.T) {
 	inst.waitHealthy(t, 5*time.Second)
 	var mu sync.Mutex
 	refusals := 0
-	inst.sink.setAnswer(func(sdk.Message) error {
+	inst.sink.setAnswer(func(run.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if refusals < 2 {

@@ -4,7 +4,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/examples/udp/connector"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(connector.NewBuilder()) }
+func main() { serve.Connectors(connector.NewBuilder()) }

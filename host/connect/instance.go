@@ -7,12 +7,13 @@ import (
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // running is a started connector instance, in-process or in a plugin.
 type running struct {
 	plan   *instancePlan
-	local  *sdk.Instance    // in-process, or
+	local  *run.Instance    // in-process, or
 	remote *plugin.Instance // in a plugin
 }
 
@@ -81,10 +82,10 @@ func (s *Service) startInstance(ctx context.Context, p *instancePlan) (*running,
 			outbound = append(outbound, sdk.LinkSpec{ID: uint32(l.ID), Direction: sdk.Outbound, Resource: l.URL.Resource(), Config: p.linkOpts[l.ID], Record: l.Record})
 		}
 	}
-	inst, err := sdk.Start(ctx, p.builder, sdk.InstanceConfig{
+	inst, err := run.Start(ctx, p.builder, run.Config{
 		Name: p.decl.Name, URL: u, Options: p.connOpts, Routes: routes, Outbound: outbound,
 		Logger: s.log.Named("connector").With("instance", p.decl.Name),
-		Sink: sdk.SinkFunc(func(m sdk.Message, ack func(error)) {
+		Sink: run.SinkFunc(func(m run.Message, ack func(error)) {
 			if err, done := deliver(m.RouteID, m.Payload, len(m.Payload), ack); done {
 				ack(err)
 			}
@@ -104,13 +105,13 @@ func (t remoteTransport) ready(p *pump) error { return t.inst.Ready(p) }
 func (t remoteTransport) instanceID() uint64  { return t.inst.ID() }
 
 // localTransport publishes a pump's batches in-process, on a worker goroutine of
-// the link, through the same sdk.Instance.PublishBatch the plugin server uses.
+// the link, through the same run.Instance.PublishBatch the plugin server uses.
 type localTransport struct {
-	inst *sdk.Instance
+	inst *run.Instance
 	wake chan struct{}
 }
 
-func newLocalTransport(inst *sdk.Instance) *localTransport {
+func newLocalTransport(inst *run.Instance) *localTransport {
 	return &localTransport{inst: inst, wake: make(chan struct{}, 1)}
 }
 

@@ -29,7 +29,7 @@ type Instance struct {
 }
 
 // WithConnector links a connector kind into the host process: links and instances of
-// its scheme run in-process, with the same lifecycle (sdk.Start) as in a plugin.
+// its scheme run in-process, with the same lifecycle (run.Start) as in a plugin.
 func WithConnector(b sdk.ConnectorBuilder) host.Option {
 	return func(hb *host.Builder) {
 		s := serviceOf(hb)

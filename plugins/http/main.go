@@ -3,7 +3,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/connectors/httpconn"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(httpconn.NewBuilder()) }
+func main() { serve.Connectors(httpconn.NewBuilder()) }

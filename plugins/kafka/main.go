@@ -3,7 +3,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(kafka.NewBuilder()) }
+func main() { serve.Connectors(kafka.NewBuilder()) }

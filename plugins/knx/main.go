@@ -3,7 +3,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/connectors/knx"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(knx.NewBuilder()) }
+func main() { serve.Connectors(knx.NewBuilder()) }

@@ -4,7 +4,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(mqtt.NewBuilder()) }
+func main() { serve.Connectors(mqtt.NewBuilder()) }

@@ -361,8 +361,9 @@ func (x *DescribeResponse) GetLimits() *Limits {
 // (docs/plugin-protocol.md has the table), message the cause.
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"` // gRPC status code of the kind (see docs/plugin-protocol.md)
 	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Kind          uint32                 `protobuf:"varint,3,opt,name=kind,proto3" json:"kind,omitempty"` // the sdk.ErrorKind number; 0 (unknown) falls back to code
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +410,13 @@ func (x *Error) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Error) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
 }
 
 type Link struct {
@@ -1661,10 +1669,11 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\vsdk_version\x18\x02 \x01(\tR\n" +
 	"sdkVersion\x12+\n" +
 	"\x05kinds\x18\x03 \x03(\v2\x15.aimdb.plugin.v2.KindR\x05kinds\x12/\n" +
-	"\x06limits\x18\x04 \x01(\v2\x17.aimdb.plugin.v2.LimitsR\x06limits\"5\n" +
+	"\x06limits\x18\x04 \x01(\v2\x17.aimdb.plugin.v2.LimitsR\x06limits\"I\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xe2\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\rR\x04kind\"\xe2\x01\n" +
 	"\x04Link\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1c\n" +
 	"\tdirection\x18\x02 \x01(\rR\tdirection\x12\x1a\n" +

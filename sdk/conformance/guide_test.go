@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -97,7 +98,7 @@ func TestGuideCodeIsTheExample(t *testing.T) {
 
 	// The error table is the SDK's.
 	for k := sdk.KindUnknown; k <= sdk.KindRejected; k++ {
-		row := fmt.Sprintf("| `%s` | %s | `%s` |", kindName(k), k, k.GRPCCode())
+		row := fmt.Sprintf("| `%s` | %s | `%s` |", kindName(k), k, pluginwire.KindCode(k))
 		if !strings.Contains(text, row) {
 			t.Errorf("the guide's error table lacks the row %q", row)
 		}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -309,7 +310,7 @@ func (r *runner) buildDirect(addr string) error {
 		Url: r.cfg.URL, Options: r.cfg.Options,
 		Links: []*pb.Link{{Id: l.ID, Direction: uint32(l.Direction), Resource: l.Resource, Options: l.Options, Record: "conformance.host-dies"}}})
 	if err != nil {
-		return fmt.Errorf("build an instance: %w", sdk.FromStatus(err))
+		return fmt.Errorf("build an instance: %w", pluginwire.FromStatus(err))
 	}
 	return nil
 }

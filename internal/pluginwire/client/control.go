@@ -47,7 +47,7 @@ func (c *Conn) call(ctx context.Context, what string, f func(ctx context.Context
 	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
-		return fmt.Errorf("plugin %s: %s: %w", c.info.Name, what, sdk.FromStatus(err))
+		return fmt.Errorf("plugin %s: %s: %w", c.info.Name, what, pluginwire.FromStatus(err))
 	}
 	return nil
 }
@@ -72,7 +72,7 @@ func (c *Conn) Validate(ctx context.Context, scheme, url string, options sdk.Con
 	if err != nil {
 		return err
 	}
-	return ErrorFromPB(resp.Error)
+	return pluginwire.ErrorFromPB(resp.Error)
 }
 
 // Health asks the plugin whether instance id is healthy.
@@ -85,7 +85,7 @@ func (c *Conn) Health(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	return ErrorFromPB(resp.Error)
+	return pluginwire.ErrorFromPB(resp.Error)
 }
 
 // CloseInstance closes instance id in the plugin.
@@ -103,13 +103,7 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 		req.DeadlineUnixNano = dl.UnixNano()
 	}
 	if _, err := c.rpc.Shutdown(ctx, req); err != nil {
-		return fmt.Errorf("plugin %s: shutdown: %w", c.info.Name, sdk.FromStatus(err))
+		return fmt.Errorf("plugin %s: shutdown: %w", c.info.Name, pluginwire.FromStatus(err))
 	}
 	return nil
 }
-
-// ErrorFromPB decodes a result field's error; nil stays nil.
-func ErrorFromPB(e *pb.Error) error { return sdk.FromStatus(pluginwire.StatusFromPB(e)) }
-
-// ErrorToPB encodes err for a result field; nil stays nil.
-func ErrorToPB(err error) *pb.Error { return pluginwire.StatusToPB(sdk.ToStatus(err)) }

@@ -337,7 +337,7 @@ func (d *Data) settleBatch(r *pb.BatchResult) {
 	}
 	var fs []Failure
 	for _, f := range r.Failures {
-		fs = append(fs, Failure{Index: int(f.Index), Err: ErrorFromPB(f.Error)})
+		fs = append(fs, Failure{Index: int(f.Index), Err: pluginwire.ErrorFromPB(f.Error)})
 	}
 	b.Done(fs)
 }
@@ -347,7 +347,7 @@ func (d *Data) settleBatch(r *pb.BatchResult) {
 func (d *Data) deliverBatch(b *pb.InboundBatch) {
 	ack := &pb.InboundAck{BatchId: b.BatchId}
 	if err := pluginwire.CheckInbound(b); err != nil {
-		e := ErrorToPB(sdk.Wrap(sdk.KindRejected, err))
+		e := pluginwire.ErrorToPB(sdk.Wrap(sdk.KindRejected, err))
 		for i := range max(len(b.Sizes), len(b.InstanceIds), len(b.RouteIds)) {
 			ack.Failures = append(ack.Failures, &pb.Failure{Index: uint32(i), Error: e})
 		}
@@ -373,7 +373,7 @@ func (d *Data) deliverBatch(b *pb.InboundBatch) {
 			continue
 		}
 		if err != nil {
-			ack.Failures = append(ack.Failures, &pb.Failure{Index: idx, Error: ErrorToPB(err)})
+			ack.Failures = append(ack.Failures, &pb.Failure{Index: idx, Error: pluginwire.ErrorToPB(err)})
 		}
 	}
 	d.queueAck(ack)
@@ -396,7 +396,7 @@ func (d *Data) settleLater(batch uint64, idx uint32, err error) {
 	}
 	a.Settled = append(a.Settled, idx)
 	if err != nil {
-		a.Failures = append(a.Failures, &pb.Failure{Index: idx, Error: ErrorToPB(err)})
+		a.Failures = append(a.Failures, &pb.Failure{Index: idx, Error: pluginwire.ErrorToPB(err)})
 	}
 	d.mu.Unlock()
 	d.kick()
@@ -406,12 +406,12 @@ func (d *Data) settleLater(batch uint64, idx uint32, err error) {
 func (d *Data) answer(q *pb.LatestRequest) {
 	r := &pb.LatestResponse{Id: q.Id}
 	if d.h.Latest == nil {
-		r.Error = ErrorToPB(sdk.Errorf(sdk.KindRejected, "the host serves no latest values"))
+		r.Error = pluginwire.ErrorToPB(sdk.Errorf(sdk.KindRejected, "the host serves no latest values"))
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), d.c.opts.CallTimeout)
 		v, err := d.h.Latest(ctx, q.InstanceId, q.Resource)
 		cancel()
-		r.Value, r.Error = v, ErrorToPB(err)
+		r.Value, r.Error = v, pluginwire.ErrorToPB(err)
 	}
 	d.mu.Lock()
 	d.answers = append(d.answers, r)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -57,7 +58,7 @@ func TestDeliverBatchSplitsDataAndAcks(t *testing.T) {
 	if a.BatchId != 3 || len(a.Held) != 1 || a.Held[0] != 2 || len(a.Failures) != 1 || a.Failures[0].Index != 3 {
 		t.Fatalf("first ack %v", a)
 	}
-	if err := ErrorFromPB(a.Failures[0].Error); sdk.KindOf(err) != sdk.KindRejected || !strings.Contains(err.Error(), `cannot decode "bad"`) {
+	if err := pluginwire.ErrorFromPB(a.Failures[0].Error); sdk.KindOf(err) != sdk.KindRejected || !strings.Contains(err.Error(), `cannot decode "bad"`) {
 		t.Fatalf("refused message: %v", err)
 	}
 	later(sdk.Errorf(sdk.KindClosed, "shutting down"))
@@ -76,7 +77,7 @@ func TestDeliverBatchSplitsDataAndAcks(t *testing.T) {
 		t.Fatalf("malformed batch: acks %v, want 5 failures", d.acks)
 	}
 	for i, f := range d.acks[0].Failures {
-		err := ErrorFromPB(f.Error)
+		err := pluginwire.ErrorFromPB(f.Error)
 		if f.Index != uint32(i) || sdk.KindOf(err) != sdk.KindRejected || !strings.Contains(err.Error(), "malformed inbound batch 3") {
 			t.Fatalf("failure %d: index %d, %v", i, f.Index, err)
 		}

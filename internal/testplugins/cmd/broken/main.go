@@ -14,6 +14,7 @@ import (
 	"net"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
 const maxPayload = 60000
@@ -102,4 +103,4 @@ func (c *conn) Close(context.Context) error {
 	select {}
 }
 
-func main() { sdk.Serve(builder{}) }
+func main() { serve.Connectors(builder{}) }

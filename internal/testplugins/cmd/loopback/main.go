@@ -3,7 +3,7 @@ package main
 
 import (
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
-func main() { sdk.Serve(loopback.NewBuilder(), loopback.NewBuilderFor("echo")) }
+func main() { serve.Connectors(loopback.NewBuilder(), loopback.NewBuilderFor("echo")) }

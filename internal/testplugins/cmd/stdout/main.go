@@ -5,10 +5,10 @@ import (
 	"fmt"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/serve"
 )
 
 func main() {
 	fmt.Println("hello from a careless plugin")
-	sdk.Serve(loopback.NewBuilderFor("careless"))
+	serve.Connectors(loopback.NewBuilderFor("careless"))
 }

@@ -1,4 +1,4 @@
-package sdk
+package serve
 
 import (
 	"context"
@@ -11,17 +11,15 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
-// Version is the SDK's version, reported to the host by Describe.
-const Version = "0.1.0"
-
-// Serve runs the builders as a plugin process for an AimDB host and does not return:
-// a plugin's main is one line, func main() { sdk.Serve(mqtt.NewBuilder()) }.
+// Connectors runs the builders as a plugin process for an AimDB host and does not return:
+// a plugin's main is one line, func main() { serve.Connectors(mqtt.NewBuilder()) }.
 // The process serves any number of connector instances of the builders' schemes,
 // logs to the host (never to stdout), and exits when the host closes it or is gone.
 // Run by hand, without a host, it prints what it is and exits with status 1.
-func Serve(builders ...ConnectorBuilder) {
+func Connectors(builders ...sdk.ConnectorBuilder) {
 	// The logger must exist before plugin.Serve: go-plugin redirects os.Stderr after
 	// the handshake, and JSON lines on the original stderr reach the host's log at
 	// their own level.
@@ -55,21 +53,21 @@ func Serve(builders ...ConnectorBuilder) {
 }
 
 // checkBuilders refuses an empty builder list and two builders of one scheme.
-func checkBuilders(builders []ConnectorBuilder) error {
+func checkBuilders(builders []sdk.ConnectorBuilder) error {
 	if len(builders) == 0 {
-		return fmt.Errorf("sdk.Serve needs at least one connector builder")
+		return fmt.Errorf("serve.Connectors needs at least one connector builder")
 	}
 	seen := map[string]bool{}
 	for _, b := range builders {
 		if b == nil {
-			return fmt.Errorf("sdk.Serve: nil connector builder")
+			return fmt.Errorf("serve.Connectors: nil connector builder")
 		}
 		s := b.Scheme()
-		if err := checkScheme(s); err != nil {
-			return fmt.Errorf("sdk.Serve: builder %T: %v", b, err)
+		if err := sdk.CheckScheme(s); err != nil {
+			return fmt.Errorf("serve.Connectors: builder %T: %v", b, err)
 		}
 		if seen[s] {
-			return fmt.Errorf("sdk.Serve: two builders for scheme %q", s)
+			return fmt.Errorf("serve.Connectors: two builders for scheme %q", s)
 		}
 		seen[s] = true
 	}

@@ -1,10 +1,12 @@
-package sdk
+package serve
 
 import (
 	"sync"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // inboundPipe queues inbound messages of every instance of the process until the
@@ -80,7 +82,7 @@ func newInboundChunk(size int) *inboundChunk {
 // than the boundary carries travels as a prefix marked oversized: the host
 // dead-letters it and refuses it for good, so the connector acknowledges it upstream
 // and it cannot block the messages behind it.
-func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
+func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
 	payload, size := m.Payload, len(m.Payload)
 	if size > pluginwire.MaxPayloadBytes {
 		payload = payload[:pluginwire.OversizedPrefixBytes]
@@ -88,7 +90,7 @@ func (p *inboundPipe) deliver(inst uint64, m Message, ack func(error)) {
 	p.mu.Lock()
 	if p.pending >= pluginwire.MaxInboundPending {
 		p.mu.Unlock()
-		ack(Errorf(KindBufferFull, "%d inbound messages wait for the host", pluginwire.MaxInboundPending))
+		ack(sdk.Errorf(sdk.KindBufferFull, "%d inbound messages wait for the host", pluginwire.MaxInboundPending))
 		return
 	}
 	var c *inboundChunk
@@ -142,6 +144,3 @@ func (p *inboundPipe) take() (*pb.InboundBatch, *inboundChunk) {
 	c.unsettled = len(c.acks)
 	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Sizes: c.sizes, Data: c.data, Oversized: c.oversized}, c
 }
-
-// errorFromPB decodes a result's error through FromStatus; nil stays nil.
-func errorFromPB(e *pb.Error) error { return FromStatus(pluginwire.StatusFromPB(e)) }

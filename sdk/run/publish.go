@@ -1,15 +1,17 @@
-package sdk
+package run
 
 import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // linkOut is one link_to of an instance: its publisher and its retry state.
 type linkOut struct {
-	spec LinkSpec
-	pub  LinkPublisher // nil: published message by message through Connector.Publish
+	spec sdk.LinkSpec
+	pub  sdk.LinkPublisher // nil: published message by message through Connector.Publish
 
 	mu sync.Mutex // one batch of the link at a time, in order
 	// After a retryable failure in epoch blockedAt, the rest of that epoch is not
@@ -20,10 +22,10 @@ type linkOut struct {
 }
 
 // prepareLinks prepares every link_to of a connector that is a LinkPreparer.
-func (i *Instance) prepareLinks(outbound []LinkSpec) error {
+func (i *Instance) prepareLinks(outbound []sdk.LinkSpec) error {
 	i.links = make(map[uint32]*linkOut, len(outbound))
 	i.dests = map[string]*sync.Mutex{}
-	prep, _ := i.conn.(LinkPreparer)
+	prep, _ := i.conn.(sdk.LinkPreparer)
 	for _, l := range outbound {
 		lo := &linkOut{spec: l}
 		if prep != nil {
@@ -43,7 +45,7 @@ func (i *Instance) prepareLinks(outbound []LinkSpec) error {
 	return nil
 }
 
-func prepareLink(p LinkPreparer, l LinkSpec) (pub LinkPublisher, err error) {
+func prepareLink(p sdk.LinkPreparer, l sdk.LinkSpec) (pub sdk.LinkPublisher, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("PrepareLink panicked: %v", r)
@@ -61,16 +63,16 @@ func (i *Instance) PublishBatch(ctx context.Context, link, epoch uint32, payload
 	lo := i.links[link]
 	switch {
 	case i.closed.Load():
-		fill(errs, Errorf(KindClosed, "connector %q is closed", i.name))
+		fill(errs, sdk.Errorf(sdk.KindClosed, "connector %q is closed", i.name))
 		return
 	case lo == nil:
-		fill(errs, Errorf(KindInvalidConfig, "connector %q has no link_to with id %d", i.name, link))
+		fill(errs, sdk.Errorf(sdk.KindInvalidConfig, "connector %q has no link_to with id %d", i.name, link))
 		return
 	}
 	lo.mu.Lock()
 	defer lo.mu.Unlock()
 	if lo.blocked && epoch <= lo.blockedAt {
-		fill(errs, Errorf(KindBufferFull, "not attempted: an earlier message of link_to %q failed and will be sent again first", lo.spec.Resource))
+		fill(errs, sdk.Errorf(sdk.KindBufferFull, "not attempted: an earlier message of link_to %q failed and will be sent again first", lo.spec.Resource))
 		return
 	}
 	lo.blocked = false
@@ -81,18 +83,18 @@ func (i *Instance) PublishBatch(ctx context.Context, link, epoch uint32, payload
 		m := i.dests[lo.spec.Resource]
 		m.Lock()
 		for n, p := range payloads {
-			if errs[n] = i.Publish(ctx, lo.spec.Resource, lo.spec.Config, p); errs[n] != nil && Retryable(errs[n]) {
+			if errs[n] = i.Publish(ctx, lo.spec.Resource, lo.spec.Config, p); errs[n] != nil && sdk.Retryable(errs[n]) {
 				break
 			}
 		}
 		m.Unlock()
 	}
 	for n, err := range errs {
-		if err != nil && Retryable(err) {
+		if err != nil && sdk.Retryable(err) {
 			for j := n + 1; j < len(errs); j++ {
 				// Even a later message the connector published counts as failed: it
 				// is sent again after the failed one, so order holds (at least once).
-				errs[j] = &Error{Kind: KindOf(err), Err: fmt.Errorf("not confirmed: message %d before it failed and is sent again first", n)}
+				errs[j] = &sdk.Error{Kind: sdk.KindOf(err), Err: fmt.Errorf("not confirmed: message %d before it failed and is sent again first", n)}
 			}
 			lo.blocked, lo.blockedAt = true, epoch
 			return

@@ -1,4 +1,4 @@
-package sdk
+package serve
 
 import (
 	"context"
@@ -16,14 +16,16 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
-// server is the plugin side of the wire: it builds instances with sdk.Start, exactly
+// server is the plugin side of the wire: it builds instances with run.Start, exactly
 // as the in-process host does, and moves their data over the batched streams.
 type server struct {
 	pb.UnimplementedConnectorServer
 
-	kinds   map[string]ConnectorBuilder
+	kinds   map[string]sdk.ConnectorBuilder
 	log     hclog.Logger
 	inbound *inboundPipe
 	wake    chan struct{} // wakes the data writer: inbound messages or results wait
@@ -38,7 +40,7 @@ type server struct {
 type served struct {
 	id     uint64
 	name   string
-	inst   *Instance
+	inst   *run.Instance
 	ctx    context.Context // cancelled when the instance closes
 	cancel context.CancelFunc
 
@@ -46,8 +48,8 @@ type served struct {
 	workers map[uint32]*linkWorker // by link id
 }
 
-func newServer(builders []ConnectorBuilder, log hclog.Logger) *server {
-	s := &server{kinds: map[string]ConnectorBuilder{}, log: log, insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
+func newServer(builders []sdk.ConnectorBuilder, log hclog.Logger) *server {
+	s := &server{kinds: map[string]sdk.ConnectorBuilder{}, log: log, insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
 	for _, b := range builders {
 		s.kinds[b.Scheme()] = b
 	}
@@ -75,7 +77,7 @@ func (s *server) register(_ *plugin.GRPCBroker, g *grpc.Server) {
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
 	resp := &pb.DescribeResponse{
 		ProtocolVersion: pluginwire.ProtocolVersion,
-		SdkVersion:      Version,
+		SdkVersion:      sdk.Version,
 		Limits: &pb.Limits{
 			MaxMessageBytes:    pluginwire.MaxMessageBytes,
 			MaxBatchMessages:   pluginwire.MaxBatchMessages,
@@ -91,7 +93,7 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeRes
 	sort.Strings(schemes)
 	for _, sc := range schemes {
 		k := &pb.Kind{Scheme: sc}
-		if d, ok := s.kinds[sc].(Describer); ok {
+		if d, ok := s.kinds[sc].(sdk.Describer); ok {
 			desc := d.Describe()
 			k.Version, k.Capabilities, k.MaxPayload = desc.Version, desc.Capabilities, uint64(max(desc.MaxPayload, 0))
 			for _, o := range desc.Options {
@@ -103,10 +105,10 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeRes
 	return resp, nil
 }
 
-func (s *server) builder(scheme string) (ConnectorBuilder, error) {
+func (s *server) builder(scheme string) (sdk.ConnectorBuilder, error) {
 	b, ok := s.kinds[scheme]
 	if !ok {
-		return nil, Errorf(KindInvalidConfig, "this plugin serves no scheme %q", scheme)
+		return nil, sdk.Errorf(sdk.KindInvalidConfig, "this plugin serves no scheme %q", scheme)
 	}
 	return b, nil
 }
@@ -114,7 +116,7 @@ func (s *server) builder(scheme string) (ConnectorBuilder, error) {
 // ValidateConfig runs the builder's ConfigValidator, if it has one.
 func (s *server) ValidateConfig(_ context.Context, req *pb.ValidateConfigRequest) (*pb.ValidateConfigResponse, error) {
 	err := s.validate(req.Scheme, req.Url, req.Options, req.Links)
-	return &pb.ValidateConfigResponse{Error: errorToPB(err)}, nil
+	return &pb.ValidateConfigResponse{Error: pluginwire.ErrorToPB(err)}, nil
 }
 
 func (s *server) validate(scheme, rawURL string, opts map[string]string, links []*pb.Link) (err error) {
@@ -126,79 +128,79 @@ func (s *server) validate(scheme, rawURL string, opts map[string]string, links [
 	if err != nil {
 		return err
 	}
-	v, ok := b.(ConfigValidator)
+	v, ok := b.(sdk.ConfigValidator)
 	if !ok {
 		return nil
 	}
-	specs := make([]LinkSpec, len(links))
+	specs := make([]sdk.LinkSpec, len(links))
 	for i, l := range links {
-		specs[i] = LinkSpec{Direction: Direction(l.Direction), Resource: l.Resource, Config: Config(l.Options), Record: l.Record}
+		specs[i] = sdk.LinkSpec{Direction: sdk.Direction(l.Direction), Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("scheme %q: config validator panicked: %v", scheme, r)
 		}
 	}()
-	return v.ValidateConfig(u, Config(opts), specs)
+	return v.ValidateConfig(u, sdk.Config(opts), specs)
 }
 
 // parseInstanceURL parses a connector URL; an empty one gives a URL with only the scheme.
-func parseInstanceURL(scheme, raw string) (URL, error) {
+func parseInstanceURL(scheme, raw string) (sdk.URL, error) {
 	if raw == "" {
-		return URL{Scheme: scheme}, nil
+		return sdk.URL{Scheme: scheme}, nil
 	}
-	u, err := ParseURL(raw)
+	u, err := sdk.ParseURL(raw)
 	if err != nil {
-		return URL{}, Wrap(KindInvalidConfig, err)
+		return sdk.URL{}, sdk.Wrap(sdk.KindInvalidConfig, err)
 	}
 	return u, nil
 }
 
-// Build starts one instance with sdk.Start.
+// Build starts one instance with run.Start.
 func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResponse, error) {
 	b, err := s.builder(req.Scheme)
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, pluginwire.ToStatus(err)
 	}
 	u, err := parseInstanceURL(req.Scheme, req.Url)
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, pluginwire.ToStatus(err)
 	}
 	s.mu.Lock()
 	_, dup := s.insts[req.InstanceId]
 	s.mu.Unlock()
 	if dup {
-		return nil, ToStatus(Errorf(KindInvalidConfig, "instance id %d is already in use", req.InstanceId))
+		return nil, pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "instance id %d is already in use", req.InstanceId))
 	}
 	sv := &served{id: req.InstanceId, name: req.Name, workers: map[uint32]*linkWorker{}}
-	var routes []Route
-	var outbound []LinkSpec
+	var routes []sdk.Route
+	var outbound []sdk.LinkSpec
 	for _, l := range req.Links {
-		switch Direction(l.Direction) {
-		case Outbound:
-			outbound = append(outbound, LinkSpec{ID: l.Id, Direction: Outbound, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
-		case Inbound:
-			if err := ValidatePattern(l.Resource); err != nil {
-				return nil, ToStatus(Errorf(KindInvalidDestination, "record %q: %w", l.Record, err))
+		switch sdk.Direction(l.Direction) {
+		case sdk.Outbound:
+			outbound = append(outbound, sdk.LinkSpec{ID: l.Id, Direction: sdk.Outbound, Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record})
+		case sdk.Inbound:
+			if err := sdk.ValidatePattern(l.Resource); err != nil {
+				return nil, pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidDestination, "record %q: %w", l.Record, err))
 			}
-			routes = append(routes, Route{ID: l.Id, Resource: l.Resource, Config: Config(l.Options), Record: l.Record})
+			routes = append(routes, sdk.Route{ID: l.Id, Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record})
 		default:
-			return nil, ToStatus(Errorf(KindInvalidConfig, "link %d: unknown direction %d", l.Id, l.Direction))
+			return nil, pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "link %d: unknown direction %d", l.Id, l.Direction))
 		}
 	}
 	id := req.InstanceId
-	inst, err := Start(ctx, b, InstanceConfig{
+	inst, err := run.Start(ctx, b, run.Config{
 		Name:     req.Name,
 		URL:      u,
-		Options:  Config(req.Options),
+		Options:  sdk.Config(req.Options),
 		Routes:   routes,
 		Outbound: outbound,
-		Sink:     SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
+		Sink:     run.SinkFunc(func(m run.Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
 		Logger:   s.log.Named(req.Name),
 		Host:     s.host.forInstance(id),
 	})
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, pluginwire.ToStatus(err)
 	}
 	sv.inst = inst
 	sv.ctx, sv.cancel = context.WithCancel(context.Background())
@@ -218,9 +220,9 @@ func (s *server) instance(id uint64) *served {
 func (s *server) Health(ctx context.Context, req *pb.HealthRequest) (*pb.HealthResponse, error) {
 	sv := s.instance(req.InstanceId)
 	if sv == nil {
-		return &pb.HealthResponse{Error: errorToPB(Errorf(KindClosed, "no instance %d", req.InstanceId))}, nil
+		return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sdk.Errorf(sdk.KindClosed, "no instance %d", req.InstanceId))}, nil
 	}
-	return &pb.HealthResponse{Error: errorToPB(sv.inst.Health(ctx))}, nil
+	return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sv.inst.Health(ctx))}, nil
 }
 
 // CloseInstance closes one instance and forgets it.
@@ -233,7 +235,7 @@ func (s *server) CloseInstance(ctx context.Context, req *pb.CloseInstanceRequest
 		return nil, status.Errorf(codes.NotFound, "no instance %d", req.InstanceId)
 	}
 	if err := sv.close(ctx); err != nil {
-		return nil, ToStatus(err)
+		return nil, pluginwire.ToStatus(err)
 	}
 	return &pb.CloseInstanceResponse{}, nil
 }
@@ -246,7 +248,7 @@ func (s *server) Shutdown(ctx context.Context, req *pb.ShutdownRequest) (*pb.Shu
 		defer cancel()
 	}
 	if err := s.closeAll(ctx); err != nil {
-		return nil, ToStatus(err)
+		return nil, pluginwire.ToStatus(err)
 	}
 	return &pb.ShutdownResponse{}, nil
 }
@@ -274,7 +276,7 @@ func (s *server) closeAll(ctx context.Context) error {
 				}
 			}
 		case <-ctx.Done():
-			err := Errorf(KindTimeout, "instances still closing at the deadline: %v", ctx.Err())
+			err := sdk.Errorf(sdk.KindTimeout, "instances still closing at the deadline: %v", ctx.Err())
 			s.log.Error("closing instances", "error", err)
 			if first == nil {
 				first = err
@@ -293,6 +295,3 @@ func (sv *served) close(ctx context.Context) error {
 	sv.mu.Unlock()
 	return sv.inst.Close(ctx)
 }
-
-// errorToPB encodes err for a result field through ToStatus; nil stays nil.
-func errorToPB(err error) *pb.Error { return pluginwire.StatusToPB(ToStatus(err)) }

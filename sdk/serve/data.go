@@ -1,10 +1,11 @@
-package sdk
+package serve
 
 import (
 	"sync"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // Data serves the one data stream: outbound batches go to their link's worker and
@@ -16,7 +17,7 @@ func (s *server) Data(stream pb.Connector_DataServer) error {
 		return err
 	}
 	if !first.Open {
-		return ToStatus(Errorf(KindInvalidConfig, "data stream: the first frame must open it"))
+		return pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "data stream: the first frame must open it"))
 	}
 	d := &dataConn{
 		s:        s,
@@ -25,7 +26,7 @@ func (s *server) Data(stream pb.Connector_DataServer) error {
 		done:     make(chan struct{}),
 	}
 	if !s.open.CompareAndSwap(false, true) {
-		return ToStatus(Errorf(KindInvalidConfig, "data stream: one is open already"))
+		return pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "data stream: one is open already"))
 	}
 	defer s.open.Store(false)
 	recvErr := make(chan error, 1)
@@ -33,7 +34,7 @@ func (s *server) Data(stream pb.Connector_DataServer) error {
 	err = d.writeLoop(recvErr)
 	close(d.done)
 	d.failInflight()
-	s.host.failAll(Errorf(KindConnectionFailed, "the host's data stream closed"))
+	s.host.failAll(sdk.Errorf(sdk.KindConnectionFailed, "the host's data stream closed"))
 	return err
 }
 
@@ -149,11 +150,11 @@ func (d *dataConn) addResult(r *pb.BatchResult) {
 func (d *dataConn) dispatch(b *pb.PublishBatch) {
 	sv := d.s.instance(b.InstanceId)
 	if sv == nil {
-		d.addResult(failAll(b, Errorf(KindClosed, "no instance %d (closed or never built)", b.InstanceId)))
+		d.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "no instance %d (closed or never built)", b.InstanceId)))
 		return
 	}
 	if err := pluginwire.CheckPublish(b); err != nil {
-		d.addResult(failAll(b, Wrap(KindRejected, err)))
+		d.addResult(failAll(b, sdk.Wrap(sdk.KindRejected, err)))
 		return
 	}
 	if err := sv.enqueue(publishJob{batch: b, conn: d}); err != nil {
@@ -203,7 +204,7 @@ func (d *dataConn) settle(a *pb.InboundAck) {
 	if len(a.Failures) > 0 {
 		failed = make(map[uint32]error, len(a.Failures))
 		for _, f := range a.Failures {
-			failed[f.Index] = errorFromPB(f.Error)
+			failed[f.Index] = pluginwire.ErrorFromPB(f.Error)
 		}
 	}
 	for n, ack := range acks {
@@ -227,7 +228,7 @@ func (d *dataConn) failInflight() {
 	left := d.inflight
 	d.inflight = map[uint64]*inboundChunk{}
 	d.mu.Unlock()
-	closed := Errorf(KindClosed, "the host's data stream closed before it acknowledged")
+	closed := sdk.Errorf(sdk.KindClosed, "the host's data stream closed before it acknowledged")
 	for _, c := range left {
 		for i, ack := range c.acks {
 			if ack != nil {
@@ -258,7 +259,7 @@ func (sv *served) enqueue(j publishJob) error {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if sv.ctx.Err() != nil {
-		return Errorf(KindClosed, "instance %q is closed", sv.name)
+		return sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)
 	}
 	w := sv.workers[j.batch.LinkId]
 	if w == nil {
@@ -291,7 +292,7 @@ func (sv *served) work(link uint32, w *linkWorker) {
 		for _, j := range jobs {
 			b := j.batch
 			if sv.ctx.Err() != nil {
-				j.conn.addResult(failAll(b, Errorf(KindClosed, "instance %q is closed", sv.name)))
+				j.conn.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)))
 				continue
 			}
 			payloads = pluginwire.SplitPayloads(b.Data, b.Sizes, payloads[:0])
@@ -307,7 +308,7 @@ func (sv *served) work(link uint32, w *linkWorker) {
 			w.queue = nil
 			w.mu.Unlock()
 			for _, j := range left {
-				j.conn.addResult(failAll(j.batch, Errorf(KindClosed, "instance %q is closed", sv.name)))
+				j.conn.addResult(failAll(j.batch, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)))
 			}
 			return
 		}
@@ -319,7 +320,7 @@ func batchResult(id uint64, errs []error) *pb.BatchResult {
 	r := &pb.BatchResult{BatchId: id}
 	for i, err := range errs {
 		if err != nil {
-			r.Failures = append(r.Failures, &pb.Failure{Index: uint32(i), Error: errorToPB(err)})
+			r.Failures = append(r.Failures, &pb.Failure{Index: uint32(i), Error: pluginwire.ErrorToPB(err)})
 		}
 	}
 	return r
@@ -327,7 +328,7 @@ func batchResult(id uint64, errs []error) *pb.BatchResult {
 
 // failAll is the result of a batch none of whose messages could be published.
 func failAll(b *pb.PublishBatch, err error) *pb.BatchResult {
-	e := errorToPB(err)
+	e := pluginwire.ErrorToPB(err)
 	fs := make([]*pb.Failure, len(b.Sizes))
 	for i := range fs {
 		fs[i] = &pb.Failure{Index: uint32(i), Error: e}

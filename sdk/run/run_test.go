@@ -1,4 +1,4 @@
-package sdk
+package run
 
 import (
 	"context"
@@ -7,14 +7,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 type fakeBuilder struct {
-	build func(ctx context.Context, b *BuildContext) (Connector, error)
+	build func(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, error)
 }
 
 func (fakeBuilder) Scheme() string { return "fake" }
-func (f fakeBuilder) Build(ctx context.Context, b *BuildContext) (Connector, error) {
+func (f fakeBuilder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
 	return f.build(ctx, b)
 }
 
@@ -23,7 +25,7 @@ type fakeConn struct {
 	publish func(dest string) error
 }
 
-func (c *fakeConn) Publish(_ context.Context, dest string, _ Config, _ []byte) error {
+func (c *fakeConn) Publish(_ context.Context, dest string, _ sdk.Config, _ []byte) error {
 	return c.publish(dest)
 }
 func (c *fakeConn) Close(context.Context) error { c.closes.Add(1); return nil }
@@ -36,10 +38,10 @@ func TestInstanceLifecycle(t *testing.T) {
 		return nil
 	}}
 	stopped := make(chan struct{})
-	inst, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *BuildContext) (Connector, error) {
+	inst, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
 		b.Go("worker", func(ctx context.Context) { <-ctx.Done(); close(stopped) })
 		return conn, nil
-	}}, InstanceConfig{Name: "one"})
+	}}, Config{Name: "one"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,35 +65,35 @@ func TestInstanceLifecycle(t *testing.T) {
 	if n := conn.closes.Load(); n != 1 {
 		t.Fatalf("connector closed %d times, want 1", n)
 	}
-	if err := inst.Publish(context.Background(), "ok", nil, nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
+	if err := inst.Publish(context.Background(), "ok", nil, nil); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("Publish after Close = %v, want sdk.ErrClosed", err)
 	}
 }
 
 func TestStartFailureStopsGoroutinesAndRecoversPanics(t *testing.T) {
 	stopped := make(chan struct{})
-	_, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *BuildContext) (Connector, error) {
+	_, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
 		b.Go("worker", func(ctx context.Context) { <-ctx.Done(); close(stopped) })
 		return nil, errors.New("no broker")
-	}}, InstanceConfig{Name: "x"})
+	}}, Config{Name: "x"})
 	if err == nil {
 		t.Fatal("want the build error")
 	}
 	<-stopped
 
-	_, err = Start(context.Background(), fakeBuilder{build: func(context.Context, *BuildContext) (Connector, error) {
+	_, err = Start(context.Background(), fakeBuilder{build: func(context.Context, *sdk.BuildContext) (sdk.Connector, error) {
 		panic("bad builder")
-	}}, InstanceConfig{Name: "x"})
+	}}, Config{Name: "x"})
 	if err == nil || !strings.Contains(err.Error(), "bad builder") {
 		t.Fatalf("panicking build: err = %v", err)
 	}
 }
 
 func TestGoroutinePanicMakesInstanceUnhealthy(t *testing.T) {
-	inst, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *BuildContext) (Connector, error) {
+	inst, err := Start(context.Background(), fakeBuilder{build: func(_ context.Context, b *sdk.BuildContext) (sdk.Connector, error) {
 		b.Go("reader", func(context.Context) { panic("lost it") })
 		return &fakeConn{}, nil
-	}}, InstanceConfig{Name: "x"})
+	}}, Config{Name: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
-package sdk
+package serve
 
 import (
 	"context"
 	"sync"
 
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // hostQuestions carries sdk.Host.Latest questions to the host on the data stream and
@@ -20,7 +22,7 @@ type hostQuestions struct {
 }
 
 // forInstance returns the Host of one instance.
-func (h *hostQuestions) forInstance(inst uint64) Host { return &remoteHost{q: h, inst: inst} }
+func (h *hostQuestions) forInstance(inst uint64) sdk.Host { return &remoteHost{q: h, inst: inst} }
 
 // take returns the questions not sent yet.
 func (h *hostQuestions) take() []*pb.LatestRequest {
@@ -50,14 +52,14 @@ func (h *hostQuestions) failAll(err error) {
 	h.asked = nil
 	h.mu.Unlock()
 	for id, ch := range waiting {
-		ch <- &pb.LatestResponse{Id: id, Error: errorToPB(err)}
+		ch <- &pb.LatestResponse{Id: id, Error: pluginwire.ErrorToPB(err)}
 	}
 }
 
 // ask sends a question and waits for its answer or ctx.
 func (h *hostQuestions) ask(ctx context.Context, inst uint64, resource string) ([]byte, error) {
 	if !h.s.streaming() {
-		return nil, Errorf(KindConnectionFailed, "the host's data stream is not open")
+		return nil, sdk.Errorf(sdk.KindConnectionFailed, "the host's data stream is not open")
 	}
 	ch := make(chan *pb.LatestResponse, 1)
 	h.mu.Lock()
@@ -73,14 +75,14 @@ func (h *hostQuestions) ask(ctx context.Context, inst uint64, resource string) (
 	select {
 	case r := <-ch:
 		if r.Error != nil {
-			return nil, errorFromPB(r.Error)
+			return nil, pluginwire.ErrorFromPB(r.Error)
 		}
 		return r.Value, nil
 	case <-ctx.Done():
 		h.mu.Lock()
 		delete(h.waiting, id)
 		h.mu.Unlock()
-		return nil, Wrap(KindTimeout, ctx.Err())
+		return nil, sdk.Wrap(sdk.KindTimeout, ctx.Err())
 	}
 }
 

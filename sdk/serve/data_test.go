@@ -1,4 +1,4 @@
-package sdk
+package serve
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
+	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
@@ -23,10 +25,10 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 	var acked []error
 	ack := func(err error) { acked = append(acked, err) }
 	payload := []byte("one")
-	p.deliver(7, Message{RouteID: 1, Payload: payload}, ack)
+	p.deliver(7, run.Message{RouteID: 1, Payload: payload}, ack)
 	copy(payload, "XXX") // the pipe copied it: the connector may reuse its buffer
-	p.deliver(7, Message{RouteID: 2, Payload: []byte("")}, ack)
-	p.deliver(9, Message{RouteID: 3, Payload: []byte("three")}, ack)
+	p.deliver(7, run.Message{RouteID: 2, Payload: []byte("")}, ack)
+	p.deliver(9, run.Message{RouteID: 3, Payload: []byte("three")}, ack)
 	b, c := p.take()
 	if b == nil {
 		t.Fatal("no batch")
@@ -44,7 +46,7 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 		t.Fatal("second batch from one chunk")
 	}
 	p.recycle(c)
-	p.deliver(1, Message{RouteID: 4, Payload: []byte("x")}, ack)
+	p.deliver(1, run.Message{RouteID: 4, Payload: []byte("x")}, ack)
 	b, _ = p.take()
 	if string(b.Data) != "x" || len(b.Sizes) != 1 || len(b.RouteIds) != 1 || b.RouteIds[0] != 4 {
 		t.Fatalf("recycled chunk kept old messages: data %q routes %v", b.Data, b.RouteIds)
@@ -55,12 +57,12 @@ func TestInboundPipeSplitsBatchesByCountAndBytes(t *testing.T) {
 	p := newInboundPipe(make(chan struct{}, 1))
 	nop := func(error) {}
 	for range pluginwire.MaxBatchMessages + 1 {
-		p.deliver(1, Message{RouteID: 1, Payload: []byte{1}}, nop)
+		p.deliver(1, run.Message{RouteID: 1, Payload: []byte{1}}, nop)
 	}
 	big := bytes.Repeat([]byte{2}, pluginwire.MaxBatchBytes-10)
-	p.deliver(1, Message{RouteID: 1, Payload: big}, nop)
+	p.deliver(1, run.Message{RouteID: 1, Payload: big}, nop)
 	huge := bytes.Repeat([]byte{3}, pluginwire.MaxBatchBytes+1)
-	p.deliver(1, Message{RouteID: 1, Payload: huge}, nop)
+	p.deliver(1, run.Message{RouteID: 1, Payload: huge}, nop)
 	var counts, sizes []int
 	for {
 		b, _ := p.take()
@@ -85,17 +87,17 @@ func TestInboundPipeSplitsBatchesByCountAndBytes(t *testing.T) {
 func TestInboundPipeOversizedAndOverflow(t *testing.T) {
 	p := newInboundPipe(make(chan struct{}, 1))
 	var got error
-	p.deliver(1, Message{Payload: make([]byte, pluginwire.MaxPayloadBytes+1)}, func(err error) { got = err })
+	p.deliver(1, run.Message{Payload: make([]byte, pluginwire.MaxPayloadBytes+1)}, func(err error) { got = err })
 	b, _ := p.take()
 	if got != nil || b == nil || len(b.Data) != pluginwire.OversizedPrefixBytes || len(b.Oversized) != 1 ||
 		b.Oversized[0].Index != 0 || b.Oversized[0].Size != pluginwire.MaxPayloadBytes+1 {
 		t.Fatalf("oversized payload: ack %v, batch of %d bytes, oversized %v", got, len(b.Data), b.Oversized)
 	}
 	for range pluginwire.MaxInboundPending {
-		p.deliver(1, Message{Payload: []byte{0}}, func(error) {})
+		p.deliver(1, run.Message{Payload: []byte{0}}, func(error) {})
 	}
-	p.deliver(1, Message{Payload: []byte{0}}, func(err error) { got = err })
-	if KindOf(got) != KindBufferFull {
+	p.deliver(1, run.Message{Payload: []byte{0}}, func(err error) { got = err })
+	if sdk.KindOf(got) != sdk.KindBufferFull {
 		t.Fatalf("message beyond MaxInboundPending: %v", got)
 	}
 }
@@ -169,7 +171,7 @@ func TestDataStreamInboundAcks(t *testing.T) {
 	results := make([]chan error, n)
 	for i := range n {
 		results[i] = make(chan error, 1)
-		s.inbound.deliver(1, Message{RouteID: 1, Payload: []byte(strconv.Itoa(i))}, func(err error) { results[i] <- err })
+		s.inbound.deliver(1, run.Message{RouteID: 1, Payload: []byte(strconv.Itoa(i))}, func(err error) { results[i] <- err })
 	}
 	type heldMsg struct {
 		batch uint64
@@ -226,8 +228,8 @@ func TestDataStreamInboundAcks(t *testing.T) {
 	cancel()
 	<-done
 	for _, h := range held[1:] {
-		if err := <-results[h.seq]; KindOf(err) != KindClosed {
-			t.Fatalf("held message %d at the break acked with %v, want KindClosed", h.seq, err)
+		if err := <-results[h.seq]; sdk.KindOf(err) != sdk.KindClosed {
+			t.Fatalf("held message %d at the break acked with %v, want sdk.KindClosed", h.seq, err)
 		}
 	}
 }
@@ -241,16 +243,16 @@ type failingOnce struct {
 }
 
 func (c *failingOnce) Scheme() string { return "fo" }
-func (c *failingOnce) Build(context.Context, *BuildContext) (Connector, error) {
+func (c *failingOnce) Build(context.Context, *sdk.BuildContext) (sdk.Connector, error) {
 	return c, nil
 }
-func (c *failingOnce) Publish(_ context.Context, _ string, _ Config, p []byte) error {
+func (c *failingOnce) Publish(_ context.Context, _ string, _ sdk.Config, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seen = append(c.seen, string(p))
 	if string(p) == "fail" && !c.failed {
 		c.failed = true
-		return Errorf(KindConnectionFailed, "down")
+		return sdk.Errorf(sdk.KindConnectionFailed, "down")
 	}
 	return nil
 }
@@ -260,11 +262,11 @@ func (c *failingOnce) Close(context.Context) error { return nil }
 // next epoch is.
 func TestDataStreamPublishEpochs(t *testing.T) {
 	conn := &failingOnce{}
-	s := newServer([]ConnectorBuilder{conn}, hclog.NewNullLogger())
+	s := newServer([]sdk.ConnectorBuilder{conn}, hclog.NewNullLogger())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := s.Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "x", Scheme: "fo",
-		Links: []*pb.Link{{Id: 5, Direction: uint32(Outbound), Resource: "d"}}}); err != nil {
+		Links: []*pb.Link{{Id: 5, Direction: uint32(sdk.Outbound), Resource: "d"}}}); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeData(ctx)

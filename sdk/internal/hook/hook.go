@@ -1,0 +1,17 @@
+// Package hook lets the SDK's runner (sdk/run) set up what package sdk keeps out of an
+// author's reach, so the author API shows only what authors use. Package sdk fills
+// the variables in its init; their types are named in comments because this package
+// cannot import sdk (sdk imports it).
+package hook
+
+// Deliver hands one inbound message of route to the host; ack is called once, with
+// nil when the host took the value.
+type Deliver func(route uint32, topic string, payload []byte, ack func(error))
+
+// Prepare is a func(b *sdk.BuildContext, g *life.Group, deliver Deliver): it ties b
+// to the instance's goroutine group and gives b a Router over b.Routes that hands
+// matching messages to deliver.
+var Prepare any
+
+// NewRouter is a func(routes []sdk.Route, deliver Deliver) *sdk.Router.
+var NewRouter any
