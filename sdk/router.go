@@ -3,9 +3,9 @@ package sdk
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 
+	"github.com/aimdb-dev/aimdb-go/internal/wildcard"
 	"github.com/aimdb-dev/aimdb-go/sdk/internal/hook"
 )
 
@@ -148,50 +148,18 @@ func (j *join) ack(err error) {
 }
 
 // HasWildcard reports whether pattern holds a "+" or "#" level.
-func HasWildcard(pattern string) bool {
-	for _, level := range strings.Split(pattern, "/") {
-		if level == "+" || level == "#" {
-			return true
-		}
-	}
-	return false
-}
+func HasWildcard(pattern string) bool { return wildcard.Topic.Has(pattern) }
 
 // TopicMatches reports whether topic matches pattern, with MQTT semantics: levels are
 // separated by "/", "+" matches exactly one level, and a final "#" matches the parent
 // level and everything below it.
-func TopicMatches(pattern, topic string) bool {
-	for {
-		pl, prest, pmore := strings.Cut(pattern, "/")
-		if pl == "#" && !pmore {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if pl != "+" && pl != tl {
-			return false
-		}
-		if !pmore || !tmore {
-			// "a/#" matches "a": the pattern's rest is a lone "#".
-			return pmore == tmore || (pmore && prest == "#")
-		}
-		pattern, topic = prest, trest
-	}
-}
+func TopicMatches(pattern, topic string) bool { return wildcard.Topic.Match(pattern, topic) }
 
 // ValidatePattern checks a route pattern: "#" only as the last level, and "+" and "#"
-// only as whole levels.
+// only as whole levels. Errors are of KindInvalidDestination.
 func ValidatePattern(pattern string) error {
-	if pattern == "" {
-		return Errorf(KindInvalidDestination, "empty topic pattern")
-	}
-	levels := strings.Split(pattern, "/")
-	for i, l := range levels {
-		if l == "#" && i != len(levels)-1 {
-			return Errorf(KindInvalidDestination, "pattern %q: \"#\" must be the last level", pattern)
-		}
-		if l != "+" && l != "#" && strings.ContainsAny(l, "+#") {
-			return Errorf(KindInvalidDestination, "pattern %q: wildcards must fill a whole level", pattern)
-		}
+	if err := wildcard.Topic.Validate(pattern, false); err != nil {
+		return Wrap(KindInvalidDestination, err)
 	}
 	return nil
 }
