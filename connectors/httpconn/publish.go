@@ -67,7 +67,7 @@ func (c *connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 			}
 			return c.failed(what, a.err, a.status)
 		}
-		wait := backoff(n, out.backoffInitial, out.backoffMax)
+		wait := sdk.Backoff{Min: out.backoffInitial, Max: out.backoffMax}.Delay(n - 1)
 		if a.hasAfter {
 			if a.retryAfter > out.retryAfterMax {
 				return c.failed(what, fmt.Errorf("%w (not retrying: the server asked to wait %s, more than %s %s)", a.err, a.retryAfter, optRetryAfterMax, out.retryAfterMax), a.status)

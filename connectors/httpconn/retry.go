@@ -1,25 +1,11 @@
 package httpconn
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// backoff returns the wait before retry n (1 for the first retry): initial doubled
-// n-1 times and capped at max, of which the upper half is random so that many
-// connectors failing together do not retry in step.
-func backoff(n int, initial, max time.Duration) time.Duration {
-	d := initial
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
 
 // retryAfter parses a Retry-After header, given as delay-seconds or as an HTTP-date,
 // into a wait from now. ok is false when the header is absent or malformed.

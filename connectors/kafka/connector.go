@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -336,11 +335,7 @@ func (c *Connector) closeClients() {
 // retryBackoff is franz-go's wait before retrying a request or reconnecting: from
 // 100ms doubling up to 2s, with jitter, so a returning broker is found quickly.
 func retryBackoff(tries int) time.Duration {
-	d := 2 * time.Second
-	if tries < 5 {
-		d = 100 * time.Millisecond << max(tries, 0)
-	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return sdk.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}.Delay(max(tries, 0))
 }
 
 // dialTracker remembers the last failed broker connection, cleared by a successful one.

@@ -55,7 +55,7 @@ func newGroupConsumer(c *Connector, spec *groupSpec, router *sdk.Router) (*group
 func (g *groupConsumer) run(ctx context.Context) {
 	defer close(g.done)
 	g.reportMissingTopics(ctx)
-	backoff := time.Duration(0) // grows while polls return only errors
+	failedPolls := 0 // polls in a row that returned only errors
 	for ctx.Err() == nil {
 		fetches := g.cl.PollRecords(ctx, g.c.settings.maxPoll)
 		if fetches.IsClientClosed() {
@@ -81,12 +81,12 @@ func (g *groupConsumer) run(ctx context.Context) {
 		g.cl.AllowRebalance()
 		switch {
 		case len(recs) > 0 || !failed:
-			backoff = 0
+			failedPolls = 0
 		default:
-			backoff = min(max(2*backoff, 100*time.Millisecond), 2*time.Second)
+			failedPolls++
 			select {
 			case <-ctx.Done():
-			case <-time.After(backoff):
+			case <-time.After(pollRetry.Delay(failedPolls - 1)):
 			}
 		}
 	}
@@ -95,8 +95,7 @@ func (g *groupConsumer) run(ctx context.Context) {
 // reportMissingTopics logs, once the brokers answer, every topic of the group that
 // does not exist, naming it. Health keeps reporting them.
 func (g *groupConsumer) reportMissingTopics(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		missing, err := topicsMissing(mctx, g.cl, g.spec.topics)
 		cancel()
@@ -108,9 +107,8 @@ func (g *groupConsumer) reportMissingTopics(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(metadataRetry.Delay(attempt)):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -166,8 +164,7 @@ func (g *groupConsumer) deliver(ctx context.Context, recs []*kgo.Record) {
 // it again with backoff until the host takes or refuses it. It returns false only when
 // ctx ended first, which also ends run, so no later record is marked past r.
 func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bool {
-	backoff := 50 * time.Millisecond
-	for {
+	for attempt := 0; ; attempt++ {
 		switch {
 		case err == nil:
 			g.delivered.Add(1)
@@ -185,13 +182,13 @@ func (g *groupConsumer) settle(ctx context.Context, r *kgo.Record, err error) bo
 		}
 		// Anything else (record full, timeout, closing) is passing: the record is
 		// delivered again, since marking a later record would commit past this one.
-		g.c.log.Warn("host did not take kafka record; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err, "backoff", backoff)
+		wait := deliverRetry.Delay(attempt)
+		g.c.log.Warn("host did not take kafka record; retrying", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err, "backoff", wait)
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 		err = g.router.Route(ctx, r.Topic, r.Value)
 		if ctx.Err() != nil {
 			return false
@@ -231,3 +228,12 @@ func (g *groupConsumer) stop(ctx context.Context) error {
 
 // closeWait bounds the final commit and group leave when the brokers do not answer.
 const closeWait = 5 * time.Second
+
+// The consumer's waits: after polls that returned only errors, between metadata
+// requests for missing topics, and before delivering again a record the host could
+// not take.
+var (
+	pollRetry     = sdk.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	metadataRetry = sdk.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	deliverRetry  = sdk.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+)

@@ -16,18 +16,16 @@ import (
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
-// tunnel is a KNXnet/IP tunnelling client that reconnects with exponential backoff.
+// tunnel is a KNXnet/IP tunnelling client; its Reconnector reconnects it with
+// backoff.
 type tunnel struct {
 	s    settings
 	log  hclog.Logger
 	h    handler
 	reqs chan *request
+	rc   *sdk.Reconnector
 
 	stopped chan struct{}
-
-	mu      sync.Mutex
-	up      bool
-	lastErr error
 }
 
 // request is one telegram waiting to go through the tunnel.
@@ -38,18 +36,17 @@ type request struct {
 }
 
 func newTunnel(s settings, log hclog.Logger, h handler) *tunnel {
-	return &tunnel{s: s, log: log, h: h, reqs: make(chan *request), stopped: make(chan struct{}),
-		lastErr: errors.New("not connected yet")}
+	t := &tunnel{s: s, log: log, h: h, reqs: make(chan *request), stopped: make(chan struct{})}
+	t.rc = &sdk.Reconnector{
+		Name:    "KNX tunnel to gateway " + s.gateway,
+		Session: t.session,
+		Backoff: sdk.Backoff{Min: s.reconnectMin, Max: s.reconnectMax},
+		Logger:  log,
+	}
+	return t
 }
 
-func (t *tunnel) health() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.up {
-		return nil
-	}
-	return sdk.Errorf(sdk.KindConnectionFailed, "knx: no tunnel to gateway %s: %v", t.s.gateway, t.lastErr)
-}
+func (t *tunnel) health() error { return t.rc.Health() }
 
 // send hands a telegram to the tunnel and waits for its confirmation. While the
 // tunnel is down it fails at once with KindConnectionFailed, so the host keeps the
@@ -76,29 +73,7 @@ func (t *tunnel) send(ctx context.Context, c knxnet.CEMI) error {
 
 func (t *tunnel) run(ctx context.Context) {
 	defer close(t.stopped)
-	delay := t.s.reconnectMin
-	for {
-		established, err := t.session(ctx)
-		t.mu.Lock()
-		t.up = false
-		t.lastErr = err
-		t.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		if established {
-			delay = t.s.reconnectMin
-		}
-		t.log.Warn("KNX tunnel down; reconnecting", "gateway", t.s.gateway, "error", err, "retry_in", delay)
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-		delay = min(2*delay, t.s.reconnectMax)
-	}
+	t.rc.Run(ctx)
 }
 
 // errAwaitTimeout means no matching frame arrived in time.
@@ -123,23 +98,23 @@ type session struct {
 }
 
 // session connects, serves requests, heartbeats and incoming telegrams, and returns
-// why the tunnel ended; established says whether the gateway accepted the connection.
-func (t *tunnel) session(ctx context.Context) (established bool, err error) {
+// why the tunnel ended.
+func (t *tunnel) session(ctx context.Context) error {
 	gw, err := net.ResolveUDPAddr("udp4", t.s.gateway)
 	if err != nil {
-		return false, sdk.Errorf(sdk.KindConnectionFailed, "resolve gateway %s: %w", t.s.gateway, err)
+		return sdk.Errorf(sdk.KindConnectionFailed, "resolve gateway %s: %w", t.s.gateway, err)
 	}
 	// Learn which local address reaches the gateway, then listen there unconnected:
 	// the gateway may answer tunnelling requests from a data endpoint of its own.
 	probe, err := net.DialUDP("udp4", nil, gw)
 	if err != nil {
-		return false, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
+		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
 	}
 	local := probe.LocalAddr().(*net.UDPAddr).IP
 	probe.Close()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
 	if err != nil {
-		return false, sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
+		return sdk.Errorf(sdk.KindConnectionFailed, "gateway %s: %w", t.s.gateway, err)
 	}
 	s := &session{t: t, ctx: ctx, conn: conn, ctrl: gw, frames: make(chan knxnet.Frame, 16), errc: make(chan error, 1), quit: make(chan struct{})}
 	s.data.Store(gw)
@@ -157,12 +132,9 @@ func (t *tunnel) session(ctx context.Context) (established bool, err error) {
 	}()
 
 	if err := s.connect(); err != nil {
-		return false, err
+		return err
 	}
-	t.mu.Lock()
-	t.up, t.lastErr = true, nil
-	t.mu.Unlock()
-	t.log.Info("KNX tunnel connected", "gateway", t.s.gateway, "channel", s.channel, "address", s.addr.String())
+	t.rc.MarkUp("channel", s.channel, "address", s.addr.String())
 	t.h.connected()
 
 	hb := time.NewTicker(t.s.heartbeat)
@@ -171,20 +143,20 @@ func (t *tunnel) session(ctx context.Context) (established bool, err error) {
 		select {
 		case <-ctx.Done():
 			s.disconnect()
-			return true, ctx.Err()
+			return ctx.Err()
 		case err := <-s.errc:
-			return true, err
+			return err
 		case f := <-s.frames:
 			if _, err := s.handle(f); err != nil {
-				return true, err
+				return err
 			}
 		case r := <-t.reqs:
 			if err := s.transmit(r); err != nil {
-				return true, err
+				return err
 			}
 		case <-hb.C:
 			if err := s.heartbeat(); err != nil {
-				return true, err
+				return err
 			}
 		}
 	}
@@ -415,9 +387,7 @@ func (s *session) disconnect() {
 		return
 	}
 	s.up = false
-	s.t.mu.Lock()
-	s.t.up, s.t.lastErr = false, errors.New("tunnel is disconnecting")
-	s.t.mu.Unlock()
+	s.t.rc.MarkDown(errors.New("tunnel is disconnecting"))
 	if err := s.write(&knxnet.DisconnectRequest{Channel: s.channel, Control: s.hpai}); err != nil {
 		return
 	}

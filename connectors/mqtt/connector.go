@@ -38,12 +38,11 @@ type Connector struct {
 	first  chan struct{} // closed when the first connection attempt (and its subscription) ended
 	closed atomic.Bool
 
-	online  atomic.Bool
-	lost    chan error // connection-lost signals from paho
-	mu      sync.Mutex
-	lastErr error     // why the client is not connected, or nil
-	since   time.Time // when lastErr started
-	subErr  error     // a subscription the broker refused, or nil
+	rc        *sdk.Reconnector // the session loop: connected or not, and why
+	firstOnce sync.Once
+	lost      chan error // connection-lost signals from paho
+	mu        sync.Mutex
+	subErr    error // a subscription the broker refused, or nil
 
 	inbound inbound
 	stats   counters
@@ -62,8 +61,12 @@ func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Co
 		done:    make(chan struct{}),
 		first:   make(chan struct{}),
 		lost:    make(chan error, 1),
-		lastErr: errors.New("not connected yet"),
-		since:   time.Now(),
+	}
+	c.rc = &sdk.Reconnector{
+		Name:    "MQTT broker " + s.brokerNames(),
+		Session: c.session,
+		Backoff: sdk.Backoff{Min: s.reconnectMin, Max: s.reconnectMax},
+		Logger:  b.Logger,
 	}
 	c.inbound.init(c, s.maxInflight)
 	return c
@@ -86,9 +89,9 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if err := c.checkSize(destination, payload); err != nil {
 		return err
 	}
-	if !c.online.Load() {
+	if !c.rc.Connected() {
 		c.stats.publishNotConnected.Add(1)
-		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: not connected to broker %s: %v", destination, c.s.brokerNames(), c.lastError())
+		return c.notConnected(destination)
 	}
 	tok := c.client.Publish(destination, lo.qos, lo.retain, payload)
 	var timeout <-chan time.Time
@@ -136,12 +139,11 @@ func (c *Connector) Health(context.Context) error {
 	if c.closed.Load() {
 		return sdk.Errorf(sdk.KindClosed, "mqtt connector %q is closed", c.name)
 	}
+	if err := c.rc.Health(); err != nil {
+		return fmt.Errorf("mqtt connector %q: %w", c.name, err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.online.Load() {
-		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt connector %q: not connected to broker %s since %s: %v",
-			c.name, c.s.brokerNames(), c.since.Format(time.RFC3339), c.lastErr)
-	}
 	if c.subErr != nil {
 		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt connector %q: %v", c.name, c.subErr)
 	}
@@ -172,8 +174,11 @@ func (c *Connector) Close(ctx context.Context) error {
 // embedded broker's real address when embedded_broker is set).
 func (c *Connector) BrokerAddrs() []string { return append([]string(nil), c.s.addrs...) }
 
-func (c *Connector) lastError() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lastErr
+// notConnected is the error of a publish to topic while the client is down.
+func (c *Connector) notConnected(topic string) error {
+	err := c.rc.Health()
+	if err == nil { // it came up meanwhile; the caller tries again later anyway
+		err = sdk.Errorf(sdk.KindConnectionFailed, "not connected")
+	}
+	return fmt.Errorf("mqtt topic %q: %w", topic, err)
 }

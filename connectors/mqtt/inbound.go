@@ -79,7 +79,7 @@ func (in *inbound) settle(p *pending, err error) {
 			if n := c.stats.retries.Add(1); rateLimited(&in.lastRetryLog) {
 				c.log.Warn("host could not take an inbound MQTT message; retrying", "topic", p.msg.Topic(), "error", err, "retries_total", n)
 			}
-			d := backoff(p.attempts-1, 50*time.Millisecond, 5*time.Second)
+			d := inboundRetry.Delay(p.attempts - 1)
 			time.AfterFunc(d, func() {
 				if c.ctx.Err() != nil {
 					in.finish(p, false)
@@ -142,3 +142,6 @@ func rateLimited(last *atomic.Int64) bool {
 	prev := last.Load()
 	return now-prev > int64(5*time.Second) && last.CompareAndSwap(prev, now)
 }
+
+// inboundRetry spaces the re-deliveries of an inbound message the host could not take.
+var inboundRetry = sdk.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}

@@ -39,6 +39,7 @@ func TestAcksGoOutInArrivalOrder(t *testing.T) {
 		ctx:    context.Background(),
 		log:    hclog.NewNullLogger(),
 		router: run.NewRouter([]sdk.Route{{ID: 1, Resource: "t/#"}}, sink),
+		rc:     &sdk.Reconnector{},
 	}
 	c.inbound.init(c, 10)
 	var mu sync.Mutex

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -308,6 +309,6 @@ func defaultClientID(instance string) string {
 			b.WriteByte('_')
 		}
 	}
-	fmt.Fprintf(&b, "-%08x", randUint32())
+	fmt.Fprintf(&b, "-%08x", rand.Uint32())
 	return b.String()
 }

@@ -45,9 +45,9 @@ func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, err
 		fill(errs, sdk.Errorf(sdk.KindClosed, "mqtt connector %q is closed", c.name))
 		return
 	}
-	if !c.online.Load() {
+	if !c.rc.Connected() {
 		c.stats.publishNotConnected.Add(uint64(len(payloads)))
-		fill(errs, sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: not connected to broker %s: %v", p.topic, c.s.brokerNames(), c.lastError()))
+		fill(errs, c.notConnected(p.topic))
 		return
 	}
 	deadline := time.NewTimer(c.s.publishTimeout)

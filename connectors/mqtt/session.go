@@ -5,70 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// run is the session loop: connect, subscribe every route, publish the birth
-// message, wait for the connection to drop, and start again with exponential
-// backoff and jitter, until the instance closes. A broker that is absent or refuses
-// us is retried forever; the reason shows in Health and in the error Publish returns.
+// run is the session loop (the Reconnector): connect, subscribe every route, publish
+// the birth message, wait for the connection to drop, and start again with
+// exponential backoff and jitter, until the instance closes. A broker that is absent
+// or refuses us is retried forever; the reason shows in Health and in the error
+// Publish returns.
 func (c *Connector) run(context.Context) {
 	defer close(c.done)
 	defer c.disconnect()
-	ctx := c.ctx
-	failures := 0
-	var firstOnce sync.Once
-	defer firstOnce.Do(func() { close(c.first) })
-	for ctx.Err() == nil {
-		if err := c.connect(ctx); err != nil {
-			firstOnce.Do(func() { close(c.first) })
-			if ctx.Err() != nil {
-				return // closing: not a failure to report
-			}
-			failures++
-			c.stats.connectFailures.Add(1)
-			if c.setDown(err) || failures == 1 {
-				c.log.Warn("cannot connect to MQTT broker; retrying", "broker", c.s.brokerNames(), "error", err)
-			} else {
-				c.log.Debug("MQTT connect attempt failed", "broker", c.s.brokerNames(), "attempt", failures, "error", err)
-			}
-			if !sleep(ctx, backoff(failures-1, c.s.reconnectMin, c.s.reconnectMax)) {
-				return
-			}
-			continue
-		}
-		up := time.Now()
-		c.stats.connects.Add(1)
-		c.setUp()
-		c.log.Info("connected to MQTT broker", "broker", c.s.brokerNames(), "client_id", c.s.clientID, "after_attempts", failures+1)
-		failures = 0
-		c.subscribe(ctx)
-		c.publishStatus(c.s.statusOnline)
-		firstOnce.Do(func() { close(c.first) })
+	defer c.firstOnce.Do(func() { close(c.first) })
+	c.rc.Run(c.ctx)
+}
 
-		var reason error
-		for reason == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case err := <-c.lost:
-				if !c.client.IsConnectionOpen() { // ignore a late signal about an older connection
-					reason = err
-				}
+// session is one connection, from the attempt to its loss.
+func (c *Connector) session(ctx context.Context) error {
+	if err := c.connect(ctx); err != nil {
+		c.firstOnce.Do(func() { close(c.first) })
+		return err
+	}
+	c.rc.MarkUp("client_id", c.s.clientID)
+	c.subscribe(ctx)
+	c.publishStatus(c.s.statusOnline)
+	c.firstOnce.Do(func() { close(c.first) })
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-c.lost:
+			if !c.client.IsConnectionOpen() { // ignore a late signal about an older connection
+				return fmt.Errorf("connection lost: %w", err)
 			}
-		}
-		c.stats.connectionLosses.Add(1)
-		c.setDown(fmt.Errorf("connection lost: %w", reason))
-		c.log.Warn("lost connection to MQTT broker; reconnecting", "broker", c.s.brokerNames(), "error", reason, "was_up", time.Since(up).Round(time.Millisecond))
-		if time.Since(up) < time.Second {
-			failures++ // a connection that drops at once counts as a failure, so flapping backs off
-		}
-		if !sleep(ctx, backoff(failures, c.s.reconnectMin, c.s.reconnectMax)) {
-			return
 		}
 	}
 }
@@ -159,43 +131,22 @@ func (c *Connector) disconnect() {
 		c.publishStatus(c.s.statusOffline)
 		c.client.Disconnect(250)
 	}
-	c.online.Store(false)
-	c.setDown(errors.New("connector closed"))
+	c.rc.MarkDown(errors.New("connector closed"))
 }
 
 // onConnectionLost is paho's connection-lost handler. By the time paho calls it, the
 // old connection's message handling has stopped, so its pending acknowledgements
 // are dropped before the session loop reconnects.
 func (c *Connector) onConnectionLost(_ paho.Client, err error) {
-	c.online.Store(false)
-	c.inbound.newConnection()
 	if err == nil {
 		err = errors.New("connection closed")
 	}
+	c.rc.MarkDown(fmt.Errorf("connection lost: %w", err))
+	c.inbound.newConnection()
 	select {
 	case c.lost <- err:
 	default:
 	}
-}
-
-func (c *Connector) setUp() {
-	c.mu.Lock()
-	c.lastErr = nil
-	c.mu.Unlock()
-	c.online.Store(true)
-}
-
-// setDown records why the client is not connected; it reports whether the reason changed.
-func (c *Connector) setDown(err error) bool {
-	c.online.Store(false)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	changed := c.lastErr == nil || c.lastErr.Error() != err.Error()
-	if c.lastErr == nil {
-		c.since = time.Now()
-	}
-	c.lastErr = err
-	return changed
 }
 
 func (c *Connector) setSubErr(err error) {
@@ -203,16 +154,4 @@ func (c *Connector) setSubErr(err error) {
 	c.mu.Lock()
 	c.subErr = err
 	c.mu.Unlock()
-}
-
-// sleep waits d or until ctx ends; it reports whether the full time passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -21,7 +21,6 @@ type Stats struct {
 }
 
 type counters struct {
-	connects, connectFailures, connectionLosses      atomic.Uint64
 	published, publishFailed, publishNotConnected    atomic.Uint64
 	received, delivered, rejected, unrouted, retries atomic.Uint64
 }
@@ -29,11 +28,12 @@ type counters struct {
 // Stats returns the instance's counters.
 func (c *Connector) Stats() Stats {
 	s := &c.stats
+	rs := c.rc.Stats()
 	return Stats{
-		Connected:           c.online.Load(),
-		Connects:            s.connects.Load(),
-		ConnectFailures:     s.connectFailures.Load(),
-		ConnectionLosses:    s.connectionLosses.Load(),
+		Connected:           c.rc.Connected(),
+		Connects:            uint64(rs.Connects),
+		ConnectFailures:     uint64(rs.Failures),
+		ConnectionLosses:    uint64(rs.Losses),
 		Published:           s.published.Load(),
 		PublishFailed:       s.publishFailed.Load(),
 		PublishNotConnected: s.publishNotConnected.Load(),
