@@ -83,13 +83,14 @@ dist:
 	$(NICE) $(DIST_TOOL) -version "$(VERSION)" -mtime $(DIST_MTIME) -arch "$(DIST_ARCHES)" \
 		-stage $(DIST)/stage -files internal/dist/files -out $(DIST)
 
-## dist-test: the dist tool's tests, then the amd64 .deb installed with dpkg, its
-## configuration checked and run as an unprivileged user, and removed again
-## (internal/dist/install-test; only under CI=true as root, else it says why it skips)
+## dist-test: the dist tool's tests, the amd64 tarball unpacked and checked, then the
+## amd64 .deb installed with dpkg, its configuration checked and run as an unprivileged
+## user, and removed again (internal/dist/install-test; the .deb part only under
+## CI=true as root, else it says why it skips)
 dist-test:
 	cd internal/dist && $(NICE) $(GO) test -count=1 ./...
 	$(MAKE) dist DIST_ARCHES=amd64
-	internal/dist/install-test $(DIST)/aimdb_*_amd64.deb
+	internal/dist/install-test $(DIST)/aimdb_*_amd64.deb $(DIST)/aimdb-*-linux-amd64.tar.gz
 
 ## bench: the performance figures reported in docs/benchmarks.md
 bench:
