@@ -8,7 +8,7 @@ TOOLS     := $(BIN)/tools
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
 
-.PHONY: all build plugins run test vet fmt-check cross bench bench-bridge bench-peers proto lint clean
+.PHONY: all build plugins run test vet fmt-check cross dist dist-test bench bench-bridge bench-peers proto lint clean
 
 all: build
 
@@ -41,6 +41,7 @@ $(GOTESTSUM):
 vet:
 	$(GO) vet ./...
 	cd examples/udp && $(GO) vet ./...
+	cd internal/dist && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -54,6 +55,42 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./plugins/... || exit 1; \
 		(cd examples/udp && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null .) || exit 1; \
 	done
+
+## dist: for linux/amd64, linux/arm64 and linux/arm (GOARM=7), a .deb and a tarball in
+## bin/dist/ (docs/packaging.md): static binaries (CGO_ENABLED=0, -trimpath), version from
+## git describe, packaged with nfpm by internal/dist (its own module: nfpm stays out of
+## aimdb's binaries). DIST_ARCHES picks architectures: make dist DIST_ARCHES=amd64
+DIST        := $(BIN)/dist
+DIST_ARCHES ?= amd64 arm64 arm
+DIST_TOOL   := $(TOOLS)/dist
+VERSION     ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo 0.0.0-dev)
+DIST_MTIME  ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+NICE        ?= nice
+
+dist:
+	@rm -rf $(DIST)
+	@for a in $(DIST_ARCHES); do \
+		d=$(DIST)/stage/linux_$$a; goarm=; [ $$a = arm ] && goarm=7; \
+		mkdir -p $$d/plugins; \
+		echo "dist: build aimdb $(VERSION) and its plugins for linux/$$a$${goarm:+ (GOARM=$$goarm)}"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=$$goarm $(NICE) $(GO) build -trimpath \
+			-ldflags "-s -w -X main.version=$(VERSION)" -o $$d/ ./cmd/aimdb || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=$$goarm $(NICE) $(GO) build -trimpath \
+			-ldflags "-s -w" -o $$d/plugins/ ./plugins/... || exit 1; \
+	done
+	@mkdir -p $(TOOLS)
+	cd internal/dist && $(NICE) $(GO) build -o $(abspath $(DIST_TOOL)) .
+	$(NICE) $(DIST_TOOL) -version "$(VERSION)" -mtime $(DIST_MTIME) -arch "$(DIST_ARCHES)" \
+		-stage $(DIST)/stage -files internal/dist/files -out $(DIST)
+
+## dist-test: the dist tool's tests, the amd64 tarball unpacked and checked, then the
+## amd64 .deb installed with dpkg, its configuration checked and run as an unprivileged
+## user, and removed again (internal/dist/install-test; the .deb part only under
+## CI=true as root, else it says why it skips)
+dist-test:
+	cd internal/dist && $(NICE) $(GO) test -count=1 ./...
+	$(MAKE) dist DIST_ARCHES=amd64
+	internal/dist/install-test $(DIST)/aimdb_*_amd64.deb $(DIST)/aimdb-*-linux-amd64.tar.gz
 
 ## bench: the performance figures reported in docs/benchmarks.md
 bench:
