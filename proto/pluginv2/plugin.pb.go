@@ -1116,11 +1116,16 @@ type PublishBatch struct {
 	// retryable error, the plugin fails every later message of that link in a batch
 	// of the same or an older epoch without attempting it, so nothing overtakes the
 	// failed one; the host resends from the failed message with the next epoch.
-	Epoch         uint32   `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Data          []byte   `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
-	Sizes         []uint32 `protobuf:"varint,7,rep,packed,name=sizes,proto3" json:"sizes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Epoch uint32   `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Data  []byte   `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	Sizes []uint32 `protobuf:"varint,7,rep,packed,name=sizes,proto3" json:"sizes,omitempty"`
+	// deadline_unix_nano, when not 0, is the deadline the host's caller gave the
+	// batch (Unix time, nanoseconds): the plugin publishes the batch under a context
+	// that ends then, so a connector's Publish returns by it. 0: no deadline beyond
+	// the instance's own context.
+	DeadlineUnixNano int64 `protobuf:"varint,8,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PublishBatch) Reset() {
@@ -1193,6 +1198,13 @@ func (x *PublishBatch) GetSizes() []uint32 {
 		return x.Sizes
 	}
 	return nil
+}
+
+func (x *PublishBatch) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
 }
 
 // Failure is the error of the message at index in its batch.
@@ -1725,7 +1737,7 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\vPluginFrame\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.aimdb.plugin.v2.BatchResultR\aresults\x127\n" +
 	"\ainbound\x18\x02 \x01(\v2\x1d.aimdb.plugin.v2.InboundBatchR\ainbound\x126\n" +
-	"\x06latest\x18\x03 \x03(\v2\x1e.aimdb.plugin.v2.LatestRequestR\x06latest\"\xa9\x01\n" +
+	"\x06latest\x18\x03 \x03(\v2\x1e.aimdb.plugin.v2.LatestRequestR\x06latest\"\xd7\x01\n" +
 	"\fPublishBatch\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\x04R\n" +
@@ -1733,7 +1745,8 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\alink_id\x18\x03 \x01(\rR\x06linkId\x12\x14\n" +
 	"\x05epoch\x18\x05 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04data\x18\x06 \x01(\fR\x04data\x12\x14\n" +
-	"\x05sizes\x18\a \x03(\rR\x05sizesJ\x04\b\x04\x10\x05\"M\n" +
+	"\x05sizes\x18\a \x03(\rR\x05sizes\x12,\n" +
+	"\x12deadline_unix_nano\x18\b \x01(\x03R\x10deadlineUnixNanoJ\x04\b\x04\x10\x05\"M\n" +
 	"\aFailure\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12,\n" +
 	"\x05error\x18\x02 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"^\n" +

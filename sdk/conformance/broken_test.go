@@ -8,59 +8,113 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/linepeer"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
-// brokenFailures is exactly what the broken sample plugin must fail: its stdout
-// output, its ignored routes and its hanging Close, and everything that follows from
-// them, and nothing else.
-var brokenFailures = []string{
-	"lifecycle/build-close",
-	"lifecycle/close-twice",
-	"lifecycle/instances",
-	"inbound/routes",
-	"inbound/wildcards",
-	"shutdown/graceful",
-	"resources/fds",
-	"resources/goroutines",
-	"stdout/silent",
+// faultFailures is, for each fault of the line connector, exactly the checks the
+// plugin with that fault must fail: its own check, and for the faults that break
+// more than one promise, what follows from them.
+var faultFailures = map[line.Fault][]string{
+	line.NoResubscribe:    {"outage/inbound"},
+	line.LeakPerReconnect: {"outage/reconnects"},
+	line.NoBackoff:        {"outage/backoff"},
+	line.IgnoreCtx:        {"publish/deadline"},
+	line.AckFirst:         {"inbound/ack-commit"},
+	line.Stdout:           {"stdout/silent"},
+	line.BlockWhileDown:   {"outage/down"},
+	line.HealthyWhileDown: {"outage/health"},
+	line.Misroute:         {"inbound/routes", "inbound/wildcards"},
+	line.CloseHangs: {"lifecycle/build-close", "lifecycle/close-twice", "lifecycle/instances",
+		"shutdown/graceful", "resources/fds", "resources/goroutines"},
 }
 
-func TestBrokenPluginFailsExactlyItsFaults(t *testing.T) {
-	peer, err := startUDPPeer()
+// inProcessFailures is the same for the faults that show only in-process.
+var inProcessFailures = map[line.Fault][]string{
+	line.ReusePayload: {"inbound/payload-kept"},
+}
+
+// lineConfig is the kit's configuration for the line connector with fault, against
+// a fresh peer; in-process when inProcess is set.
+func lineConfig(t *testing.T, fault line.Fault, inProcess bool) conformance.Config {
+	t.Helper()
+	peer, err := linepeer.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
-	rep := conformance.Execute(context.Background(), conformance.Config{
-		Plugin:  filepath.Join(pluginDir, "broken"),
-		URL:     "broken://" + peer.Addr,
-		Options: sdk.Config{"listen": peer.Target},
+	t.Cleanup(peer.Close)
+	cfg := conformance.Config{
+		Plugin:  filepath.Join(pluginDir, "line"),
+		Env:     []string{line.FaultEnv + "=" + string(fault)},
+		URL:     "line://" + peer.Addr,
 		Peer:    peer,
-		Timeout: 2 * time.Second,
+		Timeout: 3 * time.Second,
 		Cycles:  5,
 		Logf:    t.Logf,
-	})
-	failed := rep.Failed()
-	if !slices.Equal(failed, brokenFailures) {
-		t.Errorf("failed checks:\n  %s\nwant:\n  %s", strings.Join(failed, "\n  "), strings.Join(brokenFailures, "\n  "))
 	}
-	// Its one skip is the capability it does not declare.
+	if inProcess {
+		cfg.Plugin, cfg.Env, cfg.Builder = "", nil, line.NewBuilder(fault)
+	}
+	return cfg
+}
+
+// wantSkips are the checks the line connector skips: in a plugin process the
+// payload check (which needs the in-process target), in-process the checks that need
+// a plugin process.
+func wantSkips(inProcess bool) []string {
+	if !inProcess {
+		return []string{"inbound/payload-kept"}
+	}
+	return []string{"handshake/start", "handshake/wrong-cookie", "handshake/version", "outage/reconnects",
+		"panic/exit-detected", "shutdown/graceful", "shutdown/sigterm", "shutdown/host-dies",
+		"resources/fds", "resources/goroutines", "stdout/silent"}
+}
+
+// expectFailures runs the kit and checks it failed exactly want and skipped only
+// what the run cannot check.
+func expectFailures(t *testing.T, cfg conformance.Config, inProcess bool, want []string) {
+	t.Helper()
+	rep := conformance.Execute(context.Background(), cfg)
+	if failed := rep.Failed(); !slices.Equal(failed, want) {
+		var reasons []string
+		for _, name := range failed {
+			r, _ := rep.Result(name)
+			reasons = append(reasons, name+": "+r.Reason)
+		}
+		t.Errorf("failed checks:\n  %s\nwant:\n  %s", strings.Join(reasons, "\n  "), strings.Join(want, "\n  "))
+	}
+	skips := wantSkips(inProcess)
 	for _, res := range rep.Results {
-		if res.Status == conformance.Skip && res.Name != "inbound/ack-commit" {
+		if res.Status == conformance.Skip && !slices.Contains(skips, res.Name) {
 			t.Errorf("unexpected skip %s: %s", res.Name, res.Reason)
 		}
 	}
-	// The reasons say what is wrong.
-	for name, want := range map[string]string{
-		"stdout/silent":         "broken: building instance",
-		"inbound/routes":        "went to route",
-		"lifecycle/build-close": "close did not return",
-		"shutdown/graceful":     "deadline",
-	} {
-		if r, _ := rep.Result(name); !strings.Contains(r.Reason, want) {
-			t.Errorf("%s: reason %q does not say %q", name, r.Reason, want)
+}
+
+// TestLineConnectorPasses runs the kit against the line connector without a fault,
+// as a plugin and in-process: a correct connector passes every check.
+func TestLineConnectorPasses(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plugin", true: "in-process"}[inProcess], func(t *testing.T) {
+			t.Parallel()
+			expectFailures(t, lineConfig(t, line.None, inProcess), inProcess, nil)
+		})
+	}
+}
+
+// TestBrokenConnectorsFailTheirChecks runs the kit against the line connector with
+// each fault: it fails exactly the fault's checks, and its reason says what is
+// wrong.
+func TestBrokenConnectorsFailTheirChecks(t *testing.T) {
+	for _, f := range line.Faults {
+		want, inProcess := faultFailures[f], false
+		if w, ok := inProcessFailures[f]; ok {
+			want, inProcess = w, true
 		}
+		t.Run(string(f), func(t *testing.T) {
+			t.Parallel()
+			expectFailures(t, lineConfig(t, f, inProcess), inProcess, want)
+		})
 	}
 }

@@ -31,10 +31,9 @@ func (r *runner) publishSeen(in Instance, l Link, ch <-chan []byte, d time.Durat
 	return fmt.Errorf("no published message reached the peer within %s (last publish: %v)", d, lastErr)
 }
 
-// checkOutageDown stops the outside system: publishes fail with connection failed
-// or timeout, and health turns unhealthy.
+// checkOutageDown stops the outside system: publishes fail fast with connection
+// failed or timeout. The instance stays for outage/health and outage/recover.
 func checkOutageDown(r *runner) error {
-	outage := r.cfg.Peer.(Outage)
 	l := r.out(r.resource(0))
 	in, err := r.build(r.target, r.spec("outage", l))
 	if err != nil {
@@ -50,11 +49,8 @@ func checkOutageDown(r *runner) error {
 	if err != nil {
 		return fmt.Errorf("before the outage: %w", err)
 	}
-	ctx, cancel := r.timeout()
-	err = outage.Stop(ctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("peer: stop: %w", err)
+	if err := r.stopPeer(); err != nil {
+		return err
 	}
 	r.downReady = true
 	r.downSent = nil
@@ -81,21 +77,23 @@ func checkOutageDown(r *runner) error {
 	if len(r.downSent) == 0 && len(problems) == 0 {
 		problems = append(problems, fmt.Sprintf("publishes kept succeeding for %s while the outside system was down", r.cfg.Timeout))
 	}
-	if r.kind.Has(sdk.CapHealth) {
-		if err := r.waitHealth(in, false); err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", joinProblems(problems))
 	}
 	return nil
 }
 
+// checkOutageHealth checks that the instance of outage/down reports the outage.
+func checkOutageHealth(r *runner) error {
+	if r.down == nil || !r.downReady {
+		return skipf("outage/down did not stop the outside system")
+	}
+	return r.waitHealth(r.down, false)
+}
+
 // checkOutageRecover starts the outside system again: the same instance becomes
 // healthy and publishes arrive, without a restart of plugin or instance.
 func checkOutageRecover(r *runner) error {
-	outage := r.cfg.Peer.(Outage)
 	in := r.down
 	r.down = nil
 	if in == nil || !r.downReady {
@@ -103,13 +101,10 @@ func checkOutageRecover(r *runner) error {
 	}
 	defer r.cleanup(in)
 	pid := r.target.Pid()
-	ctx, cancel := r.timeout()
-	err := outage.Start(ctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("peer: start: %w", err)
-	}
 	r.downReady = false
+	if err := r.startPeer(); err != nil {
+		return err
+	}
 	if r.kind.Has(sdk.CapHealth) {
 		if err := r.waitHealth(in, true); err != nil {
 			return err
@@ -130,6 +125,69 @@ func checkOutageRecover(r *runner) error {
 		return fmt.Errorf("the plugin process changed from %d to %d", pid, r.target.Pid())
 	}
 	return nil
+}
+
+// checkOutageInbound stops and starts the outside system under an instance with a
+// route: a message injected afterwards must arrive, so the connector must have
+// subscribed again on its new connection.
+func checkOutageInbound(r *runner) error {
+	b := newInbox()
+	l := r.in(r.resource(0))
+	spec := r.spec("outage-inbound", l)
+	spec.Deliver = b.deliver
+	in, err := r.build(r.target, spec)
+	if err != nil {
+		return err
+	}
+	defer r.cleanup(in)
+	if err := r.injectUntil(b, r.resource(0), r.payload("u"), l.ID); err != nil {
+		return fmt.Errorf("before the outage: %w", err)
+	}
+	if err := r.cycleOutage(in); err != nil {
+		return err
+	}
+	if err := r.injectUntil(b, r.resource(0), r.payload("v"), l.ID); err != nil {
+		return fmt.Errorf("after the outside system came back: %w; a connector must subscribe again on every new connection", err)
+	}
+	return nil
+}
+
+// stopPeer stops the outside system; Execute starts it again at the end if no
+// check did.
+func (r *runner) stopPeer() error {
+	ctx, cancel := r.timeout()
+	defer cancel()
+	r.stopped = true
+	if err := r.cfg.Peer.(Outage).Stop(ctx); err != nil {
+		return fmt.Errorf("peer: stop: %w", err)
+	}
+	return nil
+}
+
+// startPeer starts the outside system again.
+func (r *runner) startPeer() error {
+	ctx, cancel := r.timeout()
+	defer cancel()
+	if err := r.cfg.Peer.(Outage).Start(ctx); err != nil {
+		return fmt.Errorf("peer: start: %w", err)
+	}
+	r.stopped = false
+	return nil
+}
+
+// cycleOutage stops the outside system, gives in time to notice (until its health
+// turns unhealthy, within the timeout, or the quiet time for a connector without
+// health; outage/health judges the health), and starts it again.
+func (r *runner) cycleOutage(in Instance) error {
+	if err := r.stopPeer(); err != nil {
+		return err
+	}
+	if r.kind.Has(sdk.CapHealth) {
+		_ = r.waitHealth(in, false)
+	} else {
+		time.Sleep(r.cfg.Quiet)
+	}
+	return r.startPeer()
 }
 
 // outageValues is how many values outage/down publishes into the outage.

@@ -118,7 +118,7 @@ func checkHostDies(r *runner) error {
 		return skipf("needs /proc to watch the orphaned plugin")
 	}
 	cmd := exec.Command(sh, "-c", `"$0" & echo "pid $!"; wait`, r.cfg.Plugin)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(), r.cfg.Env...),
 		pluginwire.Handshake.MagicCookieKey+"="+pluginwire.Handshake.MagicCookieValue,
 		fmt.Sprintf("PLUGIN_PROTOCOL_VERSIONS=%d", pluginwire.ProtocolVersion),
 		"PLUGIN_MIN_PORT=10000", "PLUGIN_MAX_PORT=25000")
@@ -220,10 +220,9 @@ func checkFDs(r *runner) error {
 	return nil
 }
 
-// goroutinesAfter runs n cycles in a fresh process, then makes it dump its goroutines
-// (SIGQUIT with GOTRACEBACK=all) and counts them.
+// goroutinesAfter runs n cycles in a fresh process, then counts its goroutines.
 func (r *runner) goroutinesAfter(n int) (int, error) {
-	t, err := r.launch(ProcessOptions{Env: []string{"GOTRACEBACK=all"}})
+	t, err := r.launchDumpable()
 	if err != nil {
 		return 0, err
 	}
@@ -233,6 +232,17 @@ func (r *runner) goroutinesAfter(n int) (int, error) {
 			return 0, fmt.Errorf("cycle %d: %w", i, err)
 		}
 	}
+	return r.countGoroutines(t)
+}
+
+// launchDumpable launches a fresh process that dumps every goroutine on SIGQUIT.
+func (r *runner) launchDumpable() (Target, error) {
+	return r.launch(ProcessOptions{Env: []string{"GOTRACEBACK=all"}})
+}
+
+// countGoroutines lets t settle for the quiet time, then makes it dump its goroutines
+// (SIGQUIT; t must come from launchDumpable), which ends it, and counts them.
+func (r *runner) countGoroutines(t Target) (int, error) {
 	time.Sleep(r.cfg.Quiet)
 	if err := syscall.Kill(t.Pid(), syscall.SIGQUIT); err != nil {
 		return 0, err

@@ -10,6 +10,14 @@ import (
 type Config struct {
 	// Plugin is the plugin executable.
 	Plugin string
+	// Builder, when set instead of Plugin, runs the checks in-process: instances are
+	// run by sdk/run in this process, as an in-process host runs them, and inbound
+	// payloads reach the checks as the connector handed them over. Run such a test
+	// with -race, so the race detector watches the connector too. Checks that need a
+	// plugin process (handshake, shutdown, crash, leak and stdout checks) are skipped.
+	Builder sdk.ConnectorBuilder
+	// Env is added to the plugin process's environment.
+	Env []string
 	// Scheme selects the connector kind when the plugin serves several; default the first.
 	Scheme string
 	// URL is the connector URL of the instances the checks build.
@@ -20,6 +28,11 @@ type Config struct {
 	LinkOptions, RouteOptions sdk.Config
 	// Peer observes and injects messages; nil skips every check that needs one.
 	Peer Peer
+	// Resources names what the checks that need no Peer link to when there is none
+	// (a Peer names its own): the destinations and topics the kind accepts, by
+	// scheme. Nil, or empty Names, uses conformance/a, conformance/b and
+	// conformance/c.
+	Resources func(scheme string) Resources
 	// Skip names checks not to run, with the reason, which the report shows.
 	Skip map[string]string
 	// Only, when not empty, runs just the checks whose names start with one of these

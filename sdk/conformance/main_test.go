@@ -3,9 +3,9 @@ package conformance_test
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/linepeer"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -13,14 +13,13 @@ import (
 // pluginDir holds the test plugins, built once for the package's tests.
 var pluginDir string
 
-// peerEnv, when set to "ADDR TARGET", makes the test binary a peer program serving a
-// UDP peer on stdin/stdout, for the `aimdb conformance --peer` test.
+// peerEnv, when set to an address, makes the test binary a peer program serving a
+// line peer listening there on stdin/stdout, for the `aimdb conformance --peer` test.
 const peerEnv = "AIMDB_CONFORMANCE_TEST_PEER"
 
 func TestMain(m *testing.M) {
-	if v := os.Getenv(peerEnv); v != "" {
-		addr, target, _ := strings.Cut(v, " ")
-		p, err := listenUDPPeer(addr, target)
+	if addr := os.Getenv(peerEnv); addr != "" {
+		p, err := linepeer.Listen(addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -37,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pluginDir = dir
-	if err := testbuild.Plugins(dir, "broken"); err != nil {
+	if err := testbuild.Plugins(dir, "line"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)

@@ -17,11 +17,13 @@ import (
 // lines: requests on the program's stdin, answers and observed messages on its stdout
 // (payloads are base64, as encoding/json writes []byte):
 //
-//	-> {"id":1,"op":"hello"}                 <- {"id":1,"resources":{...},"outage":true}
+//	-> {"id":1,"op":"hello"}                 <- {"id":1,"resources":{...},"outage":true,"stall":true,"connects":true}
 //	-> {"id":2,"op":"observe","resource":"a"} <- {"id":2}, then {"observed":2,"payload":"aGk="} ...
 //	-> {"id":3,"op":"unobserve","observed":2} <- {"id":3}
 //	-> {"id":4,"op":"inject","topic":"a","payload":"aGk="} <- {"id":4} or {"id":4,"error":"..."}
-//	-> {"id":5,"op":"stop"} / {"id":6,"op":"start"} <- {"id":5}
+//	-> {"id":5,"op":"stop"} / {"id":6,"op":"start"} <- {"id":5}             (with "outage")
+//	-> {"id":7,"op":"stopreading"} / {"id":8,"op":"resumereading"} <- {"id":7} (with "stall")
+//	-> {"id":9,"op":"connects"}              <- {"id":9,"connects":12}        (with "connects")
 //
 // ServePeer is the program side for a peer written in Go.
 
@@ -41,14 +43,18 @@ type peerReply struct {
 	Error     string     `json:"error,omitempty"`
 	Resources *Resources `json:"resources,omitempty"`
 	Outage    bool       `json:"outage,omitempty"`
+	Stall     bool       `json:"stall,omitempty"`
+	Connects  *int64     `json:"connects,omitempty"` // the count, or in hello: whether it counts
 	Observed  uint64     `json:"observed,omitempty"`
 	Payload   []byte     `json:"payload,omitempty"`
 }
 
-// execPeer is a Peer served by a program.
+// execPeer is a Peer served by a program. It has the methods of every optional
+// peer feature; features reports which ones the program offers.
 type execPeer struct {
 	cmd       *exec.Cmd
 	resources Resources
+	offers    map[string]bool
 
 	sendMu sync.Mutex
 	enc    *json.Encoder
@@ -59,9 +65,6 @@ type execPeer struct {
 	obs     map[uint64]chan []byte
 	dead    error
 }
-
-// execPeerOutage is an execPeer whose program can stop and start the outside system.
-type execPeerOutage struct{ *execPeer }
 
 // ExecPeer starts the peer program argv and asks it what it offers. The program is
 // stopped when ctx ends or with the returned stop function.
@@ -82,7 +85,8 @@ func ExecPeer(ctx context.Context, argv []string) (Peer, func(), error) {
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("peer: start %s: %w", argv[0], err)
 	}
-	p := &execPeer{cmd: cmd, enc: json.NewEncoder(in), pending: map[uint64]chan peerReply{}, obs: map[uint64]chan []byte{}}
+	p := &execPeer{cmd: cmd, enc: json.NewEncoder(in), pending: map[uint64]chan peerReply{}, obs: map[uint64]chan []byte{},
+		offers: map[string]bool{}}
 	go p.read(out)
 	stop := func() {
 		_ = in.Close()
@@ -99,9 +103,7 @@ func ExecPeer(ctx context.Context, argv []string) (Peer, func(), error) {
 	if hello.Resources != nil {
 		p.resources = *hello.Resources
 	}
-	if hello.Outage {
-		return execPeerOutage{p}, stop, nil
-	}
+	p.offers[featureOutage], p.offers[featureStall], p.offers[featureConnects] = hello.Outage, hello.Stall, hello.Connects != nil
 	return p, stop, nil
 }
 
@@ -211,14 +213,37 @@ func (p *execPeer) Inject(ctx context.Context, topic string, payload []byte) err
 	return err
 }
 
-func (p execPeerOutage) Stop(ctx context.Context) error {
+func (p *execPeer) features() map[string]bool { return p.offers }
+
+func (p *execPeer) Stop(ctx context.Context) error {
 	_, err := p.call(ctx, peerRequest{Op: "stop"})
 	return err
 }
 
-func (p execPeerOutage) Start(ctx context.Context) error {
+func (p *execPeer) Start(ctx context.Context) error {
 	_, err := p.call(ctx, peerRequest{Op: "start"})
 	return err
+}
+
+func (p *execPeer) StopReading(ctx context.Context) error {
+	_, err := p.call(ctx, peerRequest{Op: "stopreading"})
+	return err
+}
+
+func (p *execPeer) ResumeReading(ctx context.Context) error {
+	_, err := p.call(ctx, peerRequest{Op: "resumereading"})
+	return err
+}
+
+// Connects asks the program for its count; -1 when it does not answer.
+func (p *execPeer) Connects() int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), StartBound)
+	defer cancel()
+	r, err := p.call(ctx, peerRequest{Op: "connects"})
+	if err != nil || r.Connects == nil {
+		return -1
+	}
+	return *r.Connects
 }
 
 // ServePeer serves p to the kit over stdin and stdout, as a peer program for
@@ -253,6 +278,10 @@ func servePeer(p Peer, in io.Reader, out io.Writer) error {
 			res := p.Resources()
 			reply.Resources = &res
 			_, reply.Outage = p.(Outage)
+			_, reply.Stall = p.(Stall)
+			if _, ok := p.(ConnectCounter); ok {
+				reply.Connects = new(int64)
+			}
 		case "observe":
 			octx, ocancel := context.WithCancel(ctx)
 			var ch <-chan []byte
@@ -297,6 +326,23 @@ func servePeer(p Peer, in io.Reader, out io.Writer) error {
 				err = o.Stop(ctx)
 			} else {
 				err = o.Start(ctx)
+			}
+		case "stopreading", "resumereading":
+			s, ok := p.(Stall)
+			if !ok {
+				err = errors.New("this peer cannot stop reading")
+			} else if req.Op == "stopreading" {
+				err = s.StopReading(ctx)
+			} else {
+				err = s.ResumeReading(ctx)
+			}
+		case "connects":
+			c, ok := p.(ConnectCounter)
+			if !ok {
+				err = errors.New("this peer does not count connections")
+			} else {
+				n := c.Connects()
+				reply.Connects = &n
 			}
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)

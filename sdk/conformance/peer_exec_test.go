@@ -16,6 +16,7 @@ type memPeer struct {
 	mu      sync.Mutex
 	obs     map[string][]chan []byte
 	stopped bool
+	stalled bool
 }
 
 func (m *memPeer) Resources() Resources {
@@ -54,6 +55,28 @@ func (m *memPeer) Start(context.Context) error {
 	m.mu.Unlock()
 	return nil
 }
+func (m *memPeer) StopReading(context.Context) error {
+	m.mu.Lock()
+	m.stalled = true
+	m.mu.Unlock()
+	return nil
+}
+func (m *memPeer) ResumeReading(context.Context) error {
+	m.mu.Lock()
+	m.stalled = false
+	m.mu.Unlock()
+	return nil
+}
+
+// Connects answers 3, or 7 while not reading, so the test sees both calls arrive.
+func (m *memPeer) Connects() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stalled {
+		return 7
+	}
+	return 3
+}
 
 // TestPeerProtocolRoundTrip runs a peer through servePeer and the kit's client side
 // over pipes, as `aimdb conformance --peer` does over a program's stdin and stdout.
@@ -62,13 +85,13 @@ func TestPeerProtocolRoundTrip(t *testing.T) {
 	outR, outW := io.Pipe()
 	served := make(chan error, 1)
 	go func() { served <- servePeer(&memPeer{obs: map[string][]chan []byte{}}, inR, outW); outW.Close() }()
-	p := &execPeer{enc: json.NewEncoder(inW), pending: map[uint64]chan peerReply{}, obs: map[uint64]chan []byte{}}
+	p := &execPeer{enc: json.NewEncoder(inW), pending: map[uint64]chan peerReply{}, obs: map[uint64]chan []byte{}, offers: map[string]bool{}}
 	go p.read(outR)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
 	hello, err := p.call(ctx, peerRequest{Op: "hello"})
-	if err != nil || hello.Resources == nil || hello.Resources.Wildcard != "w/+" || !hello.Outage {
+	if err != nil || hello.Resources == nil || hello.Resources.Wildcard != "w/+" || !hello.Outage || !hello.Stall || hello.Connects == nil {
 		t.Fatalf("hello: %+v, %v", hello, err)
 	}
 	octx, ocancel := context.WithCancel(ctx)
@@ -89,7 +112,7 @@ func TestPeerProtocolRoundTrip(t *testing.T) {
 		t.Fatal("nothing observed")
 	}
 	ocancel()
-	o := execPeerOutage{p}
+	o := p
 	if err := o.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +120,18 @@ func TestPeerProtocolRoundTrip(t *testing.T) {
 		t.Errorf("inject while stopped: %v, want the peer's error", err)
 	}
 	if err := o.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Connects(); n != 3 {
+		t.Errorf("connects: %d, want 3", n)
+	}
+	if err := p.StopReading(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Connects(); n != 7 {
+		t.Errorf("connects while not reading: %d, want 7", n)
+	}
+	if err := p.ResumeReading(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.call(ctx, peerRequest{Op: "frobnicate"}); err == nil {

@@ -18,11 +18,15 @@ type check struct {
 	doc  string // what the check asserts, for the guide and --help
 	// needs lists the capabilities the kind must declare.
 	needs []string
-	// peer: the check needs a Peer; outage: a Peer that implements Outage.
-	peer, outage bool
+	// peer: the check needs a Peer; features: a Peer offering these optional
+	// features (Outage, Stall, ConnectCounter).
+	peer     bool
+	features []string
 	// shared: the check uses the shared target and is skipped when it did not start.
 	shared bool
-	run    func(r *runner) error
+	// process: the check needs a plugin process, so an in-process run skips it.
+	process bool
+	run     func(r *runner) error
 }
 
 type skipError struct{ reason string }
@@ -37,12 +41,16 @@ type runner struct {
 	cfg    Config
 	target Target // shared by most checks; nil when it did not start
 	kind   Kind
-	names  []string // the peer's resource names
+	names  []string // the peer's resource names, or the configured ones without a peer
+	// inProcess: the target runs the builder in this process (Config.Builder).
+	inProcess bool
 	// down is the instance of outage/down, which outage/recover checks.
 	down      Instance
 	downLink  Link
 	downReady bool
 	downSent  [][]byte // values whose publish failed during the outage, in order
+	// stopped: a check stopped the outside system and has not started it again.
+	stopped bool
 	nextLink  uint32
 	// hung is set once a close did not return in time.
 	hung atomic.Bool
@@ -72,11 +80,9 @@ func Execute(ctx context.Context, cfg Config) *Report {
 	r := &runner{ctx: ctx, cfg: cfg, runID: strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36), 36) + "."}
 	rep := &Report{Plugin: cfg.Plugin}
 	defer func() {
-		// outage/recover may not have run: leave the outside system up.
-		if r.downReady {
-			ctx, cancel := r.timeout()
-			_ = r.cfg.Peer.(Outage).Start(ctx)
-			cancel()
+		// A check may have ended with the outside system stopped: leave it up.
+		if r.stopped {
+			_ = r.startPeer()
 		}
 		if r.target != nil {
 			r.target.Kill()
@@ -84,6 +90,13 @@ func Execute(ctx context.Context, cfg Config) *Report {
 	}()
 	if cfg.Peer != nil {
 		r.names = cfg.Peer.Resources().Names
+	}
+	if cfg.Builder != nil {
+		r.inProcess = true
+		r.target = newInProcess(cfg.Builder)
+		r.kind = r.target.Info().Kinds[0]
+		rep.Plugin = "in-process " + r.kind.Scheme
+		r.useKind()
 	}
 	for _, c := range checks {
 		start := time.Now()
@@ -144,6 +157,9 @@ func (r *runner) skipReason(c check) string {
 			return "not selected"
 		}
 	}
+	if c.process && r.inProcess {
+		return "in-process: the check needs a plugin process"
+	}
 	if c.shared && r.target == nil {
 		return "the plugin did not start (see handshake/start)"
 	}
@@ -152,7 +168,7 @@ func (r *runner) skipReason(c check) string {
 			return fmt.Sprintf("the plugin does not declare capability %q", n)
 		}
 	}
-	if c.peer || c.outage {
+	if c.peer || len(c.features) > 0 {
 		if r.cfg.Peer == nil {
 			return "no peer given"
 		}
@@ -160,9 +176,9 @@ func (r *runner) skipReason(c check) string {
 			return fmt.Sprintf("the peer names %d resources, the checks need 3", len(r.names))
 		}
 	}
-	if c.outage {
-		if _, ok := r.cfg.Peer.(Outage); !ok {
-			return "the peer cannot stop and start the outside system"
+	for _, f := range c.features {
+		if !offers(r.cfg.Peer, f) {
+			return "the peer " + featureMissing[f]
 		}
 	}
 	return ""
@@ -189,6 +205,29 @@ func Run(t *testing.T, cfg Config) *Report {
 	return rep
 }
 
+// featureMissing says what a peer without a feature cannot do.
+var featureMissing = map[string]string{
+	featureOutage:   "cannot stop and start the outside system",
+	featureStall:    "cannot stop reading",
+	featureConnects: "does not count connections",
+}
+
+// useKind settles what depends on the kind under test: the scheme selects the
+// resources the checks use when there is no peer.
+func (r *runner) useKind() {
+	if r.cfg.Peer != nil {
+		return
+	}
+	var res Resources
+	if r.cfg.Resources != nil {
+		res = r.cfg.Resources(r.kind.Scheme)
+	}
+	r.names = res.Names
+	if len(r.names) < 3 {
+		r.names = []string{"conformance/a", "conformance/b", "conformance/c"}
+	}
+}
+
 // timeout returns a context bounded by the configured timeout.
 func (r *runner) timeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.ctx, r.cfg.Timeout)
@@ -201,6 +240,7 @@ func (r *runner) launch(opts ProcessOptions) (Target, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 2 * StartBound
 	}
+	opts.Env = append(append([]string(nil), r.cfg.Env...), opts.Env...)
 	return LaunchProcess(ctx, r.cfg.Plugin, opts)
 }
 

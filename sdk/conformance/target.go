@@ -2,6 +2,9 @@ package conformance
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -29,7 +32,8 @@ type Target interface {
 
 // Instance is one connector instance built in a Target.
 type Instance interface {
-	// Publish sends one payload on outbound link and waits for its result.
+	// Publish sends one payload on outbound link and waits for its result. The
+	// connector's Publish gets ctx's deadline; the wait ends ResultGrace after it.
 	Publish(ctx context.Context, link uint32, payload []byte) error
 	// Health asks whether the instance is healthy.
 	Health(ctx context.Context) error
@@ -47,6 +51,11 @@ type InstanceSpec struct {
 	// Deliver takes an inbound message of a link; its result is the host's
 	// acknowledgement. Nil refuses every inbound message with KindNoRoute.
 	Deliver func(link uint32, payload []byte) error
+	// DeliverAsync, when set, takes inbound messages instead of Deliver and calls ack
+	// exactly once, when it likes: that is when the host's acknowledgement reaches
+	// the connector. In-process, payload is the very slice the connector handed to
+	// its router; through a plugin it is a copy.
+	DeliverAsync func(link uint32, payload []byte, ack func(error))
 }
 
 // Link is one link of an instance; inbound messages carry the link's ID.
@@ -93,4 +102,38 @@ func (k Kind) Has(c string) bool {
 		}
 	}
 	return false
+}
+
+// ResultGrace is how long past a publish's deadline the kit waits for its result: a
+// connector's Publish must return by its context's deadline, and the grace covers
+// the way back and the scheduling of a loaded machine. A later result counts as
+// none.
+const ResultGrace = 2 * time.Second
+
+// errNoResult is the cause of awaitResult's timeout when no result came in time.
+var errNoResult = errors.New("no publish result")
+
+// awaitResult waits for a publish's result on res: until ctx is cancelled, or
+// ResultGrace past ctx's deadline, or the target exits.
+func awaitResult(ctx context.Context, res <-chan error, exited <-chan struct{}) error {
+	done := ctx.Done()
+	var grace <-chan time.Time
+	for {
+		select {
+		case err := <-res:
+			return err
+		case <-exited:
+			return sdk.Errorf(sdk.KindConnectionFailed, "plugin process exited")
+		case <-done:
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return sdk.Wrap(sdk.KindTimeout, fmt.Errorf("no publish result: %w", ctx.Err()))
+			}
+			done = nil
+			t := time.NewTimer(ResultGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			return sdk.Wrap(sdk.KindTimeout, fmt.Errorf("%w %s after its deadline", errNoResult, ResultGrace))
+		}
+	}
 }

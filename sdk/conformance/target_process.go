@@ -111,7 +111,7 @@ func (p *process) Kill() {
 // deliver hands an inbound message to its instance's Deliver. A message that crossed
 // as a prefix because it exceeded the boundary is refused as too large, as the host
 // refuses it (after dead-lettering it).
-func (p *process) deliver(m client.Inbound, _ func(error)) (error, bool) {
+func (p *process) deliver(m client.Inbound, settle func(error)) (error, bool) {
 	p.mu.Lock()
 	in := p.insts[m.Instance]
 	p.mu.Unlock()
@@ -120,6 +120,9 @@ func (p *process) deliver(m client.Inbound, _ func(error)) (error, bool) {
 		return sdk.Errorf(sdk.KindClosed, "no instance %d", m.Instance), true
 	case m.Size > len(m.Payload):
 		return sdk.Errorf(sdk.KindMessageTooLarge, "inbound message of %d bytes exceeds the plugin boundary", m.Size), true
+	case in.spec.DeliverAsync != nil:
+		in.spec.DeliverAsync(m.Route, append([]byte(nil), m.Payload...), settle)
+		return nil, false
 	case in.spec.Deliver == nil:
 		return sdk.Errorf(sdk.KindNoRoute, "instance %q takes no inbound messages", in.spec.Name), true
 	}
@@ -193,13 +196,15 @@ func (o *oneBatch) Abandon(err error) {
 	}
 }
 
-// Publish sends one payload as a batch of its own and waits for its result.
+// Publish sends one payload as a batch of its own, with ctx's deadline, and waits
+// for its result.
 func (in *processInstance) Publish(ctx context.Context, link uint32, payload []byte) error {
 	in.mu.Lock()
 	epoch := in.epochs[link]
 	in.mu.Unlock()
 	res := make(chan error, 1)
-	f := &oneBatch{b: &client.Batch{Instance: in.id, Link: link, Epoch: epoch, Payloads: [][]byte{payload},
+	deadline, _ := ctx.Deadline()
+	f := &oneBatch{b: &client.Batch{Instance: in.id, Link: link, Epoch: epoch, Payloads: [][]byte{payload}, Deadline: deadline,
 		Done: func(fs []client.Failure) {
 			if len(fs) > 0 {
 				res <- fs[0].Err
@@ -210,14 +215,7 @@ func (in *processInstance) Publish(ctx context.Context, link uint32, payload []b
 	if err := in.p.data.Ready(f); err != nil {
 		return err
 	}
-	var err error
-	select {
-	case err = <-res:
-	case <-in.p.exited:
-		return sdk.Errorf(sdk.KindConnectionFailed, "plugin process exited")
-	case <-ctx.Done():
-		return sdk.Wrap(sdk.KindTimeout, fmt.Errorf("no publish result: %w", ctx.Err()))
-	}
+	err := awaitResult(ctx, res, in.p.exited)
 	if sdk.Retryable(err) {
 		in.mu.Lock()
 		in.epochs[link] = epoch + 1

@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -297,7 +299,9 @@ func (sv *served) work(link uint32, w *linkWorker) {
 			}
 			payloads = pluginwire.SplitPayloads(b.Data, b.Sizes, payloads[:0])
 			errs = append(errs[:0], make([]error, len(payloads))...)
-			sv.inst.PublishBatch(sv.ctx, link, b.Epoch, payloads, errs)
+			ctx, cancel := batchContext(sv.ctx, b)
+			sv.inst.PublishBatch(ctx, link, b.Epoch, payloads, errs)
+			cancel()
 			j.conn.addResult(batchResult(b.BatchId, errs))
 		}
 		select {
@@ -313,6 +317,15 @@ func (sv *served) work(link uint32, w *linkWorker) {
 			return
 		}
 	}
+}
+
+// batchContext is the context a batch is published under: the instance's, ending at
+// the batch's deadline when the host gave one.
+func batchContext(ctx context.Context, b *pb.PublishBatch) (context.Context, context.CancelFunc) {
+	if b.DeadlineUnixNano == 0 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, time.Unix(0, b.DeadlineUnixNano))
 }
 
 // batchResult lists the failed messages of a batch.

@@ -307,3 +307,48 @@ func TestDataStreamPublishEpochs(t *testing.T) {
 		t.Fatalf("published %v", conn.seen)
 	}
 }
+
+// deadlineProbe records the deadline each Publish's context carries.
+type deadlineProbe struct{ deadlines chan time.Time }
+
+func (c *deadlineProbe) Scheme() string { return "dl" }
+func (c *deadlineProbe) Build(context.Context, *sdk.BuildContext) (sdk.Connector, error) {
+	return c, nil
+}
+func (c *deadlineProbe) Publish(ctx context.Context, _ string, _ sdk.Config, _ []byte) error {
+	dl, _ := ctx.Deadline()
+	c.deadlines <- dl
+	return nil
+}
+func (c *deadlineProbe) Close(context.Context) error { return nil }
+
+// A batch's deadline reaches the connector's Publish as its context's deadline; a
+// batch without one is published under the instance's context alone.
+func TestDataStreamPublishDeadline(t *testing.T) {
+	conn := &deadlineProbe{deadlines: make(chan time.Time, 2)}
+	s := newServer([]sdk.ConnectorBuilder{conn}, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := s.Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "x", Scheme: "dl",
+		Links: []*pb.Link{{Id: 5, Direction: uint32(sdk.Outbound), Resource: "d"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeData(ctx)
+	go s.Data(f)
+	want := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	data, sizes := pluginwire.Pack([][]byte{[]byte("a")})
+	f.recv <- &pb.HostFrame{Publish: []*pb.PublishBatch{
+		{BatchId: 1, InstanceId: 1, LinkId: 5, Data: data, Sizes: sizes, DeadlineUnixNano: want.UnixNano()},
+		{BatchId: 2, InstanceId: 1, LinkId: 5, Data: data, Sizes: sizes},
+	}}
+	for i, w := range []time.Time{want, {}} {
+		select {
+		case got := <-conn.deadlines:
+			if !got.Equal(w) {
+				t.Errorf("batch %d: the publish's deadline is %v, want %v", i+1, got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batch %d was not published", i+1)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -26,6 +27,9 @@ type Batch struct {
 	// Epoch is the link's retry epoch (see PublishBatch in plugin.proto).
 	Epoch    uint32
 	Payloads [][]byte
+	// Deadline, when not zero, bounds the publishing in the plugin: the connector's
+	// Publish gets a context that ends then.
+	Deadline time.Time
 	// Done runs once with the failed messages (none: all published), on the stream's
 	// receiving goroutine, so it must not block. When the stream dies every message
 	// of a batch without a result fails with KindClosed.
@@ -264,7 +268,7 @@ func (d *Data) frame() *pb.HostFrame {
 		d.inflight[id] = b
 		d.mu.Unlock()
 		f.Publish = append(f.Publish, &pb.PublishBatch{BatchId: id, InstanceId: b.Instance, LinkId: b.Link,
-			Epoch: b.Epoch, Data: data, Sizes: sizes})
+			Epoch: b.Epoch, Data: data, Sizes: sizes, DeadlineUnixNano: unixNano(b.Deadline)})
 		again = append(again, feed) // it may have more
 	}
 	if len(again) > 0 {
@@ -417,4 +421,12 @@ func (d *Data) answer(q *pb.LatestRequest) {
 	d.answers = append(d.answers, r)
 	d.mu.Unlock()
 	d.kick()
+}
+
+// unixNano is t as Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
