@@ -167,6 +167,19 @@ func TestThroughPluginProcess(t *testing.T) {
 		}
 	}
 
+	// Latest questions ride on the data stream, which lives as long as the plugin:
+	// nothing expires after go-plugin's 5 s window for unclaimed broker connections.
+	time.Sleep(6 * time.Second)
+	if resp, err := http.Get("http://" + listen + "/alerts/high"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != `{"level":3}` {
+			t.Fatalf("GET /alerts/high 6 s later = %d %q, want 200 with the host's value", resp.StatusCode, b)
+		}
+	}
+
 	if err := inst.Health(ctx); err != nil {
 		t.Fatalf("Health = %v", err)
 	}
