@@ -328,3 +328,6 @@ func tail(s string, n int) string {
 }
 
 var errTimeout = errors.New("timeout")
+
+// linkStatus is one link in `aimdb link list -o json`.
+type linkStatus = control.LinkStatus

@@ -26,7 +26,7 @@ func startBroker(t *testing.T, persistent bool) *mqtttest.Mosquitto {
 	return mqtttest.StartMosquitto(t, mqtttest.Options{
 		Quiet:       true,
 		Persistence: persistent,
-		Extra:       "max_queued_messages 0\nmax_queued_bytes 0\nqueue_qos0_messages true\nmax_inflight_messages 100\n",
+		Extra:       "max_queued_messages 0\nmax_queued_bytes 0\nqueue_qos0_messages true\nmax_inflight_messages 1000\n",
 	})
 }
 
