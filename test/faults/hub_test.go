@@ -1,14 +1,16 @@
 package faults
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -327,7 +329,105 @@ func tail(s string, n int) string {
 	return s
 }
 
-var errTimeout = errors.New("timeout")
-
 // linkStatus is one link in `aimdb link list -o json`.
 type linkStatus = control.LinkStatus
+
+// watcher is a running `aimdb record watch PATTERN`, as a user types it (the table
+// form, whose "watching ..." line on stderr says it is subscribed).
+type watcher struct {
+	cmd    *exec.Cmd
+	events chan watchEvent
+	stderr *syncBuffer
+}
+
+// watchEvent is one value the watch printed.
+type watchEvent struct {
+	Topic    string
+	Snapshot bool
+	Lag      uint64 // values skipped before this one
+	Data     json.RawMessage
+}
+
+// watchRecord starts `aimdb record watch pattern` and waits until it is subscribed;
+// it is stopped by PID when the test ends.
+func watchRecord(t *testing.T, h *hub, pattern string) *watcher {
+	t.Helper()
+	w := &watcher{events: make(chan watchEvent, 4096), stderr: &syncBuffer{}}
+	w.cmd = exec.Command(aimdbBin, "record", "watch", pattern, "--connect", h.addr)
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cmd.Stderr = w.stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go w.read(out)
+	go func() { _ = w.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		<-exited
+	})
+	waitFor(t, 10*time.Second, "aimdb record watch "+pattern+" subscribed", func() bool {
+		return strings.Contains(w.stderr.String(), "watching")
+	})
+	return w
+}
+
+// read parses "TOPIC<tab>JSON", "TOPIC<tab>JSON  (snapshot)" and "# N value(s)
+// skipped ..." lines.
+func (w *watcher) read(out io.Reader) {
+	defer close(w.events)
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var lag uint64
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			n, _, _ := strings.Cut(rest, " ")
+			skipped, _ := strconv.ParseUint(n, 10, 64)
+			lag += skipped
+			continue
+		}
+		topic, data, _ := strings.Cut(line, "\t")
+		data, snap := strings.CutSuffix(data, "  (snapshot)")
+		w.events <- watchEvent{Topic: topic, Snapshot: snap, Lag: lag, Data: json.RawMessage(data)}
+		lag = 0
+	}
+}
+
+// next returns the next event that is not a snapshot, failing the test after d.
+func (w *watcher) next(t *testing.T, d time.Duration) watchEvent {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-w.events:
+			if !ok {
+				t.Fatalf("aimdb record watch ended: %s", w.stderr.String())
+			}
+			if ev.Lag != 0 {
+				t.Errorf("aimdb record watch skipped %d values", ev.Lag)
+			}
+			if !ev.Snapshot {
+				return ev
+			}
+		case <-timer.C:
+			t.Fatalf("aimdb record watch: no value within %v", d)
+		}
+	}
+}
+
+// quiet fails the test when an event arrives within d.
+func (w *watcher) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case ev, ok := <-w.events:
+		if ok {
+			t.Errorf("aimdb record watch: unexpected %s %s", ev.Topic, ev.Data)
+		}
+	case <-time.After(d):
+	}
+}
