@@ -46,6 +46,7 @@ record "seq" {
 type bridgeOptions struct {
 	record, linkTo string // extra attributes (see bridgeConfig)
 	outPersistent  bool   // the out broker keeps its state across a restart
+	outProxy       bool   // the hub reaches the out broker through a cuttable proxy
 	values         uint64
 	rate           float64 // values per second fed into the in broker
 	hub            hubOptions
@@ -70,11 +71,12 @@ type bridge struct {
 	h       *hub
 	in, out *mqtttest.Mosquitto
 	arrived *seqload.Counter
+	proxy   *mqtttest.Proxy // between the hub and the out broker, with outProxy
 	fed     <-chan error
 	o       bridgeOptions
 }
 
-// startBridge starts the brokers, the collector and the hub, and starts feeding.
+// startBridge starts the brokers, the collector and the hub.
 func startBridge(t *testing.T, o bridgeOptions) *bridge {
 	t.Helper()
 	b := &bridge{t: t, out: startBroker(t, o.outPersistent), in: startBroker(t, false), arrived: seqload.NewCounter(o.values), o: o}
@@ -83,12 +85,22 @@ func startBridge(t *testing.T, o bridgeOptions) *bridge {
 	if o.outPersistent {
 		waitAutosave(t, b.out, subscribed) // the collector's session must survive a SIGKILL
 	}
-	b.h = startHub(t, bridgeConfig(b.in.Addr, b.out.Addr, o.record, o.linkTo), o.hub)
+	outAddr := b.out.Addr
+	if o.outProxy {
+		b.proxy = mqtttest.NewProxy(t, b.out.Addr)
+		outAddr = b.proxy.Addr
+	}
+	b.h = startHub(t, bridgeConfig(b.in.Addr, outAddr, o.record, o.linkTo), o.hub)
 	b.h.waitConnected(10*time.Second, "in", "out")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	b.fed = feedMQTT(ctx, t, b.in.Addr, "in/seq", o.values, o.rate, b.arrived)
 	return b
+}
+
+// feed starts publishing the values into the in broker.
+func (b *bridge) feed() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	b.t.Cleanup(cancel)
+	b.fed = feedMQTT(ctx, b.t, b.in.Addr, "in/seq", b.o.values, b.o.rate, b.arrived)
 }
 
 // waitArrived waits until n values arrived at the collector.

@@ -31,6 +31,7 @@ func TestBrokerKilledDiskOutbox(t *testing.T) {
 // type bridge on why it is a connected QoS 0 subscriber).
 func testBrokerKilled(t *testing.T, record, linkTo string) {
 	b := startBridge(t, bridgeOptions{record: record, linkTo: linkTo, outPersistent: true, values: killValues, rate: killRate})
+	b.feed()
 	b.waitArrived(killAfter)
 	b.out.Kill()
 	t.Logf("broker SIGKILLed after %d values arrived", b.arrived.Arrived())

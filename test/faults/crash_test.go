@@ -43,6 +43,7 @@ func killPlugin(t *testing.T, h *hub, name string) int {
 // not confirmed: 0 lost.
 func TestPluginKilledMidStream(t *testing.T) {
 	b := startBridge(t, bridgeOptions{record: "capacity = 32768", values: crashValues, rate: crashRate})
+	b.feed()
 	b.waitArrived(crashAfter)
 	before := b.h.connector("out")
 	pid := killPlugin(t, b.h, "out")
@@ -65,6 +66,7 @@ func TestHostKilledDiskOutbox(t *testing.T) {
 				"message is acknowledged upstream once the record's ring took it, before the outbox filler appended it to disk "+
 				"(outboxSource.fill reads the ring, appends, then releases); values taken in between die with the process", r.Lost)
 		}})
+	b.feed()
 	b.waitArrived(crashAfter)
 	plugin := b.h.connector("out").Pid
 	b.h.kill()
