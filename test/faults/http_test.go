@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,9 +129,26 @@ type deadLetter struct {
 func (w *watcher) nextDeadLetter(t *testing.T, d time.Duration) deadLetter {
 	t.Helper()
 	ev := w.next(t, d)
+	if ev.Topic != "aimdb.dead_letters" {
+		t.Fatalf("watch: %s %.100s, want a dead letter", ev.Topic, ev.Data)
+	}
+	return decodeDeadLetter(t, ev.Data)
+}
+
+func decodeDeadLetter(t *testing.T, data []byte) deadLetter {
+	t.Helper()
 	var dl deadLetter
-	if err := json.Unmarshal(ev.Data, &dl); err != nil {
-		t.Fatalf("dead letter %s: %v", ev.Data, err)
+	if err := json.Unmarshal(data, &dl); err != nil {
+		t.Fatalf("dead letter %.200s: %v", data, err)
 	}
 	return dl
+}
+
+// oneLine cuts s to one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
