@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,4 +83,51 @@ func TestHostKilledDiskOutbox(t *testing.T) {
 	if l := b.h.link("seq", "out://out/seq"); l.OutboxMessages != 0 {
 		t.Errorf("the outbox still holds %d values", l.OutboxMessages)
 	}
+}
+
+// TestCrashLoopIsShownAndRecovers: the MQTT plugin is SIGKILLed six times in a row,
+// each time as soon as the host restarted it, while values flow. `aimdb connector
+// list` shows the crash loop and counts the restarts; after the backoff the plugin is
+// back for good, and every value arrives.
+func TestCrashLoopIsShownAndRecovers(t *testing.T) {
+	const crashes = 6
+	b := startBridge(t, bridgeOptions{record: "capacity = 32768", values: 3000, rate: 300})
+	b.feed()
+	start := time.Now()
+	killed := 0
+	for i := 0; i < crashes; i++ {
+		var pid int
+		waitFor(t, 30*time.Second, "the plugin restarted", func() bool {
+			pid = b.h.connector("out").Pid
+			return pid != 0 && pid != killed && processAlive(pid)
+		})
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -KILL %d: %v", pid, err)
+		}
+		killed = pid
+	}
+	t.Logf("%d crashes in %v", crashes, time.Since(start).Round(time.Millisecond))
+	var seen []string
+	waitFor(t, 10*time.Second, "connector list shows the crash loop", func() bool {
+		c := b.h.connector("out")
+		if len(seen) == 0 || seen[len(seen)-1] != c.State {
+			seen = append(seen, c.State)
+		}
+		return c.State == "crash loop" && c.Restarts >= crashes
+	})
+	out := b.h.cli("connector", "list")
+	t.Logf("states seen: %v; aimdb connector list:\n%s", seen, out)
+	if !strings.Contains(out, "crash loop") {
+		t.Errorf("the connector list table does not show the crash loop")
+	}
+	waitFor(t, 70*time.Second, "the plugin back and connected", func() bool {
+		c := b.h.connector("out")
+		return c.State == "connected" && c.Pid != killed && processAlive(c.Pid)
+	})
+	c := b.h.connector("out")
+	t.Logf("back after %v: pid %d, restarts %d", time.Since(start).Round(time.Millisecond), c.Pid, c.Restarts)
+	if !strings.Contains(b.h.logs.String(), "plugin is in a crash loop") {
+		t.Errorf("the log does not report the crash loop")
+	}
+	b.finish("crash loop", true)
 }
