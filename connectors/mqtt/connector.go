@@ -41,9 +41,10 @@ type Connector struct {
 	online  atomic.Bool
 	lost    chan error // connection-lost signals from paho
 	mu      sync.Mutex
-	lastErr error     // why the client is not connected, or nil
-	since   time.Time // when lastErr started
-	subErr  error     // a subscription the broker refused, or nil
+	down    chan struct{} // closed when the current connection is lost (closed while offline)
+	lastErr error         // why the client is not connected, or nil
+	since   time.Time     // when lastErr started
+	subErr  error         // a subscription the broker refused, or nil
 
 	inbound inbound
 	stats   counters
@@ -62,6 +63,7 @@ func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Co
 		done:    make(chan struct{}),
 		first:   make(chan struct{}),
 		lost:    make(chan error, 1),
+		down:    closedChan(),
 		lastErr: errors.New("not connected yet"),
 		since:   time.Now(),
 	}
@@ -86,6 +88,7 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if err := c.checkSize(destination, payload); err != nil {
 		return err
 	}
+	down := c.connDown()
 	if !c.online.Load() {
 		c.stats.publishNotConnected.Add(1)
 		return sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: not connected to broker %s: %v", destination, c.s.brokerNames(), c.lastError())
@@ -99,6 +102,11 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	}
 	select {
 	case <-tok.Done():
+	case <-down:
+		if !tokenDone(tok) {
+			c.stats.publishFailed.Add(1)
+			return c.lostUnder(destination)
+		}
 	case <-ctx.Done():
 		c.stats.publishFailed.Add(1)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -115,6 +123,39 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	}
 	c.stats.published.Add(1)
 	return nil
+}
+
+// connDown returns the channel closed when the current connection is lost (already
+// closed while offline).
+func (c *Connector) connDown() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down
+}
+
+// lostUnder is the error of a publish whose connection was lost before the broker
+// acknowledged it. paho may have stored the message to send it again after a
+// reconnect (its token then completes only then, or never with a clean session), so
+// it is reported failed at once: the host sends it again (at least once).
+func (c *Connector) lostUnder(topic string) error {
+	return sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: connection to broker %s lost before the broker acknowledged", topic, c.s.brokerNames())
+}
+
+func tokenDone(t paho.Token) bool { return isClosed(t.Done()) }
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }
 
 // publishErrorKind classifies an error of paho's publish token. Apart from its own

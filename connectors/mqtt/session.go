@@ -168,6 +168,7 @@ func (c *Connector) disconnect() {
 // are dropped before the session loop reconnects.
 func (c *Connector) onConnectionLost(_ paho.Client, err error) {
 	c.online.Store(false)
+	c.markDown()
 	c.inbound.newConnection()
 	if err == nil {
 		err = errors.New("connection closed")
@@ -181,13 +182,25 @@ func (c *Connector) onConnectionLost(_ paho.Client, err error) {
 func (c *Connector) setUp() {
 	c.mu.Lock()
 	c.lastErr = nil
+	c.down = make(chan struct{})
 	c.mu.Unlock()
 	c.online.Store(true)
+}
+
+// markDown closes the current connection's down channel: publishes still awaiting
+// its acknowledgements fail at once.
+func (c *Connector) markDown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !isClosed(c.down) {
+		close(c.down)
+	}
 }
 
 // setDown records why the client is not connected; it reports whether the reason changed.
 func (c *Connector) setDown(err error) bool {
 	c.online.Store(false)
+	c.markDown()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changed := c.lastErr == nil || c.lastErr.Error() != err.Error()
