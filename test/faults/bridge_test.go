@@ -115,7 +115,7 @@ func (b *bridge) waitArrived(n uint64) {
 func (b *bridge) finish(what string, boundDups bool) linkStatus {
 	b.t.Helper()
 	waitFeed(b.t, b.fed, 2*time.Minute)
-	r := waitArrived(b.t, b.arrived, time.Minute, 20*time.Second)
+	r := waitArrived(b.t, b.arrived, time.Minute, 10*time.Second)
 	in, out := b.h.link("seq", "in://in/seq"), b.h.link("seq", "out://out/seq")
 	b.t.Logf("link_from: received %d; link_to: delivered %d, failed %d, retried %d, dead-lettered %d, dropped %d",
 		in.Stats.Received, out.Stats.Delivered, out.Stats.Failed, out.Stats.Retried, out.Stats.DeadLettered, out.Stats.Dropped)

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// Sizes of the broker-kill tests: 20,000 values at 2,500/s, the broker SIGKILLed once
+// Sizes of the broker-kill tests: 20,000 values at 4,000/s, the broker SIGKILLed once
 // 5,000 have arrived and started again 3 s later.
 const (
 	killValues   = 20000
-	killRate     = 2500
+	killRate     = 4000
 	killAfter    = 5000
 	brokerOutage = 3 * time.Second
 )

@@ -90,6 +90,7 @@ func TestHostKilledDiskOutbox(t *testing.T) {
 // list` shows the crash loop and counts the restarts; after the backoff the plugin is
 // back for good, and every value arrives.
 func TestCrashLoopIsShownAndRecovers(t *testing.T) {
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
 	const crashes = 6
 	b := startBridge(t, bridgeOptions{record: "capacity = 32768", values: 3000, rate: 300})
 	b.feed()

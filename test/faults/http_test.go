@@ -30,10 +30,10 @@ record "seq" {
 `, base, listen)
 }
 
-// Sizes of the receiver-down test: 3,000 values at 250/s, the receiver down 10 s
+// Sizes of the receiver-down test: 2,500 values at 250/s, the receiver down 10 s
 // from the 500th.
 const (
-	webhookValues = 3000
+	webhookValues = 2500
 	webhookRate   = 250
 	webhookOutage = 10 * time.Second
 )
@@ -41,6 +41,7 @@ const (
 // TestWebhookReceiverDown: the webhook receiver is down (connection refused) for 10 s
 // in the middle of the stream; every value arrives after it, in order.
 func TestWebhookReceiverDown(t *testing.T) {
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
 	arrived := seqload.NewCounter(webhookValues)
 	wh := startWebhook(t, countingHandler(arrived, nil))
 	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
@@ -71,6 +72,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 // those land in aimdb.dead_letters with their kind, link and payload, and the link
 // goes on with the next values: every value is either delivered or dead-lettered.
 func TestWebhookRejectsToDeadLetters(t *testing.T) {
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
 	const n = 300
 	rejected := func(seq uint64) bool { return seq%10 == 3 }
 	accounted := seqload.NewCounter(n) // values delivered, and values dead-lettered

@@ -58,6 +58,7 @@ func (l advertisedListener) Addr() net.Addr { return l.addr }
 // connections refused, for 5 s in the middle of the stream; every value is in the
 // topic afterwards (read back from the start with franz-go).
 func TestKafkaConnectionCut(t *testing.T) {
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
 	proxy := kafkaBehindProxy(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
 	h := startHub(t, fmt.Sprintf(`connector "kafka" {

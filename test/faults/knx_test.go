@@ -17,6 +17,7 @@ import (
 // value was either sent or counted as dropped (a newer one replaced it), and the
 // values the newest replaced are not replayed.
 func TestKnxdRestartNewestValueArrives(t *testing.T) {
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
 	knxtest.Require(t)
 	peer := knxtest.Start(t)
 	h := startHub(t, fmt.Sprintf(`connector "knx" {
