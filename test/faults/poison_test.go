@@ -17,7 +17,8 @@ import (
 // with their size, truncation and error kind; they are acknowledged (HTTP: 400), so
 // they block nothing, and every valid value behind them arrives.
 func TestPoisonMessagesAreDeadLettered(t *testing.T) {
-	t.Parallel()      // light (a low rate, mostly waiting): runs beside the other light tests
+	t.Parallel() // light (a low rate, mostly waiting): runs beside the other light tests
+
 	const valid = 150 // per link: 50 before the first poison message, 50 between, 50 after
 	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true, Extra: "message_size_limit 0\nmax_queued_messages 0\n"})
 	listen := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
