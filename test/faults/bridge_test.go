@@ -117,8 +117,8 @@ func (b *bridge) finish(what string, boundDups bool) linkStatus {
 	waitFeed(b.t, b.fed, 2*time.Minute)
 	r := waitArrived(b.t, b.arrived, time.Minute, 10*time.Second)
 	in, out := b.h.link("seq", "in://in/seq"), b.h.link("seq", "out://out/seq")
-	b.t.Logf("link_from: received %d; link_to: delivered %d, failed %d, retried %d, dead-lettered %d, dropped %d",
-		in.Stats.Received, out.Stats.Delivered, out.Stats.Failed, out.Stats.Retried, out.Stats.DeadLettered, out.Stats.Dropped)
+	b.t.Logf("link_from: received %d, %s, held %d; link_to: delivered %d, failed %d, retried %d, dead-lettered %d, dropped %d",
+		in.Stats.Received, in.State, in.Held, out.Stats.Delivered, out.Stats.Failed, out.Stats.Retried, out.Stats.DeadLettered, out.Stats.Dropped)
 	maxDups := uint64(math.MaxUint64)
 	if boundDups {
 		maxDups = out.Stats.Retried + in.Stats.Received - min(in.Stats.Received, r.Sent)
