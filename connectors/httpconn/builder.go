@@ -92,7 +92,7 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 			_, routeErr := parseRoute(l.Resource, l.Config)
 			errs.add(within(l.Record, l.Direction, l.Resource, routeErr))
 		case sdk.Outbound:
-			errs.add(within(l.Record, l.Direction, l.Resource, checkLinkTo(s, l, u.Scheme != "")))
+			errs.add(within(l.Record, l.Direction, l.Resource, checkLinkTo(s, l, hasURL(u))))
 		}
 	}
 	if err == nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func validate(rawURL string, opts sdk.Config, links ...sdk.LinkSpec) error {
-	var u sdk.URL
+	u := sdk.URL{Scheme: "http"} // what the host passes for a connector block without url
 	if rawURL != "" {
 		u = sdk.MustParseURL(rawURL)
 	}

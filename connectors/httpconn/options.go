@@ -154,7 +154,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	errs.add(opts.Unknown(known(sdk.ScopeConnector)...))
 	s := &settings{}
 
-	if u.Scheme != "" {
+	if hasURL(u) {
 		base, err := parseBase(u)
 		errs.add(err)
 		s.base = base
@@ -178,7 +178,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 
 	s.auth, err = parseAuth(opts)
 	errs.add(err)
-	if u.Scheme == "" {
+	if !hasURL(u) {
 		for _, o := range []string{optTokenEnv, optBasicUser, optBasicPassEnv, optTLSCA, optTLSCert, optTLSKey} {
 			if _, set := opts[o]; set {
 				errs.add(sdk.Errorf(sdk.KindInvalidConfig, "option %q needs the connector's url", o))

@@ -18,6 +18,10 @@ type target struct {
 	scheme   string
 }
 
+// hasURL reports whether the connector block set a url: without one, the host (and
+// the plugin SDK) pass a URL that holds only the scheme.
+func hasURL(u sdk.URL) bool { return len(u.Hosts) > 0 || u.Resource() != "" }
+
 // parseBase checks the connector URL: http or https, one host, no credentials.
 func parseBase(u sdk.URL) (*target, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {

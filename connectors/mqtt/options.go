@@ -31,7 +31,7 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: "reconnect_max", Scope: sdk.ScopeConnector, Doc: "longest delay between reconnect attempts", Default: "30s"},
 	{Name: "publish_timeout", Scope: sdk.ScopeConnector, Doc: "how long a publish waits for the broker's acknowledgement when the caller set no deadline", Default: "30s"},
 	{Name: "max_payload", Scope: sdk.ScopeConnector, Doc: "largest payload in bytes that Publish accepts (MQTT's limit is 256 MiB)", Default: strconv.Itoa(maxPacket)},
-	{Name: "max_inflight", Scope: sdk.ScopeConnector, Doc: "inbound messages handed to the host and not yet acknowledged before reading from the broker pauses", Default: "1000"},
+	{Name: "max_inflight", Scope: sdk.ScopeConnector, Doc: "inbound messages handed to the host at once; further QoS 1/2 messages wait in the connector (the broker's in-flight window bounds them), further QoS 0 messages pause reading from the broker", Default: "1000"},
 	{Name: "status_topic", Scope: sdk.ScopeConnector, Doc: "topic for the birth message (on connect) and last will (on loss); empty disables both"},
 	{Name: "status_online", Scope: sdk.ScopeConnector, Doc: "birth payload published on status_topic after every connect", Default: "online"},
 	{Name: "status_offline", Scope: sdk.ScopeConnector, Doc: "last-will payload, also published on a clean shutdown", Default: "offline"},
