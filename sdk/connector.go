@@ -171,6 +171,13 @@ type BuildContext struct {
 	Logger hclog.Logger
 	// Host answers questions about records; never nil.
 	Host Host
+	// Secrets masks the instance's secrets. The SDK registered the URL's password,
+	// the values of the options Describe marks Secret and of the environment
+	// variables "_env" options name, and masks them in Logger's lines and in every
+	// error the instance returns. Add any other credential the connector derives
+	// (a token it fetched), and pass text from outside (a reply body) through
+	// Secrets.String before quoting it, and before cutting it to a length.
+	Secrets *Redactor
 
 	life *lifetime
 }

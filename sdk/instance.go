@@ -24,6 +24,10 @@ type InstanceConfig struct {
 	Sink     Sink
 	Logger   hclog.Logger
 	Host     Host
+	// Redactor collects the instance's secrets (see BuildContext.Secrets); nil makes
+	// one for the instance. The plugin server shares one among its instances, so that
+	// everything the process logs is masked.
+	Redactor *Redactor
 }
 
 // Instance is a running connector: the Connector a builder made, plus the goroutines
@@ -32,6 +36,7 @@ type InstanceConfig struct {
 type Instance struct {
 	name  string
 	conn  Connector
+	red   *Redactor
 	life  *lifetime
 	links map[uint32]*linkOut    // link_to links by id
 	dests map[string]*sync.Mutex // one unprepared publish per destination at a time
@@ -41,7 +46,9 @@ type Instance struct {
 	closed    atomic.Bool
 }
 
-// Start builds a connector instance with builder. A panic in Build is returned as an error.
+// Start builds a connector instance with builder. A panic in Build is returned as an
+// error. The instance's secrets are registered with a Redactor first, and the SDK
+// masks them in the connector's log lines and in every error the instance returns.
 func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (inst *Instance, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -55,6 +62,15 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 	if cfg.Host == nil {
 		cfg.Host = noHost{}
 	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = NewRedactor()
+	}
+	red := cfg.Redactor
+	links := append([]LinkSpec(nil), cfg.Outbound...)
+	for _, r := range cfg.Routes {
+		links = append(links, LinkSpec{ID: r.ID, Direction: Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record})
+	}
+	red.Add(instanceSecrets(builder, cfg.URL, cfg.Options, links)...)
 	life := newLifetime()
 	b := &BuildContext{
 		Instance: cfg.Name,
@@ -63,8 +79,9 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 		Routes:   cfg.Routes,
 		Outbound: cfg.Outbound,
 		Router:   NewRouter(cfg.Routes, cfg.Sink),
-		Logger:   cfg.Logger,
+		Logger:   RedactLogger(cfg.Logger, red),
 		Host:     cfg.Host,
+		Secrets:  red,
 		life:     life,
 	}
 	defer func() {
@@ -72,6 +89,7 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 			err = fmt.Errorf("connector %q: build panicked: %v\n%s", cfg.Name, r, debug.Stack())
 		}
 		if err != nil {
+			err = red.Error(err)
 			life.stop(context.Background())
 		}
 	}()
@@ -82,7 +100,7 @@ func Start(ctx context.Context, builder ConnectorBuilder, cfg InstanceConfig) (i
 	if conn == nil {
 		return nil, fmt.Errorf("connector %q: builder %q returned no connector", cfg.Name, builder.Scheme())
 	}
-	inst = &Instance{name: cfg.Name, conn: conn, life: life}
+	inst = &Instance{name: cfg.Name, conn: conn, red: red, life: life}
 	if err := inst.prepareLinks(cfg.Outbound); err != nil {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -108,6 +126,7 @@ func (i *Instance) Publish(ctx context.Context, destination string, cfg Config, 
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: publish to %q panicked: %v", i.name, destination, r)
 		}
+		err = i.red.Error(err)
 	}()
 	return i.conn.Publish(ctx, destination, cfg, payload)
 }
@@ -129,6 +148,7 @@ func (i *Instance) Health(ctx context.Context) (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: health check panicked: %v", i.name, r)
 		}
+		err = i.red.Error(err)
 	}()
 	return hc.Health(ctx)
 }
@@ -149,6 +169,7 @@ func (i *Instance) Close(ctx context.Context) error {
 		if err := i.life.stop(ctx); err != nil && i.closeErr == nil {
 			i.closeErr = fmt.Errorf("connector %q: %w", i.name, err)
 		}
+		i.closeErr = i.red.Error(i.closeErr)
 	})
 	return i.closeErr
 }

@@ -24,9 +24,11 @@ const Version = "0.1.0"
 func Serve(builders ...ConnectorBuilder) {
 	// The logger must exist before plugin.Serve: go-plugin redirects os.Stderr after
 	// the handshake, and JSON lines on the original stderr reach the host's log at
-	// their own level.
+	// their own level. Every line passes the process's redactor, which learns each
+	// instance's secrets as it is built.
+	red := NewRedactor()
 	log := hclog.New(&hclog.LoggerOptions{
-		Output:     os.Stderr,
+		Output:     RedactWriter(os.Stderr, red),
 		JSONFormat: true,
 		Level:      hclog.LevelFromString(os.Getenv(pluginwire.LogLevelEnv)),
 	})
@@ -37,7 +39,8 @@ func Serve(builders ...ConnectorBuilder) {
 		log.Error("cannot serve", "error", err)
 		os.Exit(1)
 	}
-	srv := newServer(builders, log)
+	srv := newServer(builders)
+	srv.log, srv.red = log, red
 	go watchParent(os.Getppid(), srv, log)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  pluginwire.Handshake,

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -25,6 +26,7 @@ type server struct {
 
 	kinds   map[string]ConnectorBuilder
 	log     hclog.Logger
+	red     *Redactor // every instance's secrets, masked in all the process logs
 	inbound *inboundPipe
 	wake    chan struct{} // wakes the data writer: inbound messages or results wait
 	host    *hostQuestions
@@ -46,8 +48,9 @@ type served struct {
 	workers map[uint32]*linkWorker // by link id
 }
 
-func newServer(builders []ConnectorBuilder, log hclog.Logger) *server {
-	s := &server{kinds: map[string]ConnectorBuilder{}, log: log, insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
+func newServer(builders []ConnectorBuilder) *server {
+	s := &server{kinds: map[string]ConnectorBuilder{}, log: hclog.NewNullLogger(), red: NewRedactor(),
+		insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
 	for _, b := range builders {
 		s.kinds[b.Scheme()] = b
 	}
@@ -111,10 +114,11 @@ func (s *server) builder(scheme string) (ConnectorBuilder, error) {
 	return b, nil
 }
 
-// ValidateConfig runs the builder's ConfigValidator, if it has one.
+// ValidateConfig runs the builder's ConfigValidator, if it has one, and answers with
+// each mistake as a finding of its own (and all of them joined, for older hosts).
 func (s *server) ValidateConfig(_ context.Context, req *pb.ValidateConfigRequest) (*pb.ValidateConfigResponse, error) {
 	err := s.validate(req.Scheme, req.Url, req.Options, req.Links)
-	return &pb.ValidateConfigResponse{Error: errorToPB(err)}, nil
+	return &pb.ValidateConfigResponse{Error: errorToPB(err), Findings: findingsToPB(err)}, nil
 }
 
 func (s *server) validate(scheme, rawURL string, opts map[string]string, links []*pb.Link) (err error) {
@@ -132,24 +136,46 @@ func (s *server) validate(scheme, rawURL string, opts map[string]string, links [
 	}
 	specs := make([]LinkSpec, len(links))
 	for i, l := range links {
-		specs[i] = LinkSpec{Direction: Direction(l.Direction), Resource: l.Resource, Config: Config(l.Options), Record: l.Record}
+		specs[i] = LinkSpec{ID: l.Id, Direction: Direction(l.Direction), Resource: l.Resource, Config: Config(l.Options), Record: l.Record}
 	}
+	red := NewRedactor(instanceSecrets(b, u, Config(opts), specs)...)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("scheme %q: config validator panicked: %v", scheme, r)
 		}
+		err = red.Error(err)
 	}()
 	return v.ValidateConfig(u, Config(opts), specs)
 }
 
-// parseInstanceURL parses a connector URL; an empty one gives a URL with only the scheme.
+// findingsToPB lists each mistake err holds as a finding, with the link and option
+// its OptionError names.
+func findingsToPB(err error) []*pb.Finding {
+	var out []*pb.Finding
+	for _, leaf := range Split(err) {
+		f := &pb.Finding{Error: errorToPB(leaf)}
+		var oe *OptionError
+		if errors.As(leaf, &oe) {
+			f.Option = oe.Option
+			f.Error = errorToPB(&Error{Kind: KindOf(leaf), Err: oe.Err})
+			if oe.Link != nil {
+				f.OnLink, f.LinkId = true, oe.Link.ID
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// parseInstanceURL parses a connector URL strictly (ParseConnectorURL); an empty one
+// gives a URL with only the scheme.
 func parseInstanceURL(scheme, raw string) (URL, error) {
 	if raw == "" {
 		return URL{Scheme: scheme}, nil
 	}
-	u, err := ParseURL(raw)
+	u, err := ParseConnectorURL(raw)
 	if err != nil {
-		return URL{}, Wrap(KindInvalidConfig, err)
+		return URL{}, &Error{Kind: KindInvalidConfig, Err: &OptionError{Option: "url", Err: err}}
 	}
 	return u, nil
 }
@@ -196,6 +222,7 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 		Sink:     SinkFunc(func(m Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
 		Logger:   s.log.Named(req.Name),
 		Host:     s.host.forInstance(id),
+		Redactor: s.red,
 	})
 	if err != nil {
 		return nil, ToStatus(err)

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -25,6 +26,14 @@ type Config struct {
 	// TLS turns on go-plugin's AutoMTLS on the plugin channel (off by default: the
 	// channel is a unix socket in the host's private directory).
 	TLS bool
+	// Env is added to every plugin's environment ("NAME=value"). Of the host's own
+	// environment a plugin sees only PATH, HOME, the locale and a few more harmless
+	// variables (internal/pluginwire/client's passedEnv), and KindEnv's.
+	Env []string
+	// KindEnv names, per connector kind, the environment variables the instances of
+	// that kind name in their "_env" options (sdk.Config.EnvNames): a plugin gets the
+	// host's values of the variables of the kinds it serves, and no other plugin does.
+	KindEnv map[string][]string
 }
 
 // RestartPolicy says how crashed plugins come back: the n-th restart in a row waits
@@ -63,10 +72,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// options are the launch options of the config.
-func (c Config) options() client.Options {
+// options are the launch options of the config for a plugin serving kinds.
+func (c Config) options(kinds []string) client.Options {
+	env := append([]string(nil), c.Env...)
+	env = append(env, client.LookupEnv(c.envNames(kinds))...)
 	return client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
-		SocketDir: c.SocketDir, TLS: c.TLS}
+		SocketDir: c.SocketDir, TLS: c.TLS, Env: env}
+}
+
+// envNames lists the variables KindEnv names for kinds, sorted, once each.
+func (c Config) envNames(kinds []string) []string {
+	var names []string
+	for _, k := range kinds {
+		names = append(names, c.KindEnv[k]...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // delay is the wait before the restart that follows n restarts in a row.
