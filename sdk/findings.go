@@ -57,6 +57,21 @@ func OptionErrorf(kind ErrorKind, option, format string, args ...any) error {
 	return &Error{Kind: kind, Err: &OptionError{Option: option, Err: cause}}
 }
 
+// AtOption ties err to option, keeping its kind (invalid config when unclassified);
+// err's text should name the option, as for the connector's url:
+// AtOption("url", Errorf(KindInvalidConfig, "url %s: no host", u)). It returns nil
+// for a nil err.
+func AtOption(option string, err error) error {
+	if err == nil {
+		return nil
+	}
+	kind := KindOf(err)
+	if kind == KindUnknown {
+		kind = KindInvalidConfig
+	}
+	return &Error{Kind: kind, Err: &OptionError{Option: option, Err: causeOf(err)}}
+}
+
 // ForLink ties every mistake err holds to link l (as ValidateConfig received it),
 // keeping each one's kind and option; an unclassified mistake becomes invalid config.
 // It returns nil for a nil err.

@@ -104,7 +104,7 @@ func base64Cores(enc *base64.Encoding, secret []byte) []string {
 // headerValue matches an Authorization-like header and its value as they appear in
 // HTTP text, Go's %v of an http.Header and JSON: `Authorization: Basic abc`,
 // `"Cookie":["a=b"]`, `map[Authorization:[Bearer x]]`.
-var headerValue = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api[-_]key|x-auth-token)(["']?[ \t]*[:=][ \t]*\[?[ \t]*["']?)([^\r\n"'\]]+)`)
+var headerValue = regexp.MustCompile(`(?i)((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api[-_]key|x-auth-token)(["']?[ \t]*[:=][ \t]*\[?[ \t]*["']?)([^\r\n"'\]]+)`)
 
 // schemeToken matches the credential after an HTTP authentication scheme.
 var schemeToken = regexp.MustCompile(`(?i)\b(bearer|basic)([ \t]+)([A-Za-z0-9\-._~+/]+=*)`)

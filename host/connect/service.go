@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -176,7 +177,7 @@ func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) error 
 	if l.Direction == sdk.Inbound {
 		scope = sdk.ScopeLinkFrom
 	}
-	unknown := dropUnknown(p.desc, scope, connOpts, names)
+	unknown := dropUnknown(p.desc, scope, connOpts, append(slices.Clone(names), "codec"))
 	pol, err := parseLinkPolicy(l.Direction, hostOpts, connOpts, p.defaults, qosDefault(p.desc))
 	if err != nil || unknown != nil {
 		return errors.Join(unknown, err)
