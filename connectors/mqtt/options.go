@@ -94,8 +94,8 @@ type settings struct {
 // KindInvalidConfig and names the URL part or option that is wrong.
 func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, error) {
 	s := &settings{}
-	if u.Scheme == "" && len(u.Hosts) == 0 && u.Resource() == "" {
-		u = sdk.MustParseURL(defaultURL) // no connector block: a broker on this machine
+	if (u.Scheme == "" || u.Scheme == "mqtt") && len(u.Hosts) == 0 && u.Resource() == "" {
+		u = sdk.MustParseURL(defaultURL) // no url (or no connector block): a broker on this machine
 	}
 	switch u.Scheme {
 	case "mqtt":

@@ -93,14 +93,14 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 		}
 		sort.Strings(got)
 		want := []string{
-			`plant|||plugin|` + `connector instance "plant": invalid config: no connector kind "missing"`,
-			`strict|||bogus|connector instance "strict": invalid config: unknown option "bogus" (known: build_error, down_while, fail_destination, generate, inject, retry_for, retry_max, retry_min, unhealthy)`,
-			`strict|||injekt|connector instance "strict": invalid config: unknown option "injekt" (did you mean "inject"?)`,
-			`strict|||retry_mni|connector instance "strict": invalid config: unknown option "retry_mni" (did you mean "retry_min"?)`,
+			`plant|||plugin|` + `connector instance "plant": no connector kind "missing"`,
+			`strict|||bogus|connector instance "strict": unknown option "bogus" (known: build_error, down_while, fail_destination, generate, inject, retry_for, retry_max, retry_min, unhealthy)`,
+			`strict|||injekt|connector instance "strict": unknown option "injekt" (did you mean "inject"?)`,
+			`strict|||retry_mni|connector instance "strict": unknown option "retry_mni" (did you mean "retry_min"?)`,
 			`|a|nope://x/y||record "a": link "nope://x/y": no connector instance or kind named "nope"`,
 			`|b|loopback://x/#/y||record "b": link "loopback://x/#/y": invalid destination: pattern "x/#/y": "#" must be the last level`,
-			`|c|strict://z|qos|record "c": link "strict://z": invalid config: unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, retry_for, retry_max, retry_min)`,
-			`|c|strict://z|retry_fr|record "c": link "strict://z": invalid config: unknown option "retry_fr" (did you mean "retry_for"?)`,
+			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, retry_for, retry_max, retry_min)`,
+			`|c|strict://z|retry_fr|record "c": link "strict://z": unknown option "retry_fr" (did you mean "retry_for"?)`,
 		}
 		sort.Strings(want)
 		for i := range max(len(got), len(want)) {

@@ -9,12 +9,21 @@ import (
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
+// bare drops the kind "invalid config" from a mistake: every ConfigError is one. Any
+// other kind (unsupported QoS, invalid destination) says more, and stays.
+func bare(err error) error {
+	if e, ok := err.(*sdk.Error); ok && e.Kind == sdk.KindInvalidConfig && e.Err != nil {
+		return e.Err
+	}
+	return err
+}
+
 // instanceErrs turns each mistake err holds (sdk.Split) into a ConfigError about
 // instance name, at the option its sdk.OptionError names.
 func instanceErrs(name string, err error) []error {
 	var out []error
 	for _, leaf := range sdk.Split(err) {
-		ce := &host.ConfigError{Instance: name, Err: leaf}
+		ce := &host.ConfigError{Instance: name, Err: bare(leaf)}
 		var oe *sdk.OptionError
 		if errors.As(leaf, &oe) {
 			ce.Option = oe.Option
@@ -29,12 +38,12 @@ func instanceErrs(name string, err error) []error {
 func linkErrs(l host.LinkInfo, err error) []error {
 	var out []error
 	for _, leaf := range sdk.Split(err) {
-		ce := &host.ConfigError{Record: l.Record, URL: l.URL.String(), Direction: l.Direction, Err: leaf}
+		ce := &host.ConfigError{Record: l.Record, URL: l.URL.String(), Direction: l.Direction, Err: bare(leaf)}
 		var oe *sdk.OptionError
 		if errors.As(leaf, &oe) {
 			ce.Option = oe.Option
 			if oe.Link != nil {
-				ce.Err = &sdk.Error{Kind: sdk.KindOf(leaf), Err: &sdk.OptionError{Option: oe.Option, Err: oe.Err}}
+				ce.Err = bare(&sdk.Error{Kind: sdk.KindOf(leaf), Err: &sdk.OptionError{Option: oe.Option, Err: oe.Err}})
 			}
 		}
 		out = append(out, ce)
@@ -56,7 +65,7 @@ func validationErrs(p *instancePlan, err error) []error {
 			}
 		}
 		if oe == nil || oe.Option == "" && oe.Link == nil {
-			leaf = fmt.Errorf("%s: %w", p.kindLabel(), leaf)
+			leaf = fmt.Errorf("%s: %w", p.kindLabel(), bare(leaf))
 		}
 		out = append(out, instanceErrs(p.decl.Name, leaf)...)
 	}
@@ -89,7 +98,7 @@ func dropUnknown(d sdk.Description, scope string, opts sdk.Config, others []stri
 			continue
 		}
 		cause := sdk.UnknownOption(k, append(append([]string(nil), known...), others...))
-		errs = append(errs, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: k, Err: cause}})
+		errs = append(errs, &sdk.OptionError{Option: k, Err: cause})
 		delete(opts, k)
 	}
 	return errors.Join(errs...)

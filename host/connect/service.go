@@ -126,11 +126,11 @@ func (s *Service) Validate(db *host.DB) []error {
 			errs = append(errs, linkErrs(l, err)...)
 			continue
 		}
-		if err := s.planLink(db, p, l); err != nil {
-			errs = append(errs, linkErrs(l, err)...)
-			continue
+		ok, err := s.planLink(db, p, l)
+		errs = append(errs, linkErrs(l, err)...)
+		if ok {
+			p.links = append(p.links, l)
 		}
-		p.links = append(p.links, l)
 	}
 	for _, p := range s.plans {
 		errs = append(errs, validationErrs(p, s.validateConfig(p))...)
@@ -166,28 +166,27 @@ func (s *Service) kindEnv(db *host.DB, given map[string][]string) map[string][]s
 	return out
 }
 
-// planLink splits a link's options, parses its policy and sets it on the DB.
-func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) error {
+// planLink splits a link's options, reports those its kind does not document (and
+// drops them), parses its policy and sets it on the DB. ok is false when the link
+// cannot be used at all; with only unknown options it can, so its kind checks it too.
+func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) (ok bool, err error) {
 	names := linkToPolicyOptions
-	if l.Direction == sdk.Inbound {
-		names = linkFromPolicyOptions
-	}
-	hostOpts, connOpts := splitOptions(l.Options, names)
 	scope := sdk.ScopeLinkTo
 	if l.Direction == sdk.Inbound {
-		scope = sdk.ScopeLinkFrom
+		names, scope = linkFromPolicyOptions, sdk.ScopeLinkFrom
 	}
+	hostOpts, connOpts := splitOptions(l.Options, names)
 	unknown := dropUnknown(p.desc, scope, connOpts, append(slices.Clone(names), "codec"))
 	pol, err := parseLinkPolicy(l.Direction, hostOpts, connOpts, p.defaults, qosDefault(p.desc))
-	if err != nil || unknown != nil {
-		return errors.Join(unknown, err)
+	if err != nil {
+		return false, errors.Join(unknown, err)
 	}
 	hold := l.Direction == sdk.Outbound && (pol.delivery == AtLeastOnce || pol.outbox == OutboxDisk)
 	if err := db.SetLinkPolicy(l.ID, host.LinkPolicy{Hold: hold, DeadLetter: pol.deadLetter}); err != nil {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option \"dead_letter\": %v", err)
+		return false, errors.Join(unknown, sdk.OptionErrorf(sdk.KindInvalidConfig, "dead_letter", "%v", err))
 	}
 	p.linkOpts[l.ID], p.policies[l.ID] = connOpts, pol
-	return nil
+	return true, unknown
 }
 
 // qosDefault is the kind's documented default of the link_to option qos, if any.
@@ -280,8 +279,7 @@ func (s *Service) plan(d Instance) (*instancePlan, error) {
 		p.proc, p.desc = proc, k.Description
 		return p, nil
 	}
-	return nil, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: "plugin",
-		Err: fmt.Errorf("no connector kind %q (kinds: %s)", d.Plugin, s.kindNames())}}
+	return nil, &sdk.OptionError{Option: "plugin", Err: fmt.Errorf("no connector kind %q (kinds: %s)", d.Plugin, s.kindNames())}
 }
 
 // checkCapability refuses a link direction a kind says it does not support.
