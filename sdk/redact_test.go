@@ -96,16 +96,16 @@ func TestRedactBeforeCut(t *testing.T) {
 func TestRedactorHeadersAndTokens(t *testing.T) {
 	var r *Redactor // no secrets known: headers and tokens are masked all the same
 	for in, want := range map[string]string{
-		"Authorization: Basic dXNlcjpwYXNz\r\nHost: x":    "Authorization: ***\r\nHost: x",
-		`{"Authorization":["Bearer abc.def"],"X":["1"]}`:  `{"Authorization":["***"],"X":["1"]}`,
-		"map[Cookie:[a=1; b=2] Accept:[*/*]]":             "map[Cookie:[***] Accept:[*/*]]",
-		"proxy-authorization = Negotiate YII":             "proxy-authorization = ***",
-		"sent bearer eyJhbGciOi.x-y_z~ to it":             "sent bearer *** to it",
+		"Authorization: Basic dXNlcjpwYXNz\r\nHost: x":   "Authorization: ***\r\nHost: x",
+		`{"Authorization":["Bearer abc.def"],"X":["1"]}`: `{"Authorization":["***"],"X":["1"]}`,
+		"map[Cookie:[a=1; b=2] Accept:[*/*]]":            "map[Cookie:[***] Accept:[*/*]]",
+		"proxy-authorization = Negotiate YII":            "proxy-authorization = ***",
+		"sent bearer eyJhbGciOi.x-y_z~ to it":            "sent bearer *** to it",
 		"header Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== here": "header Basic *** here",
-		"set-cookie: sid=31d4d96e407aad42; Secure":        "set-cookie: ***",
-		"use basic auth or a token":                       "use basic auth or a token",
-		"basic authentication failed":                     "basic authentication failed",
-		"header Authorization cannot be set here":         "header Authorization cannot be set here",
+		"set-cookie: sid=31d4d96e407aad42; Secure":       "set-cookie: ***",
+		"use basic auth or a token":                      "use basic auth or a token",
+		"basic authentication failed":                    "basic authentication failed",
+		"header Authorization cannot be set here":        "header Authorization cannot be set here",
 	} {
 		if got := r.String(in); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)
