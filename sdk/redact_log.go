@@ -44,20 +44,24 @@ func (l *redactLogger) args(args []any) []any {
 	return out
 }
 
+// on reports whether the wrapped logger writes level, so a line it would drop costs
+// no redaction.
+func (l *redactLogger) on(level hclog.Level) bool {
+	cur := l.Logger.GetLevel()
+	return cur != hclog.Off && level >= cur
+}
+
 func (l *redactLogger) Log(level hclog.Level, msg string, args ...any) {
-	l.Logger.Log(level, l.r.String(msg), l.args(args)...)
+	if l.on(level) {
+		l.Logger.Log(level, l.r.String(msg), l.args(args)...)
+	}
 }
-func (l *redactLogger) Trace(msg string, args ...any) {
-	l.Logger.Trace(l.r.String(msg), l.args(args)...)
-}
-func (l *redactLogger) Debug(msg string, args ...any) {
-	l.Logger.Debug(l.r.String(msg), l.args(args)...)
-}
-func (l *redactLogger) Info(msg string, args ...any) { l.Logger.Info(l.r.String(msg), l.args(args)...) }
-func (l *redactLogger) Warn(msg string, args ...any) { l.Logger.Warn(l.r.String(msg), l.args(args)...) }
-func (l *redactLogger) Error(msg string, args ...any) {
-	l.Logger.Error(l.r.String(msg), l.args(args)...)
-}
+
+func (l *redactLogger) Trace(msg string, args ...any) { l.Log(hclog.Trace, msg, args...) }
+func (l *redactLogger) Debug(msg string, args ...any) { l.Log(hclog.Debug, msg, args...) }
+func (l *redactLogger) Info(msg string, args ...any)  { l.Log(hclog.Info, msg, args...) }
+func (l *redactLogger) Warn(msg string, args ...any)  { l.Log(hclog.Warn, msg, args...) }
+func (l *redactLogger) Error(msg string, args ...any) { l.Log(hclog.Error, msg, args...) }
 
 func (l *redactLogger) With(args ...any) hclog.Logger {
 	return &redactLogger{Logger: l.Logger.With(l.args(args)...), r: l.r}
