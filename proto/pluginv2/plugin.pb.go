@@ -764,8 +764,11 @@ func (x *HealthRequest) GetInstanceId() uint64 {
 }
 
 type HealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// metrics are the numbers the instance keeps itself (sdk.MetricsReporter), read at
+	// each health check; empty when it keeps none. Added in 2.1: older hosts ignore it.
+	Metrics       []*Metric `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +810,83 @@ func (x *HealthResponse) GetError() *Error {
 	return nil
 }
 
+func (x *HealthResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// Metric is one named number of a connector instance: the host exports it as
+// aimdb_connector_<name>{instance="..."}.
+type Metric struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`  // [a-z_][a-z0-9_]*
+	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`  // one line
+	Kind          uint32                 `protobuf:"varint,3,opt,name=kind,proto3" json:"kind,omitempty"` // 1 = counter, 2 = gauge
+	Value         float64                `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 type CloseInstanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstanceId    uint64                 `protobuf:"varint,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
@@ -816,7 +896,7 @@ type CloseInstanceRequest struct {
 
 func (x *CloseInstanceRequest) Reset() {
 	*x = CloseInstanceRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +908,7 @@ func (x *CloseInstanceRequest) String() string {
 func (*CloseInstanceRequest) ProtoMessage() {}
 
 func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +921,7 @@ func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CloseInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{13}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CloseInstanceRequest) GetInstanceId() uint64 {
@@ -859,7 +939,7 @@ type CloseInstanceResponse struct {
 
 func (x *CloseInstanceResponse) Reset() {
 	*x = CloseInstanceResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +951,7 @@ func (x *CloseInstanceResponse) String() string {
 func (*CloseInstanceResponse) ProtoMessage() {}
 
 func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +964,7 @@ func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CloseInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 type ShutdownRequest struct {
@@ -896,7 +976,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +988,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1001,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ShutdownRequest) GetDeadlineUnixNano() int64 {
@@ -939,7 +1019,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1031,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1044,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 // HostFrame is what the host sends on Data at once.
@@ -980,7 +1060,7 @@ type HostFrame struct {
 
 func (x *HostFrame) Reset() {
 	*x = HostFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1072,7 @@ func (x *HostFrame) String() string {
 func (*HostFrame) ProtoMessage() {}
 
 func (x *HostFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1085,7 @@ func (x *HostFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostFrame.ProtoReflect.Descriptor instead.
 func (*HostFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HostFrame) GetOpen() bool {
@@ -1048,7 +1128,7 @@ type PluginFrame struct {
 
 func (x *PluginFrame) Reset() {
 	*x = PluginFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1140,7 @@ func (x *PluginFrame) String() string {
 func (*PluginFrame) ProtoMessage() {}
 
 func (x *PluginFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1153,7 @@ func (x *PluginFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginFrame.ProtoReflect.Descriptor instead.
 func (*PluginFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PluginFrame) GetResults() []*BatchResult {
@@ -1117,7 +1197,7 @@ type PublishBatch struct {
 
 func (x *PublishBatch) Reset() {
 	*x = PublishBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1209,7 @@ func (x *PublishBatch) String() string {
 func (*PublishBatch) ProtoMessage() {}
 
 func (x *PublishBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1222,7 @@ func (x *PublishBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishBatch.ProtoReflect.Descriptor instead.
 func (*PublishBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PublishBatch) GetBatchId() uint64 {
@@ -1198,7 +1278,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1290,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1303,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Failure) GetIndex() uint32 {
@@ -1251,7 +1331,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1343,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1356,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BatchResult) GetBatchId() uint64 {
@@ -1313,7 +1393,7 @@ type InboundBatch struct {
 
 func (x *InboundBatch) Reset() {
 	*x = InboundBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1405,7 @@ func (x *InboundBatch) String() string {
 func (*InboundBatch) ProtoMessage() {}
 
 func (x *InboundBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1418,7 @@ func (x *InboundBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundBatch.ProtoReflect.Descriptor instead.
 func (*InboundBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InboundBatch) GetBatchId() uint64 {
@@ -1394,7 +1474,7 @@ type Oversized struct {
 
 func (x *Oversized) Reset() {
 	*x = Oversized{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1486,7 @@ func (x *Oversized) String() string {
 func (*Oversized) ProtoMessage() {}
 
 func (x *Oversized) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1499,7 @@ func (x *Oversized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Oversized.ProtoReflect.Descriptor instead.
 func (*Oversized) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Oversized) GetIndex() uint32 {
@@ -1452,7 +1532,7 @@ type InboundAck struct {
 
 func (x *InboundAck) Reset() {
 	*x = InboundAck{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1544,7 @@ func (x *InboundAck) String() string {
 func (*InboundAck) ProtoMessage() {}
 
 func (x *InboundAck) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1557,7 @@ func (x *InboundAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundAck.ProtoReflect.Descriptor instead.
 func (*InboundAck) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InboundAck) GetBatchId() uint64 {
@@ -1522,7 +1602,7 @@ type LatestRequest struct {
 
 func (x *LatestRequest) Reset() {
 	*x = LatestRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1614,7 @@ func (x *LatestRequest) String() string {
 func (*LatestRequest) ProtoMessage() {}
 
 func (x *LatestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1627,7 @@ func (x *LatestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestRequest.ProtoReflect.Descriptor instead.
 func (*LatestRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LatestRequest) GetId() uint64 {
@@ -1582,7 +1662,7 @@ type LatestResponse struct {
 
 func (x *LatestResponse) Reset() {
 	*x = LatestResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1674,7 @@ func (x *LatestResponse) String() string {
 func (*LatestResponse) ProtoMessage() {}
 
 func (x *LatestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1687,7 @@ func (x *LatestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestResponse.ProtoReflect.Descriptor instead.
 func (*LatestResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LatestResponse) GetId() uint64 {
@@ -1698,9 +1778,15 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\rBuildResponse\"0\n" +
 	"\rHealthRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
-	"instanceId\">\n" +
+	"instanceId\"q\n" +
 	"\x0eHealthResponse\x12,\n" +
-	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"7\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\x121\n" +
+	"\ametrics\x18\x02 \x03(\v2\x17.aimdb.plugin.v2.MetricR\ametrics\"Z\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\rR\x04kind\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\"7\n" +
 	"\x14CloseInstanceRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
 	"instanceId\"\x17\n" +
@@ -1777,7 +1863,7 @@ func file_pluginv2_plugin_proto_rawDescGZIP() []byte {
 	return file_pluginv2_plugin_proto_rawDescData
 }
 
-var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_pluginv2_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),        // 0: aimdb.plugin.v2.DescribeRequest
 	(*OptionDoc)(nil),              // 1: aimdb.plugin.v2.OptionDoc
@@ -1792,65 +1878,67 @@ var file_pluginv2_plugin_proto_goTypes = []any{
 	(*BuildResponse)(nil),          // 10: aimdb.plugin.v2.BuildResponse
 	(*HealthRequest)(nil),          // 11: aimdb.plugin.v2.HealthRequest
 	(*HealthResponse)(nil),         // 12: aimdb.plugin.v2.HealthResponse
-	(*CloseInstanceRequest)(nil),   // 13: aimdb.plugin.v2.CloseInstanceRequest
-	(*CloseInstanceResponse)(nil),  // 14: aimdb.plugin.v2.CloseInstanceResponse
-	(*ShutdownRequest)(nil),        // 15: aimdb.plugin.v2.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 16: aimdb.plugin.v2.ShutdownResponse
-	(*HostFrame)(nil),              // 17: aimdb.plugin.v2.HostFrame
-	(*PluginFrame)(nil),            // 18: aimdb.plugin.v2.PluginFrame
-	(*PublishBatch)(nil),           // 19: aimdb.plugin.v2.PublishBatch
-	(*Failure)(nil),                // 20: aimdb.plugin.v2.Failure
-	(*BatchResult)(nil),            // 21: aimdb.plugin.v2.BatchResult
-	(*InboundBatch)(nil),           // 22: aimdb.plugin.v2.InboundBatch
-	(*Oversized)(nil),              // 23: aimdb.plugin.v2.Oversized
-	(*InboundAck)(nil),             // 24: aimdb.plugin.v2.InboundAck
-	(*LatestRequest)(nil),          // 25: aimdb.plugin.v2.LatestRequest
-	(*LatestResponse)(nil),         // 26: aimdb.plugin.v2.LatestResponse
-	nil,                            // 27: aimdb.plugin.v2.Link.OptionsEntry
-	nil,                            // 28: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
-	nil,                            // 29: aimdb.plugin.v2.BuildRequest.OptionsEntry
+	(*Metric)(nil),                 // 13: aimdb.plugin.v2.Metric
+	(*CloseInstanceRequest)(nil),   // 14: aimdb.plugin.v2.CloseInstanceRequest
+	(*CloseInstanceResponse)(nil),  // 15: aimdb.plugin.v2.CloseInstanceResponse
+	(*ShutdownRequest)(nil),        // 16: aimdb.plugin.v2.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 17: aimdb.plugin.v2.ShutdownResponse
+	(*HostFrame)(nil),              // 18: aimdb.plugin.v2.HostFrame
+	(*PluginFrame)(nil),            // 19: aimdb.plugin.v2.PluginFrame
+	(*PublishBatch)(nil),           // 20: aimdb.plugin.v2.PublishBatch
+	(*Failure)(nil),                // 21: aimdb.plugin.v2.Failure
+	(*BatchResult)(nil),            // 22: aimdb.plugin.v2.BatchResult
+	(*InboundBatch)(nil),           // 23: aimdb.plugin.v2.InboundBatch
+	(*Oversized)(nil),              // 24: aimdb.plugin.v2.Oversized
+	(*InboundAck)(nil),             // 25: aimdb.plugin.v2.InboundAck
+	(*LatestRequest)(nil),          // 26: aimdb.plugin.v2.LatestRequest
+	(*LatestResponse)(nil),         // 27: aimdb.plugin.v2.LatestResponse
+	nil,                            // 28: aimdb.plugin.v2.Link.OptionsEntry
+	nil,                            // 29: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	nil,                            // 30: aimdb.plugin.v2.BuildRequest.OptionsEntry
 }
 var file_pluginv2_plugin_proto_depIdxs = []int32{
 	1,  // 0: aimdb.plugin.v2.Kind.options:type_name -> aimdb.plugin.v2.OptionDoc
 	2,  // 1: aimdb.plugin.v2.DescribeResponse.kinds:type_name -> aimdb.plugin.v2.Kind
 	3,  // 2: aimdb.plugin.v2.DescribeResponse.limits:type_name -> aimdb.plugin.v2.Limits
-	27, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
-	28, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	28, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
+	29, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
 	6,  // 5: aimdb.plugin.v2.ValidateConfigRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 6: aimdb.plugin.v2.ValidateConfigResponse.error:type_name -> aimdb.plugin.v2.Error
-	29, // 7: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
+	30, // 7: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
 	6,  // 8: aimdb.plugin.v2.BuildRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 9: aimdb.plugin.v2.HealthResponse.error:type_name -> aimdb.plugin.v2.Error
-	19, // 10: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
-	24, // 11: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
-	26, // 12: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
-	21, // 13: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
-	22, // 14: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
-	25, // 15: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
-	5,  // 16: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
-	20, // 17: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
-	23, // 18: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
-	20, // 19: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
-	5,  // 20: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
-	0,  // 21: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
-	7,  // 22: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
-	9,  // 23: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
-	11, // 24: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
-	13, // 25: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
-	15, // 26: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
-	17, // 27: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
-	4,  // 28: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
-	8,  // 29: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
-	10, // 30: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
-	12, // 31: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
-	14, // 32: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
-	16, // 33: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
-	18, // 34: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	13, // 10: aimdb.plugin.v2.HealthResponse.metrics:type_name -> aimdb.plugin.v2.Metric
+	20, // 11: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
+	25, // 12: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
+	27, // 13: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
+	22, // 14: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
+	23, // 15: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
+	26, // 16: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
+	5,  // 17: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
+	21, // 18: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
+	24, // 19: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
+	21, // 20: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
+	5,  // 21: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
+	0,  // 22: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
+	7,  // 23: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
+	9,  // 24: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
+	11, // 25: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
+	14, // 26: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
+	16, // 27: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
+	18, // 28: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
+	4,  // 29: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
+	8,  // 30: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
+	10, // 31: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
+	12, // 32: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
+	15, // 33: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
+	17, // 34: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
+	19, // 35: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_pluginv2_plugin_proto_init() }
@@ -1864,7 +1952,7 @@ func file_pluginv2_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pluginv2_plugin_proto_rawDesc), len(file_pluginv2_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
