@@ -33,10 +33,11 @@ const (
 // item is one value a pump read and has not released.
 type item struct {
 	payload   []byte
-	attempts  int       // sends so far
-	firstFail time.Time // when it first failed (retry_for)
-	done      bool      // confirmed, or dead-lettered
-	dlPending bool      // waiting for its dead letter to be written
+	attempts  int           // sends so far
+	firstFail time.Time     // when it first failed (retry_for)
+	done      bool          // confirmed, or dead-lettered
+	dlPending bool          // waiting for its dead letter to be written
+	readAt    time.Duration // when the pump read it (monotime), for the latency histogram
 }
 
 // flight is one batch in flight.
@@ -100,8 +101,10 @@ type pump struct {
 	lastErr     error
 	lastErrAt   time.Time
 	lastOK      time.Time
-	failingTill time.Time // permanent failures keep the link failing until then (or a success)
-	dls         []*dlJob  // dead letters to write, in order
+	failingTill time.Time   // permanent failures keep the link failing until then (or a success)
+	dls         []*dlJob    // dead letters to write, in order
+	lat         latency     // publish latency of confirmed values
+	failed      failedKinds // failed attempts by error kind
 
 	logMu     sync.Mutex
 	loggedAt  LinkState // the state last logged
@@ -131,8 +134,9 @@ func (p *pump) run(ctx context.Context) {
 		if err != nil && !p.read(v, err) {
 			return
 		}
+		now := monotime() // one clock read for the values taken together
 		if err == nil {
-			p.add(v, false)
+			p.add(v, false, now)
 		}
 		// Take what else is ready, within the window, so it goes in one batch.
 		for p.hasRoom() {
@@ -146,7 +150,7 @@ func (p *pump) run(ctx context.Context) {
 				}
 				continue
 			}
-			p.add(v, false)
+			p.add(v, false, now)
 		}
 		p.kick()
 	}
@@ -158,7 +162,7 @@ func (p *pump) read(_ []byte, err error) bool {
 	var lag *host.LagError
 	switch {
 	case errors.As(err, &enc):
-		p.add(nil, true) // dead-lettered by the host; released in its turn
+		p.add(nil, true, 0) // dead-lettered by the host; released in its turn
 		return true
 	case errors.As(err, &lag):
 		return true // counted as dropped by the host
@@ -172,10 +176,10 @@ func (p *pump) read(_ []byte, err error) bool {
 	return false // ctx ended
 }
 
-// add appends a value read (done: already dead-lettered by the host).
-func (p *pump) add(v []byte, done bool) {
+// add appends a value read at time at (done: already dead-lettered by the host).
+func (p *pump) add(v []byte, done bool, at time.Duration) {
 	p.mu.Lock()
-	p.items = append(p.items, &item{payload: v, done: done})
+	p.items = append(p.items, &item{payload: v, done: done, readAt: at})
 	p.bytes += len(v)
 	n := p.releasable()
 	p.mu.Unlock()
@@ -290,7 +294,7 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 	for _, f := range fs {
 		failed[f.Index] = f.Err
 	}
-	now := time.Now()
+	now, mono := time.Now(), monotime()
 	var dls []*dlJob
 	retried := false
 	for i, it := range fl.items {
@@ -299,9 +303,11 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 			it.done = true
 			p.db.CountLink(p.info.ID, host.LinkDelivered, 1)
 			p.lastOK = now
+			p.lat.observe(mono - it.readAt)
 			continue
 		}
 		p.db.CountLink(p.info.ID, host.LinkFailed, 1)
+		p.failed.count(err)
 		if it.firstFail.IsZero() {
 			it.firstFail = now
 		}
@@ -358,6 +364,7 @@ func (p *pump) requeue() {
 func (p *pump) failHead(err error) {
 	p.lastErr, p.lastErrAt = err, time.Now()
 	p.db.CountLink(p.info.ID, host.LinkFailed, 1)
+	p.failed.count(err)
 	p.scheduleRetry()
 }
 
