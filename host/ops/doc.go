@@ -1,0 +1,11 @@
+// Package ops is AimDB's operations listener: one HTTP server in the host process
+// that serves Prometheus metrics (/metrics), Kubernetes-style probes (/healthz,
+// /readyz), the control protocol over WebSocket (/ws?v=3.0, the same implementation
+// as the control socket), a live dashboard (/) embedded in the binary, and, on
+// request, pprof (/debug/pprof/). docs/operations.md describes each.
+//
+// Each job has its file: bind.go (which addresses need a token), auth.go (bearer
+// token), server.go (the listener and its routes), metrics.go (the collector that
+// reads the host's counters at scrape time), probes.go, ws.go (the WebSocket
+// transport), status.go (the aimdb.status record) and dashboard.go.
+package ops
