@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"sync"
 	"time"
 
@@ -37,6 +38,24 @@ type RecordStatus struct {
 	Refused  uint64 `json:"refused"`
 	// Occupancy is how many values wait for the record's slowest consumer.
 	Occupancy int `json:"occupancy"`
+	// Rate is values produced per second since the previous snapshot (SetRates).
+	Rate float64 `json:"rate"`
+}
+
+// SetRates sets every record's Rate from prev, a snapshot taken elapsed earlier.
+func (st *Status) SetRates(prev Status, elapsed time.Duration) {
+	if elapsed <= 0 {
+		return
+	}
+	before := make(map[string]uint64, len(prev.Records))
+	for _, r := range prev.Records {
+		before[r.Key] = r.Produced
+	}
+	for i, r := range st.Records {
+		if p, ok := before[r.Key]; ok && r.Produced >= p {
+			st.Records[i].Rate = math.Round(float64(r.Produced-p)/elapsed.Seconds()*10) / 10
+		}
+	}
 }
 
 // Snapshot reads db's status now.
@@ -86,8 +105,15 @@ func (s *statusService) Start(_ context.Context, db *host.DB) error {
 		t := time.NewTicker(statusEvery)
 		defer t.Stop()
 		var last []byte
+		var prev Status
+		var prevAt time.Time
 		for {
-			b, err := json.Marshal(Snapshot(db))
+			st, now := Snapshot(db), time.Now()
+			if !prevAt.IsZero() {
+				st.SetRates(prev, now.Sub(prevAt))
+			}
+			prev, prevAt = st, now
+			b, err := json.Marshal(st)
 			if err == nil && !bytes.Equal(b, last) {
 				if p.Produce(b) != nil {
 					return // the record closed: the hub is stopping
