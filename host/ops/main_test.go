@@ -95,7 +95,10 @@ func startHub(t *testing.T, src string, opts Options) *hub {
 		t.Fatal(config.Format(diags))
 	}
 	log, buf := testLogger(t)
-	b := host.NewBuilder(host.WithLogger(log), connect.WithPlugins(pluginDir))
+	b := host.NewBuilder(host.WithLogger(log))
+	if len(cfg.Instances()) > 0 {
+		b.Apply(connect.WithPlugins(pluginDir))
+	}
 	cfg.Apply(b)
 	b.Apply(WithStatus())
 	db, err := b.Build()
