@@ -38,6 +38,8 @@ type conn struct {
 	readyMu sync.Mutex
 	ready   []*watch // watches that may have values, each at most once
 	readyCh chan struct{}
+
+	pacer pacer // the pump's alone
 }
 
 func newConn(s *Server, tr Transport) *conn {
@@ -382,6 +384,7 @@ func (s *subscription) stop() {
 type watch struct {
 	sub    *subscription
 	key    string
+	topic  []byte // key as a JSON string, for event frames
 	w      Watcher
 	wake   func() // puts the watch on the pump's ready list; given to Watcher.Notify
 	queued bool   // on the ready list; guarded by conn.readyMu
@@ -463,7 +466,7 @@ func (c *conn) subscribe(f *Frame) {
 			openErr = err
 			break
 		}
-		wt := &watch{sub: sub, key: r.Key, w: w}
+		wt := &watch{sub: sub, key: r.Key, topic: quoteKey(r.Key), w: w}
 		wt.wake = func() { c.markReady(wt) }
 		sub.watches = append(sub.watches, wt)
 		keys = append(keys, r.Key)
@@ -575,7 +578,8 @@ func (c *conn) drain(w *watch) bool {
 			}
 			return true
 		}
-		b, err := encodeFrame(&Frame{T: TagEvent, Sub: sub.id, Seq: sub.seq + 1, Topic: w.key, Data: v, Lag: sub.lag})
+		c.pace()
+		b, err := appendEvent(make([]byte, 0, 64+len(w.topic)+len(v)), sub.id, sub.seq+1, sub.lag, w.topic, v)
 		if err != nil {
 			c.srv.opts.Logger.Warn("control: cannot encode value", "record", w.key, "error", err)
 			sub.lag++

@@ -45,6 +45,12 @@ type Options struct {
 	// QueueBytes). The WebSocket listener sets it, so a browser tab that hangs
 	// cannot hold a connection.
 	WriteTimeout time.Duration
+	// MaxEventRate bounds the events one connection is sent per second (default 0:
+	// no bound). Values over it wait in the records, where a watcher that falls
+	// behind skips and counts them (lag), as for a client that reads slowly. The
+	// WebSocket listener sets it, so that many browser tabs cannot take the CPU the
+	// hub needs for its links and the control socket.
+	MaxEventRate int
 	// ReadOnly refuses record.set and write frames.
 	ReadOnly bool
 	// ServerVersion is reported by hello.

@@ -29,8 +29,9 @@ type Options struct {
 	// Version is reported as aimdb_build_info's label and by hello.
 	Version string
 	// Control tunes the protocol on /ws. Zero fields take WebSocket defaults: up to
-	// 256 connections, 64 KiB of frames queued per connection, and a client that
-	// does not take a write for 10 s is cut off.
+	// 256 connections, 64 KiB of frames queued per connection, at most 250 events a
+	// second per connection, and a client that does not take a write for 10 s is
+	// cut off.
 	Control control.Options
 	// Logger gets the listener's log lines.
 	Logger hclog.Logger
@@ -42,6 +43,7 @@ const (
 	wsQueueLen     = 64
 	wsQueueBytes   = 64 << 10
 	wsWriteTimeout = 10 * time.Second
+	wsMaxEventRate = 250
 )
 
 // Server is the operations listener of one database.
@@ -78,6 +80,9 @@ func Listen(db *host.DB, opts Options) (*Server, error) {
 	}
 	if co.WriteTimeout == 0 {
 		co.WriteTimeout = wsWriteTimeout
+	}
+	if co.MaxEventRate == 0 {
+		co.MaxEventRate = wsMaxEventRate
 	}
 	if co.ServerVersion == "" {
 		co.ServerVersion = opts.Version

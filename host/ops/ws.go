@@ -3,7 +3,6 @@ package ops
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +37,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c, err := websocket.Accept(w, r, nil) // refuses cross-origin pages
+	hj := &corkHijacker{ResponseWriter: w}
+	c, err := websocket.Accept(hj, r, nil) // refuses cross-origin pages
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "client", r.RemoteAddr, "error", err)
 		return
@@ -46,12 +46,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The server enforces its own frame limit (control.Options.MaxFrame): a frame over
 	// it is skipped and answered, and the connection goes on.
 	c.SetReadLimit(-1)
-	_ = s.ctl.ServeTransport(&wsTransport{c: c, peer: "websocket " + r.RemoteAddr})
+	_ = s.ctl.ServeTransport(&wsTransport{c: c, nc: hj.conn, peer: "websocket " + r.RemoteAddr})
 }
 
 // wsTransport is a control.Transport over a WebSocket: one frame per text message.
 type wsTransport struct {
 	c       *websocket.Conn
+	nc      *corkConn
 	peer    string
 	buf     bytes.Buffer
 	idle    atomic.Bool // the read deadline passed
@@ -104,24 +105,24 @@ func (t *wsTransport) readErr(err error) error {
 	return err
 }
 
-// WriteFrames writes each frame as one text message (without its newline).
+// WriteFrames writes each frame as one text message (without its newline); the
+// messages go to the network in one write, which must finish before deadline.
 func (t *wsTransport) WriteFrames(frames [][]byte, deadline time.Time) error {
-	ctx := context.Background()
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
+	t.nc.cork()
 	for _, b := range frames {
 		if t.hanging.Load() {
-			return net.ErrClosed
+			break
 		}
-		if err := t.c.Write(ctx, websocket.MessageText, bytes.TrimSuffix(b, []byte{'\n'})); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return timeoutError{"write"}
-			}
+		if err := t.c.Write(context.Background(), websocket.MessageText, bytes.TrimSuffix(b, []byte{'\n'})); err != nil {
+			_ = t.nc.uncork(deadline)
 			return err
 		}
+	}
+	if err := t.nc.uncork(deadline); err != nil {
+		return err // a passed deadline is a net.Error whose Timeout() is true
+	}
+	if t.hanging.Load() {
+		return net.ErrClosed
 	}
 	return nil
 }
@@ -130,6 +131,7 @@ func (t *wsTransport) WriteFrames(frames [][]byte, deadline time.Time) error {
 // stuck) and closes the connection.
 func (t *wsTransport) Hangup(frame []byte) {
 	t.hanging.Store(true)
+	t.nc.interrupt(time.Now().Add(hangupGrace)) // ends a write stuck on a client that does not read
 	ctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
 	defer cancel()
 	if t.c.Write(ctx, websocket.MessageText, bytes.TrimSuffix(frame, []byte{'\n'})) != nil {
