@@ -1,7 +1,10 @@
 package ops
 
 import (
+	"cmp"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +18,12 @@ import (
 )
 
 // Label sets are bounded by the configuration: record keys, link URLs (passwords
-// masked), connector instances and kinds, plugin names, error kinds and link states.
-// Nothing derived from payloads becomes a label.
+// masked; the scheme names the connector instance), link directions, connector
+// instances and kinds, plugin names, error kinds and link states. Nothing derived
+// from payloads becomes a label.
 var (
 	recordLabels    = []string{"record"}
-	linkLabels      = []string{"record", "link", "direction", "instance"}
+	linkLabels      = []string{"direction", "link", "record"} // sorted: a series' label pairs are built once (labels.go)
 	connectorLabels = []string{"instance", "kind"}
 )
 
@@ -28,10 +32,9 @@ func desc(name, help string, labels []string, extra ...string) *prometheus.Desc 
 }
 
 var (
-	recordProduced  = desc("aimdb_record_produced_total", "Values written into the record.", recordLabels)
-	recordRefused   = desc("aimdb_record_refused_total", "Values the record refused (buffer full) because an at-least-once link was a whole ring behind.", recordLabels)
-	recordDropped   = desc("aimdb_record_dropped_total", "Values a consumer of the record never got: overwritten, skipped by a single-latest consumer, or replaced unread in a mailbox.", recordLabels)
-	recordOccupancy = desc("aimdb_record_occupancy", "Values waiting in the record for its slowest consumer.", recordLabels)
+	recordProduced = desc("aimdb_record_produced_total", "Values written into the record.", recordLabels)
+	recordRefused  = desc("aimdb_record_refused_total", "Values the record refused (buffer full) because an at-least-once link was a whole ring behind.", recordLabels)
+	recordDropped  = desc("aimdb_record_dropped_total", "Values a consumer of the record never got: overwritten, skipped by a single-latest consumer, or replaced unread in a mailbox.", recordLabels)
 
 	linkDelivered    = desc("aimdb_link_delivered_total", "link_to values the connector confirmed.", linkLabels)
 	linkFailed       = desc("aimdb_link_failed_total", "link_to publish attempts that failed, by error kind (every retry counts).", linkLabels, "kind")
@@ -40,8 +43,7 @@ var (
 	linkDropped      = desc("aimdb_link_dropped_total", "link_to values skipped by design: overwritten before a best-effort link read them, or replaced by a newer value.", linkLabels)
 	linkAccepted     = desc("aimdb_link_inbound_accepted_total", "link_from messages the record took.", linkLabels)
 	linkRefused      = desc("aimdb_link_inbound_refused_total", "link_from messages refused for now because the record was full (held and offered again).", linkLabels)
-	linkInFlight     = desc("aimdb_link_in_flight", "link_to values read and not yet confirmed or given up.", linkLabels)
-	linkBacklog      = desc("aimdb_link_backlog", "link_to values waiting in the record beyond what the link read.", linkLabels)
+	linkBacklog      = desc("aimdb_link_backlog", "link_to values waiting for the link: read and not yet confirmed, and still in the record.", linkLabels)
 	linkHeld         = desc("aimdb_link_held", "link_from messages waiting for room in the record.", linkLabels)
 	linkOutboxMsgs   = desc("aimdb_link_outbox_messages", "Messages in the link's disk outbox.", linkLabels)
 	linkOutboxBytes  = desc("aimdb_link_outbox_bytes", "Payload bytes in the link's disk outbox.", linkLabels)
@@ -62,8 +64,8 @@ var (
 var linkStates = []connect.LinkState{connect.StateOK, connect.StateRetrying, connect.StateBlocked, connect.StateFailing}
 
 // latencyBounds picks the exported histogram buckets out of connect's finer ones: the
-// upper bound of bucket k is 2^k µs; every second bucket from 64 µs on, and the last.
-var latencyBounds = []int{6, 8, 10, 12, 14, 16, 18, 20, 22, 24, connect.LatencyBuckets - 2}
+// upper bound of bucket k is 2^k µs: 256 µs, 1 ms, 4 ms, 16 ms, 66 ms, 262 ms, 1 s, 8.4 s.
+var latencyBounds = []int{8, 10, 12, 14, 16, 18, 20, 23}
 
 // reservedConnectorMetrics are names a connector may not report: the host's own.
 var reservedConnectorMetrics = map[string]bool{"up": true, "healthy": true, "restarts_total": true}
@@ -84,6 +86,8 @@ type collector struct {
 	version string
 	log     hclog.Logger
 
+	labels labelCache // the label pairs of records and links, built once
+
 	mu     sync.Mutex
 	custom map[string]customDesc // connector-reported metrics by name
 	warned map[string]bool       // names refused, logged once
@@ -96,7 +100,8 @@ type customDesc struct {
 }
 
 func newCollector(db *host.DB, version string, log hclog.Logger) *collector {
-	return &collector{db: db, version: version, log: log, custom: map[string]customDesc{}, warned: map[string]bool{}}
+	return &collector{db: db, version: version, log: log, custom: map[string]customDesc{}, warned: map[string]bool{},
+		labels: newLabelCache()}
 }
 
 // Describe sends nothing: the connector-reported metrics are known only at scrape
@@ -106,11 +111,16 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 // Collect reads every counter now.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(buildInfo, prometheus.GaugeValue, 1, c.version)
-	for _, r := range c.db.Records() {
-		ch <- prometheus.MustNewConstMetric(recordProduced, prometheus.CounterValue, float64(r.Stats.Produced), r.Key)
-		ch <- prometheus.MustNewConstMetric(recordRefused, prometheus.CounterValue, float64(r.Stats.Refused), r.Key)
-		ch <- prometheus.MustNewConstMetric(recordDropped, prometheus.CounterValue, float64(r.Stats.Dropped), r.Key)
-		ch <- prometheus.MustNewConstMetric(recordOccupancy, prometheus.GaugeValue, float64(r.Stats.Occupancy), r.Key)
+	recs := c.db.Records()
+	// Series go out in the order the exposition sorts them in, so the registry's
+	// sort of each family finds them sorted.
+	slices.SortFunc(recs, func(a, b host.RecordInfo) int { return strings.Compare(a.Key, b.Key) })
+	out := newSamples(ch, 3*len(recs))
+	for _, r := range recs {
+		lp := c.labels.record(r.Key)
+		out.counter(recordProduced, lp, r.Stats.Produced)
+		out.counter(recordRefused, lp, r.Stats.Refused)
+		out.counter(recordDropped, lp, r.Stats.Dropped)
 	}
 	svc := connect.Of(c.db)
 	if svc == nil {
@@ -123,65 +133,39 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // collectLinks sends every link's counters, gauges, state and latency.
 func (c *collector) collectLinks(ch chan<- prometheus.Metric, svc *connect.Service) {
 	lat := svc.PublishLatencies()
-	li := 0
-	for _, l := range svc.Links() {
-		lv := []string{l.Record, l.URL, l.Direction, l.Instance}
-		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(lv, extra...)...)
+	links := svc.Links()
+	slices.SortFunc(links, func(a, b connect.LinkStatus) int {
+		return cmp.Or(strings.Compare(a.Direction, b.Direction), strings.Compare(a.URL, b.URL), strings.Compare(a.Record, b.Record))
+	})
+	slices.SortFunc(lat, func(a, b connect.LinkLatency) int { return a.ID - b.ID })
+	out := newSamples(ch, 10*len(links))
+	for _, l := range links {
+		ll := c.labels.link(l)
+		for i, s := range linkStates {
+			out.gauge(linkState, ll.states[i], boolValue(l.State == s))
 		}
-		gauge := func(d *prometheus.Desc, v float64, extra ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(lv, extra...)...)
-		}
-		for _, s := range linkStates {
-			v := 0.0
-			if l.State == s {
-				v = 1
-			}
-			gauge(linkState, v, string(s))
-		}
-		counter(linkDeadLettered, l.Stats.DeadLettered)
+		out.counter(linkDeadLettered, ll.base, l.Stats.DeadLettered)
 		if l.Direction == sdk.Inbound.String() {
-			counter(linkAccepted, l.Stats.Received)
-			counter(linkRefused, l.Stats.Refused)
-			gauge(linkHeld, float64(l.Held))
+			out.counter(linkAccepted, ll.base, l.Stats.Received)
+			out.counter(linkRefused, ll.base, l.Stats.Refused)
+			out.gauge(linkHeld, ll.base, float64(l.Held))
 			continue
 		}
-		counter(linkDelivered, l.Stats.Delivered)
-		counter(linkRetried, l.Stats.Retried)
-		counter(linkDropped, l.Stats.Dropped)
+		out.counter(linkDelivered, ll.base, l.Stats.Delivered)
+		out.counter(linkRetried, ll.base, l.Stats.Retried)
+		out.counter(linkDropped, ll.base, l.Stats.Dropped)
 		for kind, n := range l.FailedByKind {
-			counter(linkFailed, n, kind)
+			out.counter(linkFailed, c.labels.failed(l, kind), n)
 		}
-		gauge(linkInFlight, float64(l.InFlight))
-		gauge(linkBacklog, float64(l.Backlog))
+		out.gauge(linkBacklog, ll.base, float64(l.InFlight)+float64(l.Backlog))
 		if l.Outbox == connect.OutboxDisk {
-			gauge(linkOutboxMsgs, float64(l.OutboxMessages))
-			gauge(linkOutboxBytes, float64(l.OutboxBytes))
+			out.gauge(linkOutboxMsgs, ll.base, float64(l.OutboxMessages))
+			out.gauge(linkOutboxBytes, ll.base, float64(l.OutboxBytes))
 		}
-		for li < len(lat) && lat[li].ID < l.ID {
-			li++
-		}
-		if li < len(lat) && lat[li].ID == l.ID {
-			ch <- latencyHistogram(lat[li], lv)
+		if i, ok := slices.BinarySearchFunc(lat, l.ID, func(h connect.LinkLatency, id int) int { return h.ID - id }); ok {
+			out.histogram(linkLatency, ll.base, lat[i])
 		}
 	}
-}
-
-// latencyHistogram turns connect's histogram into a Prometheus one.
-func latencyHistogram(h connect.LinkLatency, lv []string) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(latencyBounds))
-	var cum, total uint64
-	k := 0
-	for _, b := range latencyBounds {
-		for ; k <= b; k++ {
-			cum += h.Counts[k]
-		}
-		buckets[float64(uint64(1)<<b)*1e-6] = cum
-	}
-	for _, n := range h.Counts {
-		total += n
-	}
-	return prometheus.MustNewConstHistogram(linkLatency, total, h.Sum.Seconds(), buckets, lv...)
 }
 
 // collectConnectors sends every instance's state, its plugin process's and the
