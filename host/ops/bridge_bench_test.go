@@ -22,14 +22,19 @@ import (
 // BenchmarkMQTTBridgeMetrics is an MQTT bridge on mosquitto (bench/in -> record ->
 // bench/out, QoS 1 both legs, through the mqtt plugin) with metrics off (no listener)
 // and on (the listener, the aimdb.status record, and a scrape of /metrics every
-// second, 15 times Prometheus's default rate), alternating over three rounds in one
-// run: compare their msgs/s and cpu-ns/msg (this process plus the plugin's).
+// second, 15 times Prometheus's default rate), alternating over four rounds in one
+// run, each side first in two of them: compare their msgs/s and cpu-ns/msg (this
+// process plus the plugin's).
 //
-//	go test -run '^$' -bench MQTTBridgeMetrics -benchtime 20000x ./host/ops/
+//	go test -run '^$' -bench MQTTBridgeMetrics -benchtime 30000x ./host/ops/
 func BenchmarkMQTTBridgeMetrics(b *testing.B) {
 	mosq := mqtttest.StartMosquitto(b, mqtttest.Options{Quiet: true, Extra: "max_queued_messages 0\nmax_queued_bytes 0\n"})
-	for round := 1; round <= 3; round++ {
-		for _, metrics := range []bool{false, true} {
+	for round := 1; round <= 4; round++ {
+		order := []bool{false, true}
+		if round%2 == 0 {
+			order = []bool{true, false} // neither side always runs second
+		}
+		for _, metrics := range order {
 			b.Run(fmt.Sprintf("round=%d/metrics=%v", round, metrics), func(b *testing.B) { benchBridge(b, mosq, metrics) })
 		}
 	}
