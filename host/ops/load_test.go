@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -162,5 +161,4 @@ wait:
 	if lat[len(lat)-1] > time.Second {
 		t.Errorf("the unix-socket client waited up to %v for record.list, want under 1 s", lat[len(lat)-1])
 	}
-	_ = filepath.Base
 }
