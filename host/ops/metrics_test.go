@@ -53,8 +53,8 @@ func TestMetricsDuringMQTTBridge(t *testing.T) {
 	if code, body := get(t, h.base+"/healthz"); code != http.StatusOK || string(body) != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	inLink := map[string]string{"record": "bridge.t", "link": "mqtt://in/t", "direction": "link_from", "instance": "mqtt"}
-	outLink := map[string]string{"record": "bridge.t", "link": "mqtt://out/t", "direction": "link_to", "instance": "mqtt"}
+	inLink := map[string]string{"record": "bridge.t", "link": "mqtt://in/t", "direction": "link_from"}
+	outLink := map[string]string{"record": "bridge.t", "link": "mqtt://out/t", "direction": "link_to"}
 	mqttInst := map[string]string{"instance": "mqtt", "kind": "mqtt"}
 	counters := []struct {
 		name   string
