@@ -6,6 +6,8 @@
 //
 // Each job has its file: bind.go (which addresses need a token), auth.go (bearer
 // token), server.go (the listener and its routes), metrics.go (the collector that
-// reads the host's counters at scrape time), probes.go, ws.go (the WebSocket
-// transport), status.go (the aimdb.status record) and dashboard.go.
+// reads the host's counters at scrape time), labels.go and samples.go (its series,
+// without rebuilding labels per scrape), probes.go, ws.go (the WebSocket transport),
+// cork.go (a batch of WebSocket messages in one write), status.go (the aimdb.status
+// record) and dashboard.go (the files in static/).
 package ops
