@@ -1,11 +1,14 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,36 +80,17 @@ func TestWSLoad(t *testing.T) {
 		})
 	}
 
-	// The writer: fire-and-forget write frames on the control socket, paced.
-	path, _ := control.SocketPath(p.control)
-	wconn, err := net.Dial("unix", path)
-	if err != nil {
+	// The writer: this test binary run again as a process of its own (loadgen), so
+	// the WebSocket clients here cannot starve it.
+	gen := exec.Command(os.Args[0])
+	gen.Env = append(os.Environ(), loadgenEnv+"="+p.control)
+	var genOut bytes.Buffer
+	gen.Stdout, gen.Stderr = &genOut, &genOut
+	if err := gen.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer wconn.Close()
-	written := 0
 	writerDone := make(chan error, 1)
-	go func() {
-		const tick = 10 * time.Millisecond
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		start := time.Now()
-		var buf []byte
-		for time.Since(start) < loadDuration {
-			<-tk.C
-			want := int(time.Since(start) * loadRate / time.Second)
-			buf = buf[:0]
-			for written < want {
-				buf = fmt.Appendf(buf, `{"t":"write","topic":"load.r%d","payload":{"n":%d,"pad":"0123456789abcdef0123456789abcdef"}}`+"\n", written%loadRecords, written)
-				written++
-			}
-			if _, err := wconn.Write(buf); err != nil {
-				writerDone <- err
-				return
-			}
-		}
-		writerDone <- nil
-	}()
+	go func() { writerDone <- gen.Wait() }()
 
 	// A unix-socket client (the aimdb command, a process of its own) asks for the
 	// record list every 200 ms, and the host's RSS is sampled.
@@ -131,7 +115,11 @@ wait:
 		maxRSS = max(maxRSS, p.rss(t))
 	}
 	if werr != nil {
-		t.Fatalf("writer: %v", werr)
+		t.Fatalf("writer: %v: %s", werr, genOut.String())
+	}
+	written, err := strconv.Atoi(strings.TrimSpace(genOut.String()))
+	if err != nil {
+		t.Fatalf("writer said %q", genOut.String())
 	}
 	time.Sleep(500 * time.Millisecond)
 	maxRSS = max(maxRSS, p.rss(t))
@@ -161,4 +149,43 @@ wait:
 	if p90 > time.Second || lat[len(lat)-1] > 3*time.Second {
 		t.Errorf("aimdb record list took %v (p90) and up to %v: want p90 under 1 s and every call under 3 s", p90, lat[len(lat)-1])
 	}
+}
+
+// loadgenEnv makes the test binary TestWSLoad's writer: it writes loadRate values a
+// second for loadDuration to the control socket it names, then prints the count.
+const loadgenEnv = "AIMDB_OPS_LOADGEN"
+
+// loadgen is the writer: fire-and-forget write frames, paced every 10 ms, catching up
+// when it falls behind. It returns the process's exit code.
+func loadgen(addr string) int {
+	path, err := control.SocketPath(addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	tk := time.NewTicker(10 * time.Millisecond)
+	defer tk.Stop()
+	start := time.Now()
+	written := 0
+	var buf []byte
+	for time.Since(start) < loadDuration {
+		<-tk.C
+		want := int(time.Since(start) * loadRate / time.Second)
+		buf = buf[:0]
+		for ; written < want; written++ {
+			buf = fmt.Appendf(buf, `{"t":"write","topic":"load.r%d","payload":{"n":%d,"pad":"0123456789abcdef0123456789abcdef"}}`+"\n", written%loadRecords, written)
+		}
+		if _, err := conn.Write(buf); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	fmt.Println(written)
+	return 0
 }

@@ -27,6 +27,9 @@ import (
 var aimdbBin, pluginDir string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(loadgenEnv); addr != "" {
+		os.Exit(loadgen(addr)) // the test binary run as TestWSLoad's writer
+	}
 	code := func() int {
 		tmp, err := os.MkdirTemp("", "aimdb-ops-test-")
 		if err != nil {
