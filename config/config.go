@@ -32,6 +32,8 @@ type Config struct {
 	Connectors []*Connector
 	// Records are the record blocks, in file order.
 	Records []*Record
+	// HTTP is the http block, nil when there is none.
+	HTTP *HTTP
 }
 
 // Connector is one connector block: a named instance of a plugin.

@@ -17,6 +17,7 @@ var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "connector", LabelNames: []string{"name"}},
 		{Type: "record", LabelNames: []string{"key"}},
+		{Type: "http"},
 	},
 }
 
@@ -60,6 +61,17 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	connectors := map[string]hcl.Range{}
 	records := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
+		if b.Type == "http" {
+			if p.cfg.HTTP != nil {
+				p.errorf(b.DefRange, "Duplicate http block", "an http block is already defined at %s", pos(p.cfg.HTTP.DeclRange))
+				continue
+			}
+			p.cfg.HTTP = p.http(b)
+			if p.cfg.HTTP == nil {
+				p.cfg.HTTP = &HTTP{DeclRange: b.DefRange} // remembered for the duplicate check
+			}
+			continue
+		}
 		name := b.Labels[0]
 		switch b.Type {
 		case "connector":

@@ -851,8 +851,11 @@ func (x *HealthRequest) GetInstanceId() uint64 {
 }
 
 type HealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// metrics are the numbers the instance keeps itself (sdk.MetricsReporter), read at
+	// each health check; empty when it keeps none. Added in 2.1: older hosts ignore it.
+	Metrics       []*Metric `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -894,6 +897,83 @@ func (x *HealthResponse) GetError() *Error {
 	return nil
 }
 
+func (x *HealthResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// Metric is one named number of a connector instance: the host exports it as
+// aimdb_connector_<name>{instance="..."}.
+type Metric struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`  // [a-z_][a-z0-9_]*
+	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`  // one line
+	Kind          uint32                 `protobuf:"varint,3,opt,name=kind,proto3" json:"kind,omitempty"` // 1 = counter, 2 = gauge
+	Value         float64                `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 type CloseInstanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstanceId    uint64                 `protobuf:"varint,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
@@ -903,7 +983,7 @@ type CloseInstanceRequest struct {
 
 func (x *CloseInstanceRequest) Reset() {
 	*x = CloseInstanceRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +995,7 @@ func (x *CloseInstanceRequest) String() string {
 func (*CloseInstanceRequest) ProtoMessage() {}
 
 func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1008,7 @@ func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CloseInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CloseInstanceRequest) GetInstanceId() uint64 {
@@ -946,7 +1026,7 @@ type CloseInstanceResponse struct {
 
 func (x *CloseInstanceResponse) Reset() {
 	*x = CloseInstanceResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1038,7 @@ func (x *CloseInstanceResponse) String() string {
 func (*CloseInstanceResponse) ProtoMessage() {}
 
 func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1051,7 @@ func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CloseInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type ShutdownRequest struct {
@@ -983,7 +1063,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1075,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1088,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ShutdownRequest) GetDeadlineUnixNano() int64 {
@@ -1026,7 +1106,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1118,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1131,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 // HostFrame is what the host sends on Data at once.
@@ -1067,7 +1147,7 @@ type HostFrame struct {
 
 func (x *HostFrame) Reset() {
 	*x = HostFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1159,7 @@ func (x *HostFrame) String() string {
 func (*HostFrame) ProtoMessage() {}
 
 func (x *HostFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1172,7 @@ func (x *HostFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostFrame.ProtoReflect.Descriptor instead.
 func (*HostFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HostFrame) GetOpen() bool {
@@ -1135,7 +1215,7 @@ type PluginFrame struct {
 
 func (x *PluginFrame) Reset() {
 	*x = PluginFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1227,7 @@ func (x *PluginFrame) String() string {
 func (*PluginFrame) ProtoMessage() {}
 
 func (x *PluginFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1240,7 @@ func (x *PluginFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginFrame.ProtoReflect.Descriptor instead.
 func (*PluginFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PluginFrame) GetResults() []*BatchResult {
@@ -1204,7 +1284,7 @@ type PublishBatch struct {
 
 func (x *PublishBatch) Reset() {
 	*x = PublishBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1296,7 @@ func (x *PublishBatch) String() string {
 func (*PublishBatch) ProtoMessage() {}
 
 func (x *PublishBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1309,7 @@ func (x *PublishBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishBatch.ProtoReflect.Descriptor instead.
 func (*PublishBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishBatch) GetBatchId() uint64 {
@@ -1285,7 +1365,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1377,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1390,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Failure) GetIndex() uint32 {
@@ -1338,7 +1418,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1430,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1443,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BatchResult) GetBatchId() uint64 {
@@ -1400,7 +1480,7 @@ type InboundBatch struct {
 
 func (x *InboundBatch) Reset() {
 	*x = InboundBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1492,7 @@ func (x *InboundBatch) String() string {
 func (*InboundBatch) ProtoMessage() {}
 
 func (x *InboundBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1505,7 @@ func (x *InboundBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundBatch.ProtoReflect.Descriptor instead.
 func (*InboundBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InboundBatch) GetBatchId() uint64 {
@@ -1481,7 +1561,7 @@ type Oversized struct {
 
 func (x *Oversized) Reset() {
 	*x = Oversized{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1573,7 @@ func (x *Oversized) String() string {
 func (*Oversized) ProtoMessage() {}
 
 func (x *Oversized) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1586,7 @@ func (x *Oversized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Oversized.ProtoReflect.Descriptor instead.
 func (*Oversized) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Oversized) GetIndex() uint32 {
@@ -1539,7 +1619,7 @@ type InboundAck struct {
 
 func (x *InboundAck) Reset() {
 	*x = InboundAck{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1631,7 @@ func (x *InboundAck) String() string {
 func (*InboundAck) ProtoMessage() {}
 
 func (x *InboundAck) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1644,7 @@ func (x *InboundAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundAck.ProtoReflect.Descriptor instead.
 func (*InboundAck) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InboundAck) GetBatchId() uint64 {
@@ -1609,7 +1689,7 @@ type LatestRequest struct {
 
 func (x *LatestRequest) Reset() {
 	*x = LatestRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1701,7 @@ func (x *LatestRequest) String() string {
 func (*LatestRequest) ProtoMessage() {}
 
 func (x *LatestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1714,7 @@ func (x *LatestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestRequest.ProtoReflect.Descriptor instead.
 func (*LatestRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LatestRequest) GetId() uint64 {
@@ -1669,7 +1749,7 @@ type LatestResponse struct {
 
 func (x *LatestResponse) Reset() {
 	*x = LatestResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1761,7 @@ func (x *LatestResponse) String() string {
 func (*LatestResponse) ProtoMessage() {}
 
 func (x *LatestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1774,7 @@ func (x *LatestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestResponse.ProtoReflect.Descriptor instead.
 func (*LatestResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LatestResponse) GetId() uint64 {
@@ -1792,9 +1872,15 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\rBuildResponse\"0\n" +
 	"\rHealthRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
-	"instanceId\">\n" +
+	"instanceId\"q\n" +
 	"\x0eHealthResponse\x12,\n" +
-	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"7\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\x121\n" +
+	"\ametrics\x18\x02 \x03(\v2\x17.aimdb.plugin.v2.MetricR\ametrics\"Z\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\rR\x04kind\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\"7\n" +
 	"\x14CloseInstanceRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
 	"instanceId\"\x17\n" +
@@ -1871,7 +1957,7 @@ func file_pluginv2_plugin_proto_rawDescGZIP() []byte {
 	return file_pluginv2_plugin_proto_rawDescData
 }
 
-var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_pluginv2_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),        // 0: aimdb.plugin.v2.DescribeRequest
 	(*OptionDoc)(nil),              // 1: aimdb.plugin.v2.OptionDoc
@@ -1887,67 +1973,69 @@ var file_pluginv2_plugin_proto_goTypes = []any{
 	(*BuildResponse)(nil),          // 11: aimdb.plugin.v2.BuildResponse
 	(*HealthRequest)(nil),          // 12: aimdb.plugin.v2.HealthRequest
 	(*HealthResponse)(nil),         // 13: aimdb.plugin.v2.HealthResponse
-	(*CloseInstanceRequest)(nil),   // 14: aimdb.plugin.v2.CloseInstanceRequest
-	(*CloseInstanceResponse)(nil),  // 15: aimdb.plugin.v2.CloseInstanceResponse
-	(*ShutdownRequest)(nil),        // 16: aimdb.plugin.v2.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 17: aimdb.plugin.v2.ShutdownResponse
-	(*HostFrame)(nil),              // 18: aimdb.plugin.v2.HostFrame
-	(*PluginFrame)(nil),            // 19: aimdb.plugin.v2.PluginFrame
-	(*PublishBatch)(nil),           // 20: aimdb.plugin.v2.PublishBatch
-	(*Failure)(nil),                // 21: aimdb.plugin.v2.Failure
-	(*BatchResult)(nil),            // 22: aimdb.plugin.v2.BatchResult
-	(*InboundBatch)(nil),           // 23: aimdb.plugin.v2.InboundBatch
-	(*Oversized)(nil),              // 24: aimdb.plugin.v2.Oversized
-	(*InboundAck)(nil),             // 25: aimdb.plugin.v2.InboundAck
-	(*LatestRequest)(nil),          // 26: aimdb.plugin.v2.LatestRequest
-	(*LatestResponse)(nil),         // 27: aimdb.plugin.v2.LatestResponse
-	nil,                            // 28: aimdb.plugin.v2.Link.OptionsEntry
-	nil,                            // 29: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
-	nil,                            // 30: aimdb.plugin.v2.BuildRequest.OptionsEntry
+	(*Metric)(nil),                 // 14: aimdb.plugin.v2.Metric
+	(*CloseInstanceRequest)(nil),   // 15: aimdb.plugin.v2.CloseInstanceRequest
+	(*CloseInstanceResponse)(nil),  // 16: aimdb.plugin.v2.CloseInstanceResponse
+	(*ShutdownRequest)(nil),        // 17: aimdb.plugin.v2.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 18: aimdb.plugin.v2.ShutdownResponse
+	(*HostFrame)(nil),              // 19: aimdb.plugin.v2.HostFrame
+	(*PluginFrame)(nil),            // 20: aimdb.plugin.v2.PluginFrame
+	(*PublishBatch)(nil),           // 21: aimdb.plugin.v2.PublishBatch
+	(*Failure)(nil),                // 22: aimdb.plugin.v2.Failure
+	(*BatchResult)(nil),            // 23: aimdb.plugin.v2.BatchResult
+	(*InboundBatch)(nil),           // 24: aimdb.plugin.v2.InboundBatch
+	(*Oversized)(nil),              // 25: aimdb.plugin.v2.Oversized
+	(*InboundAck)(nil),             // 26: aimdb.plugin.v2.InboundAck
+	(*LatestRequest)(nil),          // 27: aimdb.plugin.v2.LatestRequest
+	(*LatestResponse)(nil),         // 28: aimdb.plugin.v2.LatestResponse
+	nil,                            // 29: aimdb.plugin.v2.Link.OptionsEntry
+	nil,                            // 30: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	nil,                            // 31: aimdb.plugin.v2.BuildRequest.OptionsEntry
 }
 var file_pluginv2_plugin_proto_depIdxs = []int32{
 	1,  // 0: aimdb.plugin.v2.Kind.options:type_name -> aimdb.plugin.v2.OptionDoc
 	2,  // 1: aimdb.plugin.v2.DescribeResponse.kinds:type_name -> aimdb.plugin.v2.Kind
 	3,  // 2: aimdb.plugin.v2.DescribeResponse.limits:type_name -> aimdb.plugin.v2.Limits
-	28, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
-	29, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	29, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
+	30, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
 	6,  // 5: aimdb.plugin.v2.ValidateConfigRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 6: aimdb.plugin.v2.ValidateConfigResponse.error:type_name -> aimdb.plugin.v2.Error
 	9,  // 7: aimdb.plugin.v2.ValidateConfigResponse.findings:type_name -> aimdb.plugin.v2.Finding
 	5,  // 8: aimdb.plugin.v2.Finding.error:type_name -> aimdb.plugin.v2.Error
-	30, // 9: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
+	31, // 9: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
 	6,  // 10: aimdb.plugin.v2.BuildRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 11: aimdb.plugin.v2.HealthResponse.error:type_name -> aimdb.plugin.v2.Error
-	20, // 12: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
-	25, // 13: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
-	27, // 14: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
-	22, // 15: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
-	23, // 16: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
-	26, // 17: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
-	5,  // 18: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
-	21, // 19: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
-	24, // 20: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
-	21, // 21: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
-	5,  // 22: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
-	0,  // 23: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
-	7,  // 24: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
-	10, // 25: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
-	12, // 26: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
-	14, // 27: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
-	16, // 28: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
-	18, // 29: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
-	4,  // 30: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
-	8,  // 31: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
-	11, // 32: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
-	13, // 33: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
-	15, // 34: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
-	17, // 35: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
-	19, // 36: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
-	30, // [30:37] is the sub-list for method output_type
-	23, // [23:30] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	14, // 12: aimdb.plugin.v2.HealthResponse.metrics:type_name -> aimdb.plugin.v2.Metric
+	21, // 13: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
+	26, // 14: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
+	28, // 15: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
+	23, // 16: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
+	24, // 17: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
+	27, // 18: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
+	5,  // 19: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
+	22, // 20: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
+	25, // 21: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
+	22, // 22: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
+	5,  // 23: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
+	0,  // 24: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
+	7,  // 25: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
+	10, // 26: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
+	12, // 27: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
+	15, // 28: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
+	17, // 29: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
+	19, // 30: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
+	4,  // 31: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
+	8,  // 32: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
+	11, // 33: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
+	13, // 34: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
+	16, // 35: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
+	18, // 36: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
+	20, // 37: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pluginv2_plugin_proto_init() }
@@ -1961,7 +2049,7 @@ func file_pluginv2_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pluginv2_plugin_proto_rawDesc), len(file_pluginv2_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

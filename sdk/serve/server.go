@@ -244,13 +244,13 @@ func (s *server) instance(id uint64) *served {
 	return s.insts[id]
 }
 
-// Health asks the instance whether it is healthy.
+// Health asks the instance whether it is healthy, and for its own metrics.
 func (s *server) Health(ctx context.Context, req *pb.HealthRequest) (*pb.HealthResponse, error) {
 	sv := s.instance(req.InstanceId)
 	if sv == nil {
 		return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sdk.Errorf(sdk.KindClosed, "no instance %d", req.InstanceId))}, nil
 	}
-	return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sv.inst.Health(ctx))}, nil
+	return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sv.inst.Health(ctx)), Metrics: metricsToPB(sv.inst.Metrics())}, nil
 }
 
 // CloseInstance closes one instance and forgets it.

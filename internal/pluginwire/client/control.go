@@ -118,15 +118,26 @@ func findingsFromPB(fs []*pb.Finding, links []Link) error {
 
 // Health asks the plugin whether instance id is healthy.
 func (c *Conn) Health(ctx context.Context, id uint64) error {
+	_, err := c.HealthMetrics(ctx, id)
+	return err
+}
+
+// HealthMetrics is Health that also returns the metrics the instance keeps itself
+// (sdk.MetricsReporter); they come with an unhealthy answer too.
+func (c *Conn) HealthMetrics(ctx context.Context, id uint64) ([]sdk.Metric, error) {
 	var resp *pb.HealthResponse
 	err := c.call(ctx, "health", func(ctx context.Context) (err error) {
 		resp, err = c.rpc.Health(ctx, &pb.HealthRequest{InstanceId: id})
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return pluginwire.ErrorFromPB(resp.Error)
+	var ms []sdk.Metric
+	for _, m := range resp.Metrics {
+		ms = append(ms, sdk.Metric{Name: m.Name, Help: m.Help, Kind: sdk.MetricKind(m.Kind), Value: m.Value})
+	}
+	return ms, pluginwire.ErrorFromPB(resp.Error)
 }
 
 // CloseInstance closes instance id in the plugin.
