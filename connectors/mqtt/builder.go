@@ -8,6 +8,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -39,18 +40,20 @@ func (Builder) Describe() sdk.Description {
 	}
 }
 
-// ValidateConfig checks a connector URL, its options and its links without
-// connecting. Every problem is reported (joined), each KindInvalidConfig naming the
-// option or link.
+// ValidateConfig checks a connector URL, its options (reading the TLS files they
+// name) and its links without connecting. Every link's mistake is reported, each
+// tied to its link (sdk.ForLink) and option.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	var errs []error
-	if _, err := parseSettings("check", u, options); err != nil {
+	if s, err := parseSettings("check", u, options); err != nil {
 		errs = append(errs, err)
+	} else if s.tls {
+		if _, err := tlsConfig(s, hclog.NewNullLogger()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, l := range links {
-		if err := validateLink(l.Direction, l.Resource, l.Config); err != nil {
-			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s %q (record %q): %v", l.Direction, "mqtt://"+l.Resource, l.Record, plain(err)))
-		}
+		errs = append(errs, sdk.ForLink(l, validateLink(l.Direction, l.Resource, l.Config)))
 	}
 	return errors.Join(errs...)
 }
@@ -80,16 +83,6 @@ func validateLink(dir sdk.Direction, resource string, cfg sdk.Config) error {
 	return fmt.Errorf("unknown link direction %d", dir)
 }
 
-// plain strips the kind from an sdk error, for re-wrapping under another kind
-// without printing two kinds.
-func plain(err error) error {
-	var e *sdk.Error
-	if errors.As(err, &e) && e.Err != nil {
-		return e.Err
-	}
-	return err
-}
-
 // Build makes one connector instance. It checks the configuration, starts the
 // embedded broker when asked, and connects in the background: a broker that is not
 // there yet is retried with backoff, so Build succeeds without one. It waits for the
@@ -102,7 +95,7 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	filters := make(map[string]byte)
 	for _, r := range b.Routes {
 		if err := validateLink(sdk.Inbound, r.Resource, r.Config); err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "mqtt connector %q: link_from %q (record %q): %v", b.Instance, "mqtt://"+r.Resource, r.Record, plain(err))
+			return nil, sdk.ForLink(sdk.LinkSpec{ID: r.ID, Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record}, err)
 		}
 		q, _ := parseQoS(r.Config)
 		if old, ok := filters[r.Resource]; !ok || q > old {
@@ -166,3 +159,13 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 
 // startupWait bounds how long Build waits for the first connection.
 const startupWait = 3 * time.Second
+
+// plain strips the kind from an sdk error, for re-wrapping under another kind
+// without printing two kinds.
+func plain(err error) error {
+	var e *sdk.Error
+	if errors.As(err, &e) && e.Err != nil {
+		return e.Err
+	}
+	return err
+}

@@ -44,7 +44,6 @@ func freeAddr(t *testing.T) string {
 // a webhook out, a POST in acknowledged by the host, a rejected value, GET latest,
 // health, and config validation in the plugin process.
 func TestThroughPluginProcess(t *testing.T) {
-	t.Setenv(pluginEnv, "1")
 	t.Setenv("HTTP_PLUGIN_TEST_TOKEN", "e2e-token")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -64,7 +63,10 @@ func TestThroughPluginProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := plugin.Start(ctx, exe, plugin.Config{})
+	// The plugin gets the variables its instances name, as under the host, and the one
+	// that makes this test binary serve as the plugin.
+	proc, err := plugin.Start(ctx, exe, plugin.Config{Env: []string{pluginEnv + "=1"},
+		KindEnv: map[string][]string{"http": {"HTTP_PLUGIN_TEST_TOKEN"}}})
 	if err != nil {
 		t.Fatalf("start plugin: %v", err)
 	}
@@ -164,6 +166,19 @@ func TestThroughPluginProcess(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || string(b) != want {
 			t.Fatalf("GET %s = %d %q, want the host's latest value %s", path, resp.StatusCode, b, want)
+		}
+	}
+
+	// Latest questions ride on the data stream, which lives as long as the plugin:
+	// nothing expires after go-plugin's 5 s window for unclaimed broker connections.
+	time.Sleep(6 * time.Second)
+	if resp, err := http.Get("http://" + listen + "/alerts/high"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != `{"level":3}` {
+			t.Fatalf("GET /alerts/high 6 s later = %d %q, want 200 with the host's value", resp.StatusCode, b)
 		}
 	}
 

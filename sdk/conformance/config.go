@@ -16,8 +16,6 @@ type Config struct {
 	// with -race, so the race detector watches the connector too. Checks that need a
 	// plugin process (handshake, shutdown, crash, leak and stdout checks) are skipped.
 	Builder sdk.ConnectorBuilder
-	// Env is added to the plugin process's environment.
-	Env []string
 	// Scheme selects the connector kind when the plugin serves several; default the first.
 	Scheme string
 	// URL is the connector URL of the instances the checks build.
@@ -26,6 +24,10 @@ type Config struct {
 	Options sdk.Config
 	// LinkOptions are the options of every link_to link; RouteOptions of every link_from link.
 	LinkOptions, RouteOptions sdk.Config
+	// Env is added to the plugin's environment ("NAME=value"). As under the host, the
+	// plugin sees only a few harmless variables of the test's own environment (PATH,
+	// HOME, the locale, ...) and those its options name in "_env" options.
+	Env []string
 	// Peer observes and injects messages; nil skips every check that needs one.
 	Peer Peer
 	// Resources names what the checks that need no Peer link to when there is none

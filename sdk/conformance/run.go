@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // check is one conformance check. run returns nil for a pass, a *skipError to skip,
@@ -50,8 +53,8 @@ type runner struct {
 	downReady bool
 	downSent  [][]byte // values whose publish failed during the outage, in order
 	// stopped: a check stopped the outside system and has not started it again.
-	stopped bool
-	nextLink  uint32
+	stopped  bool
+	nextLink uint32
 	// hung is set once a close did not return in time.
 	hung atomic.Bool
 	// runID and seq make payloads unique; see payload.
@@ -240,7 +243,12 @@ func (r *runner) launch(opts ProcessOptions) (Target, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 2 * StartBound
 	}
-	opts.Env = append(append([]string(nil), r.cfg.Env...), opts.Env...)
+	// As the host does, pass the plugin the variables its options name ("_env").
+	var names []string
+	for _, c := range []sdk.Config{r.cfg.Options, r.cfg.LinkOptions, r.cfg.RouteOptions} {
+		names = append(names, c.EnvNames()...)
+	}
+	opts.Env = append(append(append([]string(nil), r.cfg.Env...), opts.Env...), client.LookupEnv(names)...)
 	return LaunchProcess(ctx, r.cfg.Plugin, opts)
 }
 

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
@@ -161,7 +160,7 @@ func (f *fakeData) nextInbound(t *testing.T) *pb.InboundBatch {
 // held messages are settled by later acks, and messages unsettled when the stream
 // breaks are acked with KindClosed.
 func TestDataStreamInboundAcks(t *testing.T) {
-	s := newServer(nil, hclog.NewNullLogger())
+	s := newServer(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := newFakeData(ctx)
 	done := make(chan error, 1)
@@ -262,7 +261,7 @@ func (c *failingOnce) Close(context.Context) error { return nil }
 // next epoch is.
 func TestDataStreamPublishEpochs(t *testing.T) {
 	conn := &failingOnce{}
-	s := newServer([]sdk.ConnectorBuilder{conn}, hclog.NewNullLogger())
+	s := newServer([]sdk.ConnectorBuilder{conn})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := s.Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "x", Scheme: "fo",
@@ -326,7 +325,7 @@ func (c *deadlineProbe) Close(context.Context) error { return nil }
 // batch without one is published under the instance's context alone.
 func TestDataStreamPublishDeadline(t *testing.T) {
 	conn := &deadlineProbe{deadlines: make(chan time.Time, 2)}
-	s := newServer([]sdk.ConnectorBuilder{conn}, hclog.NewNullLogger())
+	s := newServer([]sdk.ConnectorBuilder{conn})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := s.Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "x", Scheme: "dl",
