@@ -22,11 +22,20 @@ const (
 )
 
 // checkOutageBackoff keeps the outside system down for backoffWindow and counts
-// the connections offered to it meanwhile.
+// the connections offered to it meanwhile, by one instance in a fresh process (so
+// instances earlier checks could not close add none).
 func checkOutageBackoff(r *runner) error {
 	counter := r.cfg.Peer.(ConnectCounter)
+	t := r.target
+	if !r.inProcess {
+		var err error
+		if t, err = r.launch(ProcessOptions{}); err != nil {
+			return err
+		}
+		defer t.Kill()
+	}
 	l := r.out(r.resource(0))
-	in, err := r.build(r.target, r.spec("outage-backoff", l))
+	in, err := r.build(t, r.spec("outage-backoff", l))
 	if err != nil {
 		return err
 	}

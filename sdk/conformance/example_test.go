@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
+	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
 // repoRoot is the module root, two levels above this package.
@@ -25,13 +28,13 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// copyExample copies examples/udp to a directory outside the repository, as a third
+// copyExample copies examples/NAME to a directory outside the repository, as a third
 // party would have it: its replace directive points at the repository and its go.sum
 // is the repository's, so it builds offline from the module cache.
-func copyExample(t *testing.T, root string) string {
+func copyExample(t *testing.T, root, name string) string {
 	t.Helper()
-	src := filepath.Join(root, "examples", "udp")
-	dst := filepath.Join(t.TempDir(), "udp-connector")
+	src := filepath.Join(root, "examples", name)
+	dst := filepath.Join(t.TempDir(), name+"-connector")
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -79,81 +82,102 @@ func offlineGo(t *testing.T, dir string, timeout time.Duration, args ...string) 
 	return string(out)
 }
 
-// TestExampleAsThirdParty builds the UDP example outside the repository, runs its own
-// tests there (which put it through the conformance kit), and runs it as a plugin of
-// a real `aimdb run`, setting and getting records through the CLI.
+// TestExampleAsThirdParty builds each example outside the repository, runs its own
+// tests there (which put it through the conformance kit), and runs the UDP one as a
+// plugin of a real `aimdb run`, setting and getting records through the CLI. It also
+// runs `aimdb conformance`.
 func TestExampleAsThirdParty(t *testing.T) {
 	root := repoRoot(t)
-	dir := copyExample(t, root)
-	plugins := filepath.Join(t.TempDir(), "plugins")
-	offlineGo(t, dir, 3*time.Minute, "build", "-o", filepath.Join(plugins, "udp"), ".")
-
-	t.Run("own-tests", func(t *testing.T) {
-		out := offlineGo(t, dir, 4*time.Minute, "test", "-count=1", "-v", "./...")
-		for _, want := range []string{"--- PASS: TestConformance", "--- PASS: TestConformance/publish/single", "--- PASS: TestConformance/outage/recover", "ok  \tgithub.com/aimdb-dev/aimdb-go/examples/udp"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("the example's tests did not print %q:\n%s", want, out)
-			}
-		}
-	})
-
 	aimdb := filepath.Join(t.TempDir(), "aimdb")
 	offlineGo(t, root, 3*time.Minute, "build", "-o", aimdb, "./cmd/aimdb")
-	t.Run("aimdb-run", func(t *testing.T) {
-		runWithAimdb(t, aimdb, plugins)
-	})
 	t.Run("aimdb-conformance", func(t *testing.T) {
-		conformanceCommand(t, aimdb, filepath.Join(plugins, "udp"))
+		conformanceCommand(t, aimdb)
 	})
-}
-
-// freeUDP returns a free 127.0.0.1 UDP address.
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, ex := range []struct {
+		name   string
+		passed []string // checks the example's own tests must pass
+	}{
+		{"udp", []string{"TestConformance/publish/single", "TestConformance/outage/recover"}},
+		{"tcp", []string{"TestConformance/publish/deadline", "TestConformance/outage/inbound", "TestConformance/outage/backoff",
+			"TestConformance/outage/reconnects", "TestConformanceInProcess/inbound/payload-kept"}},
+	} {
+		t.Run(ex.name, func(t *testing.T) {
+			dir := copyExample(t, root, ex.name)
+			plugins := filepath.Join(t.TempDir(), "plugins")
+			offlineGo(t, dir, 3*time.Minute, "build", "-o", filepath.Join(plugins, ex.name), ".")
+			t.Run("own-tests", func(t *testing.T) {
+				out := offlineGo(t, dir, 4*time.Minute, "test", "-count=1", "-v", "./...")
+				for _, want := range append(ex.passed, "ok  \tgithub.com/aimdb-dev/aimdb-go/examples/"+ex.name) {
+					if !strings.HasPrefix(want, "ok") {
+						want = "--- PASS: " + want
+					}
+					if !strings.Contains(out, want) {
+						t.Errorf("the example's tests did not print %q:\n%s", want, out)
+					}
+				}
+				if strings.Contains(out, "--- FAIL") {
+					t.Errorf("the example's tests failed:\n%s", out)
+				}
+			})
+			if ex.name == "udp" {
+				t.Run("aimdb-run", func(t *testing.T) {
+					runWithAimdb(t, aimdb, plugins)
+				})
+			}
+		})
 	}
-	defer pc.Close()
-	return pc.LocalAddr().String()
 }
 
-// conformanceCommand runs `aimdb conformance` with this test binary as the peer
-// program: the example passes the checks it selects, the broken plugin fails.
-func conformanceCommand(t *testing.T, aimdb, plugin string) {
-	addr, target := freeUDP(t), freeUDP(t)
+// conformanceCommand runs `aimdb conformance` on the line test plugin with this test
+// binary as the peer program: without a fault it passes the checks it selects; with
+// one, it fails that fault's check and exits 1.
+func conformanceCommand(t *testing.T, aimdb string) {
+	addr := freeTCP(t)
+	plugin := filepath.Join(pluginDir, "line")
 	junit := filepath.Join(t.TempDir(), "conformance.xml")
-	cmd := exec.Command(aimdb, "conformance", plugin, "--url", "udp://"+addr, "--option", "listen="+target,
+	cmd := exec.Command(aimdb, "conformance", plugin, "--url", "line://"+addr,
 		"--peer", os.Args[0], "--only", "publish/single,inbound/,outage/", "--junit", junit)
-	cmd.Env = append(os.Environ(), peerEnv+"="+addr+" "+target)
+	cmd.Env = append(os.Environ(), peerEnv+"="+addr)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("aimdb conformance: %v\n%s", err, out)
 	}
+	total := len(conformance.Checks())
 	for _, want := range []string{"pass  handshake/start", "pass  publish/single", "pass  inbound/routes", "pass  inbound/wildcards",
-		"skip  inbound/ack-commit: the plugin does not declare capability \"ack-commit\"", "pass  outage/down", "pass  outage/recover",
-		"skip  config/secrets: not selected", "6 passed, 0 failed, 23 skipped"} {
+		"pass  inbound/ack-commit", "pass  outage/down", "pass  outage/recover", "pass  outage/inbound", "pass  outage/backoff",
+		"pass  outage/reconnects", "skip  config/secrets: not selected", fmt.Sprintf("12 passed, 0 failed, %d skipped", total-12)} {
 		if !strings.Contains(string(out), want+"\n") && !strings.Contains(string(out), want+" (") {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	x, err := os.ReadFile(junit)
-	if err != nil || !strings.Contains(string(x), `<testsuite name="conformance `+plugin+`" tests="29" failures="0" skipped="23"`) {
+	if err != nil || !strings.Contains(string(x), fmt.Sprintf(`<testsuite name="conformance %s" tests="%d" failures="0" skipped="%d"`, plugin, total, total-12)) {
 		t.Errorf("junit file: %v\n%s", err, x)
 	}
 
-	broken := exec.Command(aimdb, "conformance", filepath.Join(pluginDir, "broken"), "--url", "broken://"+addr,
-		"--option", "listen="+target, "--peer", os.Args[0], "--only", "inbound/routes,stdout/", "--timeout", "2s")
-	broken.Env = cmd.Env
+	broken := exec.Command(aimdb, "conformance", plugin, "--url", "line://"+addr,
+		"--peer", os.Args[0], "--only", "outage/inbound,stdout/", "--timeout", "3s")
+	broken.Env = append(cmd.Env, line.FaultEnv+"="+string(line.NoResubscribe))
 	out, err = broken.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Errorf("aimdb conformance on the broken plugin: %v, want exit code 1\n%s", err, out)
+		t.Errorf("aimdb conformance on the plugin that does not subscribe again: %v, want exit code 1\n%s", err, out)
 	}
-	for _, want := range []string{"FAIL  inbound/routes: ", "FAIL  stdout/silent: ", "1 passed, 2 failed, 26 skipped"} {
+	for _, want := range []string{"FAIL  outage/inbound: ", "subscribe again", fmt.Sprintf("2 passed, 1 failed, %d skipped", total-3)} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("broken plugin output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// freeTCP returns a free 127.0.0.1 TCP address.
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // runWithAimdb starts `aimdb run` with the example plugin and a UDP peer, and moves

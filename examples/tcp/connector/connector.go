@@ -70,9 +70,10 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 		return nil, err
 	}
 	c := &conn{addr: addr, router: b.Router, wlock: make(chan struct{}, 1)}
-	// The reconnector runs session, waiting between attempts as its zero Backoff
-	// says: 100 ms doubling to 30 s, jittered.
-	c.rc = &sdk.Reconnector{Name: "line server " + addr, Session: c.session, Logger: b.Logger}
+	// The reconnector runs session again and again, waiting between attempts: 100 ms
+	// doubling to 10 s, jittered, so a server that is down is not hammered.
+	c.rc = &sdk.Reconnector{Name: "line server " + addr, Session: c.session, Logger: b.Logger,
+		Backoff: sdk.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}}
 	b.Go("connect", c.rc.Run)
 	return c, nil
 }
@@ -118,11 +119,10 @@ func (c *conn) Publish(ctx context.Context, destination string, _ sdk.Config, pa
 	if len(payload) > MaxPayload {
 		return sdk.Errorf(sdk.KindMessageTooLarge, "%d bytes to %q: the limit is %d", len(payload), destination, MaxPayload)
 	}
-	nc := c.nc.Load()
-	if nc == nil {
-		return cmp.Or(c.rc.Health(), sdk.Errorf(sdk.KindConnectionFailed, "%s: reconnecting", c.addr))
+	if nc := c.nc.Load(); nc != nil {
+		return c.send(ctx, *nc, fmt.Appendf(nil, "PUB %s %s\n", destination, base64.StdEncoding.EncodeToString(payload)))
 	}
-	return c.send(ctx, *nc, fmt.Appendf(nil, "PUB %s %s\n", destination, base64.StdEncoding.EncodeToString(payload)))
+	return cmp.Or(c.rc.Health(), sdk.Errorf(sdk.KindConnectionFailed, "%s: reconnecting", c.addr))
 }
 
 // send writes one line on nc, one writer at a time and never past ctx's deadline. A
