@@ -87,7 +87,8 @@ func TestGuideCodeIsTheExample(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"examples/udp/main.go", "examples/udp/connector/builder.go", "examples/udp/connector/settings.go", "examples/udp/connector/connector.go", "examples/udp/conformance_test.go"} {
+	for _, f := range []string{"examples/udp/main.go", "examples/udp/connector/builder.go", "examples/udp/connector/settings.go", "examples/udp/connector/connector.go", "examples/udp/conformance_test.go",
+		"examples/tcp/connector/connector.go", "examples/tcp/conformance_test.go"} {
 		if !files[f] {
 			t.Errorf("the guide shows nothing of %s", f)
 		}
@@ -119,4 +120,34 @@ func kindName(k sdk.ErrorKind) string {
 		sdk.KindInvalidDestination: "KindInvalidDestination", sdk.KindInvalidConfig: "KindInvalidConfig", sdk.KindClosed: "KindClosed",
 		sdk.KindNoRoute: "KindNoRoute", sdk.KindRejected: "KindRejected",
 	}[k]
+}
+
+// TestTCPExampleSize holds the TCP example's connector to the guide's word: 150
+// lines of code at most, not counting comments and blank lines.
+func TestTCPExampleSize(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "tcp", "connector", "connector.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	for _, l := range strings.Split(string(src), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "//") {
+			code++
+		}
+	}
+	if code > 150 {
+		t.Errorf("examples/tcp/connector/connector.go has %d lines of code; the guide says 150 at most", code)
+	}
+	if !strings.Contains(mustRead(t, "docs/connector-guide.md"), "(150 lines of code, not counting comments and blank lines)") {
+		t.Error("the guide no longer states the size")
+	}
+}
+
+func mustRead(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
