@@ -23,7 +23,9 @@ does not declare, or a peer feature it lacks). Exit code 1 when a check failed.
 --peer runs a peer program that observes and injects messages on the outside system,
 speaking JSON lines on stdin/stdout (conformance.ServePeer serves one written in Go;
 docs/connector-guide.md describes the protocol). Without --peer the checks that need
-one are skipped.`,
+one are skipped, and the others link to --resource names: by default names the
+bundled kind accepts (kafka: topics conformance-a..c; knx: group addresses
+1/1/1..1/1/3; any other kind: conformance/a..c).`,
 		Example: `  aimdb conformance bin/plugins/udp --url udp://127.0.0.1:9999 --option listen=127.0.0.1:9998 --peer ./udp-peer
   aimdb conformance bin/plugins/mqtt --url mqtt://127.0.0.1:1883 --link-option qos=1 --junit conformance.xml
   aimdb conformance bin/plugins/knx --url knx://127.0.0.1:3671 --only describe/,config/`,
@@ -33,7 +35,7 @@ one are skipped.`,
 		url, scheme, peer, junit string
 		timeout                  time.Duration
 		opts, linkOpts, routeOpt = sdk.Config{}, sdk.Config{}, sdk.Config{}
-		only, skip               []string
+		only, skip, resources    []string
 	)
 	fs := c.Flags()
 	fs.StringVar(&url, "url", "", "connector URL of the instances the checks build (required)")
@@ -46,6 +48,10 @@ one are skipped.`,
 	fs.Func("route-option", "option `key=value` of every link_from link (repeatable)", kvInto(routeOpt))
 	fs.Func("only", "run only checks whose names start with this `prefix` (repeatable, or comma-separated)", func(s string) error {
 		only = append(only, strings.Split(s, ",")...)
+		return nil
+	})
+	fs.Func("resource", "without --peer, a `name` the checks link to as destination and topic (repeatable, or comma-separated; 3 needed)", func(s string) error {
+		resources = append(resources, strings.Split(s, ",")...)
 		return nil
 	})
 	fs.Func("skip", "skip this `check` (repeatable)", func(s string) error {
@@ -64,6 +70,15 @@ one are skipped.`,
 			Plugin: args[0], Scheme: scheme, URL: url, Timeout: timeout,
 			Options: opts, LinkOptions: linkOpts, RouteOptions: routeOpt, Only: only,
 			Skip: map[string]string{},
+			Resources: func(scheme string) conformance.Resources {
+				if len(resources) > 0 {
+					return conformance.Resources{Names: resources}
+				}
+				return conformance.Resources{Names: defaultResources[scheme]}
+			},
+		}
+		if n := len(resources); n > 0 && n < 3 {
+			return usagef("--resource: the checks need 3 names, got %d", n)
 		}
 		for _, s := range skip {
 			cfg.Skip[s] = "--skip"
@@ -99,6 +114,14 @@ one are skipped.`,
 		return nil
 	})
 	return c
+}
+
+// defaultResources are the names the checks link to without --peer and --resource,
+// for the bundled kinds that do not take the kit's own (conformance/a, b and c):
+// Kafka topic names hold no "/", and KNX resources are group addresses.
+var defaultResources = map[string][]string{
+	"kafka": {"conformance-a", "conformance-b", "conformance-c"},
+	"knx":   {"1/1/1", "1/1/2", "1/1/3"},
 }
 
 // kvInto returns a flag setter that adds "key=value" to c.
