@@ -27,7 +27,9 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Config{
 		Plugin:  bin,
 		URL:     peer.URL(),
-		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms"},
+		// A tunnel learns that knxd restarted from its heartbeat (or a failed send):
+		// a short one lets outage/inbound see the connector reconnect while idle.
+		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "heartbeat": "500ms"},
 		Peer:    peer,
 		Skip: map[string]string{
 			"publish/empty": "a KNX telegram carries at least one data byte",

@@ -177,7 +177,9 @@ func (r *runner) startPeer() error {
 
 // cycleOutage stops the outside system, gives in time to notice (until its health
 // turns unhealthy, within the timeout, or the quiet time for a connector without
-// health; outage/health judges the health), and starts it again.
+// health; outage/health judges the health), and starts it again, and waits, within
+// the timeout, until in reports health again, as the host would before it counts
+// on it (outage/recover judges the recovery).
 func (r *runner) cycleOutage(in Instance) error {
 	if err := r.stopPeer(); err != nil {
 		return err
@@ -187,7 +189,13 @@ func (r *runner) cycleOutage(in Instance) error {
 	} else {
 		time.Sleep(r.cfg.Quiet)
 	}
-	return r.startPeer()
+	if err := r.startPeer(); err != nil {
+		return err
+	}
+	if r.kind.Has(sdk.CapHealth) {
+		_ = r.waitHealth(in, true)
+	}
+	return nil
 }
 
 // outageValues is how many values outage/down publishes into the outage.
