@@ -11,21 +11,26 @@ import (
 // MaxPayload is the largest payload a line carries.
 const MaxPayload = 32 << 10
 
-// builder builds line connector instances with one fault.
-type builder struct{ fault Fault }
+// builder builds line connector instances, each with the fault its options name.
+type builder struct{}
 
-// NewBuilder returns the line connector's builder, with fault put in.
-func NewBuilder(fault Fault) sdk.ConnectorBuilder { return builder{fault: fault} }
+// NewBuilder returns the line connector's builder.
+func NewBuilder() sdk.ConnectorBuilder { return builder{} }
 
 func (builder) Scheme() string { return "line" }
 
 func (builder) Describe() sdk.Description {
 	return sdk.Description{Version: "0.0.1", MaxPayload: MaxPayload, Capabilities: []string{
-		sdk.CapOutbound, sdk.CapInbound, sdk.CapWildcards, sdk.CapAckCommit, sdk.CapHealth}}
+		sdk.CapOutbound, sdk.CapInbound, sdk.CapWildcards, sdk.CapAckCommit, sdk.CapHealth},
+		Options: []sdk.OptionDoc{{Name: FaultOption, Scope: sdk.ScopeConnector, Doc: "the mistake the instance makes (package line's Faults); empty: none"}}}
 }
 
-func (b builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector, error) {
-	if err := bc.Options.Unknown(); err != nil {
+func (builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector, error) {
+	if err := bc.Options.Unknown(FaultOption); err != nil {
+		return nil, err
+	}
+	fault, err := parseFault(bc.Options.String(FaultOption, ""))
+	if err != nil {
 		return nil, err
 	}
 	addrs, err := bc.URL.Addrs(0)
@@ -37,11 +42,11 @@ func (b builder) Build(_ context.Context, bc *sdk.BuildContext) (sdk.Connector, 
 			return nil, err
 		}
 	}
-	c := &conn{fault: b.fault, addr: addrs[0], router: bc.Router, log: bc.Logger, life: bc.Context(),
+	c := &conn{fault: fault, addr: addrs[0], router: bc.Router, log: bc.Logger, life: bc.Context(),
 		wlock: make(chan struct{}, 1)}
 	c.rc = &sdk.Reconnector{Name: "line server " + c.addr, Session: c.session, Logger: bc.Logger,
 		Backoff: sdk.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}}
-	if b.fault == NoBackoff {
+	if fault == NoBackoff {
 		c.rc.Backoff = sdk.Backoff{Min: time.Microsecond, Max: time.Microsecond}
 	}
 	bc.Go("connect", c.rc.Run)

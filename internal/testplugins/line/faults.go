@@ -1,13 +1,15 @@
 // Package line is a connector for the conformance kit's own tests. It speaks the line
 // protocol of the TCP example (examples/tcp: HELLO, SUB, PUB, MSG, ACK and NACK over
-// one TCP connection), correctly, and each Fault puts in one mistake connector
-// authors make: the kit must pass the connector without a fault and fail each fault
-// at its own check (sdk/conformance's broken tests hold it to that).
+// one TCP connection), correctly, and each Fault, which its "fault" option names,
+// puts in one mistake connector authors make: the kit must pass the connector
+// without a fault and fail each fault at its own check (sdk/conformance's broken
+// tests hold it to that).
 package line
 
 import (
-	"fmt"
-	"os"
+	"slices"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // Fault names one mistake; None is the correct connector.
@@ -33,19 +35,14 @@ const (
 var Faults = []Fault{NoResubscribe, LeakPerReconnect, NoBackoff, IgnoreCtx, ReusePayload, AckFirst,
 	Stdout, BlockWhileDown, HealthyWhileDown, Misroute, CloseHangs}
 
-// FaultEnv is the environment variable the plugin (cmd/line) reads its fault from.
-const FaultEnv = "AIMDB_LINE_FAULT"
+// FaultOption is the connector option that names an instance's fault.
+const FaultOption = "fault"
 
-// FaultFromEnv returns the fault FaultEnv names; unset is None.
-func FaultFromEnv() (Fault, error) {
-	f := Fault(os.Getenv(FaultEnv))
-	if f == None {
-		return None, nil
+// parseFault returns the fault s names; "" is None.
+func parseFault(s string) (Fault, error) {
+	f := Fault(s)
+	if f == None || slices.Contains(Faults, f) {
+		return f, nil
 	}
-	for _, known := range Faults {
-		if f == known {
-			return f, nil
-		}
-	}
-	return None, fmt.Errorf("%s=%q: no such fault", FaultEnv, string(f))
+	return None, sdk.OptionErrorf(sdk.KindInvalidConfig, FaultOption, "no such fault %q", s)
 }
