@@ -41,19 +41,21 @@ $(GOTESTSUM):
 vet:
 	$(GO) vet ./...
 	cd examples/udp && $(GO) vet ./...
+	cd examples/tcp && $(GO) vet ./...
 	cd internal/dist && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 
-## cross: every plugin and the example connector build with CGO_ENABLED=0 for the edge gateways' architectures
+## cross: every plugin and the example connectors build with CGO_ENABLED=0 for the edge gateways' architectures
 cross:
 	@for t in $(CROSS); do \
 		os=$${t%/*}; arch=$${t#*/}; \
 		echo "cross-compile plugins for $$t"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./plugins/... || exit 1; \
 		(cd examples/udp && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null .) || exit 1; \
+		(cd examples/tcp && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null .) || exit 1; \
 	done
 
 ## dist: for linux/amd64, linux/arm64 and linux/arm (GOARM=7), a .deb and a tarball in

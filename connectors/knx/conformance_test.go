@@ -25,8 +25,8 @@ func TestConformance(t *testing.T) {
 	}
 	bin := filepath.Join(dir, "knx")
 	conformance.Run(t, conformance.Config{
-		Plugin:  bin,
-		URL:     peer.URL(),
+		Plugin: bin,
+		URL:    peer.URL(),
 		// A tunnel learns that knxd restarted from its heartbeat (or a failed send):
 		// a short one lets outage/inbound see the connector reconnect while idle.
 		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "heartbeat": "500ms"},
