@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
-	"github.com/aimdb-dev/aimdb-go/internal/testplugins/linepeer"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -37,18 +36,20 @@ var inProcessFailures = map[line.Fault][]string{
 }
 
 // lineConfig is the kit's configuration for the line connector with fault, against
-// a fresh peer; in-process when inProcess is set.
+// a fresh line server (the TCP example's peer program); in-process when inProcess
+// is set.
 func lineConfig(t *testing.T, fault line.Fault, inProcess bool) conformance.Config {
 	t.Helper()
-	peer, err := linepeer.Start()
+	addr := freeTCP(t)
+	peer, stop, err := conformance.ExecPeer(context.Background(), []string{linePeer, addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(peer.Close)
+	t.Cleanup(stop)
 	cfg := conformance.Config{
 		Plugin:  filepath.Join(pluginDir, "line"),
 		Options: sdk.Config{line.FaultOption: string(fault)},
-		URL:     "line://" + peer.Addr,
+		URL:     "line://" + addr,
 		Peer:    peer,
 		Timeout: 3 * time.Second,
 		Cycles:  5,

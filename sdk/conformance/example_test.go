@@ -128,16 +128,15 @@ func TestExampleAsThirdParty(t *testing.T) {
 	}
 }
 
-// conformanceCommand runs `aimdb conformance` on the line test plugin with this test
-// binary as the peer program: without a fault it passes the checks it selects; with
-// one, it fails that fault's check and exits 1.
+// conformanceCommand runs `aimdb conformance` on the line test plugin with the TCP
+// example's peer program: without a fault it passes the checks it selects; with one,
+// it fails that fault's check and exits 1.
 func conformanceCommand(t *testing.T, aimdb string) {
 	addr := freeTCP(t)
 	plugin := filepath.Join(pluginDir, "line")
 	junit := filepath.Join(t.TempDir(), "conformance.xml")
 	cmd := exec.Command(aimdb, "conformance", plugin, "--url", "line://"+addr,
-		"--peer", os.Args[0], "--only", "publish/single,inbound/,outage/", "--junit", junit)
-	cmd.Env = append(os.Environ(), peerEnv+"="+addr)
+		"--peer", linePeer+" "+addr, "--only", "publish/single,inbound/,outage/", "--junit", junit)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("aimdb conformance: %v\n%s", err, out)
@@ -156,8 +155,7 @@ func conformanceCommand(t *testing.T, aimdb string) {
 	}
 
 	broken := exec.Command(aimdb, "conformance", plugin, "--url", "line://"+addr, "--option", line.FaultOption+"="+string(line.NoResubscribe),
-		"--peer", os.Args[0], "--only", "outage/inbound,stdout/", "--timeout", "3s")
-	broken.Env = cmd.Env
+		"--peer", linePeer+" "+addr, "--only", "outage/inbound,stdout/", "--timeout", "3s")
 	out, err = broken.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("aimdb conformance on the plugin that does not subscribe again: %v, want exit code 1\n%s", err, out)

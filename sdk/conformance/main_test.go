@@ -1,42 +1,33 @@
 package conformance_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
-	"github.com/aimdb-dev/aimdb-go/internal/testplugins/linepeer"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
-	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
-// pluginDir holds the test plugins, built once for the package's tests.
-var pluginDir string
-
-// peerEnv, when set to an address, makes the test binary a peer program serving a
-// line peer listening there on stdin/stdout, for the `aimdb conformance --peer` test.
-const peerEnv = "AIMDB_CONFORMANCE_TEST_PEER"
+// pluginDir holds the test plugins, built once for the package's tests, and
+// linePeer, the TCP example's peer program (examples/tcp/peer), which serves the
+// line protocol the line test plugin speaks.
+var pluginDir, linePeer string
 
 func TestMain(m *testing.M) {
-	if addr := os.Getenv(peerEnv); addr != "" {
-		p, err := linepeer.Listen(addr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if err := conformance.ServePeer(p); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
 	dir, err := os.MkdirTemp("", "aimdb-conformance")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pluginDir = dir
-	if err := testbuild.Plugins(dir, "line"); err != nil {
+	pluginDir, linePeer = dir, filepath.Join(dir, "linepeer")
+	err = testbuild.Plugins(dir, "line")
+	if err == nil {
+		err = buildExamplePeer(linePeer)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -44,4 +35,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildExamplePeer builds the TCP example's peer program (a module of its own) to out.
+func buildExamplePeer(out string) error {
+	cmd := exec.Command("go", "build", "-o", out, "./peer")
+	cmd.Dir = filepath.Join("..", "..", "examples", "tcp")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building examples/tcp/peer: %v\n%s", err, b.String())
+	}
+	return nil
 }
