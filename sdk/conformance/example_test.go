@@ -83,9 +83,9 @@ func offlineGo(t *testing.T, dir string, timeout time.Duration, args ...string) 
 }
 
 // TestExampleAsThirdParty builds each example outside the repository, runs its own
-// tests there (which put it through the conformance kit), and runs the UDP one as a
-// plugin of a real `aimdb run`, setting and getting records through the CLI. It also
-// runs `aimdb conformance`.
+// tests there (which put it through the conformance kit), runs the UDP one as a
+// plugin of a real `aimdb run`, setting and getting records through the CLI, and
+// puts the TCP one through `aimdb conformance` with its peer program.
 func TestExampleAsThirdParty(t *testing.T) {
 	root := repoRoot(t)
 	aimdb := filepath.Join(t.TempDir(), "aimdb")
@@ -119,9 +119,21 @@ func TestExampleAsThirdParty(t *testing.T) {
 					t.Errorf("the example's tests failed:\n%s", out)
 				}
 			})
-			if ex.name == "udp" {
+			switch ex.name {
+			case "udp":
 				t.Run("aimdb-run", func(t *testing.T) {
 					runWithAimdb(t, aimdb, plugins)
+				})
+			case "tcp":
+				t.Run("aimdb-conformance", func(t *testing.T) {
+					peer := filepath.Join(t.TempDir(), "tcp-peer")
+					offlineGo(t, dir, 3*time.Minute, "build", "-o", peer, "./peer")
+					addr := freeTCP(t)
+					out, err := exec.Command(aimdb, "conformance", filepath.Join(plugins, "tcp"), "--url", "tcp://"+addr,
+						"--peer", peer+" "+addr, "--only", "outage/,publish/deadline").CombinedOutput()
+					if err != nil || !strings.Contains(string(out), "pass  outage/reconnects") || !strings.Contains(string(out), "pass  publish/deadline") {
+						t.Errorf("aimdb conformance on the TCP example: %v\n%s", err, out)
+					}
 				})
 			}
 		})
