@@ -428,3 +428,52 @@ func TestDiskOutboxKeepsValuesAcrossRestart(t *testing.T) {
 		}
 	})
 }
+
+// A single_latest record's link sends its newest value after an outage: the values
+// set meanwhile are replaced, not queued, and each one not sent is counted as
+// dropped (at most the value already being sent when the outage began goes first).
+func TestNewestWinsAfterOutage(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		b := host.NewBuilder(kind, WithInstance(lbInstance(o, nil)))
+		host.Configure(b, "src", func(r *host.Registrar[int]) { r.SingleLatest(); r.LinkTo("lb://k") })
+		host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
+		db, stop := startDB(t, b)
+		dst, _ := host.ConsumerOf[int](db, "dst")
+		defer dst.Close()
+		prod, _ := host.ProducerOf[int](db, "src")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		o.start(t)
+		const n = 50
+		for i := 1; i <= n; i++ {
+			if err := prod.Produce(i); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+			time.Sleep(2 * time.Millisecond) // each value is read by the link before the next
+		}
+		eventually(t, 5*time.Second, "the link to retry", func() bool {
+			return linkStatus(t, db, "src", "lb://k").State == StateRetrying
+		})
+		o.end(t)
+		var got []int
+		for len(got) == 0 || got[len(got)-1] != n {
+			v, err := dst.Recv(ctx)
+			if err != nil {
+				t.Fatalf("after %v: %v", got, err)
+			}
+			got = append(got, v)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		l := linkStatus(t, db, "src", "lb://k")
+		t.Logf("arrived %v; delivered %d, dropped %d", got, l.Stats.Delivered, l.Stats.Dropped)
+		if len(got) > 2 {
+			t.Errorf("after the outage %d values arrived (%v), want the newest, after at most the one being sent", len(got), got)
+		}
+		if l.Stats.Delivered != uint64(len(got)) || l.Stats.Delivered+l.Stats.Dropped != n {
+			t.Errorf("delivered %d + dropped %d, want %d values accounted for, %d delivered", l.Stats.Delivered, l.Stats.Dropped, n, len(got))
+		}
+	})
+}

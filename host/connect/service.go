@@ -431,6 +431,9 @@ func (s *Service) startPump(db *host.DB, r *running, l host.LinkInfo) error {
 		tr = newLocalTransport(r.local)
 	}
 	p := newPump(s, db, l, r.plan.decl.Name, pol, src, tr)
+	if info, ok := db.Record(l.Record); ok && pol.outbox != OutboxDisk {
+		p.newestWins = info.Buffer != "spmc_ring"
+	}
 	if lt, ok := tr.(*localTransport); ok {
 		s.workers.Add(1)
 		go lt.work(s.runCtx, p, &s.workers)
