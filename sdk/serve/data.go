@@ -2,7 +2,6 @@ package serve
 
 import (
 	"sync"
-	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -71,45 +70,16 @@ func (d *dataConn) recvLoop() error {
 	}
 }
 
-// Results linger: when a few batch results are all there is to send, they wait up
-// to resultLinger for something to ride with. On a bridge the next inbound message
-// usually comes within it, and one frame carries both: one crossing of the boundary
-// (a write, a wake-up of the host) instead of two. A result only confirms a value the
-// connector already sent, so the wait adds nothing to the value's own latency.
-const (
-	resultLinger     = 2 * time.Millisecond
-	resultLingerUpTo = 64 // results that go at once
-)
-
 // writeLoop sends frames until the stream or the receiver ends.
 func (d *dataConn) writeLoop(recvErr <-chan error) error {
 	ctx := d.stream.Context()
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	lingering := false
 	for {
-		var lingerDone <-chan time.Time
-		if lingering {
-			lingerDone = linger.C
-		}
 		select {
 		case <-d.s.wake:
-			if d.onlyFewResults() {
-				if !lingering {
-					lingering = true
-					linger.Reset(resultLinger)
-				}
-				continue
-			}
-		case <-lingerDone:
 		case err := <-recvErr:
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-		if lingering {
-			linger.Stop()
-			lingering = false
 		}
 		for {
 			f := d.frame()
@@ -122,17 +92,6 @@ func (d *dataConn) writeLoop(recvErr <-chan error) error {
 			d.sent(f)
 		}
 	}
-}
-
-// onlyFewResults reports whether all that is ready to send is fewer than
-// resultLingerUpTo batch results: no inbound batch the window lets go, no question.
-func (d *dataConn) onlyFewResults() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.results) == 0 || len(d.results) >= resultLingerUpTo || d.s.host.unsent() {
-		return false
-	}
-	return !(d.window == 0 && d.s.inbound.ready() || d.window < pluginwire.MaxInboundInFlight && d.s.inbound.fullChunkWaiting())
 }
 
 // frame collects every ready result and, when the host has acknowledged every inbound

@@ -33,13 +33,6 @@ func (h *hostQuestions) take() []*pb.LatestRequest {
 	return out
 }
 
-// unsent reports whether questions wait to be sent.
-func (h *hostQuestions) unsent() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.asked) > 0
-}
-
 // answer hands a response to the question waiting for it.
 func (h *hostQuestions) answer(r *pb.LatestResponse) {
 	h.mu.Lock()

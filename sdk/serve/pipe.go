@@ -119,13 +119,6 @@ func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
 	}
 }
 
-// ready reports whether a chunk waits to be taken.
-func (p *inboundPipe) ready() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.chunks) > 0
-}
-
 // fullChunkWaiting reports whether the oldest waiting chunk is a full batch.
 func (p *inboundPipe) fullChunkWaiting() bool {
 	p.mu.Lock()
