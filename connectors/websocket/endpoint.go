@@ -141,7 +141,7 @@ func (e *endpoint) readLoop(ctx context.Context, conn *websocket.Conn) error {
 func (e *endpoint) readError(err error) error {
 	var ce websocket.CloseError
 	switch {
-	case errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig:
+	case errors.Is(err, websocket.ErrMessageTooBig) || errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig:
 		return e.errorf(sdk.KindMessageTooLarge, "a received frame is larger than max_payload (%d): %v", e.c.s.maxPayload, err)
 	case errors.As(err, &ce):
 		return e.errorf(sdk.KindConnectionFailed, "server closed the connection: status %d %q", int(ce.Code), ce.Reason)
