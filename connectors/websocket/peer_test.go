@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/connectors/websocket"
 	"github.com/aimdb-dev/aimdb-go/connectors/websocket/wstest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // frames subscribes to the frames clients send the hub on path.
@@ -66,6 +68,19 @@ func TestPerResourceConnections(t *testing.T) {
 	for _, want := range []string{`{"on":true}`, "\x00\x01"} {
 		if got := in.sink.next(t, 5*time.Second); got.Payload != want || got.Route != 3 || got.Topic != "in/c" {
 			t.Fatalf("link_from got %+v, want %q on route 3", got, want)
+		}
+	}
+
+	// Closing the instance closes every connection with 1001 (going away).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	closes := h.Subscribe(ctx, func(ev wstest.Event) bool { return ev.Event == "close" })
+	if err := in.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if ev := wstest.Next(t, closes, 5*time.Second); ev.Code != 1001 {
+			t.Errorf("connection %s closed with %d, want 1001", ev.Path, ev.Code)
 		}
 	}
 }
@@ -345,4 +360,55 @@ func metric(in *instance, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestBackPressure: at most max_inflight received frames wait for the host at once;
+// the next is read only when one is answered. A frame the host refuses is counted
+// (WebSocket cannot ask the server for it again).
+func TestBackPressure(t *testing.T) {
+	h := wstest.Start(t, wstest.Options{})
+	u, err := sdk.ParseConnectorURL(h.URL("ws", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := make(chan func(error), 100)
+	inst, err := run.Start(context.Background(), websocket.NewBuilder(), run.Config{
+		Name: "bp", URL: u, Options: sdk.Config{"max_inflight": "2"},
+		Routes: []sdk.Route{{ID: 1, Resource: "in", Record: "r"}},
+		Sink:   run.SinkFunc(func(_ run.Message, ack func(error)) { acks <- ack }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	for deadline := time.Now().Add(10 * time.Second); inst.Health(context.Background()) != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected")
+		}
+	}
+	for i := 0; i < 5; i++ {
+		send(t, h, "/in", "v", false)
+	}
+	held := []func(error){<-acks, <-acks}
+	select {
+	case <-acks:
+		t.Fatal("a third frame reached the host while two were unanswered")
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[0](sdk.Errorf(sdk.KindRejected, "not a number"))
+	third := <-acks
+	select {
+	case <-acks:
+		t.Fatal("a fourth frame reached the host while two were unanswered")
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[1](nil)
+	third(nil)
+	(<-acks)(nil)
+	(<-acks)(nil)
+	for _, m := range inst.Metrics() {
+		if m.Name == "websocket_frames_refused_total" && m.Value != 1 {
+			t.Errorf("refused = %v, want 1", m.Value)
+		}
+	}
 }
