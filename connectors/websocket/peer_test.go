@@ -317,6 +317,16 @@ func TestTLS(t *testing.T) {
 	if err := anon.Health(context.Background()); err == nil {
 		t.Fatal("connected without the client certificate the server requires")
 	}
+	misnamed := start(t, h.URL("wss", ""), sdk.Config{"tls_ca_file": p.CA, "tls_cert_file": p.ClientCert, "tls_key_file": p.ClientKey,
+		"tls_server_name": "other.example", "reconnect_min": "1s"}, to("secure", nil))
+	insecure := start(t, h.URL("wss", ""), sdk.Config{"tls_insecure_skip_verify": "true", "tls_cert_file": p.ClientCert, "tls_key_file": p.ClientKey}, to("secure", nil))
+	insecure.waitHealthy(t, 10*time.Second)
+	if !strings.Contains(insecure.log.String(), "NOT verified") {
+		t.Error("tls_insecure_skip_verify does not warn")
+	}
+	if err := misnamed.Health(context.Background()); err == nil || !strings.Contains(err.Error(), "other.example") {
+		t.Errorf("health with a tls_server_name the certificate does not name = %v, want a certificate error naming it", err)
+	}
 	untrusting := start(t, h.URL("wss", ""), sdk.Config{"tls_cert_file": p.ClientCert, "tls_key_file": p.ClientKey, "reconnect_min": "1s"}, to("secure", nil))
 	time.Sleep(500 * time.Millisecond)
 	if err := untrusting.Health(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
