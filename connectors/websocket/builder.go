@@ -42,11 +42,11 @@ func (Builder) Describe() sdk.Description {
 // every link without connecting; each mistake is tied to its option and link.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	s, err := parseSettings(u, options)
-	if err != nil {
+	if s == nil {
 		return err
 	}
-	var errs []error
-	if s.tls {
+	errs := []error{err}
+	if err == nil && s.tls {
 		if _, err := tlsConfig(s, hclog.NewNullLogger()); err != nil {
 			errs = append(errs, err)
 		}

@@ -106,3 +106,28 @@ func TestDescribe(t *testing.T) {
 		seen[key] = true
 	}
 }
+
+// TestValidateConfigReportsEveryMistake: one check reports the connector's mistakes
+// and every link's, each at its own option.
+func TestValidateConfigReportsEveryMistake(t *testing.T) {
+	v := websocket.NewBuilder().(sdk.ConfigValidator)
+	err := v.ValidateConfig(sdk.MustParseURL("ws://h:1/x"), sdk.Config{"ping_intervl": "1s", "tls_ca_file": "ca.pem"}, []sdk.LinkSpec{
+		{ID: 1, Direction: sdk.Inbound, Resource: "sensors/+", Record: "a"},
+		{ID: 2, Direction: sdk.Outbound, Resource: "out", Record: "a", Config: sdk.Config{"frame": "json"}},
+	})
+	var got []string
+	for _, e := range sdk.Split(err) {
+		var oe *sdk.OptionError
+		if !errors.As(e, &oe) {
+			t.Fatalf("%v is not tied to an option", e)
+		}
+		where := oe.Option
+		if oe.Link != nil {
+			where = oe.Link.Resource + "/" + where
+		}
+		got = append(got, where)
+	}
+	if want := "ping_intervl tls_ca_file sensors/+/ out/frame"; strings.Join(got, " ") != want {
+		t.Fatalf("findings at %q, want %q (%v)", strings.Join(got, " "), want, err)
+	}
+}

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"errors"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -122,26 +123,31 @@ func (s *settings) endpointURL(resource string) string {
 // config and names the URL or option that is wrong.
 func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	s := &settings{header: http.Header{}}
+	var errs []error
 	switch u.Scheme {
 	case "ws":
 	case "wss":
 		s.tls = true
+	case "":
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "a url is required: the server's ws:// or wss:// address"))
 	default:
-		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not ws:// or wss://", u, u.Scheme))
+		errs = append(errs, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not ws:// or wss://", u, u.Scheme)))
 	}
 	if len(u.Hosts) != 1 {
-		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host, got %d", u, len(u.Hosts)))
+		errs = append(errs, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host, got %d", u, len(u.Hosts))))
 	}
 	if u.User != "" || u.Password != "" {
-		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: credentials do not go in the URL; use %q or %q", u, optTokenEnv, optHeadersEnv))
+		errs = append(errs, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: credentials do not go in the URL; use %q or %q", u, optTokenEnv, optHeadersEnv)))
 	}
 	if _, err := u.Addrs(443); err != nil {
-		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "%v", err))
+		errs = append(errs, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "%v", err)))
 	}
 	if err := opts.Unknown(optionNames(sdk.ScopeConnector)...); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
-	s.base = u.Scheme + "://" + u.Hosts[0] + u.Path
+	if len(u.Hosts) > 0 {
+		s.base = u.Scheme + "://" + u.Hosts[0] + u.Path
+	}
 	if len(u.Query) > 0 {
 		s.query = "?" + u.Query.Encode()
 	}
@@ -149,80 +155,80 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	var err error
 	if v, ok := opts[optRouteField]; ok {
 		if s.routeField, err = fieldPath(optRouteField, v); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		s.payloadField = []string{defaultPayloadField}
 		if v, ok := opts[optPayloadField]; ok {
 			s.payloadField = nil
 			if strings.TrimSpace(v) != "" {
 				if s.payloadField, err = fieldPath(optPayloadField, v); err != nil {
-					return nil, err
+					errs = append(errs, err)
 				}
 			}
 		}
 		if s.payloadField != nil && overlap(s.routeField, s.payloadField) {
-			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optPayloadField, "%q overlaps %q (%q): they must be different fields", strings.Join(s.payloadField, "."), optRouteField, strings.Join(s.routeField, "."))
+			errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optPayloadField, "%q overlaps %q (%q): they must be different fields", strings.Join(s.payloadField, "."), optRouteField, strings.Join(s.routeField, ".")))
 		}
 	} else if _, ok := opts[optPayloadField]; ok {
-		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optPayloadField, "needs %q: without it every frame is a whole value", optRouteField)
+		errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optPayloadField, "needs %q: without it every frame is a whole value", optRouteField))
 	}
 	for _, p := range strings.Split(opts.String(optSubprotocols, ""), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			if !token(p) {
-				return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optSubprotocols, "%q is not a valid subprotocol name (an HTTP token)", p)
+				errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optSubprotocols, "%q is not a valid subprotocol name (an HTTP token)", p))
 			}
 			s.subprotocols = append(s.subprotocols, p)
 		}
 	}
 	if err := parseHeaders(s.header, optHeaders, opts.String(optHeaders, ""), false); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if name, ok := opts[optHeadersEnv]; ok {
 		v, err := envValue(optHeadersEnv, name)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		if err := parseHeaders(s.header, optHeadersEnv, v, true); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if name, ok := opts[optTokenEnv]; ok {
 		v, err := envValue(optTokenEnv, name)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		if s.header.Get("Authorization") != "" {
-			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optTokenEnv, "an Authorization header is given already; give it once")
+			errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optTokenEnv, "an Authorization header is given already; give it once"))
 		}
 		s.header.Set("Authorization", "Bearer "+v)
 	}
 
 	if s.pingInterval, err = opts.Duration(optPingInterval, defaultPingInterval); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.pongTimeout, err = positive(opts, optPongTimeout, defaultPongTimeout); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.connectTimeout, err = positive(opts, optConnectTimeout, defaultConnectTimeout); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.writeTimeout, err = positive(opts, optWriteTimeout, defaultWriteTimeout); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.reconnectMin, err = positive(opts, optReconnectMin, defaultReconnectMin); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.reconnectMax, err = positive(opts, optReconnectMax, defaultReconnectMax); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
-	if s.reconnectMax < s.reconnectMin {
-		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optReconnectMax, "%v is shorter than %q (%v)", s.reconnectMax, optReconnectMin, s.reconnectMin)
+	if s.reconnectMin > 0 && s.reconnectMax > 0 && s.reconnectMax < s.reconnectMin {
+		errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optReconnectMax, "%v is shorter than %q (%v)", s.reconnectMax, optReconnectMin, s.reconnectMin))
 	}
 	if s.maxPayload, err = opts.IntIn(optMaxPayload, defaultMaxPayload, 1, maxPayloadLimit); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if s.maxInflight, err = opts.IntIn(optMaxInflight, defaultMaxInflight, 1, 1<<20); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 
 	s.tlsCA = opts.String(optTLSCA, "")
@@ -230,19 +236,19 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	s.tlsKey = opts.String(optTLSKey, "")
 	s.tlsServerName = opts.String(optTLSServerName, "")
 	if s.tlsInsecure, err = opts.Bool(optTLSInsecure, false); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	if !s.tls {
 		for _, k := range []string{optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure} {
 			if _, ok := opts[k]; ok {
-				return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, k, "needs a wss:// URL, got %s", u)
+				errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, k, "needs a wss:// URL, got %s", u))
 			}
 		}
 	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
-		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optTLSCert, "%q and %q go together: give both or neither", optTLSCert, optTLSKey)
+		errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optTLSCert, "%q and %q go together: give both or neither", optTLSCert, optTLSKey))
 	}
-	return s, nil
+	return s, errors.Join(errs...)
 }
 
 // positive reads a duration option that must be greater than 0.
