@@ -83,6 +83,9 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	if err != nil {
 		return nil, fmt.Errorf("websocket connector %q: %w", b.Instance, err)
 	}
+	if b.Secrets != nil {
+		b.Secrets.Add(s.secrets...)
+	}
 	var tc *tls.Config
 	if s.tls {
 		if tc, err = tlsConfig(s, b.Logger); err != nil {

@@ -97,6 +97,7 @@ type settings struct {
 	payloadField []string // path of payload_field; nil: the whole frame
 	subprotocols []string
 	header       http.Header
+	secrets      []string // header values from headers_env, for the redactor
 
 	pingInterval, pongTimeout    time.Duration
 	connectTimeout, writeTimeout time.Duration
@@ -188,8 +189,15 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if err := parseHeaders(s.header, optHeadersEnv, v, true); err != nil {
+		secret := http.Header{}
+		if err := parseHeaders(secret, optHeadersEnv, v, true); err != nil {
 			errs = append(errs, err)
+		}
+		for name, values := range secret {
+			for _, v := range values {
+				s.header.Add(name, v)
+				s.secrets = append(s.secrets, v)
+			}
 		}
 	}
 	if name, ok := opts[optTokenEnv]; ok {
