@@ -68,20 +68,25 @@ func (e *endpoint) session(ctx context.Context) error {
 		Subprotocols: s.subprotocols,
 	})
 	cancel()
-	e.firstOnce.Do(func() { close(e.first) })
-	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return e.errorf(sdk.KindConnectionFailed, "server refused the WebSocket handshake: %s", resp.Status)
-		}
-		return e.errorf(sdk.KindConnectionFailed, "%v", err)
-	}
-	if len(s.subprotocols) > 0 && conn.Subprotocol() == "" {
+	// Build waits for the first attempt's outcome: record it before saying so.
+	defer e.firstOnce.Do(func() { close(e.first) })
+	switch {
+	case err != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+		err = e.errorf(sdk.KindConnectionFailed, "server refused the WebSocket handshake: %s", resp.Status)
+	case err != nil:
+		err = e.errorf(sdk.KindConnectionFailed, "%v", err)
+	case len(s.subprotocols) > 0 && conn.Subprotocol() == "":
 		conn.CloseNow()
-		return e.errorf(sdk.KindConnectionFailed, "server accepted none of the subprotocols %q", s.subprotocols)
+		err = e.errorf(sdk.KindConnectionFailed, "server accepted none of the subprotocols %q", s.subprotocols)
+	}
+	if err != nil {
+		e.rc.MarkDown(err)
+		return err
 	}
 	conn.SetReadLimit(int64(s.maxPayload))
 	e.setConn(conn)
 	e.rc.MarkUp("subprotocol", conn.Subprotocol())
+	e.firstOnce.Do(func() { close(e.first) })
 
 	// The loops run on a context of their own, so closing on shutdown can still
 	// exchange close frames.

@@ -295,6 +295,21 @@ func TestHandshakeOptions(t *testing.T) {
 	}
 }
 
+// TestHandshakeRefused: a server that refuses the handshake (401, no token) leaves
+// the instance unhealthy with a retryable connection failure naming the status.
+func TestHandshakeRefused(t *testing.T) {
+	h := wstest.Start(t, wstest.Options{Token: "right"})
+	t.Setenv("WS_TEST_WRONG", "wrong-token")
+	in := start(t, h.URL("ws", ""), sdk.Config{"token_env": "WS_TEST_WRONG", "reconnect_min": "1s"}, to("a", nil))
+	err := in.Health(context.Background())
+	if sdk.KindOf(err) != sdk.KindConnectionFailed || !strings.Contains(err.Error(), "server refused the WebSocket handshake: 401") {
+		t.Fatalf("health = %v, want connection failed naming the 401", err)
+	}
+	if err := in.publish(t, 1, "v")[0]; sdk.KindOf(err) != sdk.KindConnectionFailed || !sdk.Retryable(err) {
+		t.Fatalf("publish = %v, want a retryable connection failed", err)
+	}
+}
+
 // TestTLS: wss:// with the server's CA, and mutual TLS with a client certificate the
 // server checks; without the client certificate the server refuses.
 func TestTLS(t *testing.T) {

@@ -3,7 +3,8 @@
 // other clients on the same path. Commands come as JSON lines on stdin:
 //   {"op":"send","path":"/a","data":"<base64>","binary":false}  send to the clients on path
 //   {"op":"freeze"}   stop reading every connection (pings go unanswered)
-// Usage: node hub.js PORT [--cert F --key F [--ca F]] [--protocol P]
+// Usage: node hub.js PORT [--cert F --key F [--ca F]] [--protocol P] [--token T]
+// (--token refuses handshakes without "Authorization: Bearer T" with 401)
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -25,8 +26,10 @@ if (opt('cert')) {
   server = http.createServer();
 }
 const protocol = opt('protocol');
+const token = opt('token');
 const wss = new WebSocketServer({
   server,
+  verifyClient: (info, done) => (!token || info.req.headers.authorization === 'Bearer ' + token ? done(true) : done(false, 401)),
   maxPayload: 64 * 1024 * 1024,
   handleProtocols: (offered) => (protocol && offered.has(protocol) ? protocol : false),
 });

@@ -44,6 +44,8 @@ type Options struct {
 	Cert, Key, CA string
 	// Protocol is the one subprotocol the hub accepts when a client offers it.
 	Protocol string
+	// Token, when set, makes the hub refuse (401) handshakes without it as bearer token.
+	Token string
 }
 
 // Hub is a running hub.js; Stop and Start take it down and bring it back at the
@@ -129,6 +131,9 @@ func (h *Hub) start(port int) error {
 	}
 	if h.opts.Protocol != "" {
 		args = append(args, "--protocol", h.opts.Protocol)
+	}
+	if h.opts.Token != "" {
+		args = append(args, "--token", h.opts.Token)
 	}
 	cmd := exec.Command("node", args...)
 	cmd.Env = h.env
