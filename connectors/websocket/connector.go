@@ -92,14 +92,10 @@ func (c *Connector) Health(context.Context) error {
 	if c.closed.Load() {
 		return sdk.Errorf(sdk.KindClosed, "websocket connector %q is closed", c.name)
 	}
-	var errs []error
 	for _, e := range c.list {
 		if err := e.rc.Health(); err != nil {
-			errs = append(errs, err)
+			return err
 		}
-	}
-	if len(errs) > 0 {
-		return sdk.Wrap(sdk.KindConnectionFailed, errs[0])
 	}
 	return nil
 }
