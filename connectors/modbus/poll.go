@@ -21,19 +21,28 @@ type poller struct {
 	lastErr  map[*readReq]string // the last failure of each request, logged once
 }
 
-// run polls until ctx ends; polls wait while the connection is down.
+// downCheck is how often a poll group looks whether a lost connection is back, so
+// the first poll after a (re)connect comes soon, whatever the poll interval.
+const downCheck = 50 * time.Millisecond
+
+// run polls until ctx ends: every interval while connected, and at once when the
+// connection comes (back) up.
 func (p *poller) run(ctx context.Context) {
-	t := time.NewTicker(p.interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		if p.c.rc.Connected() {
-			p.poll(ctx)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		if !p.c.rc.Connected() {
+			t.Reset(min(p.interval, downCheck))
+			continue
+		}
+		start := time.Now()
+		p.poll(ctx)
+		t.Reset(max(p.interval-time.Since(start), 0))
 	}
 }
 

@@ -92,6 +92,7 @@ type Server struct {
 	observers []*observer
 	reads     atomic.Int64
 	writes    atomic.Int64
+	fcs       []int // function codes of the writes, in order
 }
 
 type memKey struct {
@@ -166,6 +167,14 @@ func (s *Server) Reads() int64 { return s.reads.Load() }
 // Writes counts the write requests the server took.
 func (s *Server) Writes() int64 { return s.writes.Load() }
 
+// Functions returns the function codes of the write requests so far, in order (5, 6,
+// 15 or 16).
+func (s *Server) Functions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.fcs...)
+}
+
 // Start starts the server process (again) and waits until it listens.
 func (s *Server) Start(ctx context.Context) error {
 	cmd := exec.Command("node", append([]string{filepath.Join(Dir(), "server.js")}, s.args...)...)
@@ -231,6 +240,7 @@ func stopProcess(cmd *exec.Cmd, exited <-chan struct{}) {
 // event is one line of server.js's stdout.
 type event struct {
 	Ev     string          `json:"ev"`
+	FC     int             `json:"fc"`
 	ID     *int            `json:"id"`
 	Error  string          `json:"error"`
 	Unit   int             `json:"unit"`
@@ -262,6 +272,9 @@ func (s *Server) readEvents(r io.Reader, ready chan struct{}) {
 			s.reads.Add(1)
 		case ev.Ev == "write":
 			s.writes.Add(1)
+			s.mu.Lock()
+			s.fcs = append(s.fcs, ev.FC)
+			s.mu.Unlock()
 			s.apply(ev.Unit, ev.Table, ev.Addr, regsOf(ev.Values))
 		}
 	}

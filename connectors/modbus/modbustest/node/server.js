@@ -13,7 +13,7 @@
 // answers.
 //
 // It writes one JSON line to stdout per event: {"ev":"ready"} once listening,
-// {"ev":"write","unit":U,"table":T,"addr":A,"values":[...]} per write request (FC 5,
+// {"ev":"write","fc":F,"unit":U,"table":T,"addr":A,"values":[...]} per write request (FC 5,
 // 6, 15, 16) and {"ev":"read","unit":U,"table":T,"addr":A,"count":N} per register
 // read request (FC 3, 4). On stdin it takes one JSON command a line,
 // {"id":N,"op":"set","unit":U,"table":T,"addr":A,"values":[...]}, and answers
@@ -87,14 +87,14 @@ function readSingleRegister(table) {
   };
 }
 
-function write(table, addr, values, unit) {
+function write(fc, table, addr, values, unit) {
   const never = check(unit, addr, values.length);
   if (never) {
     return never;
   }
   const t = tables(unit)[table];
   values.forEach((v, i) => { t[addr + i] = v; });
-  emit({ ev: "write", unit, table, addr, values });
+  emit({ ev: "write", fc, unit, table, addr, values });
   return null;
 }
 
@@ -105,10 +105,10 @@ const vector = {
   getHoldingRegister: readSingleRegister("holding"),
   getMultipleInputRegisters: readMany("input"),
   getMultipleHoldingRegisters: readMany("holding"),
-  setCoil: (addr, value, unit) => write("coil", addr, [value], unit),
-  setCoilArray: (addr, values, unit) => write("coil", addr, values.map(Boolean), unit),
-  setRegister: (addr, value, unit) => write("holding", addr, [value], unit),
-  setRegisterArray: (addr, values, unit) => write("holding", addr, values, unit),
+  setCoil: (addr, value, unit) => write(5, "coil", addr, [value], unit),
+  setCoilArray: (addr, values, unit) => write(15, "coil", addr, values.map(Boolean), unit),
+  setRegister: (addr, value, unit) => write(6, "holding", addr, [value], unit),
+  setRegisterArray: (addr, values, unit) => write(16, "holding", addr, values, unit),
 };
 
 function set(cmd) {
