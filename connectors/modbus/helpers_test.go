@@ -70,6 +70,19 @@ func (b *inbox) waitAny(t *testing.T, topic string) {
 	}
 }
 
+// eventually waits up to 10 s for cond: the server reports what it saw
+// asynchronously, after it answered.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // start runs a Modbus instance in-process with link_from routes (resource -> options)
 // and link_to links; it closes when the test ends.
 func start(t *testing.T, url string, opts sdk.Config, routes map[string]sdk.Config, outbound []sdk.LinkSpec) (*run.Instance, *inbox) {
