@@ -357,11 +357,10 @@ func (c *codec) bitsFor(v any) (uint64, error) {
 // link's type and returns its two's complement bits.
 func (c *codec) fitInt(num json.Number, f float64, i *int64, u *uint64) (uint64, error) {
 	bits := 16 * c.typ.width()
-	var lo, hi float64
+	// [lo, hi): exact powers of two, so 2^64 itself is out of range for uint64.
+	lo, hi := 0.0, math.Ldexp(1, bits)
 	if c.typ.signed() {
-		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)-1
-	} else {
-		lo, hi = 0, math.Ldexp(1, bits)-1
+		lo, hi = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)
 	}
 	mask := uint64(math.MaxUint64) >> (64 - bits)
 	switch {
@@ -374,12 +373,12 @@ func (c *codec) fitInt(num json.Number, f float64, i *int64, u *uint64) (uint64,
 		return uint64(*i), nil
 	case u != nil && c.typ == tUint64:
 		return *u, nil
-	case f >= lo && f <= hi && i == nil && u == nil:
+	case f >= lo && f < hi && i == nil && u == nil:
 		if c.typ.signed() {
 			return uint64(int64(f)) & mask, nil
 		}
 		return uint64(f) & mask, nil
-	case i != nil && float64(*i) >= lo && float64(*i) <= hi:
+	case i != nil && float64(*i) >= lo && float64(*i) < hi:
 		return uint64(*i) & mask, nil
 	}
 	return 0, fmt.Errorf("%s is out of range for %s", num, c.typ)
