@@ -85,7 +85,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // start runs a Modbus instance in-process with link_from routes (resource -> options)
 // and link_to links; it closes when the test ends.
-func start(t *testing.T, url string, opts sdk.Config, routes map[string]sdk.Config, outbound []sdk.LinkSpec) (*run.Instance, *inbox) {
+func start(t testing.TB, url string, opts sdk.Config, routes map[string]sdk.Config, outbound []sdk.LinkSpec) (*run.Instance, *inbox) {
 	t.Helper()
 	u, err := sdk.ParseConnectorURL(url)
 	if err != nil {
@@ -119,7 +119,7 @@ func start(t *testing.T, url string, opts sdk.Config, routes map[string]sdk.Conf
 	return inst, b
 }
 
-func waitHealthy(t *testing.T, inst *run.Instance) {
+func waitHealthy(t testing.TB, inst *run.Instance) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
