@@ -155,3 +155,29 @@ func TestPlanMergesNeighbours(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSerialDefaults: an RTU URL defaults to 19200 bit/s, 8 data bits, and the stop
+// bits the Modbus serial line specification asks for: 2 without parity, 1 with.
+func TestSerialDefaults(t *testing.T) {
+	cases := []struct {
+		url                      string
+		baud, parity, data, stop uint
+	}{
+		{"modbus+rtu:///dev/ttyUSB0", 19200, 0, 8, 2},
+		{"modbus+rtu:///dev/ttyUSB0?parity=E", 19200, 1, 8, 1},
+		{"modbus+rtu:///dev/ttyS1?baud=9600&parity=odd&stop_bits=2&data_bits=7", 9600, 2, 7, 2},
+	}
+	for _, c := range cases {
+		s, err := parseSettings(sdk.MustParseURL(c.url), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.baud != c.baud || s.parity != c.parity || s.dataBits != c.data || s.stopBits != c.stop || !s.rtu {
+			t.Errorf("%s: baud %d parity %d data %d stop %d, want %d %d %d %d", c.url, s.baud, s.parity, s.dataBits, s.stopBits, c.baud, c.parity, c.data, c.stop)
+		}
+	}
+	s, err := parseSettings(sdk.MustParseURL("modbus://plc"), nil)
+	if err != nil || s.clientURL != "tcp://plc:502" || s.unit != 1 || s.timeout != time.Second {
+		t.Errorf("modbus://plc: %+v, %v", s, err)
+	}
+}

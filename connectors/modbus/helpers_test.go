@@ -14,9 +14,10 @@ import (
 
 // inbox records the values an instance's routes receive.
 type inbox struct {
-	mu   sync.Mutex
-	got  map[string][]string // topic -> payloads, in order
-	news chan struct{}
+	mu     sync.Mutex
+	got    map[string][]string // topic -> payloads, in order
+	news   chan struct{}
+	answer func(m run.Message, ack func(error)) // nil: take every value at once
 }
 
 func newInbox() *inbox { return &inbox{got: map[string][]string{}, news: make(chan struct{}, 1)} }
@@ -24,10 +25,15 @@ func newInbox() *inbox { return &inbox{got: map[string][]string{}, news: make(ch
 func (b *inbox) deliver(m run.Message, ack func(error)) {
 	b.mu.Lock()
 	b.got[m.Topic] = append(b.got[m.Topic], string(m.Payload))
+	answer := b.answer
 	b.mu.Unlock()
 	select {
 	case b.news <- struct{}{}:
 	default:
+	}
+	if answer != nil {
+		answer(m, ack)
+		return
 	}
 	ack(nil)
 }
@@ -87,11 +93,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // and link_to links; it closes when the test ends.
 func start(t testing.TB, url string, opts sdk.Config, routes map[string]sdk.Config, outbound []sdk.LinkSpec) (*run.Instance, *inbox) {
 	t.Helper()
+	return startWith(t, newInbox(), url, opts, routes, outbound)
+}
+
+// startWith is start with the inbox the routes deliver to.
+func startWith(t testing.TB, b *inbox, url string, opts sdk.Config, routes map[string]sdk.Config, outbound []sdk.LinkSpec) (*run.Instance, *inbox) {
+	t.Helper()
 	u, err := sdk.ParseConnectorURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newInbox()
 	var rs []sdk.Route
 	id := uint32(1000)
 	for res, cfg := range routes {

@@ -34,13 +34,11 @@ import (
 // Size is how many addresses each table of each unit has (0..Size-1).
 const Size = 10000
 
-// Units that answer every request with an exception, and one that never answers.
+// Units 101 to 111 answer every request with exception code unit - 100 (UnitException
+// + 11: gateway target failed to respond); UnitSilent never answers.
 const (
-	UnitDeviceFailure   = 4
-	UnitBusy            = 6
-	UnitGatewayPath     = 10
-	UnitGatewayNoAnswer = 11
-	UnitSilent          = 99
+	UnitException = 100
+	UnitSilent    = 99
 )
 
 // Dir is the folder of server.js and its package.json.

@@ -6,11 +6,11 @@
 //                                    BAUD bits/s, parity P (none, even, odd)
 //
 // Every unit id has its own four tables of 10000 entries (addresses 0..9999); an
-// address beyond them answers exception 2 (illegal data address). Some units answer
-// every request with an exception, to test error mapping: unit 4 with 4 (server
-// device failure), unit 6 with 6 (server device busy), unit 10 with 10 (gateway path
-// unavailable), unit 11 with 11 (gateway target failed to respond); unit 99 never
-// answers.
+// address beyond them answers exception 2 (illegal data address). Units 101 to 111
+// answer every request with exception code unit - 100, to test error mapping (101:
+// illegal function, 103: illegal data value, 104: server device failure, 105:
+// acknowledge, 106: server device busy, 108: memory parity error, 110: gateway path
+// unavailable, 111: gateway target failed to respond); unit 99 never answers.
 //
 // It writes one JSON line to stdout per event: {"ev":"ready"} once listening,
 // {"ev":"write","fc":F,"unit":U,"table":T,"addr":A,"values":[...]} per write request (FC 5,
@@ -24,7 +24,7 @@ const ModbusRTU = require("modbus-serial");
 const readline = require("readline");
 
 const SIZE = 10000;
-const EXCEPTION_UNITS = { 4: 0x04, 6: 0x06, 10: 0x0a, 11: 0x0b };
+const EXCEPTION_UNITS = { 101: 1, 103: 3, 104: 4, 105: 5, 106: 6, 108: 8, 110: 10, 111: 11 };
 const SILENT_UNIT = 99;
 const TABLES = ["coil", "discrete", "input", "holding"];
 
