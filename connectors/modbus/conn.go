@@ -101,12 +101,12 @@ func (c *conn) do(ctx context.Context, unit uint8, what string, req func(*mb.Mod
 		return sdk.Errorf(sdk.KindClosed, "modbus connector %q is closed", c.b.Instance)
 	}
 	if !c.rc.Connected() {
-		return c.rc.Health()
+		return c.notConnected()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client == nil {
-		return c.rc.Health()
+		return c.notConnected()
 	}
 	if err := ctx.Err(); err != nil {
 		return sdk.Errorf(sdk.KindTimeout, "%s: %s: %w", c.s.name, what, err)
@@ -133,6 +133,14 @@ func (c *conn) do(ctx context.Context, unit uint8, what string, req func(*mb.Mod
 		}
 	}
 	return sdk.Errorf(kind, "%s: %s: %w", c.s.name, what, err)
+}
+
+// notConnected says why there is no connection (KindConnectionFailed).
+func (c *conn) notConnected() error {
+	if err := c.rc.Health(); err != nil {
+		return err
+	}
+	return sdk.Errorf(sdk.KindConnectionFailed, "%s: not connected", c.s.name)
 }
 
 // classify maps a request's error to an error kind, and says whether the connection
