@@ -57,8 +57,6 @@ func (v valueType) width() int {
 // numeric reports whether scale and offset apply.
 func (v valueType) numeric() bool { return v != tBool && v != tString && v != tRaw }
 
-func (v valueType) float() bool { return v == tFloat32 || v == tFloat64 }
-
 func (v valueType) signed() bool { return v == tInt16 || v == tInt32 || v == tInt64 }
 
 // errTooLarge marks a value that does not fit the registers of its link.

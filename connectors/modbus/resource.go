@@ -98,12 +98,3 @@ func parseResource(s string) (resource, error) {
 	}
 	return r, nil
 }
-
-// String prints the resource as written, with its unit.
-func (r resource) String() string {
-	s := fmt.Sprintf("%d/%s/%d", r.unit, r.table, r.addr)
-	if r.count > 1 {
-		s += ":" + strconv.Itoa(r.count)
-	}
-	return s
-}

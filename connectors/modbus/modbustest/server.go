@@ -4,6 +4,10 @@
 // are installed with `npm ci --prefix connectors/modbus/modbustest/node` (.ci/run
 // does it; nothing of node_modules is committed).
 //
+// Every unit has its own tables of Size addresses; units 101 to 111 answer every
+// request with exception code unit - 100 (111: gateway target failed to respond), and
+// unit 99 never answers (node/server.js).
+//
 // A Server is also the conformance kit's peer: its resources are raw links of 123
 // holding registers, whose payload is the registers' bytes without trailing zeros.
 package modbustest
@@ -33,13 +37,6 @@ import (
 
 // Size is how many addresses each table of each unit has (0..Size-1).
 const Size = 10000
-
-// Units 101 to 111 answer every request with exception code unit - 100 (UnitException
-// + 11: gateway target failed to respond); UnitSilent never answers.
-const (
-	UnitException = 100
-	UnitSilent    = 99
-)
 
 // Dir is the folder of server.js and its package.json.
 func Dir() string {
