@@ -184,4 +184,12 @@ func TestWriteReadBackWithMbpoll(t *testing.T) {
 	// write_function = "multiple" writes one register with FC 16.
 	want := []int{6, 16, 16, 16, 15, 5, 16, 16, 6}
 	eventually(t, fmt.Sprintf("function codes of the writes %v", want), func() bool { return slices.Equal(s.Functions(), want) })
+
+	// A value published without a prepared link parses the link on the spot.
+	if err := inst.Publish(context.Background(), "holding/150:2", sdk.Config{"type": "uint32"}, []byte("70000")); err != nil {
+		t.Fatalf("publish without a prepared link: %v", err)
+	}
+	if got := mbpoll(t, s, "-t", "4:int", "-B", "-r", "150"); got[150] != "70000" {
+		t.Errorf("mbpoll -t 4:int -B -r 150: %q, want 70000", got[150])
+	}
 }
