@@ -267,17 +267,17 @@ func parseLink(dir sdk.Direction, resourceText string, o sdk.Config, defUnit uin
 	if w > 0 {
 		c.n = max(c.count/w, 1)
 	}
-	limit := maxReadRegisters
+	limit, verb := maxReadRegisters, "reads"
 	switch {
 	case res.table.bits() && dir == sdk.Outbound:
-		limit = maxWriteBits
+		limit, verb = maxWriteBits, "writes"
 	case res.table.bits():
 		limit = maxReadBits
 	case dir == sdk.Outbound:
-		limit = maxWriteRegisters
+		limit, verb = maxWriteRegisters, "writes"
 	}
 	if c.count > limit {
-		add(sdk.Errorf(sdk.KindInvalidDestination, "resource %q: count %d is above %d, the most one request %s", resourceText, c.count, limit, map[bool]string{true: "writes", false: "reads"}[dir == sdk.Outbound]))
+		add(sdk.Errorf(sdk.KindInvalidDestination, "resource %q: count %d is above %d, the most one request %s", resourceText, c.count, limit, verb))
 	}
 	if int(res.addr)+c.count > 65536 {
 		add(sdk.Errorf(sdk.KindInvalidDestination, "resource %q: address %d + count %d runs past 65535", resourceText, res.addr, c.count))
