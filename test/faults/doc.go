@@ -21,6 +21,8 @@
 //     disk outbox and started again, six plugin crashes in a row (crash loop).
 //   - shutdown_test.go: SIGTERM to the process group during a 20,000-value backlog.
 //   - poison_test.go: a 17 MiB MQTT message and invalid JSON on MQTT and HTTP.
+//   - modbus_test.go, websocket_test.go, grpc_test.go: the connector's peer stopped and
+//     started again under an at-least-once link_to.
 //
 // The sizes keep the suite to about 3-4 minutes on two busy cores; the light tests
 // (low rates, mostly waiting for an outage to pass) run in parallel.
