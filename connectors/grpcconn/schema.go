@@ -132,7 +132,8 @@ func (s *schema) service(ctx context.Context, cc grpc.ClientConnInterface, name 
 func reflectService(ctx context.Context, cc grpc.ClientConnInterface, name string) (protoreflect.ServiceDescriptor, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := rpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	// Descriptors are not values: max_message_size does not bound them.
+	stream, err := rpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx, grpc.MaxCallRecvMsgSize(reflectionMax))
 	if err != nil {
 		return nil, reflectionErr(name, err)
 	}
@@ -194,6 +195,9 @@ func reflectService(ctx context.Context, cc grpc.ClientConnInterface, name strin
 	}
 	return sd, nil
 }
+
+// reflectionMax bounds one reflection answer.
+const reflectionMax = 64 << 20
 
 // missingImports lists the imports of protos that protos does not hold.
 func missingImports(protos map[string]*descriptorpb.FileDescriptorProto) []string {

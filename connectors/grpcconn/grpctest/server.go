@@ -40,12 +40,14 @@ type Server struct {
 	// Addr is host:port, the same across Stop and Start.
 	Addr string
 
-	tls *tls.Config
-	mu  sync.Mutex
-	srv *grpc.Server
-	obs map[string]map[chan *Call]struct{}                    // method -> observers
-	sub map[string]map[chan *testpb.Reading]context.Context // method -> open streams
-	err map[string]codes.Code                                // method -> code it fails with
+	tls       *tls.Config
+	noReflect bool
+	mu        sync.Mutex
+	srv       *grpc.Server
+	obs       map[string]map[chan *Call]struct{}                  // method -> observers
+	sub       map[string]map[chan *testpb.Reading]context.Context // method -> open streams
+	err       map[string]codes.Code                               // method -> code it fails with
+	req       map[string]*testpb.WatchRequest                     // method -> request of its latest stream
 }
 
 // Option configures a Server.
@@ -54,6 +56,10 @@ type Option func(*Server)
 // WithTLS serves TLS (and mutual TLS, when the config asks for client certificates).
 func WithTLS(c *tls.Config) Option { return func(s *Server) { s.tls = c } }
 
+// WithoutReflection leaves the reflection service out, for clients that bring
+// the .proto files.
+func WithoutReflection() Option { return func(s *Server) { s.noReflect = true } }
+
 // Start starts a server on a free loopback port; t's cleanup stops it.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -61,6 +67,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		obs: map[string]map[chan *Call]struct{}{},
 		sub: map[string]map[chan *testpb.Reading]context.Context{},
 		err: map[string]codes.Code{},
+		req: map[string]*testpb.WatchRequest{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -83,7 +90,9 @@ func (s *Server) serve(ln net.Listener) {
 	}
 	srv := grpc.NewServer(opts...)
 	testpb.RegisterTelemetryServer(srv, &telemetry{s: s})
-	reflection.Register(srv)
+	if !s.noReflect {
+		reflection.Register(srv)
+	}
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
@@ -141,6 +150,13 @@ func (s *Server) Streams(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sub[method])
+}
+
+// WatchRequest returns the request that opened the latest stream of method.
+func (s *Server) WatchRequest(method string) *testpb.WatchRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.req[method]
 }
 
 // Send sends r to every open stream of method, waiting until each took it; it
@@ -232,11 +248,12 @@ func (t *telemetry) Upload(st grpc.ClientStreamingServer[testpb.Reading, testpb.
 	}
 }
 
-func (t *telemetry) watch(method string, st grpc.ServerStreamingServer[testpb.Reading]) error {
+func (t *telemetry) watch(method string, req *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
 	ch := make(chan *testpb.Reading)
 	ctx := st.Context()
 	s := t.s
 	s.mu.Lock()
+	s.req[method] = req
 	if s.sub[method] == nil {
 		s.sub[method] = map[chan *testpb.Reading]context.Context{}
 	}
@@ -259,14 +276,14 @@ func (t *telemetry) watch(method string, st grpc.ServerStreamingServer[testpb.Re
 	}
 }
 
-func (t *telemetry) Watch(_ *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
-	return t.watch("Watch", st)
+func (t *telemetry) Watch(req *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
+	return t.watch("Watch", req, st)
 }
 
-func (t *telemetry) WatchB(_ *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
-	return t.watch("WatchB", st)
+func (t *telemetry) WatchB(req *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
+	return t.watch("WatchB", req, st)
 }
 
-func (t *telemetry) WatchC(_ *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
-	return t.watch("WatchC", st)
+func (t *telemetry) WatchC(req *testpb.WatchRequest, st grpc.ServerStreamingServer[testpb.Reading]) error {
+	return t.watch("WatchC", req, st)
 }
