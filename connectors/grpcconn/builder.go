@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -48,18 +49,17 @@ func (Builder) Describe() sdk.Description {
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	s, err := parseSettings(u, options)
 	errs := []error{err}
+	if s != nil && s.tls {
+		_, err := s.tlsConfig()
+		errs = append(errs, err)
+	}
+	// The links are checked against proto_files even when another option is wrong.
 	var sch *schema
-	if s != nil {
-		if s.tls {
-			_, err := s.tlsConfig()
-			errs = append(errs, err)
-		}
-		if len(s.protoFiles) > 0 {
-			files, err := compileProtos(context.Background(), s.protoFiles, s.importPaths)
-			errs = append(errs, err)
-			if files != nil {
-				sch = &schema{files: files}
-			}
+	if files := list(options.String(optProtoFiles, "")); len(files) > 0 && (s != nil || !about(err, optProtoFiles, optImportPaths)) {
+		reg, err := compileProtos(context.Background(), files, list(options.String(optImportPaths, "")))
+		errs = append(errs, err)
+		if reg != nil {
+			sch = &schema{files: reg}
 		}
 	}
 	streams := map[method]linkOptions{}
@@ -77,6 +77,12 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 		errs = append(errs, sdk.ForLink(l, err))
 	}
 	return errors.Join(errs...)
+}
+
+// about reports whether err is about one of options.
+func about(err error, options ...string) bool {
+	var oe *sdk.OptionError
+	return errors.As(err, &oe) && slices.Contains(options, oe.Option)
 }
 
 // sameStream records the options of a link_from of m, and fails when another

@@ -55,8 +55,12 @@ func compileProtos(ctx context.Context, files, importPaths []string) (*protoregi
 		names[i] = filepath.ToSlash(filepath.Clean(f))
 	}
 	compiled, err := c.Compile(ctx, names...)
-	if err != nil {
-		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optProtoFiles, "%v", plainErr(err))
+	var oe *sdk.OptionError
+	switch {
+	case errors.As(err, &oe): // a file ReadFile refused; its text names the option
+		return nil, sdk.AtOption(optProtoFiles, sdk.Wrap(sdk.KindInvalidConfig, oe))
+	case err != nil:
+		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optProtoFiles, "%v", err)
 	}
 	reg := new(protoregistry.Files)
 	for _, f := range compiled {
@@ -79,15 +83,6 @@ func registerWithImports(reg *protoregistry.Files, f protoreflect.FileDescriptor
 		}
 	}
 	return reg.RegisterFile(f)
-}
-
-// plainErr strips an sdk kind from err, for re-wrapping without printing it twice.
-func plainErr(err error) error {
-	var e *sdk.Error
-	if errors.As(err, &e) && e.Err != nil {
-		return e.Err
-	}
-	return err
 }
 
 // service returns the descriptor of service name. With reflection it asks the server
