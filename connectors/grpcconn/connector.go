@@ -74,7 +74,7 @@ func (c *conn) session(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return sdk.Errorf(sdk.KindConnectionFailed, "not ready within %s (state %s)", c.s.connectTimeout, state)
+			return fmt.Errorf("not ready within %s (state %s)", c.s.connectTimeout, state)
 		}
 		state = c.cc.GetState()
 	}
@@ -87,7 +87,7 @@ func (c *conn) session(ctx context.Context) error {
 		}
 		state = c.cc.GetState()
 	}
-	return sdk.Errorf(sdk.KindConnectionFailed, "connection %s", state)
+	return fmt.Errorf("connection lost (state %s)", state)
 }
 
 // Health returns nil while a server is reachable.
