@@ -258,9 +258,9 @@ func (c *conn) watch(in *inStream) {
 	rc.Run(c.ctx)
 }
 
-// stream opens in's stream once and routes every message it brings, waiting for the
-// host to take each one (so a slow record slows the stream, through gRPC's flow
-// control) before it reads the next.
+// stream opens in's stream once and routes every message it brings, in order, with
+// at most streamWindow of them waiting for the host's acknowledgement: a slow record
+// slows the stream, through gRPC's flow control.
 func (c *conn) stream(ctx context.Context, rc *sdk.Reconnector, in *inStream) error {
 	r, err := c.sch.resolve(ctx, c.cc, sdk.Inbound, in.m, in.lo)
 	if err != nil {
@@ -286,6 +286,13 @@ func (c *conn) stream(ctx context.Context, rc *sdk.Reconnector, in *inStream) er
 		return statusErr("open stream "+in.m.String(), err)
 	}
 	rc.MarkUp("method", in.m.String())
+	window := make(chan struct{}, streamWindow)
+	ack := func(err error) {
+		<-window
+		if err != nil {
+			c.log.Warn("the host refused a streamed message", "method", in.m.String(), "error", err)
+		}
+	}
 	enc := protojson.MarshalOptions{EmitUnpopulated: in.lo.emitDefaults}
 	for {
 		msg := dynamicpb.NewMessage(r.desc.Output())
@@ -300,14 +307,18 @@ func (c *conn) stream(ctx context.Context, rc *sdk.Reconnector, in *inStream) er
 			c.log.Warn("message dropped: it cannot become a value", "method", in.m.String(), "error", err)
 			continue
 		}
-		if err := c.router.Route(ctx, in.topic, value); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.log.Warn("the host refused a streamed message", "method", in.m.String(), "error", err)
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
+		c.router.Dispatch(in.topic, value, ack)
 	}
 }
+
+// streamWindow is how many messages of one stream may wait for the host's
+// acknowledgement; the stream is read no further until one comes back.
+const streamWindow = 256
 
 // valueOf turns a streamed message into a value: its payload_field, or the whole
 // message in JSON.
