@@ -59,7 +59,20 @@ func config(kv ...string) sdk.Config {
 // start starts an instance of url with options and links; the test's cleanup closes it.
 func start(t testing.TB, url string, options sdk.Config, l links) *instance {
 	t.Helper()
+	return startWith(t, url, options, l, nil)
+}
+
+// startWith is start with a sink of the test's own (nil: take every value).
+func startWith(t testing.TB, url string, options sdk.Config, l links, sink run.Sink) *instance {
+	t.Helper()
 	in := &instance{in: make(chan run.Message, 10000)}
+	if sink == nil {
+		sink = run.SinkFunc(func(m run.Message, ack func(error)) {
+			m.Payload = append([]byte(nil), m.Payload...)
+			in.in <- m
+			ack(nil)
+		})
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Warn, Output: testWriter{t}})
 	inst, err := run.Start(context.Background(), grpcconn.NewBuilder(), run.Config{
 		Name:     "g",
@@ -68,11 +81,7 @@ func start(t testing.TB, url string, options sdk.Config, l links) *instance {
 		Outbound: l.out,
 		Routes:   l.in,
 		Logger:   logger,
-		Sink: run.SinkFunc(func(m run.Message, ack func(error)) {
-			m.Payload = append([]byte(nil), m.Payload...)
-			in.in <- m
-			ack(nil)
-		}),
+		Sink:     sink,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)

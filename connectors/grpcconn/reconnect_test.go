@@ -3,6 +3,7 @@ package grpcconn_test
 import (
 	"context"
 	"crypto/tls"
+	"strconv"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/connectors/grpcconn/grpctest/testpb"
 	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // waitHealth waits until the instance's health is nil (healthy) or not.
@@ -142,5 +144,61 @@ func TestTLS(t *testing.T) {
 	}
 	if err := other.Health(ctx); err == nil {
 		t.Error("healthy against a server of another CA")
+	}
+}
+
+// TestStreamWindow: a stream hands the host at most 256 values that wait for their
+// acknowledgement; the rest follow, in order, as acknowledgements come back.
+func TestStreamWindow(t *testing.T) {
+	srv := grpctest.Start(t)
+	type held struct {
+		payload string
+		ack     func(error)
+	}
+	got := make(chan held, 1000)
+	startWith(t, "grpc://"+srv.Addr, sdk.Config{}, links{
+		in: []sdk.Route{from(1, method("Watch"), "payload_field", "data")},
+	}, run.SinkFunc(func(m run.Message, ack func(error)) { got <- held{string(m.Payload), ack} }))
+	waitStream(t, srv, "Watch", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 300
+	for i := range n {
+		if err := srv.Send(ctx, "Watch", &testpb.Reading{Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var waiting []held
+	for len(waiting) < 256 {
+		select {
+		case h := <-got:
+			waiting = append(waiting, h)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d values reached the host, want 256", len(waiting))
+		}
+	}
+	select {
+	case h := <-got:
+		t.Fatalf("value %s reached the host with 256 unacknowledged", h.payload)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for _, h := range waiting {
+		h.ack(nil)
+	}
+	for i := 256; i < n; i++ {
+		select {
+		case h := <-got:
+			if h.payload != strconv.Itoa(i) {
+				t.Fatalf("value %s arrived as number %d", h.payload, i)
+			}
+			h.ack(nil)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("value %d did not follow the acknowledgements", i)
+		}
+	}
+	for i, h := range waiting {
+		if h.payload != strconv.Itoa(i) {
+			t.Fatalf("value %s arrived as number %d", h.payload, i)
+		}
 	}
 }

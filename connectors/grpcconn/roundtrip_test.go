@@ -183,3 +183,16 @@ func TestBadValuesAndMethods(t *testing.T) {
 		t.Errorf("a good value after the bad ones: %v", err)
 	}
 }
+
+// TestServerSizeLimit: a request the server refuses for its size (grpc-go's 4 MiB
+// default, below the connector's max_message_size here) is message too large.
+func TestServerSizeLimit(t *testing.T) {
+	srv := grpctest.Start(t)
+	in := start(t, "grpc://"+srv.Addr, sdk.Config{"max_message_size": "8388608"}, links{
+		out: []sdk.LinkSpec{to(1, method("Put"), "payload_field", "data")},
+	})
+	err := in.publish(1, strings.Repeat("x", 5<<20))[0]
+	if sdk.KindOf(err) != sdk.KindMessageTooLarge || sdk.Retryable(err) {
+		t.Errorf("5 MiB to a server taking 4 MiB: %v (kind %s); want message too large", err, sdk.KindOf(err))
+	}
+}
