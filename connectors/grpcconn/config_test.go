@@ -92,9 +92,11 @@ func TestValidateConfigPlacesMistakes(t *testing.T) {
 	}{
 		{"no method", []sdk.LinkSpec{to(3, method("Nope"))}, finding{3, "", "has no method Nope"}},
 		{"no service", []sdk.LinkSpec{to(3, "x.Y/Put")}, finding{3, "", "service x.Y is not in proto_files"}},
-		{"streaming to", []sdk.LinkSpec{to(3, method("Watch"))}, finding{3, "", "server streaming; link_to calls unary methods"}},
+		{"streaming to", []sdk.LinkSpec{to(3, method("Watch"))}, finding{3, "", "server streaming; link_to calls unary or client-streaming methods"}},
+		{"bidi to", []sdk.LinkSpec{to(3, method("Chat"))}, finding{3, "", "bidirectional streaming; link_to calls unary or client-streaming methods"}},
+		{"bidi from", []sdk.LinkSpec{inbound(3, method("Chat"))}, finding{3, "", "bidirectional streaming; link_from opens server-streaming methods"}},
 		{"unary from", []sdk.LinkSpec{inbound(3, method("Put"))}, finding{3, "", "unary; link_from opens server-streaming methods"}},
-		{"client streaming", []sdk.LinkSpec{to(3, method("Upload"))}, finding{3, "", "client streaming"}},
+		{"client streaming", []sdk.LinkSpec{to(3, method("Upload"))}, finding{}},
 		{"payload field", []sdk.LinkSpec{to(3, method("Put"), "payload_field", "value")}, finding{3, "payload_field", "not a single bytes or string field"}},
 		{"no field", []sdk.LinkSpec{inbound(3, method("Watch"), "payload_field", "nope")}, finding{3, "payload_field", "has no field \"nope\""}},
 		{"request type", []sdk.LinkSpec{inbound(3, method("Watch"), "request", `{"sensor":5}`)}, finding{3, "request", "not a aimdb.test.v1.WatchRequest in JSON"}},

@@ -155,10 +155,14 @@ type publisher struct {
 	r  *resolved // nil until resolved
 }
 
-// PublishBatch calls the method once per value, in order. After a retryable failure
-// the rest of the batch is not sent and fails the same way, so the host sends them
-// again in order.
+// PublishBatch calls a unary method once per value, in order; after a retryable
+// failure the rest of the batch is not sent and fails the same way, so the host sends
+// them again in order. A client-streaming method gets the whole batch as one call.
 func (p *publisher) PublishBatch(ctx context.Context, payloads [][]byte, errs []error) {
+	if p.clientStreaming(ctx) {
+		p.upload(ctx, payloads, errs)
+		return
+	}
 	for i, pl := range payloads {
 		errs[i] = p.publish(ctx, pl)
 		if errs[i] != nil && sdk.Retryable(errs[i]) {
@@ -185,42 +189,151 @@ func (p *publisher) resolved(ctx context.Context) (*resolved, error) {
 	return r, nil
 }
 
-// publish makes one call.
-func (p *publisher) publish(ctx context.Context, payload []byte) error {
-	c := p.c
-	if c.closed.Load() {
-		return sdk.Errorf(sdk.KindClosed, "grpc connector closed")
-	}
-	if limit := c.s.maxMessage - 16; len(payload) > limit {
-		return sdk.Errorf(sdk.KindMessageTooLarge, "method %s: value of %d bytes is over %d (max_message_size %d less 16)", p.m, len(payload), limit, c.s.maxMessage)
-	}
-	if !c.rc.Connected() {
-		return c.rc.Health()
+// clientStreaming reports whether the link's method is client streaming; false
+// while it is not resolved yet (publish resolves it, or says why it cannot).
+func (p *publisher) clientStreaming(ctx context.Context) bool {
+	if !p.c.rc.Connected() && p.c.sch.files == nil {
+		return false
 	}
 	r, err := p.resolved(ctx)
-	if err != nil {
-		return err
+	return err == nil && r.stream != nil
+}
+
+// ready checks that the instance can call, and returns the resolved method.
+func (p *publisher) ready(ctx context.Context) (*resolved, error) {
+	c := p.c
+	if c.closed.Load() {
+		return nil, sdk.Errorf(sdk.KindClosed, "grpc connector closed")
 	}
+	if !c.rc.Connected() {
+		return nil, c.rc.Health()
+	}
+	return p.resolved(ctx)
+}
+
+// checkSize refuses a value longer than max_message_size less 16 bytes.
+func (p *publisher) checkSize(payload []byte) error {
+	max := p.c.s.maxMessage
+	if limit := max - 16; len(payload) > limit {
+		return sdk.Errorf(sdk.KindMessageTooLarge, "method %s: value of %d bytes is over %d (max_message_size %d less 16)", p.m, len(payload), limit, max)
+	}
+	return nil
+}
+
+// request builds the request of one value.
+func (p *publisher) request(r *resolved, payload []byte) (*dynamicpb.Message, error) {
+	if err := p.checkSize(payload); err != nil {
+		return nil, err
+	}
+	max := p.c.s.maxMessage
 	req := dynamicpb.NewMessage(r.desc.Input())
 	if err := fill(req, r.field, payload); err != nil {
-		return sdk.Errorf(sdk.KindRejected, "method %s: %v", p.m, err)
+		return nil, sdk.Errorf(sdk.KindRejected, "method %s: %v", p.m, err)
 	}
-	if n := proto.Size(req); n > c.s.maxMessage {
-		return sdk.Errorf(sdk.KindMessageTooLarge, "method %s: request of %d bytes is over max_message_size (%d)", p.m, n, c.s.maxMessage)
+	if n := proto.Size(req); n > max {
+		return nil, sdk.Errorf(sdk.KindMessageTooLarge, "method %s: request of %d bytes is over max_message_size (%d)", p.m, n, max)
 	}
+	return req, nil
+}
+
+// callContext bounds a call by the timeout and adds the metadata.
+func (c *conn) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
-	defer cancel()
 	if len(c.s.md) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, c.s.md)
 	}
-	err = c.cc.Invoke(ctx, r.m.fullMethod(), req, dynamicpb.NewMessage(r.desc.Output()))
-	if err == nil {
-		return nil
-	}
+	return ctx, cancel
+}
+
+// callErr classifies a failed call.
+func (c *conn) callErr(m method, err error) error {
 	if c.closed.Load() {
-		return sdk.Errorf(sdk.KindClosed, "grpc connector closed during a call of %s", p.m)
+		return sdk.Errorf(sdk.KindClosed, "grpc connector closed during a call of %s", m)
 	}
-	return statusErr("call "+p.m.String(), err)
+	return statusErr("call "+m.String(), err)
+}
+
+// publish makes one call: a unary call, or a client stream of one value.
+func (p *publisher) publish(ctx context.Context, payload []byte) error {
+	if err := p.checkSize(payload); err != nil {
+		return err
+	}
+	r, err := p.ready(ctx)
+	if err != nil {
+		return err
+	}
+	if r.stream != nil {
+		errs := make([]error, 1)
+		p.upload(ctx, [][]byte{payload}, errs)
+		return errs[0]
+	}
+	req, err := p.request(r, payload)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := p.c.callContext(ctx)
+	defer cancel()
+	if err := p.c.cc.Invoke(ctx, r.m.fullMethod(), req, dynamicpb.NewMessage(r.desc.Output())); err != nil {
+		return p.c.callErr(p.m, err)
+	}
+	return nil
+}
+
+// upload streams a batch of values to a client-streaming method as one call; the
+// server's answer confirms every value it carried. A value that cannot become a
+// request fails alone and is left out.
+func (p *publisher) upload(ctx context.Context, payloads [][]byte, errs []error) {
+	r, err := p.ready(ctx)
+	if err != nil {
+		fillErr(errs, err)
+		return
+	}
+	reqs := make([]*dynamicpb.Message, len(payloads))
+	sent := 0
+	for i, pl := range payloads {
+		if reqs[i], errs[i] = p.request(r, pl); errs[i] == nil {
+			sent++
+		}
+	}
+	if sent == 0 {
+		return
+	}
+	ctx, cancel := p.c.callContext(ctx)
+	defer cancel()
+	err = p.c.callStream(ctx, r, reqs)
+	for i := range errs {
+		if reqs[i] != nil {
+			errs[i] = err
+		}
+	}
+}
+
+// callStream makes one client-streaming call with reqs (nil ones left out).
+func (c *conn) callStream(ctx context.Context, r *resolved, reqs []*dynamicpb.Message) error {
+	st, err := c.cc.NewStream(ctx, r.stream, r.m.fullMethod())
+	if err != nil {
+		return c.callErr(r.m, err)
+	}
+	for _, req := range reqs {
+		if req == nil {
+			continue
+		}
+		if st.SendMsg(req) != nil {
+			break // the stream broke: RecvMsg returns its status
+		}
+	}
+	st.CloseSend()
+	if err := st.RecvMsg(dynamicpb.NewMessage(r.desc.Output())); err != nil {
+		return c.callErr(r.m, err)
+	}
+	return nil
+}
+
+// fillErr sets every outcome to err.
+func fillErr(errs []error, err error) {
+	for i := range errs {
+		errs[i] = err
+	}
 }
 
 // fill sets msg from a value: the raw value into field, or, without a field, the

@@ -170,7 +170,7 @@ func TestBadValuesAndMethods(t *testing.T) {
 		{1, `{"sensor":"` + strings.Repeat("x", 60) + `"}`, sdk.KindMessageTooLarge, "max_message_size"},
 		{1, strings.Repeat(" ", 49), sdk.KindMessageTooLarge, "max_message_size"},
 		{2, `{}`, sdk.KindInvalidDestination, "has no method Nope"},
-		{3, `{}`, sdk.KindInvalidDestination, "server streaming; link_to calls unary methods"},
+		{3, `{}`, sdk.KindInvalidDestination, "server streaming; link_to calls unary or client-streaming methods"},
 		{4, `{}`, sdk.KindInvalidDestination, "aimdb.test.v1.Missing"},
 	}
 	for _, c := range cases {
@@ -194,5 +194,31 @@ func TestServerSizeLimit(t *testing.T) {
 	err := in.publish(1, strings.Repeat("x", 5<<20))[0]
 	if sdk.KindOf(err) != sdk.KindMessageTooLarge || sdk.Retryable(err) {
 		t.Errorf("5 MiB to a server taking 4 MiB: %v (kind %s); want message too large", err, sdk.KindOf(err))
+	}
+}
+
+// TestClientStreaming: a link_to of a client-streaming method streams each batch of
+// values as one call, in order; the server's answer confirms them all, a value that
+// is not a request fails alone, and a failed call fails every value it carried.
+func TestClientStreaming(t *testing.T) {
+	srv := grpctest.Start(t)
+	in := start(t, "grpc://"+srv.Addr, sdk.Config{}, links{out: []sdk.LinkSpec{to(1, method("Upload"))}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := srv.Observe(ctx, "Upload")
+	errs := in.publish(1, `{"seq":"1"}`, `{"seq":"x"}`, `{"seq":"2"}`, `{"seq":"3"}`)
+	if errs[0] != nil || errs[2] != nil || errs[3] != nil || sdk.KindOf(errs[1]) != sdk.KindRejected {
+		t.Fatalf("outcomes %v; want the second rejected, the others published", errs)
+	}
+	for _, want := range []uint64{1, 2, 3} {
+		if got := nextCall(t, calls).Reading.GetSeq(); got != want {
+			t.Errorf("server got seq %d, want %d", got, want)
+		}
+	}
+	srv.FailWith("Upload", codes.Unavailable)
+	for i, err := range in.publish(1, `{"seq":"4"}`, `{"seq":"5"}`) {
+		if sdk.KindOf(err) != sdk.KindConnectionFailed {
+			t.Errorf("value %d of a failed call: %v; want connection failed", i, err)
+		}
 	}
 }

@@ -229,7 +229,7 @@ type resolved struct {
 	m      method
 	desc   protoreflect.MethodDescriptor
 	field  protoreflect.FieldDescriptor // payload_field of the request (link_to) or response (link_from); nil for JSON
-	stream *grpc.StreamDesc
+	stream *grpc.StreamDesc // nil for a unary method
 }
 
 // resolve finds m's descriptor and checks it fits the link's direction and options.
@@ -246,8 +246,11 @@ func (s *schema) resolve(ctx context.Context, cc grpc.ClientConnInterface, dir s
 	msg := md.Input()
 	switch dir {
 	case sdk.Outbound:
-		if md.IsStreamingClient() || md.IsStreamingServer() {
-			return nil, sdk.Errorf(sdk.KindInvalidDestination, "method %s is %s; link_to calls unary methods", m, kindOf(md))
+		if md.IsStreamingServer() {
+			return nil, sdk.Errorf(sdk.KindInvalidDestination, "method %s is %s; link_to calls unary or client-streaming methods", m, kindOf(md))
+		}
+		if md.IsStreamingClient() {
+			r.stream = &grpc.StreamDesc{StreamName: m.name, ClientStreams: true}
 		}
 	case sdk.Inbound:
 		if md.IsStreamingClient() || !md.IsStreamingServer() {

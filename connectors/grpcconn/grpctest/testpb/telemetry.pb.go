@@ -307,7 +307,7 @@ const file_telemetry_proto_rawDesc = "" +
 	"\x04Unit\x12\x14\n" +
 	"\x10UNIT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fUNIT_CELSIUS\x10\x01\x12\x10\n" +
-	"\fUNIT_PERCENT\x10\x022\xd8\x03\n" +
+	"\fUNIT_PERCENT\x10\x022\x94\x04\n" +
 	"\tTelemetry\x121\n" +
 	"\x03Put\x12\x16.aimdb.test.v1.Reading\x1a\x12.aimdb.test.v1.Ack\x122\n" +
 	"\x04PutB\x12\x16.aimdb.test.v1.Reading\x1a\x12.aimdb.test.v1.Ack\x122\n" +
@@ -316,7 +316,8 @@ const file_telemetry_proto_rawDesc = "" +
 	"\x06Upload\x12\x16.aimdb.test.v1.Reading\x1a\x12.aimdb.test.v1.Ack(\x01\x12>\n" +
 	"\x05Watch\x12\x1b.aimdb.test.v1.WatchRequest\x1a\x16.aimdb.test.v1.Reading0\x01\x12?\n" +
 	"\x06WatchB\x12\x1b.aimdb.test.v1.WatchRequest\x1a\x16.aimdb.test.v1.Reading0\x01\x12?\n" +
-	"\x06WatchC\x12\x1b.aimdb.test.v1.WatchRequest\x1a\x16.aimdb.test.v1.Reading0\x01BCZAgithub.com/aimdb-dev/aimdb-go/connectors/grpcconn/grpctest/testpbb\x06proto3"
+	"\x06WatchC\x12\x1b.aimdb.test.v1.WatchRequest\x1a\x16.aimdb.test.v1.Reading0\x01\x12:\n" +
+	"\x04Chat\x12\x16.aimdb.test.v1.Reading\x1a\x16.aimdb.test.v1.Reading(\x010\x01BCZAgithub.com/aimdb-dev/aimdb-go/connectors/grpcconn/grpctest/testpbb\x06proto3"
 
 var (
 	file_telemetry_proto_rawDescOnce sync.Once
@@ -340,28 +341,30 @@ var file_telemetry_proto_goTypes = []any{
 	(*FailRequest)(nil),  // 4: aimdb.test.v1.FailRequest
 }
 var file_telemetry_proto_depIdxs = []int32{
-	0, // 0: aimdb.test.v1.Reading.unit:type_name -> aimdb.test.v1.Unit
-	1, // 1: aimdb.test.v1.Telemetry.Put:input_type -> aimdb.test.v1.Reading
-	1, // 2: aimdb.test.v1.Telemetry.PutB:input_type -> aimdb.test.v1.Reading
-	1, // 3: aimdb.test.v1.Telemetry.PutC:input_type -> aimdb.test.v1.Reading
-	4, // 4: aimdb.test.v1.Telemetry.Fail:input_type -> aimdb.test.v1.FailRequest
-	1, // 5: aimdb.test.v1.Telemetry.Upload:input_type -> aimdb.test.v1.Reading
-	3, // 6: aimdb.test.v1.Telemetry.Watch:input_type -> aimdb.test.v1.WatchRequest
-	3, // 7: aimdb.test.v1.Telemetry.WatchB:input_type -> aimdb.test.v1.WatchRequest
-	3, // 8: aimdb.test.v1.Telemetry.WatchC:input_type -> aimdb.test.v1.WatchRequest
-	2, // 9: aimdb.test.v1.Telemetry.Put:output_type -> aimdb.test.v1.Ack
-	2, // 10: aimdb.test.v1.Telemetry.PutB:output_type -> aimdb.test.v1.Ack
-	2, // 11: aimdb.test.v1.Telemetry.PutC:output_type -> aimdb.test.v1.Ack
-	2, // 12: aimdb.test.v1.Telemetry.Fail:output_type -> aimdb.test.v1.Ack
-	2, // 13: aimdb.test.v1.Telemetry.Upload:output_type -> aimdb.test.v1.Ack
-	1, // 14: aimdb.test.v1.Telemetry.Watch:output_type -> aimdb.test.v1.Reading
-	1, // 15: aimdb.test.v1.Telemetry.WatchB:output_type -> aimdb.test.v1.Reading
-	1, // 16: aimdb.test.v1.Telemetry.WatchC:output_type -> aimdb.test.v1.Reading
-	9, // [9:17] is the sub-list for method output_type
-	1, // [1:9] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0,  // 0: aimdb.test.v1.Reading.unit:type_name -> aimdb.test.v1.Unit
+	1,  // 1: aimdb.test.v1.Telemetry.Put:input_type -> aimdb.test.v1.Reading
+	1,  // 2: aimdb.test.v1.Telemetry.PutB:input_type -> aimdb.test.v1.Reading
+	1,  // 3: aimdb.test.v1.Telemetry.PutC:input_type -> aimdb.test.v1.Reading
+	4,  // 4: aimdb.test.v1.Telemetry.Fail:input_type -> aimdb.test.v1.FailRequest
+	1,  // 5: aimdb.test.v1.Telemetry.Upload:input_type -> aimdb.test.v1.Reading
+	3,  // 6: aimdb.test.v1.Telemetry.Watch:input_type -> aimdb.test.v1.WatchRequest
+	3,  // 7: aimdb.test.v1.Telemetry.WatchB:input_type -> aimdb.test.v1.WatchRequest
+	3,  // 8: aimdb.test.v1.Telemetry.WatchC:input_type -> aimdb.test.v1.WatchRequest
+	1,  // 9: aimdb.test.v1.Telemetry.Chat:input_type -> aimdb.test.v1.Reading
+	2,  // 10: aimdb.test.v1.Telemetry.Put:output_type -> aimdb.test.v1.Ack
+	2,  // 11: aimdb.test.v1.Telemetry.PutB:output_type -> aimdb.test.v1.Ack
+	2,  // 12: aimdb.test.v1.Telemetry.PutC:output_type -> aimdb.test.v1.Ack
+	2,  // 13: aimdb.test.v1.Telemetry.Fail:output_type -> aimdb.test.v1.Ack
+	2,  // 14: aimdb.test.v1.Telemetry.Upload:output_type -> aimdb.test.v1.Ack
+	1,  // 15: aimdb.test.v1.Telemetry.Watch:output_type -> aimdb.test.v1.Reading
+	1,  // 16: aimdb.test.v1.Telemetry.WatchB:output_type -> aimdb.test.v1.Reading
+	1,  // 17: aimdb.test.v1.Telemetry.WatchC:output_type -> aimdb.test.v1.Reading
+	1,  // 18: aimdb.test.v1.Telemetry.Chat:output_type -> aimdb.test.v1.Reading
+	10, // [10:19] is the sub-list for method output_type
+	1,  // [1:10] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_telemetry_proto_init() }

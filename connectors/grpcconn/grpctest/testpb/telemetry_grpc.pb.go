@@ -31,13 +31,15 @@ const (
 	Telemetry_Watch_FullMethodName  = "/aimdb.test.v1.Telemetry/Watch"
 	Telemetry_WatchB_FullMethodName = "/aimdb.test.v1.Telemetry/WatchB"
 	Telemetry_WatchC_FullMethodName = "/aimdb.test.v1.Telemetry/WatchC"
+	Telemetry_Chat_FullMethodName   = "/aimdb.test.v1.Telemetry/Chat"
 )
 
 // TelemetryClient is the client API for Telemetry service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Telemetry takes readings (Put, PutB, PutC, Upload) and streams them (Watch, WatchB, WatchC).
+// Telemetry takes readings (Put, PutB, PutC, Upload) and streams them (Watch, WatchB,
+// WatchC). Chat, bidirectional, is not implemented: links refuse it.
 type TelemetryClient interface {
 	Put(ctx context.Context, in *Reading, opts ...grpc.CallOption) (*Ack, error)
 	PutB(ctx context.Context, in *Reading, opts ...grpc.CallOption) (*Ack, error)
@@ -47,6 +49,7 @@ type TelemetryClient interface {
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Reading], error)
 	WatchB(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Reading], error)
 	WatchC(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Reading], error)
+	Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Reading, Reading], error)
 }
 
 type telemetryClient struct {
@@ -167,11 +170,25 @@ func (c *telemetryClient) WatchC(ctx context.Context, in *WatchRequest, opts ...
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Telemetry_WatchCClient = grpc.ServerStreamingClient[Reading]
 
+func (c *telemetryClient) Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Reading, Reading], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Telemetry_ServiceDesc.Streams[4], Telemetry_Chat_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Reading, Reading]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Telemetry_ChatClient = grpc.BidiStreamingClient[Reading, Reading]
+
 // TelemetryServer is the server API for Telemetry service.
 // All implementations must embed UnimplementedTelemetryServer
 // for forward compatibility.
 //
-// Telemetry takes readings (Put, PutB, PutC, Upload) and streams them (Watch, WatchB, WatchC).
+// Telemetry takes readings (Put, PutB, PutC, Upload) and streams them (Watch, WatchB,
+// WatchC). Chat, bidirectional, is not implemented: links refuse it.
 type TelemetryServer interface {
 	Put(context.Context, *Reading) (*Ack, error)
 	PutB(context.Context, *Reading) (*Ack, error)
@@ -181,6 +198,7 @@ type TelemetryServer interface {
 	Watch(*WatchRequest, grpc.ServerStreamingServer[Reading]) error
 	WatchB(*WatchRequest, grpc.ServerStreamingServer[Reading]) error
 	WatchC(*WatchRequest, grpc.ServerStreamingServer[Reading]) error
+	Chat(grpc.BidiStreamingServer[Reading, Reading]) error
 	mustEmbedUnimplementedTelemetryServer()
 }
 
@@ -214,6 +232,9 @@ func (UnimplementedTelemetryServer) WatchB(*WatchRequest, grpc.ServerStreamingSe
 }
 func (UnimplementedTelemetryServer) WatchC(*WatchRequest, grpc.ServerStreamingServer[Reading]) error {
 	return status.Error(codes.Unimplemented, "method WatchC not implemented")
+}
+func (UnimplementedTelemetryServer) Chat(grpc.BidiStreamingServer[Reading, Reading]) error {
+	return status.Error(codes.Unimplemented, "method Chat not implemented")
 }
 func (UnimplementedTelemetryServer) mustEmbedUnimplementedTelemetryServer() {}
 func (UnimplementedTelemetryServer) testEmbeddedByValue()                   {}
@@ -348,6 +369,13 @@ func _Telemetry_WatchC_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Telemetry_WatchCServer = grpc.ServerStreamingServer[Reading]
 
+func _Telemetry_Chat_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TelemetryServer).Chat(&grpc.GenericServerStream[Reading, Reading]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Telemetry_ChatServer = grpc.BidiStreamingServer[Reading, Reading]
+
 // Telemetry_ServiceDesc is the grpc.ServiceDesc for Telemetry service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -392,6 +420,12 @@ var Telemetry_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "WatchC",
 			Handler:       _Telemetry_WatchC_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Chat",
+			Handler:       _Telemetry_Chat_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "telemetry.proto",
