@@ -229,7 +229,7 @@ type resolved struct {
 	m      method
 	desc   protoreflect.MethodDescriptor
 	field  protoreflect.FieldDescriptor // payload_field of the request (link_to) or response (link_from); nil for JSON
-	stream *grpc.StreamDesc // nil for a unary method
+	stream *grpc.StreamDesc             // nil for a unary method
 }
 
 // resolve finds m's descriptor and checks it fits the link's direction and options.
