@@ -113,6 +113,7 @@ func (c *conn) PrepareLink(l sdk.LinkSpec) (sdk.LinkPublisher, error) {
 	return p, nil
 }
 
+// newPublisher checks a link_to and, with proto_files, resolves its method.
 func (c *conn) newPublisher(resource string, cfg sdk.Config) (*publisher, error) {
 	m, lo, err := parseLink(sdk.Outbound, resource, cfg)
 	if err != nil {
@@ -145,7 +146,8 @@ func (c *conn) Publish(ctx context.Context, destination string, cfg sdk.Config, 
 	return v.(*publisher).publish(ctx, payload)
 }
 
-// publisher calls one link_to's unary method, one value at a time, in order.
+// publisher calls one link_to's method: a unary one once per value, a
+// client-streaming one once per batch, in order.
 type publisher struct {
 	c  *conn
 	m  method
