@@ -202,3 +202,23 @@ func TestStreamWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEndedByServer: a stream the server ends (status OK) is opened again.
+func TestStreamEndedByServer(t *testing.T) {
+	srv := grpctest.Start(t)
+	in := start(t, "grpc://"+srv.Addr, sdk.Config{"reconnect_max": "200ms"}, links{
+		in: []sdk.Route{from(1, method("Watch"), "payload_field", "data")},
+	})
+	waitStream(t, srv, "Watch", 1)
+	srv.EndStreams("Watch")
+	waitStream(t, srv, "Watch", 0)
+	waitStream(t, srv, "Watch", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := srv.Send(ctx, "Watch", &testpb.Reading{Data: []byte("again")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(in.next(t).Payload); got != "again" {
+		t.Errorf("inbound %q, want again", got)
+	}
+}

@@ -48,6 +48,7 @@ type Server struct {
 	sub       map[string]map[chan *testpb.Reading]context.Context // method -> open streams
 	err       map[string]codes.Code                               // method -> code it fails with
 	req       map[string]*testpb.WatchRequest                     // method -> request of its latest stream
+	end       map[string]chan struct{}                            // method -> closed to end its open streams
 }
 
 // Option configures a Server.
@@ -68,6 +69,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		sub: map[string]map[chan *testpb.Reading]context.Context{},
 		err: map[string]codes.Code{},
 		req: map[string]*testpb.WatchRequest{},
+		end: map[string]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -157,6 +159,17 @@ func (s *Server) WatchRequest(method string) *testpb.WatchRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.req[method]
+}
+
+// EndStreams ends the open streams of method with status OK, as a server whose
+// stream is done does.
+func (s *Server) EndStreams(method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.end[method] != nil {
+		close(s.end[method])
+		s.end[method] = nil
+	}
 }
 
 // Send sends r to every open stream of method, waiting until each took it; it
@@ -254,6 +267,10 @@ func (t *telemetry) watch(method string, req *testpb.WatchRequest, st grpc.Serve
 	s := t.s
 	s.mu.Lock()
 	s.req[method] = req
+	if s.end[method] == nil {
+		s.end[method] = make(chan struct{})
+	}
+	end := s.end[method]
 	if s.sub[method] == nil {
 		s.sub[method] = map[chan *testpb.Reading]context.Context{}
 	}
@@ -270,6 +287,8 @@ func (t *telemetry) watch(method string, req *testpb.WatchRequest, st grpc.Serve
 			if err := st.Send(r); err != nil {
 				return err
 			}
+		case <-end:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
