@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -220,5 +221,21 @@ func TestClientStreaming(t *testing.T) {
 		if sdk.KindOf(err) != sdk.KindConnectionFailed {
 			t.Errorf("value %d of a failed call: %v; want connection failed", i, err)
 		}
+	}
+}
+
+// TestDeadline: a call that gets no answer within timeout fails as a timeout, which
+// the host retries.
+func TestDeadline(t *testing.T) {
+	srv := grpctest.Start(t)
+	srv.Delay("Put", 5*time.Second)
+	in := start(t, "grpc://"+srv.Addr, sdk.Config{"timeout": "200ms"}, links{out: []sdk.LinkSpec{to(1, method("Put"))}})
+	begin := time.Now()
+	err := in.publish(1, `{}`)[0]
+	if sdk.KindOf(err) != sdk.KindTimeout || !sdk.Retryable(err) {
+		t.Errorf("a call without an answer: %v (kind %s); want timeout, retryable", err, sdk.KindOf(err))
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("the call returned after %v; want about the 200ms timeout", d)
 	}
 }

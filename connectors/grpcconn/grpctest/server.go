@@ -13,6 +13,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -48,6 +49,7 @@ type Server struct {
 	sub       map[string]map[chan *testpb.Reading]context.Context // method -> open streams
 	err       map[string]codes.Code                               // method -> code it fails with
 	req       map[string]*testpb.WatchRequest                     // method -> request of its latest stream
+	delay     map[string]time.Duration                            // method -> how long its calls wait before answering
 	end       map[string]chan struct{}                            // method -> closed to end its open streams
 }
 
@@ -65,11 +67,12 @@ func WithoutReflection() Option { return func(s *Server) { s.noReflect = true } 
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
-		obs: map[string]map[chan *Call]struct{}{},
-		sub: map[string]map[chan *testpb.Reading]context.Context{},
-		err: map[string]codes.Code{},
-		req: map[string]*testpb.WatchRequest{},
-		end: map[string]chan struct{}{},
+		obs:   map[string]map[chan *Call]struct{}{},
+		sub:   map[string]map[chan *testpb.Reading]context.Context{},
+		err:   map[string]codes.Code{},
+		req:   map[string]*testpb.WatchRequest{},
+		end:   map[string]chan struct{}{},
+		delay: map[string]time.Duration{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -127,6 +130,13 @@ func (s *Server) FailWith(method string, code codes.Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.err[method] = code
+}
+
+// Delay makes method's calls wait d before they answer (0: answer at once).
+func (s *Server) Delay(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay[method] = d
 }
 
 // Observe returns the calls of method from now on, until ctx ends.
@@ -222,6 +232,14 @@ type telemetry struct {
 }
 
 func (t *telemetry) put(ctx context.Context, method string, r *testpb.Reading) (*testpb.Ack, error) {
+	t.s.mu.Lock()
+	d := t.s.delay[method]
+	t.s.mu.Unlock()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	if err := t.s.record(ctx, method, r); err != nil {
 		return nil, err
 	}
