@@ -97,7 +97,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## bench-bridge: AimDB, Telegraf, Node-RED and no bridge as MQTT bridges, side by side
-## (docs/bench-bridge-baseline.md); extra flags: make bench-bridge BENCH_BRIDGE_FLAGS="-rounds 5 -qos 1"
+## (docs/benchmarks.md); extra flags: make bench-bridge BENCH_BRIDGE_FLAGS="-rounds 5 -qos 1"
 BENCH_PEERS        := $(BIN)/bench-peers
 BENCH_BRIDGE_FLAGS ?=
 TELEGRAF_VERSION   := v1.37.2
