@@ -125,6 +125,10 @@ proto:
 		--go_out=. --go_opt=module=github.com/aimdb-dev/aimdb-go \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/aimdb-dev/aimdb-go \
 		proto/pluginv2/plugin.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I connectors/grpcconn/grpctest/testpb \
+		--go_out=connectors/grpcconn/grpctest/testpb --go_opt=paths=source_relative \
+		--go-grpc_out=connectors/grpcconn/grpctest/testpb --go-grpc_opt=paths=source_relative \
+		telemetry.proto
 
 lint: fmt-check vet
 

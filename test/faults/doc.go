@@ -16,6 +16,8 @@
 //   - http_test.go: the webhook receiver down 10 s (2,500 values at 250/s), and one
 //     answering 400 (dead letters, the link goes on).
 //   - kafka_test.go: the connection to kfake cut 5 s by a proxy (4,000 values at 500/s).
+//   - grpc_test.go: the gRPC server behind a unary link_to stopped 5 s and started
+//     again at the same address (3,000 values at 300/s).
 //   - knx_test.go: knxd stopped and started again; the newest single_latest value.
 //   - crash_test.go: the MQTT plugin SIGKILLed mid-stream, the host SIGKILLed with a
 //     disk outbox and started again, six plugin crashes in a row (crash loop).
