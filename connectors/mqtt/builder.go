@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -47,34 +48,51 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 	if _, err := parseSettings("check", u, options); err != nil {
 		errs = append(errs, err)
 	}
+	v5 := strings.TrimSpace(options["protocol"]) == protocol5
+	var routes []sdk.Route
 	for _, l := range links {
-		if err := validateLink(l.Direction, l.Resource, l.Config); err != nil {
+		if err := validateLink(v5, l.Direction, l.Resource, l.Config); err != nil {
 			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s %q (record %q): %v", l.Direction, "mqtt://"+l.Resource, l.Record, plain(err)))
+		} else if l.Direction == sdk.Inbound {
+			routes = append(routes, sdk.Route{Resource: l.Resource, Config: l.Config, Record: l.Record})
 		}
+	}
+	if _, err := subscriptions(routes, v5); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// validateLink checks one link's resource and options.
-func validateLink(dir sdk.Direction, resource string, cfg sdk.Config) error {
+// validateLink checks one link's resource and options; v5 says whether the instance
+// speaks MQTT 5.
+func validateLink(v5 bool, dir sdk.Direction, resource string, cfg sdk.Config) error {
 	switch dir {
 	case sdk.Outbound:
 		if err := checkPublishTopic(resource); err != nil {
 			return err
 		}
-		if err := cfg.Unknown(optionNames(sdk.ScopeLinkTo)...); err != nil {
+		if err := unknownLinkOptions(cfg, sdk.ScopeLinkTo); err != nil {
 			return err
 		}
-		_, err := parseLinkTo(cfg)
+		if _, err := parseLinkTo(cfg); err != nil {
+			return err
+		}
+		_, err := parseV5LinkTo(v5, cfg)
 		return err
 	case sdk.Inbound:
 		if err := checkFilter(resource); err != nil {
 			return err
 		}
-		if err := cfg.Unknown(optionNames(sdk.ScopeLinkFrom)...); err != nil {
+		if err := checkNotShared(resource); err != nil {
 			return err
 		}
-		_, err := parseQoS(cfg)
+		if err := unknownLinkOptions(cfg, sdk.ScopeLinkFrom); err != nil {
+			return err
+		}
+		if _, err := parseQoS(cfg); err != nil {
+			return err
+		}
+		_, err := parseShareGroup(v5, cfg)
 		return err
 	}
 	return fmt.Errorf("unknown link direction %d", dir)
@@ -99,17 +117,16 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	if err != nil {
 		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
 	}
-	filters := make(map[string]byte)
 	for _, r := range b.Routes {
-		if err := validateLink(sdk.Inbound, r.Resource, r.Config); err != nil {
+		if err := validateLink(s.v5.on, sdk.Inbound, r.Resource, r.Config); err != nil {
 			return nil, sdk.Errorf(sdk.KindInvalidConfig, "mqtt connector %q: link_from %q (record %q): %v", b.Instance, "mqtt://"+r.Resource, r.Record, plain(err))
 		}
-		q, _ := parseQoS(r.Config)
-		if old, ok := filters[r.Resource]; !ok || q > old {
-			filters[r.Resource] = q
-		}
 	}
-	c := newConnector(b, s, reduceFilters(filters))
+	filters, err := subscriptions(b.Routes, s.v5.on)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
+	}
+	c := newConnector(b, s, filters)
 	opts := paho.NewClientOptions()
 	var tc *tls.Config
 	if s.tls {
@@ -126,6 +143,10 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		}
 		c.embedded = eb
 		s.setBrokers([]string{eb.addr})
+	}
+	if s.v5.on {
+		c.v5 = newV5Client(c, tc)
+		return c.start(ctx, b, c.v5.run), nil
 	}
 	for _, broker := range s.brokers {
 		opts.AddBroker(broker)
@@ -150,18 +171,23 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		opts.SetWill(s.statusTopic, s.statusOffline, s.statusQoS, s.statusRetain)
 	}
 	c.client = paho.NewClient(opts)
-	if !s.cleanSession && !s.clientIDSet {
-		b.Logger.Warn("clean_session = false without client_id: the session survives reconnects but not restarts", "client_id", s.clientID)
+	return c.start(ctx, b, c.run), nil
+}
+
+// start runs the session loop run in the background and waits for its first
+// connection attempt, so values produced right after the start do not fail
+// needlessly; a broker that is absent or slow to answer is not waited for long.
+func (c *Connector) start(ctx context.Context, b *sdk.BuildContext, run func(context.Context)) *Connector {
+	if !c.s.cleanSession && !c.s.clientIDSet {
+		b.Logger.Warn("clean_session = false without client_id: the session survives reconnects but not restarts", "client_id", c.s.clientID)
 	}
-	b.Go("mqtt-session", c.run)
-	// Wait for the first attempt, so values produced right after the start do not
-	// fail needlessly; a broker that is absent or slow to answer is not waited for long.
+	b.Go("mqtt-session", run)
 	select {
 	case <-c.first:
 	case <-ctx.Done():
-	case <-time.After(min(s.connectTimeout, startupWait)):
+	case <-time.After(min(c.s.connectTimeout, startupWait)):
 	}
-	return c, nil
+	return c
 }
 
 // startupWait bounds how long Build waits for the first connection.

@@ -26,9 +26,20 @@ type inbound struct {
 	lastRetryLog  atomic.Int64 // unix nanos of the last retry warning
 }
 
+// message is an inbound message of either protocol version: a paho.Message (MQTT
+// 3.1.1) or a v5Message.
+type message interface {
+	Topic() string
+	Payload() []byte
+	Qos() byte
+	// Ack acknowledges the message to the broker (PUBACK, PUBREC).
+	Ack()
+}
+
 // pending is one inbound message on its way to the host.
 type pending struct {
-	msg      paho.Message
+	msg      message
+	meta     *sdk.Metadata // MQTT 5 properties, or nil
 	gen      uint64
 	ordered  bool // in the ack queue (QoS 1/2)
 	settled  bool
@@ -42,16 +53,31 @@ func (in *inbound) init(c *Connector, maxInflight int) {
 }
 
 // onMessage is paho's handler for every inbound message; paho calls it in arrival order.
-func (c *Connector) onMessage(_ paho.Client, m paho.Message) {
+func (c *Connector) onMessage(_ paho.Client, m paho.Message) { c.accept(m, nil, nil) }
+
+// accept hands an inbound message to the host, in arrival order, once one of
+// max_inflight slots is free. A message arriving while the instance closes, or after
+// its connection is gone (gone closed; nil when the client says so itself), is dropped
+// unacknowledged, so a persistent session gets it again.
+func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) {
 	c.stats.received.Add(1)
 	in := &c.inbound
 	select {
 	case in.slots <- struct{}{}:
 	case <-c.ctx.Done():
-		return // closing: not acknowledged, so a persistent session gets it again
+		return
+	case <-gone:
+		return
 	}
-	p := &pending{msg: m, ordered: m.Qos() > 0}
+	p := &pending{msg: m, meta: meta, ordered: m.Qos() > 0}
 	in.mu.Lock()
+	select {
+	case <-gone: // newConnection may already have run for that connection
+		in.mu.Unlock()
+		<-in.slots
+		return
+	default:
+	}
 	p.gen = in.gen
 	if p.ordered {
 		in.queue = append(in.queue, p)
@@ -62,7 +88,7 @@ func (c *Connector) onMessage(_ paho.Client, m paho.Message) {
 
 func (in *inbound) deliver(p *pending) {
 	p.attempts++
-	in.c.router.Dispatch(p.msg.Topic(), p.msg.Payload(), func(err error) { in.settle(p, err) })
+	in.c.router.DispatchWithMetadata(p.msg.Topic(), p.msg.Payload(), p.meta, func(err error) { in.settle(p, err) })
 }
 
 // settle handles the host's answer for p: acknowledge on success, on a definite

@@ -18,9 +18,10 @@ const defaultURL = "mqtt://127.0.0.1:1883"
 // its topic and header must fit in.
 const maxPacket = 268435455
 
-// optionDocs documents every option; it is also the list of accepted option names,
+// commonOptionDocs documents the options of both protocol versions; with
+// v5OptionDocs it makes optionDocs, which is also the list of accepted option names,
 // so an option cannot be parsed without being documented.
-var optionDocs = []sdk.OptionDoc{
+var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "username", Scope: sdk.ScopeConnector, Doc: "user name for the broker (or put it in the URL: mqtt://user:pass@host)"},
 	{Name: "password", Scope: sdk.ScopeConnector, Doc: "password for the broker; never printed", Secret: true},
 	{Name: "client_id", Scope: sdk.ScopeConnector, Doc: "MQTT client id; set it for a persistent session that survives restarts", Default: "aimdb-<instance>-<random>"},
@@ -87,6 +88,8 @@ type settings struct {
 	tlsInsecure                           bool
 
 	embeddedBroker string
+
+	v5 v5Settings
 }
 
 // parseSettings checks a connector URL and its options. Every error is
@@ -220,6 +223,9 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return nil, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: give both or neither", "tls_cert_file", "tls_key_file")
+	}
+	if err := s.parseV5(opts); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
