@@ -3,8 +3,6 @@ package config
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/connect"
@@ -45,89 +43,66 @@ func (c *Config) Apply(b *host.Builder) {
 }
 
 // Locate turns the errors of host.Builder.Build (joined *host.ConfigError values, from
-// the core or the plugin layer) into diagnostics that point at the record or link in
-// the file. An error that names neither keeps no position.
+// the core or the connector layer) into diagnostics at the place each names as data:
+// the option of a link or connector block, else the link, the block or the record.
+// An error that names none keeps no position. A mistake about a block Parse already
+// reported a mistake in follows from that one (a connector without its bad url, a
+// record with a bad buffer left at its default) and is dropped, unless it is about an
+// option: those are mistakes of their own.
 func (c *Config) Locate(err error) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	for _, e := range flatten(err) {
+	for _, e := range sdk.Split(err) {
 		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid configuration", Detail: e.Error()}
 		var ce *host.ConfigError
 		if errors.As(e, &ce) {
-			if rng, ok := c.rangeOf(ce.Record, ce.URL, ce.Error()); ok {
-				d.Subject = &rng
-			} else if k := c.instanceIn(ce.Error()); k != nil {
-				rng := k.rangeFor(ce.Error())
-				d.Subject = &rng
+			rng, follows := c.place(ce)
+			if follows {
+				continue
 			}
+			d.Subject = rng
 		}
 		diags = append(diags, d)
 	}
 	return sortDiags(diags)
 }
 
-// rangeOf finds the link (when url is set and matches; the option the message names,
-// if any) or else the record.
-func (c *Config) rangeOf(key, url, msg string) (hcl.Range, bool) {
-	r := c.Record(key)
-	if r == nil {
-		return hcl.Range{}, false
-	}
-	if url != "" {
-		for _, l := range r.Links {
-			if l.URL.String() == url || l.RawURL == url {
-				return optionRange(msg, l.OptionRanges, l.Range), true
-			}
-		}
-	}
-	return r.DeclRange, true
-}
-
-// rangeFor picks the most precise place for an error about the instance: the option
-// or URL it names, the plugin when no kind serves it, else the block.
-func (k *Connector) rangeFor(msg string) hcl.Range {
+// place finds where ce points, and whether it follows from a mistake Parse reported.
+func (c *Config) place(ce *host.ConfigError) (rng *hcl.Range, follows bool) {
 	switch {
-	case strings.Contains(msg, "no connector kind"):
-		return k.PluginRange
-	case strings.Contains(msg, "url ") && k.RawURL != "":
-		return k.URLRange
-	}
-	return optionRange(msg, k.OptionRanges, k.DeclRange)
-}
-
-// optionRange returns the range of the first option msg names as option "NAME"
-// (the form sdk.Config's errors use), or def.
-func optionRange(msg string, ranges map[string]hcl.Range, def hcl.Range) hcl.Range {
-	best, at := def, -1
-	for name, rng := range ranges {
-		if i := strings.Index(msg, "option "+strconv.Quote(name)); i >= 0 && (at < 0 || i < at) {
-			best, at = rng, i
+	case ce.Record != "":
+		r := c.Record(ce.Record)
+		if r == nil {
+			return nil, false
+		}
+		if ce.URL == "" {
+			return &r.DeclRange, r.invalid
+		}
+		for _, l := range r.Links {
+			if ce.Direction != 0 && ce.Direction != l.Direction || l.URL.String() != ce.URL && l.RawURL != ce.URL {
+				continue
+			}
+			if at, ok := l.OptionRanges[ce.Option]; ok {
+				return &at, false
+			}
+			return &l.Range, l.invalid && ce.Option == ""
+		}
+		return &r.DeclRange, false
+	case ce.Instance != "":
+		for _, k := range c.Instances() {
+			if k.Name != ce.Instance {
+				continue
+			}
+			if at, ok := k.OptionRanges[ce.Option]; ok {
+				return &at, false
+			}
+			switch ce.Option {
+			case "url":
+				return &k.URLRange, k.invalid
+			case "plugin":
+				return &k.PluginRange, k.invalid
+			}
+			return &k.DeclRange, k.invalid
 		}
 	}
-	return best
-}
-
-// instanceIn finds the connector instance an error is about. The connector layer
-// names it as `connector instance "NAME"` in errors that concern no record.
-func (c *Config) instanceIn(msg string) *Connector {
-	for _, k := range c.Instances() {
-		if strings.Contains(msg, "connector instance "+strconv.Quote(k.Name)) {
-			return k
-		}
-	}
-	return nil
-}
-
-// flatten unpacks errors.Join trees into their leaves.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	return nil, false
 }

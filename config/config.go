@@ -32,6 +32,8 @@ type Config struct {
 	Connectors []*Connector
 	// Records are the record blocks, in file order.
 	Records []*Record
+	// HTTP is the http block, nil when there is none.
+	HTTP *HTTP
 }
 
 // Connector is one connector block: a named instance of a plugin.
@@ -58,6 +60,8 @@ type Connector struct {
 	URLRange hcl.Range
 	// OptionRanges maps each option to its attribute's range.
 	OptionRanges map[string]hcl.Range
+
+	invalid bool // Parse reported a mistake in the block
 }
 
 // Record is one record block. Records from a configuration hold JSON values.
@@ -75,6 +79,8 @@ type Record struct {
 
 	// DeclRange is the block's header.
 	DeclRange hcl.Range
+
+	invalid bool // Parse reported a mistake in the block's own attributes
 }
 
 // Link is one link_from or link_to block.
@@ -98,6 +104,8 @@ type Link struct {
 	Range hcl.Range
 	// OptionRanges maps each option to its attribute's range.
 	OptionRanges map[string]hcl.Range
+
+	invalid bool // Parse reported a mistake in the block
 }
 
 // Connector returns the connector block named name, or nil.

@@ -17,6 +17,7 @@ var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "connector", LabelNames: []string{"name"}},
 		{Type: "record", LabelNames: []string{"key"}},
+		{Type: "http"},
 	},
 }
 
@@ -28,11 +29,11 @@ var recordSchema = &hcl.BodySchema{
 	},
 }
 
-// ParseFile reads and parses the configuration file at path.
+// ParseFile reads and parses the configuration file at path, as Parse does.
 func ParseFile(path string) (*Config, hcl.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, hcl.Diagnostics{{
+		return &Config{Filename: path}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot read configuration",
 			Detail:   err.Error(),
@@ -42,18 +43,35 @@ func ParseFile(path string) (*Config, hcl.Diagnostics) {
 }
 
 // Parse parses src, naming it filename in positions. It returns every mistake it
-// finds, sorted by position; the Config is nil when there is any.
+// finds, sorted by position, and the configuration as far as it parsed: a block with
+// a mistake keeps what was valid (a bad value leaves its default, a bad option is left
+// out), a link or record too broken to use and a block defined twice are left out.
+// Run nothing from a configuration whose diagnostics hold errors; `aimdb check`
+// builds it all the same, to find the mistakes the host and the plugins see too
+// (Locate drops those that follow from a mistake Parse reported).
 func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if diags.HasErrors() {
-		return nil, sortDiags(diags)
-	}
 	p := &parser{cfg: &Config{Filename: filename}}
+	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	p.diags = append(p.diags, diags...)
+	if file == nil || file.Body == nil {
+		return p.cfg, sortDiags(p.diags)
+	}
 	content, d := file.Body.Content(rootSchema)
 	p.diags = append(p.diags, d...)
 	connectors := map[string]hcl.Range{}
 	records := map[string]hcl.Range{}
 	for _, b := range content.Blocks {
+		if b.Type == "http" {
+			if p.cfg.HTTP != nil {
+				p.errorf(b.DefRange, "Duplicate http block", "an http block is already defined at %s", pos(p.cfg.HTTP.DeclRange))
+				continue
+			}
+			p.cfg.HTTP = p.http(b)
+			if p.cfg.HTTP == nil {
+				p.cfg.HTTP = &HTTP{DeclRange: b.DefRange} // remembered for the duplicate check
+			}
+			continue
+		}
 		name := b.Labels[0]
 		switch b.Type {
 		case "connector":
@@ -63,9 +81,7 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 				continue
 			}
 			connectors[name] = b.LabelRanges[0]
-			if k := p.connector(b); k != nil {
-				p.cfg.Connectors = append(p.cfg.Connectors, k)
-			}
+			p.cfg.Connectors = append(p.cfg.Connectors, p.connector(b))
 		case "record":
 			if first, dup := records[name]; dup {
 				p.errorf(b.LabelRanges[0], "Duplicate record",
@@ -78,10 +94,7 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 			}
 		}
 	}
-	if p.diags.HasErrors() {
-		return nil, sortDiags(p.diags)
-	}
-	return p.cfg, p.diags
+	return p.cfg, sortDiags(p.diags)
 }
 
 type parser struct {
@@ -99,6 +112,8 @@ func (p *parser) errorf(rng hcl.Range, summary, format string, args ...any) {
 	})
 }
 
+// connector reads a connector block; one with mistakes is kept, marked invalid,
+// without its bad url, plugin or options.
 func (p *parser) connector(b *hcl.Block) *Connector {
 	name := b.Labels[0]
 	k := &Connector{
@@ -113,6 +128,9 @@ func (p *parser) connector(b *hcl.Block) *Connector {
 	}
 	attrs, d := b.Body.JustAttributes()
 	p.diags = append(p.diags, d...)
+	if d.HasErrors() {
+		ok = false
+	}
 	for _, a := range sortedAttrs(attrs) {
 		v, good := p.scalar(a, fmt.Sprintf("connector %q", name))
 		if !good {
@@ -127,23 +145,26 @@ func (p *parser) connector(b *hcl.Block) *Connector {
 			}
 			k.Plugin, k.PluginRange = v, a.Expr.Range()
 		case "url":
-			u, err := sdk.ParseURL(v)
+			k.URLRange = a.Expr.Range()
+			u, err := sdk.ParseConnectorURL(v)
 			if err != nil {
 				p.errorf(a.Expr.Range(), "Invalid URL", "connector %q: %v", name, err)
 				ok = false
+				continue
 			}
-			k.URL, k.RawURL, k.URLRange = u, v, a.Expr.Range()
+			k.URL, k.RawURL = u, v
 		default:
 			k.Options[a.Name] = v
 			k.OptionRanges[a.Name] = a.Range
 		}
 	}
-	if !ok {
-		return nil
-	}
+	k.invalid = !ok
 	return k
 }
 
+// record reads a record block; nil when its key is invalid. One with other mistakes
+// is kept, marked invalid, with its bad attributes at their defaults and its broken
+// links left out.
 func (p *parser) record(b *hcl.Block) *Record {
 	key := b.Labels[0]
 	r := &Record{Key: key, Buffer: BufferSPMCRing, DeclRange: b.LabelRanges[0]}
@@ -151,7 +172,7 @@ func (p *parser) record(b *hcl.Block) *Record {
 	ok := true
 	if err := checkKey(key); err != nil {
 		p.errorf(b.LabelRanges[0], "Invalid record key", "%s: %v", what, err)
-		ok = false
+		return nil
 	}
 	content, d := b.Body.Content(recordSchema)
 	p.diags = append(p.diags, d...)
@@ -201,33 +222,35 @@ func (p *parser) record(b *hcl.Block) *Record {
 	for _, lb := range content.Blocks {
 		l := p.link(lb, what)
 		if l == nil {
-			ok = false
 			continue
 		}
+		dup := false
 		for _, other := range r.Links {
 			if other.Direction == l.Direction && other.RawURL == l.RawURL {
 				p.errorf(l.Range, "Duplicate link", "%s: %s %q is already declared at %s", what, lb.Type, l.RawURL, pos(other.Range))
-				ok = false
+				dup = true
 			}
+		}
+		if dup {
+			continue
 		}
 		if l.Direction == sdk.Inbound {
 			if writer != nil {
 				p.errorf(l.Range, "Two writers on one record",
 					"%s: link_from %q would be a second writer; the record already takes values from link_from %q at %s",
 					what, l.RawURL, writer.RawURL, pos(writer.Range))
-				ok = false
-			} else {
-				writer = l
+				continue
 			}
+			writer = l
 		}
 		r.Links = append(r.Links, l)
 	}
-	if !ok {
-		return nil
-	}
+	r.invalid = !ok
 	return r
 }
 
+// link reads a link block; nil when its URL is invalid. One with other mistakes is
+// kept, marked invalid, without its bad options (and with the json codec).
 func (p *parser) link(b *hcl.Block, what string) *Link {
 	raw := b.Labels[0]
 	l := &Link{Direction: sdk.Outbound, RawURL: raw, Codec: "json", Options: sdk.Config{},
@@ -239,17 +262,16 @@ func (p *parser) link(b *hcl.Block, what string) *Link {
 	u, err := sdk.ParseURL(raw)
 	if err != nil {
 		p.errorf(l.Range, "Invalid link URL", "%s: %s: %v", what, b.Type, err)
-		ok = false
-	} else {
-		l.URL, l.Instance, l.Resource = u, u.Scheme, u.Resource()
-		if l.Direction == sdk.Outbound && sdk.HasWildcard(l.Resource) {
-			p.errorf(l.Range, "Invalid link URL", "%s: link_to %q: a destination cannot hold the wildcards + or #", what, raw)
-			ok = false
-		} else if l.Direction == sdk.Inbound {
-			if err := sdk.ValidatePattern(l.Resource); err != nil {
-				p.errorf(l.Range, "Invalid link URL", "%s: link_from %q: %v", what, raw, err)
-				ok = false
-			}
+		return nil
+	}
+	l.URL, l.Instance, l.Resource = u, u.Scheme, u.Resource()
+	if l.Direction == sdk.Outbound && sdk.HasWildcard(l.Resource) {
+		p.errorf(l.Range, "Invalid link URL", "%s: link_to %q: a destination cannot hold the wildcards + or #", what, raw)
+		return nil
+	} else if l.Direction == sdk.Inbound {
+		if err := sdk.ValidatePattern(l.Resource); err != nil {
+			p.errorf(l.Range, "Invalid link URL", "%s: link_from %q: %v", what, raw, err)
+			return nil
 		}
 	}
 	attrs, d := b.Body.JustAttributes()
@@ -268,6 +290,7 @@ func (p *parser) link(b *hcl.Block, what string) *Link {
 			if !oneOf(v, Codecs) {
 				p.errorf(a.Expr.Range(), "Invalid codec", "%s: codec %q is not one of %s", linkWhat, v, strings.Join(Codecs, ", "))
 				ok = false
+				continue
 			}
 			l.Codec = v
 			continue
@@ -275,9 +298,7 @@ func (p *parser) link(b *hcl.Block, what string) *Link {
 		l.Options[a.Name] = v
 		l.OptionRanges[a.Name] = a.Range
 	}
-	if !ok {
-		return nil
-	}
+	l.invalid = !ok
 	return l
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,9 +140,6 @@ record "e" {
 }
 `
 	cfg, diags := Parse([]byte(src), "bad.hcl")
-	if cfg != nil {
-		t.Fatal("a config with errors must not be returned")
-	}
 	got := Format(diags)
 	want := []string{
 		`bad.hcl:2:9: Invalid URL: connector "mqtt": url "mqtt//nohost": missing "://"`,
@@ -175,6 +173,30 @@ record "e" {
 			}
 			t.Errorf("diagnostic %d:\n got  %s\n want %s...", i, line, w)
 		}
+	}
+	// What parsed is kept for the checks that follow: blocks defined twice and links
+	// too broken to use are left out, bad values leave their defaults.
+	var got2 []string
+	for _, k := range cfg.Connectors {
+		got2 = append(got2, fmt.Sprintf("connector %s url=%q", k.Name, k.RawURL))
+	}
+	for _, r := range cfg.Records {
+		var links []string
+		for _, l := range r.Links {
+			links = append(links, fmt.Sprintf("%s %s %s %v", l.Direction, l.RawURL, l.Codec, l.Options))
+		}
+		got2 = append(got2, fmt.Sprintf("record %s %s %d %v %v", r.Key, r.Buffer, r.Capacity, r.Writable, links))
+	}
+	want2 := []string{
+		`connector mqtt url=""`,
+		`connector Bad url=""`,
+		`record a spmc_ring 256 false []`,
+		`record b single_latest 0 false []`,
+		`record c spmc_ring 256 false [link_from mqtt://x json map[] link_to mqtt://y json map[] link_to mqtt://z json map[]]`,
+		`record e spmc_ring 256 false [link_to mqtt://w json map[]]`,
+	}
+	if strings.Join(got2, "\n") != strings.Join(want2, "\n") {
+		t.Errorf("kept:\n%s\nwant:\n%s", strings.Join(got2, "\n"), strings.Join(want2, "\n"))
 	}
 }
 

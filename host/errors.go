@@ -6,22 +6,38 @@ import (
 	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/host/buffer"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // ConfigError is one configuration mistake found by Build. Build joins all of them with
 // errors.Join, so callers can list every mistake at once (errors.As finds the first).
+// Its fields say where the mistake is, as data: a configuration file maps them to a
+// file:line:col (config.Locate) without reading the message.
 type ConfigError struct {
 	// Record is the key of the record concerned; empty for builder-wide errors.
 	Record string
 	// URL is the link URL concerned, password masked; empty when no link is involved.
 	URL string
+	// Direction is the direction of the link concerned; 0 when not known.
+	Direction sdk.Direction
+	// Instance is the connector instance concerned, when the mistake is in its own
+	// configuration rather than in a record's link.
+	Instance string
+	// Option is the option concerned, of the link when URL is set, else of the
+	// instance: "url" and "plugin" are the instance's url and plugin. "" means the
+	// link, instance or record as a whole.
+	Option string
 	// Err says what is wrong.
 	Err error
 }
 
-// Error prints `record "a": link "mqtt://x": what is wrong`.
+// Error prints `record "a": link "mqtt://x": what is wrong`, or
+// `connector instance "mqtt": what is wrong`.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
+	if e.Instance != "" && e.Record == "" {
+		b.WriteString("connector instance " + strconv.Quote(e.Instance) + ": ")
+	}
 	if e.Record != "" {
 		b.WriteString("record " + strconv.Quote(e.Record) + ": ")
 	}

@@ -35,6 +35,9 @@ type RecordStats struct {
 	// Dropped counts values a consumer never got: lost to lag, skipped by a
 	// single-latest consumer, or overwritten unread in a mailbox.
 	Dropped uint64
+	// Refused counts values the record refused (ErrBufferFull) because an
+	// at-least-once link was a whole ring behind.
+	Refused uint64
 	// Lagged counts the times a consumer fell behind an SPMC ring.
 	Lagged uint64
 	// Occupancy is how many values wait for the slowest consumer.
@@ -91,6 +94,7 @@ func recordStats(st buffer.Stats, stageErrors uint64) RecordStats {
 		Produced:    st.Produced,
 		Consumed:    st.Consumed,
 		Dropped:     st.Dropped,
+		Refused:     st.Refused,
 		Lagged:      st.Lagged,
 		Occupancy:   st.Occupancy,
 		Consumers:   st.Readers,

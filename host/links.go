@@ -209,7 +209,7 @@ func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
 		return nil, &ConfigError{Record: rec.key, Err: fmt.Errorf("%s: %w", d.dir, err)}
 	}
 	fail := func(err error) (*link, error) {
-		return nil, &ConfigError{Record: rec.key, URL: u.String(), Err: err}
+		return nil, &ConfigError{Record: rec.key, URL: u.String(), Direction: d.dir, Err: err}
 	}
 	if u.Resource() == "" {
 		return fail(errors.New("the URL names no resource (topic, address or path)"))

@@ -175,7 +175,7 @@ func (rec *record[T]) build(db *DB) []error {
 		}
 		id := l.info.Direction.String() + " " + l.info.URL.String()
 		if seen[id] {
-			errs = append(errs, &ConfigError{Record: rec.key, URL: l.info.URL.String(), Err: fmt.Errorf("%s declared twice", l.info.Direction)})
+			errs = append(errs, &ConfigError{Record: rec.key, URL: l.info.URL.String(), Direction: l.info.Direction, Err: fmt.Errorf("%s declared twice", l.info.Direction)})
 			continue
 		}
 		seen[id] = true

@@ -1,6 +1,9 @@
 package sdk
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +31,7 @@ func (c Config) Int(key string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		return 0, Errorf(KindInvalidConfig, "option %q: want an integer, got %q", key, v)
+		return 0, OptionErrorf(KindInvalidConfig, key, "want an integer, got %q", v)
 	}
 	return n, nil
 }
@@ -40,7 +43,7 @@ func (c Config) IntIn(key string, def, min, max int) (int, error) {
 		return 0, err
 	}
 	if n < min || n > max {
-		return 0, Errorf(KindInvalidConfig, "option %q: %d is out of range %d..%d", key, n, min, max)
+		return 0, OptionErrorf(KindInvalidConfig, key, "%d is out of range %d..%d", n, min, max)
 	}
 	return n, nil
 }
@@ -53,7 +56,7 @@ func (c Config) Bool(key string, def bool) (bool, error) {
 	}
 	b, err := strconv.ParseBool(strings.TrimSpace(v))
 	if err != nil {
-		return false, Errorf(KindInvalidConfig, "option %q: want true or false, got %q", key, v)
+		return false, OptionErrorf(KindInvalidConfig, key, "want true or false, got %q", v)
 	}
 	return b, nil
 }
@@ -66,7 +69,7 @@ func (c Config) Duration(key string, def time.Duration) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || d < 0 {
-		return 0, Errorf(KindInvalidConfig, "option %q: want a duration such as \"500ms\" or \"2s\", got %q", key, v)
+		return 0, OptionErrorf(KindInvalidConfig, key, "want a duration such as \"500ms\" or \"2s\", got %q", v)
 	}
 	return d, nil
 }
@@ -79,7 +82,7 @@ func (c Config) OneOf(key, def string, allowed ...string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", Errorf(KindInvalidConfig, "option %q: %q is not one of %s", key, v, strings.Join(allowed, ", "))
+	return "", OptionErrorf(KindInvalidConfig, key, "%q is not one of %s", v, strings.Join(allowed, ", "))
 }
 
 // Keys returns the option names in sorted order.
@@ -92,25 +95,46 @@ func (c Config) Keys() []string {
 	return keys
 }
 
-// Unknown returns an error naming every option that is not in known, or nil.
+// Unknown returns one invalid-config error for every option that is not in known,
+// joined, each an OptionError that names the closest known option ("did you mean"),
+// or nil when every option is known.
 func (c Config) Unknown(known ...string) error {
-	var bad []string
+	var errs []error
 	for _, k := range c.Keys() {
-		found := false
-		for _, n := range known {
-			if k == n {
-				found = true
-				break
-			}
-		}
-		if !found {
-			bad = append(bad, strconv.Quote(k))
+		if !slices.Contains(known, k) {
+			errs = append(errs, &Error{Kind: KindInvalidConfig, Err: &OptionError{Option: k, Err: UnknownOption(k, known)}})
 		}
 	}
-	if len(bad) == 0 {
-		return nil
+	return errors.Join(errs...)
+}
+
+// UnknownOption says that option name is not one of known, with the closest known one
+// ("did you mean") or, when none is close, the list of known options.
+func UnknownOption(name string, known []string) error {
+	if s := Suggest(name, known); s != "" {
+		return fmt.Errorf("unknown option %q (did you mean %q?)", name, s)
 	}
-	return Errorf(KindInvalidConfig, "unknown option %s (known: %s)", strings.Join(bad, ", "), strings.Join(known, ", "))
+	if len(known) == 0 {
+		return fmt.Errorf("unknown option %q (this connector takes no options here)", name)
+	}
+	sorted := slices.Sorted(slices.Values(known))
+	return fmt.Errorf("unknown option %q (known: %s)", name, strings.Join(slices.Compact(sorted), ", "))
+}
+
+// EnvNames returns the environment variables the options name: the values of the
+// options whose name ends in "_env" (password_env = "MQTT_PASS"), sorted, without
+// duplicates. The host passes exactly these variables (and a few harmless ones such
+// as PATH) to a plugin process, so a connector reads a secret with os.Getenv from the
+// variable an "_env" option names, never from one it picks itself.
+func (c Config) EnvNames() []string {
+	var names []string
+	for k, v := range c {
+		if v = strings.TrimSpace(v); strings.HasSuffix(k, "_env") && v != "" {
+			names = append(names, v)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // Clone returns a copy that can be changed without touching c.

@@ -44,8 +44,19 @@ func TestConfigGetters(t *testing.T) {
 func TestConfigUnknown(t *testing.T) {
 	c := Config{"qos": "1", "qso": "2", "retian": "true"}
 	err := c.Unknown("qos", "retain")
-	if err == nil || !strings.Contains(err.Error(), `"qso", "retian"`) {
-		t.Fatalf("Unknown = %v, want both misspelt options named", err)
+	want := []string{`unknown option "qso" (did you mean "qos"?)`, `unknown option "retian" (did you mean "retain"?)`}
+	errs := Split(err)
+	if len(errs) != len(want) {
+		t.Fatalf("Unknown = %v, want one error per misspelt option", err)
+	}
+	for i, e := range errs {
+		var oe *OptionError
+		if !errors.As(e, &oe) || oe.Option != []string{"qso", "retian"}[i] || KindOf(e) != KindInvalidConfig || !strings.HasSuffix(e.Error(), want[i]) {
+			t.Errorf("error %d = %v, want an invalid-config OptionError ending %q", i, e, want[i])
+		}
+	}
+	if err := (Config{"colour": "red"}).Unknown("qos", "retain"); err == nil || !strings.Contains(err.Error(), `unknown option "colour" (known: qos, retain)`) {
+		t.Errorf("Unknown without a close option = %v, want the known ones listed", err)
 	}
 	if err := (Config{"qos": "1"}).Unknown("qos"); err != nil {
 		t.Fatalf("Unknown on known options = %v", err)

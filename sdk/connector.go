@@ -59,21 +59,27 @@ type HealthChecker interface {
 }
 
 // Describer is implemented by builders that describe themselves: version, options and
-// capabilities. The host shows it in `aimdb plugins list` and checks options against it.
+// capabilities. The host shows it in `aimdb plugins list` and checks options against
+// it: an option a kind that documents options does not document for its scope is a
+// configuration error (with the closest documented one suggested), reported before
+// the kind's own ConfigValidator runs, which never sees it.
 type Describer interface {
 	Describe() Description
 }
 
 // ConfigValidator is implemented by builders that can check a connector's URL and
-// options, and its links, without connecting anywhere (`aimdb check`).
+// options, and its links, without connecting anywhere (`aimdb check`). It returns
+// every mistake it finds, joined (errors.Join), each tied to its option and link with
+// OptionError (the Config getters, OptionErrorf, AtOption and ForLink make them), so
+// the host prints each at its own file:line:col.
 type ConfigValidator interface {
 	ValidateConfig(url URL, options Config, links []LinkSpec) error
 }
 
 // LinkSpec is one link as a validator or PrepareLink sees it.
 type LinkSpec struct {
-	// ID identifies the link within its connector instance (the host assigns it; 0
-	// in validation).
+	// ID identifies the link within its connector instance; the host assigns it, and
+	// findings about the link (ForLink) carry it back.
 	ID        uint32
 	Direction Direction
 	Resource  string
@@ -173,6 +179,13 @@ type BuildContext struct {
 	Logger hclog.Logger
 	// Host answers questions about records; never nil.
 	Host Host
+	// Secrets masks the instance's secrets. The SDK registered the URL's password,
+	// the values of the options Describe marks Secret and of the environment
+	// variables "_env" options name, and masks them in Logger's lines and in every
+	// error the instance returns. Add any other credential the connector derives
+	// (a token it fetched), and pass text from outside (a reply body) through
+	// Secrets.String before quoting it, and before cutting it to a length.
+	Secrets *Redactor
 
 	life *life.Group
 }

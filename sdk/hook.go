@@ -11,4 +11,5 @@ func init() {
 		b.Router = newRouter(b.Routes, deliver)
 	}
 	hook.NewRouter = newRouter
+	hook.InstanceSecrets = instanceSecrets
 }

@@ -84,6 +84,73 @@ func ParseURL(s string) (URL, error) {
 	return u, nil
 }
 
+// ParseConnectorURL parses a connector's own URL (a broker, gateway or base URL)
+// strictly: on top of ParseURL, every host must be a host name, an IPv4 address or a
+// bracketed IPv6 address, each with an optional port in 1..65535; the path must hold
+// only valid percent-escapes; and no part may hold spaces or control characters.
+// "mqtt://%zz" is refused here, before anything tries to connect to it.
+func ParseConnectorURL(s string) (URL, error) {
+	u, err := ParseURL(s)
+	if err != nil {
+		return u, err
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 {
+		return URL{}, fmt.Errorf("url %q: holds a space or control character at byte %d", maskRaw(s), i)
+	}
+	for _, h := range u.Hosts {
+		if err := checkHostPort(h); err != nil {
+			return URL{}, fmt.Errorf("url %q: host %q: %v", maskRaw(s), h, err)
+		}
+	}
+	if _, err := url.PathUnescape(u.Path); err != nil {
+		return URL{}, fmt.Errorf("url %q: path %q: bad percent-escape", maskRaw(s), u.Path)
+	}
+	return u, nil
+}
+
+// checkHostPort checks one "host[:port]" of a connector URL.
+func checkHostPort(h string) error {
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return fmt.Errorf("missing ']' after an IPv6 address")
+		}
+		host, port = h[1:end], h[end+1:]
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return fmt.Errorf("%q is not an IPv6 address", host)
+		}
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return fmt.Errorf("unexpected %q after the IPv6 address", port)
+		}
+		port = strings.TrimPrefix(port, ":")
+		if port == "" && strings.HasSuffix(h, ":") {
+			return fmt.Errorf("empty port")
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i+1:]
+		if port == "" {
+			return fmt.Errorf("empty port")
+		}
+	} else if h == "" {
+		return fmt.Errorf("empty host")
+	}
+	if !strings.HasPrefix(h, "[") {
+		for _, r := range host {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+				return fmt.Errorf("character %q is not allowed in a host name (letters, digits, '-', '.', '_'; IPv6 in brackets)", r)
+			}
+		}
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return fmt.Errorf("port %q is not a number in 1..65535", port)
+		}
+	}
+	return nil
+}
+
 // MustParseURL is ParseURL for constants in code and tests; it panics on error.
 func MustParseURL(s string) URL {
 	u, err := ParseURL(s)

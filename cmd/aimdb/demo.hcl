@@ -38,3 +38,9 @@ record "demo.light" {
     qos = 1
   }
 }
+
+# The operations listener: dashboard at http://127.0.0.1:9180/, Prometheus metrics
+# at /metrics, probes at /healthz and /readyz (docs/operations.md).
+http {
+  listen = "127.0.0.1:9180"
+}

@@ -78,15 +78,7 @@ crash loop), plugin process and restarts, and what its health check says.`,
 		if *f.output == "json" {
 			return writeJSON(a.stdout, cs)
 		}
-		t := newTable(a.stdout, "NAME", "KIND", "STATE", "PID", "RESTARTS", "SINCE", "HEALTH")
-		for _, s := range cs {
-			pid := "-"
-			if s.Pid != 0 {
-				pid = strconv.Itoa(s.Pid)
-			}
-			t.row(s.Name, s.Kind, s.State, pid, strconv.Itoa(s.Restarts), s.Since.Local().Format(time.TimeOnly), orDash(oneLine(s.Health, 80)))
-		}
-		return t.flush()
+		return connectorTable(a.stdout, cs)
 	})
 	return c
 }

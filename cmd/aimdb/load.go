@@ -114,31 +114,39 @@ func (f *configFlags) configFile() (string, error) {
 // load parses the configuration; on errors it prints them all to w, one a line with
 // file:line:col, and returns a reportedError.
 func (f *configFlags) load(w io.Writer) (*config.Config, error) {
-	name, err := f.configFile()
+	cfg, diags, err := f.parse()
 	if err != nil {
 		return nil, err
 	}
-	var cfg *config.Config
-	var diags hcl.Diagnostics
-	if name == demoName {
-		cfg, diags = config.Parse(demoConfig, "demo.hcl")
-	} else {
-		if st, err := os.Stat(name); err != nil || st.IsDir() {
-			abs, _ := filepath.Abs(name)
-			why := "is a directory"
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				why = "not found"
-			case err != nil:
-				why = err.Error()
-			}
-			return nil, fmt.Errorf("configuration %s: %s (use --config FILE, or --config=demo for the built-in demo)", abs, why)
-		}
-		cfg, diags = config.ParseFile(name)
-	}
 	fmt.Fprint(w, config.Format(diags)) // errors, or warnings
-	if cfg == nil {
+	if diags.HasErrors() {
 		return nil, &reportedError{fmt.Errorf("configuration has errors")}
 	}
 	return cfg, nil
+}
+
+// parse parses the configuration and returns it as far as it parsed, with every
+// mistake found; err is for a configuration that cannot be read at all.
+func (f *configFlags) parse() (*config.Config, hcl.Diagnostics, error) {
+	name, err := f.configFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	if name == demoName {
+		cfg, diags := config.Parse(demoConfig, "demo.hcl")
+		return cfg, diags, nil
+	}
+	if st, err := os.Stat(name); err != nil || st.IsDir() {
+		abs, _ := filepath.Abs(name)
+		why := "is a directory"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			why = "not found"
+		case err != nil:
+			why = err.Error()
+		}
+		return nil, nil, fmt.Errorf("configuration %s: %s (use --config FILE, or --config=demo for the built-in demo)", abs, why)
+	}
+	cfg, diags := config.ParseFile(name)
+	return cfg, diags, nil
 }

@@ -25,8 +25,8 @@ import (
 )
 
 // aimdbBin is the aimdb binary built once for all tests: the CLI is tested as a user
-// runs it. pluginDir holds the loopback test plugin.
-var aimdbBin, pluginDir string
+// runs it. pluginDir holds the loopback test plugin, realPluginDir the bundled plugins.
+var aimdbBin, pluginDir, realPluginDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "aimdb-cli-test")
@@ -36,9 +36,16 @@ func TestMain(m *testing.M) {
 	}
 	aimdbBin = filepath.Join(dir, "aimdb")
 	pluginDir = filepath.Join(dir, "plugins")
-	// Build the binary and the test plugin side by side.
+	realPluginDir = filepath.Join(dir, "real-plugins")
+	// Build the binary and the plugins side by side.
 	pluginErr := make(chan error, 1)
-	go func() { pluginErr <- testbuild.Plugins(pluginDir, "loopback") }()
+	go func() {
+		err := testbuild.Plugins(pluginDir, "loopback")
+		if err == nil {
+			err = testbuild.Packages(realPluginDir, "./plugins/mqtt", "./plugins/http", "./plugins/kafka", "./plugins/knx")
+		}
+		pluginErr <- err
+	}()
 	build := exec.Command("go", "build", "-o", aimdbBin, ".")
 	out, err := build.CombinedOutput()
 	if err != nil {
@@ -694,7 +701,7 @@ record "a" {
 	os.WriteFile(cfg, []byte(src), 0o600)
 	r = aimdb(t, nil, "check", "--config", cfg, "--plugins", pluginDir)
 	want := []string{
-		cfg + `:3:3: Invalid configuration: connector instance "lb" (kind "loopback" from plugin`,
+		cfg + `:3:3: Invalid configuration: connector instance "lb": unknown option "colour" (known: build_error,`,
 		cfg + `:7:11: Invalid configuration: record "a": link "nowhere://x": no connector instance or kind named "nowhere"`,
 	}
 	got := strings.Split(strings.TrimSpace(r.stderr), "\n")
@@ -707,7 +714,7 @@ record "a" {
 		}
 	}
 	if !strings.Contains(r.stderr, `unknown option "colour"`) {
-		t.Errorf("the plugin's own validation is missing:\n%s", r.stderr)
+		t.Errorf("the unknown option is missing:\n%s", r.stderr)
 	}
 	os.WriteFile(cfg, []byte(loopbackConfig), 0o600)
 	if r := aimdb(t, nil, "check", "--config", cfg, "--plugins", pluginDir); r.code != 0 || !strings.Contains(r.stdout, "ok: 2 record(s), 2 link(s), 1 connector instance(s)") {

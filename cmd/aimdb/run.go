@@ -13,6 +13,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/host/control"
+	"github.com/aimdb-dev/aimdb-go/host/ops"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -25,11 +26,12 @@ type runFlags struct {
 	drain    time.Duration
 	readOnly bool
 	dataDir  string
+	http     *httpFlags
 }
 
 // addRunFlags adds the flags of run to fs; config is --config's default.
 func addRunFlags(fs *pflag.FlagSet, config string) *runFlags {
-	f := &runFlags{cfg: addConfigFlags(fs, config), log: addLogFlags(fs, "info")}
+	f := &runFlags{cfg: addConfigFlags(fs, config), log: addLogFlags(fs, "info"), http: addHTTPFlags(fs)}
 	fs.StringVar(&f.control, "control", "", "control socket address, unix:///PATH (default "+control.RootSocket+" for root, else $XDG_RUNTIME_DIR/aimdb.sock)")
 	fs.DurationVar(&f.drain, "drain-timeout", host.DefaultDrainTimeout, "on shutdown, how long outbound links may take to deliver what is buffered (alias --drain)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "refuse record writes through the control socket")
@@ -48,12 +50,14 @@ func (a *app) newRunCmd() *cobra.Command {
 		Use:   "run",
 		Short: "run the hub until SIGINT or SIGTERM",
 		Long: `Loads the configuration, starts the plugins its connectors need, links the records
-and serves the control socket. SIGINT or SIGTERM shuts down gracefully: outbound links
+and serves the control socket, and the operations listener (metrics, probes,
+dashboard) when --http or the configuration's http block asks for it. SIGINT or SIGTERM shuts down gracefully: outbound links
 deliver what is buffered (within --drain-timeout), then the plugins stop. A second
 signal exits at once.`,
 		Example: `  aimdb run --config aimdb.hcl --plugins ./bin/plugins
   aimdb --config=demo                      # the built-in demo
-  aimdb run --control unix:///run/aimdb/aimdb.sock --log-format json`,
+  aimdb run --control unix:///run/aimdb/aimdb.sock --log-format json
+  aimdb run --http 127.0.0.1:9180          # dashboard, /metrics, /healthz, /readyz`,
 		Args: positional(0, 0, "no arguments"),
 	}
 	f := addRunFlags(c.Flags(), "")
@@ -67,7 +71,8 @@ func (a *app) newDemoCmd() *cobra.Command {
 		Short: "run the built-in demo (same as run --config=demo)",
 		Long: `Runs the embedded demo configuration: an MQTT connector with its own broker on
 127.0.0.1:18830 and an HTTP connector listening on 127.0.0.1:18080. It needs the
-mqtt and http plugins. 'aimdb demo --print' shows the configuration.`,
+mqtt and http plugins. The dashboard is at http://127.0.0.1:9180/.
+'aimdb demo --print' shows the configuration.`,
 		Example: `  aimdb demo --plugins ./bin/plugins
   aimdb demo --print > aimdb.hcl`,
 		Args: positional(0, 0, "no arguments"),
@@ -112,6 +117,10 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	web, err := f.http.resolve(cfg, a.getenv)
+	if err != nil {
+		return err
+	}
 	addr := f.control
 	if addr == "" {
 		if addr, err = control.DefaultAddress(); err != nil {
@@ -127,13 +136,31 @@ func (a *app) runHub(ctx context.Context, f *runFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	var webSrv *ops.Server
 	running := announce(func() {
-		log.Info("aimdb running", "version", version, "records", len(cfg.Records),
-			"connectors", len(cfg.Instances()), "control", addr, "config", cfg.Filename)
+		args := []any{"version", version, "records", len(cfg.Records), "connectors", len(cfg.Instances()), "control", addr}
+		if webSrv != nil {
+			base := "http://" + webSrv.Addr()
+			args = append(args, "dashboard", base+"/", "metrics", base+"/metrics", "health", base+"/healthz", "ready", base+"/readyz", "ws", "ws://"+webSrv.Addr()+"/ws?v=3.0")
+		}
+		log.Info("aimdb running", append(args, "config", cfg.Filename)...)
 	})
-	db, err := build(cfg, plugins, log, f.drain, connect.WithDataDir(f.dataDir), host.WithService("aimdb-running", running))
+	extra := append(web.options(), connect.WithDataDir(f.dataDir), host.WithService("aimdb-running", running))
+	db, err := build(cfg, plugins, log, f.drain, extra...)
 	if err != nil {
 		return a.reportConfig(cfg, err)
+	}
+	if web != nil {
+		if webSrv, err = web.listen(db, f.readOnly, log); err != nil {
+			db.Close()
+			return err
+		}
+		go func() {
+			if err := webSrv.Serve(); err != nil {
+				log.Error("http listener failed", "error", err)
+			}
+		}()
+		defer webSrv.Close()
 	}
 	srv := control.NewServer(control.ForDB(db), control.Options{
 		ReadOnly: f.readOnly, ServerVersion: version, Logger: log.Named("control"),

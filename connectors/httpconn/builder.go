@@ -2,8 +2,6 @@ package httpconn
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -30,14 +28,14 @@ func (Builder) Build(_ context.Context, b *sdk.BuildContext) (sdk.Connector, err
 	routes := make(map[uint32]routeOptions, len(b.Routes))
 	for _, rt := range b.Routes {
 		ro, routeErr := parseRoute(rt.Resource, rt.Config)
-		errs.add(within(rt.Record, sdk.Inbound, rt.Resource, routeErr))
+		errs.add(sdk.ForLink(sdk.LinkSpec{ID: rt.ID, Direction: sdk.Inbound, Resource: rt.Resource, Config: rt.Config, Record: rt.Record}, routeErr))
 		routes[rt.ID] = ro
 	}
 	readable := map[string]bool{}
 	if err == nil {
 		for _, l := range b.Outbound {
 			_, allowGet, linkErr := linkSettings(s.out, l.Config)
-			errs.add(within(l.Record, sdk.Outbound, l.Resource, linkErr))
+			errs.add(sdk.ForLink(l, linkErr))
 			if allowGet {
 				readable[strings.TrimPrefix(l.Resource, "/")] = true
 			}
@@ -90,9 +88,9 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 		case sdk.Inbound:
 			inbound = true
 			_, routeErr := parseRoute(l.Resource, l.Config)
-			errs.add(within(l.Record, l.Direction, l.Resource, routeErr))
+			errs.add(sdk.ForLink(l, routeErr))
 		case sdk.Outbound:
-			errs.add(within(l.Record, l.Direction, l.Resource, checkLinkTo(s, l, u.Scheme != "")))
+			errs.add(sdk.ForLink(l, checkLinkTo(s, l, hasURL(u))))
 		}
 	}
 	if err == nil {
@@ -118,31 +116,6 @@ func checkLinkTo(s *settings, l sdk.LinkSpec, hasURL bool) error {
 		}
 	}
 	return errs.err()
-}
-
-// within prefixes every error in err with the link it concerns, keeping each kind
-// invalid config.
-func within(record string, dir sdk.Direction, resource string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, within(record, dir, resource, e))
-		}
-		return errors.Join(out...)
-	}
-	cause := err
-	var se *sdk.Error
-	if errors.As(err, &se) && se.Err != nil {
-		cause = se.Err
-	}
-	where := fmt.Sprintf("%s %q", dir, resource)
-	if record != "" {
-		where = fmt.Sprintf("record %q %s", record, where)
-	}
-	return sdk.Errorf(sdk.KindInvalidConfig, "%s: %w", where, cause)
 }
 
 // Describe documents the connector's options and capabilities.

@@ -10,7 +10,7 @@ import (
 )
 
 func validate(rawURL string, opts sdk.Config, links ...sdk.LinkSpec) error {
-	var u sdk.URL
+	u := sdk.URL{Scheme: "http"} // what the host passes for a connector block without url
 	if rawURL != "" {
 		u = sdk.MustParseURL(rawURL)
 	}
@@ -58,13 +58,13 @@ func TestValidateConfig(t *testing.T) {
 		{"backoff order", "http://h", sdk.Config{optBackoffInitial: "5s", optBackoffMax: "1s"}, nil, []string{`option "backoff_max"`}},
 		{"inbound option without listen", "http://h", sdk.Config{optInboundMaxBody: "10"}, nil, []string{`"inbound_max_body" needs option "listen"`}},
 		{"link_from without listen", "http://h", nil, []sdk.LinkSpec{linkFrom("cmd/light", nil)}, []string{`link_from needs option "listen"`}},
-		{"link_to without url", "", sdk.Config{optListen: "127.0.0.1:0"}, []sdk.LinkSpec{linkTo("a", nil)}, []string{`record "alerts" link_to "a"`, "needs the connector's url"}},
+		{"link_to without url", "", sdk.Config{optListen: "127.0.0.1:0"}, []sdk.LinkSpec{linkTo("a", nil)}, []string{`link_to "a" (record "alerts")`, "needs the connector's url"}},
 		{"nothing to do", "", nil, nil, []string{"needs a url"}},
 		{"outbound auth without url", "", sdk.Config{optListen: "127.0.0.1:0", optTokenEnv: "HTTPCONN_TEST_SET"}, nil, []string{`option "token_env" needs the connector's url`}},
 		{"bad link options", "http://h", nil, []sdk.LinkSpec{linkTo("a/../b", sdk.Config{optMethod: "GET", "qos": "1"})},
-			[]string{`record "alerts" link_to "a/../b"`, `unknown option "qos"`, `option "method"`, `".."`}},
+			[]string{`link_to "a/../b" (record "alerts"): unknown option "qos"`, `link_to "a/../b" (record "alerts"): option "method"`, `".."`}},
 		{"bad pattern", "", sdk.Config{optListen: "127.0.0.1:0"}, []sdk.LinkSpec{linkFrom("cmd/#/x", sdk.Config{optAllowGet: "maybe"})},
-			[]string{`record "cmd.light" link_from "cmd/#/x"`, "must be the last level", `option "allow_get"`}},
+			[]string{`link_from "cmd/#/x" (record "cmd.light"): pattern`, "must be the last level", `link_from "cmd/#/x" (record "cmd.light"): option "allow_get"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := validate(tc.url, tc.opts, tc.links...)
@@ -77,8 +77,10 @@ func TestValidateConfig(t *testing.T) {
 			if err == nil {
 				t.Fatalf("want an error containing %q", tc.want)
 			}
-			if sdk.KindOf(err) != sdk.KindInvalidConfig {
-				t.Errorf("kind = %v, want invalid config", sdk.KindOf(err))
+			for _, e := range sdk.Split(err) {
+				if k := sdk.KindOf(e); k != sdk.KindInvalidConfig && k != sdk.KindInvalidDestination {
+					t.Errorf("kind of %q = %v, want invalid config or destination", e, k)
+				}
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -95,7 +97,7 @@ func TestValidateConfig(t *testing.T) {
 func TestBuildReportsEveryProblem(t *testing.T) {
 	_, err := startErr("http://127.0.0.1:9", sdk.Config{optMethod: "GET", optTimeout: "soon", optListen: "nowhere"},
 		[]sdk.Route{{ID: 1, Resource: "a/+b", Record: "r"}}, nil, nil)
-	for _, w := range []string{`"method"`, `"timeout"`, `"listen"`, `record "r" link_from "a/+b"`} {
+	for _, w := range []string{`"method"`, `"timeout"`, `"listen"`, `link_from "a/+b" (record "r")`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Build error %v does not mention %s", err, w)
 		}

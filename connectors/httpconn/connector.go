@@ -35,6 +35,9 @@ type connector struct {
 	router *sdk.Router
 	host   sdk.Host
 	routes map[uint32]routeOptions
+	// secrets masks the credentials in what the connector quotes (reply bodies,
+	// reasons); the SDK masks its log lines and errors with it too.
+	secrets *sdk.Redactor
 
 	// closing is cancelled by Close, which ends outbound retries.
 	closing     context.Context
@@ -68,6 +71,13 @@ type routeOptions struct {
 func newConnector(b *sdk.BuildContext, s *settings, routes map[uint32]routeOptions, readable map[string]bool) (*connector, error) {
 	c := &connector{
 		name: b.Instance, s: s, log: b.Logger, router: b.Router, host: b.Host, routes: routes, readable: readable,
+		secrets: b.Secrets,
+	}
+	// The SDK knows the values of the _env options; basic auth sends user:password,
+	// which only the connector puts together.
+	c.secrets.Add(s.auth.token, s.auth.basicPass, s.in.token)
+	if s.auth.basicIsSet {
+		c.secrets.Add(s.auth.basicUser + ":" + s.auth.basicPass)
 	}
 	c.closing, c.stopClosing = context.WithCancel(context.Background())
 	if s.base != nil {
@@ -87,7 +97,7 @@ func newConnector(b *sdk.BuildContext, s *settings, routes map[uint32]routeOptio
 	ln, err := net.Listen("tcp", s.in.listen)
 	if err != nil {
 		c.stopClosing()
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", optListen, err)
+		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optListen, "%v", err)
 	}
 	c.addr = ln.Addr()
 	c.srv = &http.Server{

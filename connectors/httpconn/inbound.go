@@ -172,7 +172,7 @@ func (c *connector) allow(routes []sdk.Route) string {
 
 // reply writes an error status with a one-line text body, and logs it.
 func (c *connector) reply(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	msg = c.redact(msg)
+	msg = c.secrets.String(msg)
 	if status >= 500 {
 		c.log.Warn("inbound request failed", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
 	} else {

@@ -154,7 +154,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	errs.add(opts.Unknown(known(sdk.ScopeConnector)...))
 	s := &settings{}
 
-	if u.Scheme != "" {
+	if hasURL(u) {
 		base, err := parseBase(u)
 		errs.add(err)
 		s.base = base
@@ -171,17 +171,17 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	s.out.backoffMax, err = positiveDuration(opts, optBackoffMax, defaultBackoffMax)
 	errs.add(err)
 	if err == nil && s.out.backoffMax < s.out.backoffInitial {
-		errs.add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s is shorter than %s %s", optBackoffMax, s.out.backoffMax, optBackoffInitial, s.out.backoffInitial))
+		errs.add(sdk.OptionErrorf(sdk.KindInvalidConfig, optBackoffMax, "%s is shorter than %s %s", s.out.backoffMax, optBackoffInitial, s.out.backoffInitial))
 	}
 	s.out.retryAfterMax, err = opts.Duration(optRetryAfterMax, defaultRetryAfterMax)
 	errs.add(err)
 
 	s.auth, err = parseAuth(opts)
 	errs.add(err)
-	if u.Scheme == "" {
+	if !hasURL(u) {
 		for _, o := range []string{optTokenEnv, optBasicUser, optBasicPassEnv, optTLSCA, optTLSCert, optTLSKey} {
 			if _, set := opts[o]; set {
-				errs.add(sdk.Errorf(sdk.KindInvalidConfig, "option %q needs the connector's url", o))
+				errs.add(sdk.AtOption(o, sdk.Errorf(sdk.KindInvalidConfig, "option %q needs the connector's url", o)))
 			}
 		}
 	} else if s.base != nil {
@@ -201,7 +201,7 @@ func parseOut(opts sdk.Config, def outSettings) (outSettings, error) {
 	if v, ok := opts[optMethod]; ok {
 		s.method = strings.ToUpper(strings.TrimSpace(v))
 		if s.method != http.MethodPost && s.method != http.MethodPut {
-			errs.add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %q is not one of POST, PUT", optMethod, v))
+			errs.add(sdk.OptionErrorf(sdk.KindInvalidConfig, optMethod, "%q is not one of POST, PUT", v))
 		}
 	}
 	if v, ok := opts[optContentType]; ok {
@@ -232,7 +232,7 @@ func parseOut(opts sdk.Config, def outSettings) (outSettings, error) {
 // parseContentType checks a content_type option: a media type, as in "application/json".
 func parseContentType(v string) (string, error) {
 	if _, _, err := mime.ParseMediaType(v); err != nil {
-		return "", sdk.Errorf(sdk.KindInvalidConfig, "option %q: want a media type such as \"application/json\", got %q", optContentType, v)
+		return "", sdk.OptionErrorf(sdk.KindInvalidConfig, optContentType, "want a media type such as \"application/json\", got %q", v)
 	}
 	return strings.TrimSpace(v), nil
 }
@@ -259,14 +259,14 @@ func parseHeaders(v string) (http.Header, error) {
 		name, value, ok := strings.Cut(part, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok || !validHeaderName(name) {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %q is not \"Name: value\" with a valid header name", optHeaders, part)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optHeaders, "%q is not \"Name: value\" with a valid header name", part)
 		}
 		if strings.ContainsAny(value, "\r\n") {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: header %s has a line break in its value", optHeaders, name)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optHeaders, "header %s has a line break in its value", name)
 		}
 		name = http.CanonicalHeaderKey(name)
 		if why, bad := reservedHeaders[name]; bad {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: header %s cannot be set here (%s)", optHeaders, name, why)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optHeaders, "header %s cannot be set here (%s)", name, why)
 		}
 		h.Add(name, value)
 	}
@@ -296,16 +296,16 @@ func parseAuth(opts sdk.Config) (auth, error) {
 	passEnv, hasPass := opts[optBasicPassEnv]
 	switch {
 	case hasToken && (hasUser || hasPass):
-		return a, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q: set one kind of outbound auth, not both", optTokenEnv, optBasicUser)
+		return a, sdk.AtOption(optTokenEnv, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q: set one kind of outbound auth, not both", optTokenEnv, optBasicUser))
 	case hasToken:
 		tok, err := secretFromEnv(optTokenEnv, tokenEnv)
 		a.token = tok
 		return a, err
 	case hasUser != hasPass:
-		return a, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together", optBasicUser, optBasicPassEnv)
+		return a, sdk.AtOption(optBasicUser, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together", optBasicUser, optBasicPassEnv))
 	case hasUser:
 		if user == "" || strings.Contains(user, ":") {
-			return a, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want a user name without ':'", optBasicUser)
+			return a, sdk.OptionErrorf(sdk.KindInvalidConfig, optBasicUser, "want a user name without ':'")
 		}
 		pass, err := secretFromEnv(optBasicPassEnv, passEnv)
 		a.basicUser, a.basicPass, a.basicIsSet = user, pass, true
@@ -319,14 +319,14 @@ func parseAuth(opts sdk.Config) (auth, error) {
 func secretFromEnv(option, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "", sdk.Errorf(sdk.KindInvalidConfig, "option %q: want the name of an environment variable", option)
+		return "", sdk.OptionErrorf(sdk.KindInvalidConfig, option, "want the name of an environment variable")
 	}
 	v, ok := os.LookupEnv(name)
 	if !ok {
-		return "", sdk.Errorf(sdk.KindInvalidConfig, "option %q: environment variable %s is not set", option, name)
+		return "", sdk.OptionErrorf(sdk.KindInvalidConfig, option, "environment variable %s is not set", name)
 	}
 	if v == "" {
-		return "", sdk.Errorf(sdk.KindInvalidConfig, "option %q: environment variable %s is empty", option, name)
+		return "", sdk.OptionErrorf(sdk.KindInvalidConfig, option, "environment variable %s is empty", name)
 	}
 	return v, nil
 }
@@ -353,7 +353,7 @@ func parseIn(opts sdk.Config) (inSettings, error) {
 	} else {
 		for _, o := range []string{optInboundTokenEnv, optInboundMaxBody, optInboundTimeout, optListenTLSCert, optListenTLSKey} {
 			if _, set := opts[o]; set {
-				errs.add(sdk.Errorf(sdk.KindInvalidConfig, "option %q needs option %q", o, optListen))
+				errs.add(sdk.AtOption(o, sdk.Errorf(sdk.KindInvalidConfig, "option %q needs option %q", o, optListen)))
 			}
 		}
 	}
@@ -364,13 +364,13 @@ func parseIn(opts sdk.Config) (inSettings, error) {
 func checkListen(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option %q: %q is not \"host:port\" (for example \"127.0.0.1:8080\")", optListen, addr)
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, optListen, "%q is not \"host:port\" (for example \"127.0.0.1:8080\")", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option %q: port %q is not a number in 0..65535", optListen, port)
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, optListen, "port %q is not a number in 0..65535", port)
 	}
 	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /:") {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option %q: host %q is not a host name or IP address", optListen, host)
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, optListen, "host %q is not a host name or IP address", host)
 	}
 	return nil
 }
@@ -379,7 +379,7 @@ func checkListen(addr string) error {
 func positiveDuration(opts sdk.Config, key string, def time.Duration) (time.Duration, error) {
 	d, err := opts.Duration(key, def)
 	if err == nil && d <= 0 {
-		return 0, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want a duration above zero, got %q", key, opts[key])
+		return 0, sdk.OptionErrorf(sdk.KindInvalidConfig, key, "want a duration above zero, got %q", opts[key])
 	}
 	return d, err
 }

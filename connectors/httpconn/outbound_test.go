@@ -3,6 +3,7 @@ package httpconn
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -284,6 +285,52 @@ func TestPublishTokenFromEnv(t *testing.T) {
 	_, err = startErr(srv.URL, sdk.Config{optTokenEnv: "HTTPCONN_TEST_EMPTY"}, nil, nil, nil)
 	if sdk.KindOf(err) != sdk.KindInvalidConfig || !strings.Contains(err.Error(), "HTTPCONN_TEST_EMPTY is empty") {
 		t.Fatalf("empty variable: err = %v", err)
+	}
+}
+
+// TestPublishEchoedCredentialsMasked has a server echo the Authorization header it
+// got in its 401 body, with the credential straddling the 200-byte cut of the
+// excerpt: neither the secret nor its base64 form, whole or in part, reaches the
+// error, for a bearer token and for basic auth.
+func TestPublishEchoedCredentialsMasked(t *testing.T) {
+	const token, pass = "tok-Zq8Xw2Lm9Vb4Kp7", "pw-Hy6Tr3Ne8Qa1"
+	t.Setenv("HTTPCONN_TEST_ECHO_TOKEN", token)
+	t.Setenv("HTTPCONN_TEST_ECHO_PASS", pass)
+	basic := base64.StdEncoding.EncodeToString([]byte("alice:" + pass))
+	for _, tc := range []struct {
+		name    string
+		opts    sdk.Config
+		secrets []string
+	}{
+		{"bearer", sdk.Config{optTokenEnv: "HTTPCONN_TEST_ECHO_TOKEN"}, []string{token}},
+		{"basic", sdk.Config{optBasicUser: "alice", optBasicPassEnv: "HTTPCONN_TEST_ECHO_PASS"}, []string{pass, basic}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScripted(t, nil, func(w http.ResponseWriter, r *http.Request) {
+				got := r.Header.Get("Authorization")
+				_, cred, _ := strings.Cut(got, " ")
+				// Once as the header, once bare, each across the 200-byte cut.
+				body := strings.Repeat("p", bodyExcerpt-len("Authorization: ")-6) + "Authorization: " + got + " " +
+					strings.Repeat("q", 30) + " seen " + cred
+				status(401, body)(w, r)
+			})
+			opts := fast.Clone()
+			for k, v := range tc.opts {
+				opts[k] = v
+			}
+			inst, _ := start(t, srv.URL, opts, nil, nil, nil)
+			err := publish(inst, "x", nil, "1")
+			if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "Authorization: ***") {
+				t.Fatalf("err = %v, want 401 with the header masked", err)
+			}
+			for _, secret := range tc.secrets {
+				for i := 0; i+5 <= len(secret); i++ {
+					if part := secret[i : i+5]; strings.Contains(err.Error(), part) {
+						t.Fatalf("error shows %q of secret %q: %v", part, secret, err)
+					}
+				}
+			}
+		})
 	}
 }
 

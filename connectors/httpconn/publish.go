@@ -178,18 +178,15 @@ func statusHint(resp *http.Response) string {
 }
 
 // excerpt returns " (body: ...)" with the start of an error reply's body on one
-// line, the connector's secrets masked, or "" for an empty body. It drains the rest.
+// line, or "" for an empty body. It drains the rest. The connector's secrets and any
+// Authorization-like header a server echoes are masked in all the body read (up to
+// drainLimit) before it is cut to bodyExcerpt bytes, so no part of a secret survives
+// the cut.
 func (c *connector) excerpt(body io.Reader) string {
-	buf, _ := io.ReadAll(io.LimitReader(body, bodyExcerpt+1))
+	buf, _ := io.ReadAll(io.LimitReader(body, drainLimit))
 	_, _ = io.CopyN(io.Discard, body, drainLimit)
-	more := ""
-	if len(buf) > bodyExcerpt {
-		buf, more = buf[:bodyExcerpt], "..."
-		for len(buf) > 0 && !utf8.Valid(buf) {
-			buf = buf[:len(buf)-1]
-		}
-	}
-	text := strings.TrimSpace(strings.Map(func(r rune) rune {
+	text := c.secrets.String(strings.ToValidUTF8(string(buf), string(utf8.RuneError)))
+	text = strings.TrimSpace(strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n' || r == '\r' || r == '\t':
 			return ' '
@@ -197,21 +194,18 @@ func (c *connector) excerpt(body io.Reader) string {
 			return utf8.RuneError
 		}
 		return r
-	}, string(buf)))
+	}, text))
 	if text == "" {
 		return ""
 	}
-	return " (body: " + c.redact(text) + more + ")"
-}
-
-// redact masks every secret the connector holds, in case a server echoes one back.
-func (c *connector) redact(s string) string {
-	for _, secret := range []string{c.s.auth.token, c.s.auth.basicPass, c.s.in.token} {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "***")
+	if len(text) > bodyExcerpt {
+		cut := bodyExcerpt
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
 		}
+		text = text[:cut] + "..."
 	}
-	return s
+	return " (body: " + text + ")"
 }
 
 // ctxError explains why ctx ended: the connector closed, or the caller's deadline passed.

@@ -18,16 +18,20 @@ type target struct {
 	scheme   string
 }
 
+// hasURL reports whether the connector block set a url: without one, the host (and
+// the plugin SDK) pass a URL that holds only the scheme.
+func hasURL(u sdk.URL) bool { return len(u.Hosts) > 0 || u.Resource() != "" }
+
 // parseBase checks the connector URL: http or https, one host, no credentials.
 func parseBase(u sdk.URL) (*target, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not http or https", u, u.Scheme)
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not http or https", u, u.Scheme))
 	}
 	if u.User != "" || u.Password != "" {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: credentials do not belong in the url; use options %q or %q and %q", u, optTokenEnv, optBasicUser, optBasicPassEnv)
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: credentials do not belong in the url; use options %q or %q and %q", u, optTokenEnv, optBasicUser, optBasicPassEnv))
 	}
 	if len(u.Hosts) != 1 {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host, got %d", u, len(u.Hosts))
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host, got %d", u, len(u.Hosts)))
 	}
 	port := 80
 	if u.Scheme == "https" {
@@ -35,11 +39,11 @@ func parseBase(u sdk.URL) (*target, error) {
 	}
 	addrs, err := u.Addrs(port)
 	if err != nil {
-		return nil, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return nil, sdk.AtOption("url", err)
 	}
 	parsed, err := url.Parse(u.Scheme + "://" + u.Hosts[0] + u.Path)
 	if err != nil {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: %v", u, errorText(err))
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: %v", u, errorText(err)))
 	}
 	return &target{
 		addr:     addrs[0],

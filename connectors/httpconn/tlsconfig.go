@@ -2,8 +2,6 @@ package httpconn
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"os"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -16,17 +14,13 @@ func clientTLS(opts sdk.Config, scheme string) (*tls.Config, error) {
 		return nil, nil
 	}
 	if scheme != "https" {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "options %q, %q, %q: set, but url is not https://", optTLSCA, optTLSCert, optTLSKey)
+		return nil, sdk.AtOption(optTLSCA, sdk.Errorf(sdk.KindInvalidConfig, "options %q, %q, %q: set, but url is not https://", optTLSCA, optTLSCert, optTLSKey))
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ca != "" {
-		pem, err := os.ReadFile(ca)
+		pool, err := sdk.CertPool(optTLSCA, ca)
 		if err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", optTLSCA, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s holds no PEM certificate", optTLSCA, ca)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
@@ -57,11 +51,7 @@ func listenerTLS(opts sdk.Config) (*tls.Config, error) {
 // loadPair loads a certificate and its key; errors name both options.
 func loadPair(certOpt, keyOpt, cert, key string) (tls.Certificate, error) {
 	if cert == "" || key == "" {
-		return tls.Certificate{}, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together", certOpt, keyOpt)
+		return tls.Certificate{}, sdk.AtOption(certOpt, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together", certOpt, keyOpt))
 	}
-	pair, err := tls.LoadX509KeyPair(cert, key)
-	if err != nil {
-		return tls.Certificate{}, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q: %v", certOpt, keyOpt, err)
-	}
-	return pair, nil
+	return sdk.KeyPair(certOpt, cert, keyOpt, key)
 }

@@ -8,6 +8,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -110,29 +111,36 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 }
 
 // ValidateConfig checks the connector URL, its options and its links without
-// connecting anywhere. TLS files are read, so a missing CA file shows here.
+// connecting anywhere. TLS files are read, so a missing CA file shows here. Every
+// link's mistakes are reported, each tied to its link (sdk.ForLink).
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	instance := u.Scheme
+	var errs []error
 	cs, err := parseConn(instance, u, options)
 	if err != nil {
-		return err
-	}
-	if _, err := cs.tls.config(); err != nil {
-		return err
+		errs = append(errs, err)
+	} else if _, err := cs.tls.config(); err != nil {
+		errs = append(errs, err)
 	}
 	var routes []sdk.Route
 	for _, l := range links {
 		switch l.Direction {
 		case sdk.Outbound:
 			if _, err := parseLinkTo(options, l.Resource, l.Config); err != nil {
-				return fmt.Errorf("link_to \"kafka://%s\" (record %q): %w", l.Resource, l.Record, err)
+				errs = append(errs, sdk.ForLink(l, err))
 			}
 		case sdk.Inbound:
+			if _, err := parseLinkFrom(options, instance, l.Resource, l.Config); err != nil {
+				errs = append(errs, sdk.ForLink(l, err))
+				continue
+			}
 			routes = append(routes, sdk.Route{Resource: l.Resource, Config: l.Config, Record: l.Record})
 		default:
-			return sdk.Errorf(sdk.KindInvalidConfig, "link %q (record %q): unknown direction", l.Resource, l.Record)
+			errs = append(errs, sdk.ForLink(l, sdk.Errorf(sdk.KindInvalidConfig, "unknown direction %d", l.Direction)))
 		}
 	}
-	_, err = groupRoutes(instance, options, routes)
-	return err
+	if _, err := groupRoutes(instance, options, routes); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

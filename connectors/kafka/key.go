@@ -13,7 +13,7 @@ func parseFieldPath(field string) ([]string, error) {
 	parts := strings.Split(field, ".")
 	for _, p := range parts {
 		if p == "" {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %q is not a field path (want \"id\" or \"device.id\")", optKeyField, field)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optKeyField, "%q is not a field path (want \"id\" or \"device.id\")", field)
 		}
 	}
 	return parts, nil

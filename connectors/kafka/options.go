@@ -107,7 +107,7 @@ func parseProducer(base, link sdk.Config) (producerSettings, error) {
 		return s, err
 	}
 	if s.linger > time.Minute {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s is longer than the 1m limit", optLinger, s.linger)
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optLinger, "%s is longer than the 1m limit", s.linger)
 	}
 	if s.batchMaxBytes, err = merged.IntIn(optBatchMaxBytes, defaultBatchBytes, 1024, 100<<20); err != nil {
 		return s, err
@@ -117,7 +117,7 @@ func parseProducer(base, link sdk.Config) (producerSettings, error) {
 		return s, err
 	}
 	if explicit && s.idempotent && s.acks != "all" {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: an idempotent producer needs acks = \"all\", got acks = %q (set idempotent = \"false\" or acks = \"all\")", optIdempotent, s.acks)
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optIdempotent, "an idempotent producer needs acks = \"all\", got acks = %q (set idempotent = \"false\" or acks = \"all\")", s.acks)
 	}
 	return s, nil
 }
@@ -151,7 +151,7 @@ func parseLinkTo(base sdk.Config, topic string, cfg sdk.Config) (linkTo, error) 
 	_, hasKey := cfg[optKey]
 	_, hasField := cfg[optKeyField]
 	if hasKey && hasField {
-		return l, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q exclude each other: set one", optKey, optKeyField)
+		return l, sdk.AtOption(optKey, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q exclude each other: set one", optKey, optKeyField))
 	}
 	l.key.key = cfg.String(optKey, "")
 	if hasField {
@@ -196,7 +196,7 @@ func parseConsumer(instance string, base, link sdk.Config) (consumerSettings, er
 	}
 	s.group = merged.String(optGroup, defaultGroup(instance))
 	if s.group == "" {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: empty consumer group name", optGroup)
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optGroup, "empty consumer group name")
 	}
 	var err error
 	if s.startOffset, err = merged.OneOf(optStartOffset, "latest", offsetValues...); err != nil {
@@ -256,14 +256,14 @@ func parseConn(instance string, u sdk.URL, opts sdk.Config) (connSettings, error
 		return s, sdk.Errorf(sdk.KindInvalidConfig, "connector url is empty (want kafka://host:port[,host:port...])")
 	}
 	if u.Path != "" && u.Path != "/" {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "connector url %s: unexpected path %q (want kafka://host:port[,host:port...]; topics go in link_to/link_from)", u, u.Path)
+		return s, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "connector url %s: unexpected path %q (want kafka://host:port[,host:port...]; topics go in link_to/link_from)", u, u.Path))
 	}
 	if len(u.Query) > 0 {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "connector url %s: query options are not read; set them as connector options", u)
+		return s, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "connector url %s: query options are not read; set them as connector options", u))
 	}
 	addrs, err := u.Addrs(9092)
 	if err != nil {
-		return s, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return s, sdk.AtOption("url", err)
 	}
 	s.addrs = addrs
 	if err := opts.Unknown(connectorOptions...); err != nil {
@@ -286,13 +286,13 @@ func parseConn(instance string, u sdk.URL, opts sdk.Config) (connSettings, error
 		return s, err
 	}
 	if s.publishTimeout < time.Second {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s is below the 1s minimum", optPublishTimeout, s.publishTimeout)
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optPublishTimeout, "%s is below the 1s minimum", s.publishTimeout)
 	}
 	if s.commitInterval, err = opts.Duration(optCommitInterval, time.Second); err != nil {
 		return s, err
 	}
 	if s.commitInterval < 10*time.Millisecond {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s is below the 10ms minimum", optCommitInterval, s.commitInterval)
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optCommitInterval, "%s is below the 10ms minimum", s.commitInterval)
 	}
 	if s.maxPoll, err = opts.IntIn(optMaxPollRecords, 500, 1, 100000); err != nil {
 		return s, err

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 
@@ -39,10 +38,10 @@ func parseTLS(opts sdk.Config) (tlsSettings, error) {
 		return s, err
 	}
 	if !s.enabled && (implied || s.insecure) {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q is false but TLS options are set (%s, %s, %s, %s, %s)", optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure)
+		return s, sdk.AtOption(optTLS, sdk.Errorf(sdk.KindInvalidConfig, "option %q is false but TLS options are set (%s, %s, %s, %s, %s)", optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure))
 	}
 	if (s.cert == "") != (s.key == "") {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: a client certificate needs its key", optTLSCert, optTLSKey)
+		return s, sdk.AtOption(optTLSCert, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: a client certificate needs its key", optTLSCert, optTLSKey))
 	}
 	return s, nil
 }
@@ -54,20 +53,16 @@ func (s tlsSettings) config() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.serverName, InsecureSkipVerify: s.insecure} //nolint:gosec // opt-in, documented as for tests only
 	if s.ca != "" {
-		pem, err := os.ReadFile(s.ca)
+		pool, err := sdk.CertPool(optTLSCA, s.ca)
 		if err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %w", optTLSCA, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s holds no PEM certificate", optTLSCA, s.ca)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	if s.cert != "" {
-		pair, err := tls.LoadX509KeyPair(s.cert, s.key)
+		pair, err := sdk.KeyPair(optTLSCert, s.cert, optTLSKey, s.key)
 		if err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "options %q/%q: %w", optTLSCert, optTLSKey, err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
@@ -90,7 +85,7 @@ func parseSASL(u sdk.URL, opts sdk.Config) (saslSettings, error) {
 	_, optPass := opts[optSASLPassword]
 	envName, optEnv := opts[optSASLPasswordEnv]
 	if optPass && optEnv {
-		return s, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q exclude each other: set one", optSASLPassword, optSASLPasswordEnv)
+		return s, sdk.AtOption(optSASLPassword, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q exclude each other: set one", optSASLPassword, optSASLPasswordEnv))
 	}
 	if (optUser || optPass || optEnv) && (u.User != "" || u.Password != "") {
 		return s, sdk.Errorf(sdk.KindInvalidConfig, "credentials are given twice: in the connector url and in the sasl_* options; keep one")
@@ -101,7 +96,7 @@ func parseSASL(u sdk.URL, opts sdk.Config) (saslSettings, error) {
 	if optEnv {
 		s.password = os.Getenv(envName)
 		if envName == "" || s.password == "" {
-			return s, sdk.Errorf(sdk.KindInvalidConfig, "option %q: environment variable %q is not set or empty", optSASLPasswordEnv, envName)
+			return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optSASLPasswordEnv, "environment variable %q is not set or empty", envName)
 		}
 	}
 	_, hasMech := opts[optSASLMechanism]

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/dpt"
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxnet"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // etsEntry is one group address of an ETS export with its datapoint type.
@@ -23,13 +23,24 @@ type etsEntry struct {
 // etsTable maps group addresses to the datapoint types an ETS project gives them.
 type etsTable map[knxnet.GroupAddress]etsEntry
 
-// loadETSCSV reads an ETS group address export in CSV form (with header, any of
-// the separators ETS offers) and returns the addresses that have a datapoint type.
+// loadETSCSV reads the ETS group address export that option ets_csv names, in CSV
+// form (with header, any of the separators ETS offers), and returns the addresses
+// that have a datapoint type. The file is read with sdk.ReadFile's checks and limit,
+// so a wrong path (a device, a huge file) fails at once.
 func loadETSCSV(path string) (etsTable, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := sdk.ReadFile(optETSCSV, path, 0)
 	if err != nil {
 		return nil, err
 	}
+	t, err := parseETSCSV(raw)
+	if err != nil {
+		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, optETSCSV, "%s: %v", path, err)
+	}
+	return t, nil
+}
+
+// parseETSCSV parses an ETS group address export (see loadETSCSV).
+func parseETSCSV(raw []byte) (etsTable, error) {
 	if bytes.HasPrefix(raw, []byte{0xFF, 0xFE}) || bytes.HasPrefix(raw, []byte{0xFE, 0xFF}) {
 		return nil, errors.New("the file is UTF-16; export it from ETS as UTF-8")
 	}
@@ -107,7 +118,7 @@ func (t etsTable) check(res string, lo linkOptions) error {
 		return nil // a pattern; unknown types stay raw
 	}
 	if e, ok := t[ga]; ok && e.dpt == nil {
-		return fmt.Errorf("option %q line %d gives %s the datapoint type %q, which this connector does not convert; set dpt on the link", optETSCSV, e.line, res, e.text)
+		return sdk.AtOption(optDPT, fmt.Errorf("option %q line %d gives %s the datapoint type %q, which this connector does not convert; set dpt on the link", optETSCSV, e.line, res, e.text))
 	}
 	return nil
 }

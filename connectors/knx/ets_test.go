@@ -1,6 +1,7 @@
 package knx
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,38 @@ func TestETSTypesApplyToLinksWithoutDPT(t *testing.T) {
 		expect[*knxnet.TunnellingAck](g)
 		if m := rec.next(t, 2*time.Second); string(m.Payload) != c.want || m.Topic != c.ga.String() {
 			t.Fatalf("%s: got %q on %s, want %q", c.ga, m.Payload, m.Topic, c.want)
+		}
+	}
+}
+
+// TestETSCSVSizeLimit: ets_csv naming a device or a file over sdk.MaxFileBytes fails
+// `aimdb check` at once with an error naming the option, instead of reading on
+// (/dev/urandom once grew the plugin to about 500 MB in 6 s).
+func TestETSCSVSizeLimit(t *testing.T) {
+	huge := filepath.Join(t.TempDir(), "huge.csv")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: the size is over the limit, the disk holds nothing.
+	if err := f.Truncate(sdk.MaxFileBytes + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tunnel := sdk.MustParseURL("knx://127.0.0.1:3671")
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/urandom", `option "ets_csv": /dev/urandom is a character device, not a regular file`},
+		{huge, `option "ets_csv": ` + huge + ` is 16777217 bytes, more than the limit of 16777216`},
+		{t.TempDir(), "is a directory, not a regular file"},
+	} {
+		start := time.Now()
+		err := validator().ValidateConfig(tunnel, sdk.Config{"ets_csv": tc.path}, nil)
+		var oe *sdk.OptionError
+		if !errors.As(err, &oe) || oe.Option != "ets_csv" || sdk.KindOf(err) != sdk.KindInvalidConfig || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ets_csv = %s: err = %v, want an invalid-config OptionError saying %q", tc.path, err, tc.want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("ets_csv = %s: took %v, want it refused at once", tc.path, d)
 		}
 	}
 }

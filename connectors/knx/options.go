@@ -115,7 +115,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 	dur := func(name string, def time.Duration, dst *time.Duration) {
 		d, err := opts.Duration(name, def)
 		if err == nil && d <= 0 {
-			err = sdk.Errorf(sdk.KindInvalidConfig, "option %q: must be greater than 0", name)
+			err = sdk.OptionErrorf(sdk.KindInvalidConfig, name, "must be greater than 0")
 		}
 		add(err)
 		*dst = d
@@ -128,7 +128,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 	dur(optReconnectMin, defaultReconnectMin, &s.reconnectMin)
 	dur(optReconnectMax, defaultReconnectMax, &s.reconnectMax)
 	if s.reconnectMax < s.reconnectMin {
-		add(sdk.Errorf(sdk.KindInvalidConfig, "option %q (%s) is shorter than %q (%s)", optReconnectMax, s.reconnectMax, optReconnectMin, s.reconnectMin))
+		add(sdk.AtOption(optReconnectMax, sdk.Errorf(sdk.KindInvalidConfig, "option %q (%s) is shorter than %q (%s)", optReconnectMax, s.reconnectMax, optReconnectMin, s.reconnectMin)))
 	}
 	s.nat, err = opts.Bool(optNAT, false)
 	add(err)
@@ -136,22 +136,21 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 	add(err)
 	addr := opts.String(optAddress, defaultRoutingAddress)
 	if s.address, err = knxnet.ParseIndividualAddress(addr); err != nil {
-		add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", optAddress, err))
+		add(sdk.OptionErrorf(sdk.KindInvalidConfig, optAddress, "%v", err))
 	}
 	if path := opts.String(optETSCSV, ""); path != "" {
-		if s.ets, err = loadETSCSV(path); err != nil {
-			add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s: %v", optETSCSV, path, err))
-		}
+		s.ets, err = loadETSCSV(path)
+		add(err)
 	}
 	s.iface = opts.String(optInterface, "")
 	if s.iface != "" {
 		if _, err := net.InterfaceByName(s.iface); err != nil {
-			add(sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", optInterface, err))
+			add(sdk.OptionErrorf(sdk.KindInvalidConfig, optInterface, "%v", err))
 		}
 	}
 
 	if u.Scheme != "knx" && u.Scheme != "knx+routing" && !(u.Scheme == "" && len(u.Hosts) == 0) {
-		add(sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not knx or knx+routing", u, u.Scheme))
+		add(sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not knx or knx+routing", u, u.Scheme)))
 	}
 	if len(u.Hosts) == 0 { // no URL: a gateway (knxd) on this machine, or the standard group
 		s.gateway = defaultGateway
@@ -159,18 +158,18 @@ func parseSettings(u sdk.URL, opts sdk.Config) (settings, error) {
 			s.gateway = net.JoinHostPort(defaultGroup, "3671")
 		}
 	} else if addrs, err := u.Addrs(3671); err != nil {
-		add(sdk.Errorf(sdk.KindInvalidConfig, "%v", err))
+		add(sdk.AtOption("url", err))
 	} else if len(addrs) > 1 {
-		add(sdk.Errorf(sdk.KindInvalidConfig, "url %s: a KNX connector talks to one gateway, got %d hosts", u, len(addrs)))
+		add(sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: a KNX connector talks to one gateway, got %d hosts", u, len(addrs))))
 	} else {
 		s.gateway = addrs[0]
 		host, _, _ := net.SplitHostPort(s.gateway)
 		ip := net.ParseIP(host)
 		if s.mode == modeRouting && (ip == nil || ip.To4() == nil || !ip.IsMulticast()) {
-			add(sdk.Errorf(sdk.KindInvalidConfig, "url %s: routing needs an IPv4 multicast group such as %s, got %q", u, defaultGroup, host))
+			add(sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: routing needs an IPv4 multicast group such as %s, got %q", u, defaultGroup, host)))
 		}
 		if s.mode == modeTunnel && ip != nil && ip.IsMulticast() {
-			add(sdk.Errorf(sdk.KindInvalidConfig, "url %s: %s is a multicast group; use knx+routing:// or mode = \"routing\"", u, host))
+			add(sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: %s is a multicast group; use knx+routing:// or mode = \"routing\"", u, host)))
 		}
 	}
 	if len(errs) > 0 {
@@ -198,7 +197,7 @@ func parseLinkOptions(dir sdk.Direction, cfg sdk.Config) (linkOptions, error) {
 	if id, ok := cfg[optDPT]; ok {
 		t, err := dpt.Lookup(id)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("option %q: %v", optDPT, err))
+			errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optDPT, "%v", err))
 		}
 		lo.dpt = t
 	}

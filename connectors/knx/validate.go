@@ -38,15 +38,13 @@ func checkLinks(links []sdk.LinkSpec, ets etsTable) ([]linkOptions, error) {
 	var inbound []int
 	for i, l := range links {
 		if err := validateResource(l.Direction, l.Resource); err != nil {
-			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s: %v", linkName(l), err))
+			errs = append(errs, sdk.ForLink(l, err))
 		}
 		lo, err := parseLinkOptions(l.Direction, l.Config)
 		if err == nil {
 			err = ets.check(l.Resource, lo)
 		}
-		if err != nil {
-			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s: %v", linkName(l), err))
-		}
+		errs = append(errs, sdk.ForLink(l, err))
 		if l.Direction == sdk.Inbound {
 			if lo.readInit && sdk.HasWildcard(l.Resource) {
 				errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s: read = \"init\" needs one group address, not the pattern %q", linkName(l), l.Resource))

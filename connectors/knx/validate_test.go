@@ -50,15 +50,15 @@ func TestValidateConfigErrors(t *testing.T) {
 		links []sdk.LinkSpec
 		want  []string
 	}{
-		{"bad group address", tunnel, nil, out("1/8/3", nil), []string{`link_to "knx://1/8/3" (record "rec")`, `"8" is out of range 0..7`}},
-		{"wildcard outbound", tunnel, nil, out("1/2/+", nil), []string{`link_to "knx://1/2/+"`}},
-		{"2-level out of range", tunnel, nil, in("1/2051", nil), []string{`link_from "knx://1/2051"`, "0..2047"}},
-		{"unknown dpt", tunnel, nil, in("1/2/3", sdk.Config{"dpt": "9.999"}), []string{`link_from "knx://1/2/3"`, `dpt "9.999" is not a known datapoint type`}},
-		{"unknown link option", tunnel, nil, out("1/2/3", sdk.Config{"read": "init"}), []string{`link_to "knx://1/2/3"`, `unknown option "read"`}},
+		{"bad group address", tunnel, nil, out("1/8/3", nil), []string{`link_to "1/8/3" (record "rec")`, `"8" is out of range 0..7`}},
+		{"wildcard outbound", tunnel, nil, out("1/2/+", nil), []string{`link_to "1/2/+" (record "rec")`}},
+		{"2-level out of range", tunnel, nil, in("1/2051", nil), []string{`link_from "1/2051" (record "rec")`, "0..2047"}},
+		{"unknown dpt", tunnel, nil, in("1/2/3", sdk.Config{"dpt": "9.999"}), []string{`link_from "1/2/3" (record "rec"): option "dpt"`, `dpt "9.999" is not a known datapoint type`}},
+		{"unknown link option", tunnel, nil, out("1/2/3", sdk.Config{"read": "init"}), []string{`link_to "1/2/3" (record "rec"): unknown option "read"`}},
 		{"bad read", tunnel, nil, in("1/2/3", sdk.Config{"read": "always"}), []string{`"always" is not one of none, init`}},
 		{"read init on pattern", tunnel, nil, in("1/2/+", sdk.Config{"read": "init"}), []string{`read = "init" needs one group address`}},
 		{"bad respond", tunnel, nil, out("1/2/3", sdk.Config{"respond": "yes"}), []string{`option "respond"`, `"yes"`}},
-		{"bad pattern level", tunnel, nil, in("1/x/+", nil), []string{`link_from "knx://1/x/+"`, `level "x"`}},
+		{"bad pattern level", tunnel, nil, in("1/x/+", nil), []string{`link_from "1/x/+" (record "rec")`, `level "x"`}},
 		{"pattern middle out of range", tunnel, nil, in("1/9/+", nil), []string{`level "9" is not a number in 0..7`}},
 		{"pattern main out of range", tunnel, nil, in("32/#", nil), []string{`level "32" is not a number in 0..31`}},
 		{"pattern 2-level sub out of range", tunnel, nil, in("+/2048", nil), []string{`level "2048" is not a number in 0..2047`}},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -40,21 +41,25 @@ func (Builder) Describe() sdk.Description {
 	}
 }
 
-// ValidateConfig checks a connector URL, its options and its links without
-// connecting. Every problem is reported (joined), each KindInvalidConfig naming the
-// option or link.
+// ValidateConfig checks a connector URL, its options (reading the TLS files they
+// name) and its links without connecting. Every link's mistake is reported, each
+// tied to its link (sdk.ForLink) and option.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	var errs []error
-	if _, err := parseSettings("check", u, options); err != nil {
+	if s, err := parseSettings("check", u, options); err != nil {
 		errs = append(errs, err)
+	} else if s.tls {
+		if _, err := tlsConfig(s, hclog.NewNullLogger()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	v5 := strings.TrimSpace(options["protocol"]) == protocol5
 	var routes []sdk.Route
 	for _, l := range links {
-		if err := validateLink(v5, l.Direction, l.Resource, l.Config); err != nil {
-			errs = append(errs, sdk.Errorf(sdk.KindInvalidConfig, "%s %q (record %q): %v", l.Direction, "mqtt://"+l.Resource, l.Record, plain(err)))
-		} else if l.Direction == sdk.Inbound {
-			routes = append(routes, sdk.Route{Resource: l.Resource, Config: l.Config, Record: l.Record})
+		err := validateLink(v5, l.Direction, l.Resource, l.Config)
+		errs = append(errs, sdk.ForLink(l, err))
+		if err == nil && l.Direction == sdk.Inbound {
+			routes = append(routes, sdk.Route{ID: l.ID, Resource: l.Resource, Config: l.Config, Record: l.Record})
 		}
 	}
 	if _, err := subscriptions(routes, v5); err != nil {
@@ -98,16 +103,6 @@ func validateLink(v5 bool, dir sdk.Direction, resource string, cfg sdk.Config) e
 	return fmt.Errorf("unknown link direction %d", dir)
 }
 
-// plain strips the kind from an sdk error, for re-wrapping under another kind
-// without printing two kinds.
-func plain(err error) error {
-	var e *sdk.Error
-	if errors.As(err, &e) && e.Err != nil {
-		return e.Err
-	}
-	return err
-}
-
 // Build makes one connector instance. It checks the configuration, starts the
 // embedded broker when asked, and connects in the background: a broker that is not
 // there yet is retried with backoff, so Build succeeds without one. It waits for the
@@ -119,7 +114,7 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	}
 	for _, r := range b.Routes {
 		if err := validateLink(s.v5.on, sdk.Inbound, r.Resource, r.Config); err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "mqtt connector %q: link_from %q (record %q): %v", b.Instance, "mqtt://"+r.Resource, r.Record, plain(err))
+			return nil, sdk.ForLink(sdk.LinkSpec{ID: r.ID, Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record}, err)
 		}
 	}
 	filters, err := subscriptions(b.Routes, s.v5.on)
@@ -192,3 +187,13 @@ func (c *Connector) start(ctx context.Context, b *sdk.BuildContext, run func(con
 
 // startupWait bounds how long Build waits for the first connection.
 const startupWait = 3 * time.Second
+
+// plain strips the kind from an sdk error, for re-wrapping under another kind
+// without printing two kinds.
+func plain(err error) error {
+	var e *sdk.Error
+	if errors.As(err, &e) && e.Err != nil {
+		return e.Err
+	}
+	return err
+}

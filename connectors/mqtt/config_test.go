@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
@@ -15,7 +16,7 @@ func validator() sdk.ConfigValidator { return mqtt.NewBuilder().(sdk.ConfigValid
 func TestValidateConfigAcceptsGoodConfig(t *testing.T) {
 	err := validator().ValidateConfig(sdk.MustParseURL("mqtts://user:pw@broker.example,backup.example:8884"), sdk.Config{
 		"client_id": "plant-a", "keepalive": "10s", "clean_session": "false", "status_topic": "aimdb/plant-a/status",
-		"tls_ca_file": "ca.pem", "reconnect_max": "1m",
+		"tls_ca_file": testpki.New(t).CA, "reconnect_max": "1m",
 	}, []sdk.LinkSpec{
 		{Direction: sdk.Outbound, Resource: "sensors/temp", Config: sdk.Config{"qos": "2", "retain": "true"}, Record: "temp"},
 		{Direction: sdk.Inbound, Resource: "cmd/+/set", Config: sdk.Config{"qos": "0"}, Record: "cmd"},
@@ -61,15 +62,15 @@ func TestValidateConfigNamesEveryProblem(t *testing.T) {
 		{"embedded with tls", "mqtts://h", sdk.Config{"embedded_broker": "127.0.0.1:1883"}, nil, []string{`"embedded_broker"`}},
 		{"embedded address", "mqtt://h", sdk.Config{"embedded_broker": "1883"}, nil, []string{`"embedded_broker"`}},
 		{"link qos", "mqtt://h", nil, []sdk.LinkSpec{{Direction: sdk.Outbound, Resource: "a/b", Config: sdk.Config{"qos": "3"}, Record: "rec"}},
-			[]string{`link_to "mqtt://a/b" (record "rec")`, `"qos"`}},
+			[]string{`link_to "a/b" (record "rec"): option "qos"`, `"qos"`}},
 		{"link_to wildcard", "mqtt://h", nil, []sdk.LinkSpec{{Direction: sdk.Outbound, Resource: "a/+", Record: "rec"}},
-			[]string{`link_to "mqtt://a/+"`, "wildcard"}},
+			[]string{`link_to "a/+" (record "rec")`, "wildcard"}},
 		{"link_from pattern", "mqtt://h", nil, []sdk.LinkSpec{{Direction: sdk.Inbound, Resource: "a/#/b", Record: "in"}},
-			[]string{`link_from "mqtt://a/#/b" (record "in")`, "last level"}},
+			[]string{`link_from "a/#/b" (record "in")`, "last level"}},
 		{"link unknown option", "mqtt://h", nil, []sdk.LinkSpec{{Direction: sdk.Inbound, Resource: "a", Config: sdk.Config{"retain": "true"}, Record: "in"}},
-			[]string{`link_from "mqtt://a"`, `unknown option "retain"`}},
+			[]string{`link_from "a" (record "in"): unknown option "retain"`}},
 		{"several at once", "mqtt://h", sdk.Config{"qso": "1"}, []sdk.LinkSpec{{Direction: sdk.Outbound, Resource: "a/+", Record: "r"}},
-			[]string{`"qso"`, `link_to "mqtt://a/+"`}},
+			[]string{`"qso"`, `link_to "a/+" (record "r")`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := sdk.ParseURL(tc.url)
@@ -77,8 +78,13 @@ func TestValidateConfigNamesEveryProblem(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = validator().ValidateConfig(u, tc.opts, tc.links)
-			if sdk.KindOf(err) != sdk.KindInvalidConfig {
-				t.Fatalf("err = %v, want invalid config", err)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, e := range sdk.Split(err) {
+				if k := sdk.KindOf(e); k != sdk.KindInvalidConfig && k != sdk.KindInvalidDestination && k != sdk.KindUnsupportedQoS {
+					t.Errorf("kind of %q = %v, want a configuration mistake", e, k)
+				}
 			}
 			for _, s := range tc.says {
 				if !strings.Contains(err.Error(), s) {
@@ -94,7 +100,7 @@ func TestBuildRejectsBadRoutes(t *testing.T) {
 		Name: "mqtt", URL: sdk.MustParseURL("mqtt://127.0.0.1:1"),
 		Routes: []sdk.Route{{ID: 1, Resource: "a/b", Record: "ok"}, {ID: 2, Resource: "x/+", Config: sdk.Config{"qos": "7"}, Record: "bad"}},
 	})
-	if sdk.KindOf(err) != sdk.KindInvalidConfig || !strings.Contains(err.Error(), `record "bad"`) || !strings.Contains(err.Error(), `"7"`) {
+	if sdk.KindOf(err) != sdk.KindUnsupportedQoS || !strings.Contains(err.Error(), `record "bad"`) || !strings.Contains(err.Error(), `"7"`) {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = run.Start(context.Background(), mqtt.NewBuilder(), run.Config{

@@ -43,7 +43,8 @@ type Connector struct {
 	firstOnce sync.Once
 	lost      chan error // connection-lost signals from paho
 	mu        sync.Mutex
-	subErr    error // a subscription the broker refused, or nil
+	subErr    error         // a subscription the broker refused, or nil
+	down      chan struct{} // closed when the current connection is lost (closed while offline)
 
 	inbound inbound
 	stats   counters
@@ -62,6 +63,7 @@ func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Co
 		done:    make(chan struct{}),
 		first:   make(chan struct{}),
 		lost:    make(chan error, 1),
+		down:    closedChan(),
 	}
 	c.rc = &sdk.Reconnector{
 		Name:    "MQTT broker " + s.brokerNames(),
@@ -90,6 +92,7 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if err := c.checkSize(destination, payload); err != nil {
 		return err
 	}
+	down := c.connDown()
 	if !c.rc.Connected() {
 		c.stats.publishNotConnected.Add(1)
 		return c.notConnected(destination)
@@ -106,6 +109,11 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	}
 	select {
 	case <-tok.Done():
+	case <-down:
+		if !tokenDone(tok) {
+			c.stats.publishFailed.Add(1)
+			return c.lostUnder(destination)
+		}
 	case <-ctx.Done():
 		c.stats.publishFailed.Add(1)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -13,14 +13,19 @@ import (
 // inbound hands subscribed messages to the host and acknowledges QoS 1/2 messages to
 // the broker only once the host has taken (or definitely refused) them, in the order
 // they arrived, as MQTT requires. At most max_inflight messages wait for the host at
-// once; beyond that, reading from the broker pauses.
+// once. Further QoS 1/2 messages wait in arrival order in the connector, without
+// pausing the reading: the broker's in-flight window (at most 65535 packet
+// identifiers) bounds them, and the connection must keep reading the broker's
+// acknowledgements of our own publishes, which a bridge's full record waits for.
+// Further QoS 0 messages, which nothing bounds, pause the reading.
 type inbound struct {
 	c     *Connector
 	slots chan struct{}
 
-	mu    sync.Mutex
-	gen   uint64     // connection generation; acks of older connections are dropped
-	queue []*pending // QoS 1/2 messages of this connection, in arrival order
+	mu      sync.Mutex
+	gen     uint64     // connection generation; acks of older connections are dropped
+	queue   []*pending // QoS 1/2 messages of this connection, in arrival order
+	waiting []*pending // QoS 1/2 messages waiting for a slot, in arrival order
 
 	lastRejectLog atomic.Int64 // unix nanos of the last rejection warning
 	lastRetryLog  atomic.Int64 // unix nanos of the last retry warning
@@ -55,33 +60,62 @@ func (in *inbound) init(c *Connector, maxInflight int) {
 // onMessage is paho's handler for every inbound message; paho calls it in arrival order.
 func (c *Connector) onMessage(_ paho.Client, m paho.Message) { c.accept(m, nil, nil) }
 
-// accept hands an inbound message to the host, in arrival order, once one of
-// max_inflight slots is free. A message arriving while the instance closes, or after
-// its connection is gone (gone closed; nil when the client says so itself), is dropped
-// unacknowledged, so a persistent session gets it again.
+// accept hands an inbound message to the host, in arrival order, when one of
+// max_inflight slots is free: a QoS 0 message waits for one, a QoS 1/2 message waits
+// in the connector (never blocking the client). A message arriving while the instance
+// closes, or after its connection is gone (gone closed; nil when the client says so
+// itself), is dropped unacknowledged, so a persistent session gets it again.
 func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) {
 	c.stats.received.Add(1)
 	in := &c.inbound
-	select {
-	case in.slots <- struct{}{}:
-	case <-c.ctx.Done():
-		return
-	case <-gone:
+	p := &pending{msg: m, meta: meta, ordered: m.Qos() > 0}
+	if !p.ordered {
+		select {
+		case in.slots <- struct{}{}:
+		case <-c.ctx.Done():
+			return // closing
+		case <-gone:
+			return
+		}
+		in.deliver(p)
 		return
 	}
-	p := &pending{msg: m, meta: meta, ordered: m.Qos() > 0}
 	in.mu.Lock()
-	select {
-	case <-gone: // newConnection may already have run for that connection
+	if isClosed(gone) { // newConnection may already have run for that connection
 		in.mu.Unlock()
-		<-in.slots
 		return
-	default:
 	}
 	p.gen = in.gen
-	if p.ordered {
-		in.queue = append(in.queue, p)
+	in.queue = append(in.queue, p)
+	if len(in.waiting) > 0 || !in.takeSlot() {
+		in.waiting = append(in.waiting, p) // never block paho: acknowledgements arrive behind it
+		in.mu.Unlock()
+		return
 	}
+	in.mu.Unlock()
+	in.deliver(p)
+}
+
+// takeSlot takes a slot for the host if one is free.
+func (in *inbound) takeSlot() bool {
+	select {
+	case in.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// next hands the oldest waiting QoS 1/2 message to the host when a slot is free.
+func (in *inbound) next() {
+	in.mu.Lock()
+	if len(in.waiting) == 0 || in.c.ctx.Err() != nil || !in.takeSlot() {
+		in.mu.Unlock()
+		return
+	}
+	p := in.waiting[0]
+	in.waiting[0] = nil
+	in.waiting = in.waiting[1:]
 	in.mu.Unlock()
 	in.deliver(p)
 }
@@ -130,6 +164,7 @@ func (in *inbound) settle(p *pending, err error) {
 // finish releases p's slot and sends the acknowledgements that are now due, in order.
 func (in *inbound) finish(p *pending, ack bool) {
 	<-in.slots
+	defer in.next()
 	if !p.ordered {
 		return
 	}
@@ -158,8 +193,14 @@ func (in *inbound) newConnection() {
 	in.mu.Unlock()
 }
 
-// stop forgets pending acknowledgements when the instance closes.
-func (in *inbound) stop() { in.newConnection() }
+// stop forgets pending acknowledgements and waiting messages when the instance
+// closes: they stay unacknowledged, so a persistent session gets them again.
+func (in *inbound) stop() {
+	in.newConnection()
+	in.mu.Lock()
+	in.waiting = nil
+	in.mu.Unlock()
+}
 
 // rateLimited reports whether a warning may be logged now: at most one every 5 s
 // per kind, so a flood of bad messages does not flood the log (the counters count them all).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ const maxPacket = 268435455
 var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "username", Scope: sdk.ScopeConnector, Doc: "user name for the broker (or put it in the URL: mqtt://user:pass@host)"},
 	{Name: "password", Scope: sdk.ScopeConnector, Doc: "password for the broker; never printed", Secret: true},
+	{Name: "password_env", Scope: sdk.ScopeConnector, Doc: "name of an environment variable holding the password (keeps it out of the configuration file)"},
 	{Name: "client_id", Scope: sdk.ScopeConnector, Doc: "MQTT client id; set it for a persistent session that survives restarts", Default: "aimdb-<instance>-<random>"},
 	{Name: "keepalive", Scope: sdk.ScopeConnector, Doc: "MQTT keepalive interval; the broker drops the client after 1.5 times this without traffic", Default: "30s"},
 	{Name: "connect_timeout", Scope: sdk.ScopeConnector, Doc: "time allowed for one connection attempt (TCP, TLS and CONNACK)", Default: "10s"},
@@ -32,7 +34,7 @@ var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "reconnect_max", Scope: sdk.ScopeConnector, Doc: "longest delay between reconnect attempts", Default: "30s"},
 	{Name: "publish_timeout", Scope: sdk.ScopeConnector, Doc: "how long a publish waits for the broker's acknowledgement when the caller set no deadline", Default: "30s"},
 	{Name: "max_payload", Scope: sdk.ScopeConnector, Doc: "largest payload in bytes that Publish accepts (MQTT's limit is 256 MiB)", Default: strconv.Itoa(maxPacket)},
-	{Name: "max_inflight", Scope: sdk.ScopeConnector, Doc: "inbound messages handed to the host and not yet acknowledged before reading from the broker pauses", Default: "1000"},
+	{Name: "max_inflight", Scope: sdk.ScopeConnector, Doc: "inbound messages handed to the host at once; further QoS 1/2 messages wait in the connector (the broker's in-flight window bounds them), further QoS 0 messages pause reading from the broker", Default: "1000"},
 	{Name: "status_topic", Scope: sdk.ScopeConnector, Doc: "topic for the birth message (on connect) and last will (on loss); empty disables both"},
 	{Name: "status_online", Scope: sdk.ScopeConnector, Doc: "birth payload published on status_topic after every connect", Default: "online"},
 	{Name: "status_offline", Scope: sdk.ScopeConnector, Doc: "last-will payload, also published on a clean shutdown", Default: "offline"},
@@ -96,21 +98,21 @@ type settings struct {
 // KindInvalidConfig and names the URL part or option that is wrong.
 func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, error) {
 	s := &settings{}
-	if u.Scheme == "" && len(u.Hosts) == 0 && u.Resource() == "" {
-		u = sdk.MustParseURL(defaultURL) // no connector block: a broker on this machine
+	if (u.Scheme == "" || u.Scheme == "mqtt") && len(u.Hosts) == 0 && u.Resource() == "" {
+		u = sdk.MustParseURL(defaultURL) // no url (or no connector block): a broker on this machine
 	}
 	switch u.Scheme {
 	case "mqtt":
 	case "mqtts":
 		s.tls = true
 	default:
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not mqtt:// or mqtts://", u, u.Scheme)
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: scheme %q is not mqtt:// or mqtts://", u, u.Scheme))
 	}
 	if len(u.Query) > 0 {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: query options are not supported; put them in the connector block", u)
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: query options are not supported; put them in the connector block", u))
 	}
 	if u.Path != "" && u.Path != "/" {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: a connector URL names brokers only, not a topic (%q); topics go in link_to/link_from", u, u.Path)
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: a connector URL names brokers only, not a topic (%q); topics go in link_to/link_from", u, u.Path))
 	}
 	if err := opts.Unknown(optionNames(sdk.ScopeConnector)...); err != nil {
 		return nil, err
@@ -118,10 +120,10 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	var err error
 	if s.embeddedBroker = strings.TrimSpace(opts.String("embedded_broker", "")); s.embeddedBroker != "" {
 		if _, _, err := net.SplitHostPort(s.embeddedBroker); err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want host:port such as \"127.0.0.1:1883\", got %q", "embedded_broker", s.embeddedBroker)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "embedded_broker", "want host:port such as \"127.0.0.1:1883\", got %q", s.embeddedBroker)
 		}
 		if s.tls {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: the embedded broker speaks plain MQTT; use an mqtt:// URL", "embedded_broker")
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "embedded_broker", "the embedded broker speaks plain MQTT; use an mqtt:// URL")
 		}
 	} else {
 		defPort := 1883
@@ -129,7 +131,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 			defPort = 8883
 		}
 		if s.addrs, err = u.Addrs(defPort); err != nil {
-			return nil, sdk.Wrap(sdk.KindInvalidConfig, err)
+			return nil, sdk.AtOption("url", err)
 		}
 	}
 	s.setBrokers(s.addrs)
@@ -137,24 +139,34 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	s.username, s.password = u.User, u.Password
 	if v, ok := opts["username"]; ok {
 		if u.User != "" && u.User != v {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q conflicts with the user name in url %s; give it once", "username", u)
+			return nil, sdk.AtOption("username", sdk.Errorf(sdk.KindInvalidConfig, "option %q conflicts with the user name in url %s; give it once", "username", u))
 		}
 		s.username = v
 	}
 	if v, ok := opts["password"]; ok {
 		if u.Password != "" && u.Password != v {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q conflicts with the password in url %s; give it once", "password", u)
+			return nil, sdk.AtOption("password", sdk.Errorf(sdk.KindInvalidConfig, "option %q conflicts with the password in url %s; give it once", "password", u))
+		}
+		s.password = v
+	}
+	if name, ok := opts["password_env"]; ok {
+		if s.password != "" {
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "password_env", "the password is given already (option %q or the url); give it once", "password")
+		}
+		v, set := os.LookupEnv(strings.TrimSpace(name))
+		if !set || v == "" {
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "password_env", "environment variable %q is not set or empty", strings.TrimSpace(name))
 		}
 		s.password = v
 	}
 	if s.password != "" && s.username == "" {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "url %s: a password needs a user name (option %q)", u, "username")
+		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: a password needs a user name (option %q)", u, "username"))
 	}
 
 	s.clientID, s.clientIDSet = opts["client_id"]
 	if s.clientIDSet {
 		if s.clientID == "" || len(s.clientID) > 65535 {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want 1 to 65535 bytes, got %d", "client_id", len(s.clientID))
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "client_id", "want 1 to 65535 bytes, got %d", len(s.clientID))
 		}
 	} else {
 		s.clientID = defaultClientID(instance)
@@ -163,7 +175,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 		return nil, err
 	}
 	if s.keepAlive != 0 && s.keepAlive < time.Second || s.keepAlive > 65535*time.Second {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want 0 (off) or 1s..18h12m15s, got %v", "keepalive", s.keepAlive)
+		return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "keepalive", "want 0 (off) or 1s..18h12m15s, got %v", s.keepAlive)
 	}
 	if s.connectTimeout, err = positiveDuration(opts, "connect_timeout", 10*time.Second); err != nil {
 		return nil, err
@@ -178,7 +190,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 		return nil, err
 	}
 	if s.reconnectMax < s.reconnectMin {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q (%v) is shorter than %q (%v)", "reconnect_max", s.reconnectMax, "reconnect_min", s.reconnectMin)
+		return nil, sdk.AtOption("reconnect_max", sdk.Errorf(sdk.KindInvalidConfig, "option %q (%v) is shorter than %q (%v)", "reconnect_max", s.reconnectMax, "reconnect_min", s.reconnectMin))
 	}
 	if s.publishTimeout, err = positiveDuration(opts, "publish_timeout", 30*time.Second); err != nil {
 		return nil, err
@@ -193,7 +205,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	s.statusTopic = opts.String("status_topic", "")
 	if s.statusTopic != "" {
 		if err := checkPublishTopic(s.statusTopic); err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", "status_topic", err)
+			return nil, sdk.OptionErrorf(sdk.KindInvalidConfig, "status_topic", "%v", err)
 		}
 	}
 	s.statusOnline = opts.String("status_online", "online")
@@ -217,12 +229,12 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	if !s.tls {
 		for _, k := range []string{"tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "tls_insecure_skip_verify"} {
 			if _, ok := opts[k]; ok {
-				return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q needs an mqtts:// URL, got %s", k, u)
+				return nil, sdk.AtOption(k, sdk.Errorf(sdk.KindInvalidConfig, "option %q needs an mqtts:// URL, got %s", k, u))
 			}
 		}
 	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
-		return nil, sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: give both or neither", "tls_cert_file", "tls_key_file")
+		return nil, sdk.AtOption("tls_cert_file", sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: give both or neither", "tls_cert_file", "tls_key_file"))
 	}
 	if err := s.parseV5(opts); err != nil {
 		return nil, err
@@ -252,7 +264,7 @@ func positiveDuration(opts sdk.Config, key string, def time.Duration) (time.Dura
 		return 0, err
 	}
 	if d <= 0 {
-		return 0, sdk.Errorf(sdk.KindInvalidConfig, "option %q: must be greater than 0", key)
+		return 0, sdk.OptionErrorf(sdk.KindInvalidConfig, key, "must be greater than 0")
 	}
 	return d, nil
 }
@@ -278,7 +290,7 @@ func parseLinkTo(cfg sdk.Config) (linkOptions, error) {
 			o.retain = true
 		case "false", "0":
 		default:
-			return o, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want true or false, got %q", "retain", v)
+			return o, sdk.OptionErrorf(sdk.KindInvalidConfig, "retain", "want true or false, got %q", v)
 		}
 	}
 	return o, nil
@@ -298,7 +310,7 @@ func parseQoS(cfg sdk.Config) (byte, error) {
 	case "2":
 		return 2, nil
 	}
-	return 0, sdk.Errorf(sdk.KindUnsupportedQoS, "option %q: MQTT QoS is 0, 1 or 2, got %q", "qos", v)
+	return 0, sdk.OptionErrorf(sdk.KindUnsupportedQoS, "qos", "MQTT QoS is 0, 1 or 2, got %q", v)
 }
 
 // defaultClientID makes a client id unique to this instance: "aimdb-<instance>-<8 hex>".

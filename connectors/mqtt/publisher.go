@@ -41,13 +41,15 @@ func (c *Connector) PrepareLink(l sdk.LinkSpec) (sdk.LinkPublisher, error) {
 
 // PublishBatch publishes payloads in order, at most maxOutInflight unacknowledged,
 // and waits for every one's outcome within publish_timeout: for QoS 1 and 2 the
-// broker's acknowledgement, for QoS 0 the write.
+// broker's acknowledgement, for QoS 0 the write. When the connection is lost, what is
+// not acknowledged yet fails at once with connection failed.
 func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, errs []error) {
 	c := p.c
 	if c.closed.Load() {
 		fill(errs, sdk.Errorf(sdk.KindClosed, "mqtt connector %q is closed", c.name))
 		return
 	}
+	down := c.connDown()
 	if !c.rc.Connected() {
 		c.stats.publishNotConnected.Add(uint64(len(payloads)))
 		fill(errs, c.notConnected(p.topic))
@@ -57,7 +59,16 @@ func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, err
 	defer deadline.Stop()
 	expired := false
 	tokens := make([]paho.Token, len(payloads))
-	// await settles message i: its token's outcome, or a timeout.
+	// outcome settles message i from its completed token.
+	outcome := func(i int) {
+		if err := tokens[i].Error(); err != nil {
+			c.stats.publishFailed.Add(1)
+			errs[i] = sdk.Errorf(publishErrorKind(err), "mqtt topic %q: publish to broker %s: %w", p.topic, c.s.brokerNames(), err)
+			return
+		}
+		c.stats.published.Add(1)
+	}
+	// await settles message i: its token's outcome, the loss of its connection, or a timeout.
 	await := func(i int) {
 		if expired {
 			errs[i] = p.timeout()
@@ -65,12 +76,14 @@ func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, err
 		}
 		select {
 		case <-tokens[i].Done():
-			if err := tokens[i].Error(); err != nil {
-				c.stats.publishFailed.Add(1)
-				errs[i] = sdk.Errorf(publishErrorKind(err), "mqtt topic %q: publish to broker %s: %w", p.topic, c.s.brokerNames(), err)
+			outcome(i)
+		case <-down:
+			if tokenDone(tokens[i]) {
+				outcome(i)
 				return
 			}
-			c.stats.published.Add(1)
+			c.stats.publishFailed.Add(1)
+			errs[i] = c.lostUnder(p.topic)
 		case <-deadline.C:
 			expired = true
 			errs[i] = p.timeout()
@@ -89,6 +102,11 @@ func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, err
 		if len(pending) == maxOutInflight {
 			await(pending[0])
 			pending = pending[1:]
+		}
+		if isClosed(down) {
+			c.stats.publishFailed.Add(1)
+			errs[i] = c.lostUnder(p.topic)
+			continue
 		}
 		tokens[i] = c.client.Publish(p.topic, p.opts.qos, p.opts.retain, payload)
 		pending = append(pending, i)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +290,34 @@ func TestBirthWillAndResubscribeAfterNetworkCut(t *testing.T) {
 	}
 	if err := inst.Publish(context.Background(), "x", nil, nil); !errors.Is(err, sdk.ErrClosed) {
 		t.Fatalf("publish after close: %v", err)
+	}
+}
+
+// TestPublishWhileInboundIsHeld: with more inbound QoS 1 messages held by the host than
+// max_inflight, a publish on the same connection still gets its PUBACK. A bridge whose
+// record is full holds its inbound messages until its outbound link delivers; if
+// holding them stopped the client from reading its own acknowledgements, neither side
+// could ever move again.
+func TestPublishWhileInboundIsHeld(t *testing.T) {
+	t.Parallel()
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{})
+	inst := start(t, "mqtt", broker.URL(false), sdk.Config{"max_inflight": "4", "publish_timeout": "5s"}, route(1, "held/x", sdk.Config{"qos": "1"}))
+	inst.waitHealthy(t, 5*time.Second)
+	var held atomic.Int64
+	inst.sink.setAnswer(func(run.Message) error { held.Add(1); return errHold })
+	outside := mqtttest.Connect(t, broker.Addr, mqtttest.ClientOptions{})
+	for i := range 10 {
+		outside.Publish("held/x", 1, false, []byte(strconv.Itoa(i)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for held.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the host got %d messages, want max_inflight (4)", held.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	inst.publish(t, "out/x", sdk.Config{"qos": "1"}, []byte("through"))
+	if n := held.Load(); n != 4 {
+		t.Errorf("the host got %d messages, want max_inflight (4) at once", n)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // run is the session loop (the Reconnector): connect, subscribe every route, publish
@@ -29,6 +31,10 @@ func (c *Connector) session(ctx context.Context) error {
 		c.firstOnce.Do(func() { close(c.first) })
 		return err
 	}
+	c.mu.Lock()
+	c.down = make(chan struct{})
+	c.mu.Unlock()
+	defer c.markDown() // also when paho reported the loss before down was made
 	c.rc.MarkUp("client_id", c.s.clientID)
 	c.subscribe(ctx)
 	c.publishStatus(c.s.statusOnline)
@@ -131,6 +137,7 @@ func (c *Connector) disconnect() {
 		c.publishStatus(c.s.statusOffline)
 		c.client.Disconnect(250)
 	}
+	c.markDown()
 	c.rc.MarkDown(errors.New("connector closed"))
 }
 
@@ -141,6 +148,7 @@ func (c *Connector) onConnectionLost(_ paho.Client, err error) {
 	if err == nil {
 		err = errors.New("connection closed")
 	}
+	c.markDown()
 	c.rc.MarkDown(fmt.Errorf("connection lost: %w", err))
 	c.inbound.newConnection()
 	select {
@@ -154,4 +162,47 @@ func (c *Connector) setSubErr(err error) {
 	c.mu.Lock()
 	c.subErr = err
 	c.mu.Unlock()
+}
+
+// markDown closes the current connection's down channel: publishes still awaiting
+// its acknowledgements fail at once.
+func (c *Connector) markDown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !isClosed(c.down) {
+		close(c.down)
+	}
+}
+
+// connDown returns the channel closed when the current connection is lost (already
+// closed while offline).
+func (c *Connector) connDown() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down
+}
+
+// lostUnder is the error of a publish whose connection was lost before the broker
+// acknowledged it. paho may have stored the message to send it again after a
+// reconnect (its token then completes only then, or never with a clean session), so
+// it is reported failed at once: the host sends it again (at least once).
+func (c *Connector) lostUnder(topic string) error {
+	return sdk.Errorf(sdk.KindConnectionFailed, "mqtt topic %q: connection to broker %s lost before the broker acknowledged", topic, c.s.brokerNames())
+}
+
+func tokenDone(t paho.Token) bool { return isClosed(t.Done()) }
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }

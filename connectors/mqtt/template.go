@@ -1,9 +1,10 @@
 package mqtt
 
 import (
-	"fmt"
 	"strings"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // template is a link option's value with fields: "${record}" (the link's record),
@@ -42,11 +43,11 @@ func parseTemplate(option, s string) (template, error) {
 		lit.WriteString(s[:i])
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return template{}, fmt.Errorf("option %q: %q opens a field with ${ but never closes it", option, s[i:])
+			return template{}, sdk.OptionErrorf(sdk.KindInvalidConfig, option, "%q opens a field with ${ but never closes it", s[i:])
 		}
 		name := s[i+2 : i+end]
 		if !isTemplateField(name) {
-			return template{}, fmt.Errorf("option %q: unknown field ${%s} (known: ${%s})", option, name, strings.Join(templateFields, "}, ${"))
+			return template{}, sdk.OptionErrorf(sdk.KindInvalidConfig, option, "unknown field ${%s} (known: ${%s})", name, strings.Join(templateFields, "}, ${"))
 		}
 		if lit.Len() > 0 {
 			t.parts = append(t.parts, templatePart{text: lit.String()})

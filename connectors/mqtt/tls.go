@@ -2,8 +2,6 @@ package mqtt
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"os"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -15,20 +13,16 @@ import (
 func tlsConfig(s *settings, log hclog.Logger) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.tlsServerName}
 	if s.tlsCA != "" {
-		pem, err := os.ReadFile(s.tlsCA)
+		pool, err := sdk.CertPool("tls_ca_file", s.tlsCA)
 		if err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %v", "tls_ca_file", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "option %q: %s holds no PEM certificate", "tls_ca_file", s.tlsCA)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	if s.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.tlsCert, s.tlsKey)
+		cert, err := sdk.KeyPair("tls_cert_file", s.tlsCert, "tls_key_file", s.tlsKey)
 		if err != nil {
-			return nil, sdk.Errorf(sdk.KindInvalidConfig, "options %q/%q: %v", "tls_cert_file", "tls_key_file", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

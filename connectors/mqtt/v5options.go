@@ -82,7 +82,7 @@ func (s *settings) parseV5(opts sdk.Config) error {
 func needsV5(opts sdk.Config, names ...string) error {
 	for _, n := range names {
 		if _, ok := opts[n]; ok {
-			return sdk.Errorf(sdk.KindInvalidConfig, "option %q needs protocol = %q", n, protocol5)
+			return sdk.OptionErrorf(sdk.KindInvalidConfig, n, "needs protocol = %q", protocol5)
 		}
 	}
 	return nil
@@ -95,7 +95,7 @@ func intervalOption(opts sdk.Config, name string) (time.Duration, error) {
 		return 0, err
 	}
 	if d < 0 || d > maxInterval || d%time.Second != 0 {
-		return 0, sdk.Errorf(sdk.KindInvalidConfig, "option %q: want whole seconds from 0 to %v, got %v", name, maxInterval, d)
+		return 0, sdk.OptionErrorf(sdk.KindInvalidConfig, name, "want whole seconds from 0 to %v, got %v", maxInterval, d)
 	}
 	return d, nil
 }
@@ -134,7 +134,7 @@ func parseV5LinkTo(v5 bool, cfg sdk.Config) (v5LinkTo, error) {
 	}
 	var err error
 	if o.contentType, err = parseTemplate("content_type", cfg.String("content_type", "")); err != nil {
-		return o, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return o, err
 	}
 	if o.messageExpiry, err = intervalOption(cfg, "message_expiry"); err != nil {
 		return o, err
@@ -148,11 +148,11 @@ func parseV5LinkTo(v5 bool, cfg sdk.Config) (v5LinkTo, error) {
 			continue
 		}
 		if name == "" {
-			return o, sdk.Errorf(sdk.KindInvalidConfig, "option %q: name the property after %q", k, userPropertyPrefix)
+			return o, sdk.OptionErrorf(sdk.KindInvalidConfig, k, "name the property after %q", userPropertyPrefix)
 		}
 		t, err := parseTemplate(k, cfg[k])
 		if err != nil {
-			return o, sdk.Wrap(sdk.KindInvalidConfig, err)
+			return o, err
 		}
 		o.userProps = append(o.userProps, v5UserProperty{name: name, value: t})
 	}
@@ -188,7 +188,7 @@ func parseShareGroup(v5 bool, cfg sdk.Config) (string, error) {
 		return "", needsV5(cfg, "share_group")
 	}
 	if g == "" || strings.ContainsAny(g, "/+#") {
-		return "", sdk.Errorf(sdk.KindInvalidConfig, "option %q: want a name without /, + or #, got %q", "share_group", g)
+		return "", sdk.OptionErrorf(sdk.KindInvalidConfig, "share_group", "want a name without /, + or #, got %q", g)
 	}
 	return g, nil
 }

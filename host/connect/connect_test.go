@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,23 +72,47 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 	connectorKinds(t, func(t *testing.T, kind host.Option) {
 		b := host.NewBuilder(kind,
 			WithInstance(Instance{Name: "plant", Plugin: "missing"}),
-			WithInstance(Instance{Name: "strict", Plugin: "loopback", Options: sdk.Config{"bogus": "1"}}))
+			WithInstance(Instance{Name: "strict", Plugin: "loopback", Options: sdk.Config{"bogus": "1", "injekt": "sync", "retry_mni": "1s"}}))
 		host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("nope://x/y") })
 		host.Configure(b, "b", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://x/#/y") })
-		host.Configure(b, "c", func(r *host.Registrar[Temperature]) { r.LinkTo("strict://z") })
+		host.Configure(b, "c", func(r *host.Registrar[Temperature]) {
+			r.LinkTo("strict://z").WithOptions(sdk.Config{"delivery": "best_effort", "retry_fr": "1s", "qos": "1"})
+		})
 		_, err := b.Build()
 		if err == nil {
 			t.Fatal("Build succeeded")
 		}
-		msg := err.Error()
-		for _, want := range []string{
-			`record "a": link "nope://x/y": no connector instance or kind named "nope"`,
-			`connector instance "plant": no connector kind "missing"`,
-			`record "b": link "loopback://x/#/y"`,
-			`connector instance "strict"`, `unknown option "bogus"`,
-		} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("error lacks %q:\n%s", want, msg)
+		// Every mistake says where it is as data: instance, or record and link, and option.
+		var got []string
+		for _, e := range sdk.Split(err) {
+			var ce *host.ConfigError
+			if !errors.As(e, &ce) {
+				t.Fatalf("not a ConfigError: %v", e)
+			}
+			got = append(got, fmt.Sprintf("%s|%s|%s|%s|%s", ce.Instance, ce.Record, ce.URL, ce.Option, e))
+		}
+		sort.Strings(got)
+		want := []string{
+			`plant|||plugin|` + `connector instance "plant": no connector kind "missing"`,
+			`strict|||bogus|connector instance "strict": unknown option "bogus" (known: build_error, down_while, fail_destination, generate, inject, retry_for, retry_max, retry_min, unhealthy)`,
+			`strict|||injekt|connector instance "strict": unknown option "injekt" (did you mean "inject"?)`,
+			`strict|||retry_mni|connector instance "strict": unknown option "retry_mni" (did you mean "retry_min"?)`,
+			`|a|nope://x/y||record "a": link "nope://x/y": no connector instance or kind named "nope"`,
+			`|b|loopback://x/#/y||record "b": link "loopback://x/#/y": invalid destination: pattern "x/#/y": "#" must be the last level`,
+			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, retry_for, retry_max, retry_min)`,
+			`|c|strict://z|retry_fr|record "c": link "strict://z": unknown option "retry_fr" (did you mean "retry_for"?)`,
+		}
+		sort.Strings(want)
+		for i := range max(len(got), len(want)) {
+			g, w := "(none)", "(none)"
+			if i < len(got) {
+				g = got[i]
+			}
+			if i < len(want) {
+				w = want[i]
+			}
+			if !strings.HasPrefix(g, w) {
+				t.Errorf("mistake %d:\n got  %s\n want %s...", i, g, w)
 			}
 		}
 	})

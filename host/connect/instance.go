@@ -17,11 +17,12 @@ type running struct {
 	remote *plugin.Instance // in a plugin
 }
 
-func (r *running) health(ctx context.Context) error {
+// health asks the instance whether it is healthy, and for the metrics it keeps itself.
+func (r *running) health(ctx context.Context) ([]sdk.Metric, error) {
 	if r.remote != nil {
-		return r.remote.Health(ctx)
+		return r.remote.HealthMetrics(ctx)
 	}
-	return r.local.Health(ctx)
+	return r.local.Metrics(), r.local.Health(ctx)
 }
 
 func (r *running) close(ctx context.Context) error {

@@ -79,11 +79,11 @@ func WithInstance(i Instance) host.Option {
 			i.Options = sdk.Config{}
 		}
 		if _, err := sdk.ParseURL(i.Name + "://x"); err != nil || i.Name == "" {
-			s.errs = append(s.errs, &host.ConfigError{Err: fmt.Errorf("connector instance %q: the name must be usable as a URL scheme (a letter, then letters, digits, '+', '-', '.', '_')", i.Name)})
+			s.errs = append(s.errs, &host.ConfigError{Instance: i.Name, Err: fmt.Errorf("the name must be usable as a URL scheme (a letter, then letters, digits, '+', '-', '.', '_')")})
 			return
 		}
 		if _, dup := s.declared[i.Name]; dup {
-			s.errs = append(s.errs, &host.ConfigError{Err: fmt.Errorf("connector instance %q declared twice", i.Name)})
+			s.errs = append(s.errs, &host.ConfigError{Instance: i.Name, Err: fmt.Errorf("declared twice")})
 			return
 		}
 		s.declared[i.Name] = i

@@ -33,10 +33,11 @@ const (
 // item is one value a pump read and has not released.
 type item struct {
 	payload   []byte
-	attempts  int       // sends so far
-	firstFail time.Time // when it first failed (retry_for)
-	done      bool      // confirmed, or dead-lettered
-	dlPending bool      // waiting for its dead letter to be written
+	attempts  int           // sends so far
+	firstFail time.Time     // when it first failed (retry_for)
+	done      bool          // confirmed, or dead-lettered
+	dlPending bool          // waiting for its dead letter to be written
+	readAt    time.Duration // when the pump read it (monotime), for the latency histogram
 }
 
 // flight is one batch in flight.
@@ -105,8 +106,10 @@ type pump struct {
 	lastErr     error
 	lastErrAt   time.Time
 	lastOK      time.Time
-	failingTill time.Time // permanent failures keep the link failing until then (or a success)
-	dls         []*dlJob  // dead letters to write, in order
+	failingTill time.Time   // permanent failures keep the link failing until then (or a success)
+	dls         []*dlJob    // dead letters to write, in order
+	lat         latency     // publish latency of confirmed values
+	failed      failedKinds // failed attempts by error kind
 
 	logMu     sync.Mutex
 	loggedAt  LinkState // the state last logged
@@ -134,13 +137,14 @@ func (p *pump) run(ctx context.Context) {
 // source's notification when it has nothing. p.mu is held.
 func (p *pump) pull() {
 	p.armed = false
+	now := monotime() // one clock read for the values taken together
 	for !p.exhausted && len(p.items) < maxUnconfirmedValues && p.bytes < maxUnconfirmedBytes {
 		v, err := p.src.tryNext()
 		var enc *host.EncodeError
 		var lag *host.LagError
 		switch {
 		case err == nil:
-			p.items = append(p.items, &item{payload: v})
+			p.items = append(p.items, &item{payload: v, readAt: now})
 			p.bytes += len(v)
 		case errors.As(err, &enc):
 			p.items = append(p.items, &item{done: true}) // dead-lettered by the host; released in its turn
@@ -252,7 +256,7 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 	for _, f := range fs {
 		failed[f.Index] = f.Err
 	}
-	now := time.Now()
+	now, mono := time.Now(), monotime()
 	var dls []*dlJob
 	retried := false
 	for i, it := range fl.items {
@@ -261,9 +265,11 @@ func (p *pump) done(fl *flight, fs []plugin.Failure) {
 			it.done = true
 			p.db.CountLink(p.info.ID, host.LinkDelivered, 1)
 			p.lastOK = now
+			p.lat.observe(mono - it.readAt)
 			continue
 		}
 		p.db.CountLink(p.info.ID, host.LinkFailed, 1)
+		p.failed.count(err)
 		if it.firstFail.IsZero() {
 			it.firstFail = now
 		}
@@ -320,6 +326,7 @@ func (p *pump) requeue() {
 func (p *pump) failHead(err error) {
 	p.lastErr, p.lastErrAt = err, time.Now()
 	p.db.CountLink(p.info.ID, host.LinkFailed, 1)
+	p.failed.count(err)
 	p.scheduleRetry()
 }
 

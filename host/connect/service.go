@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -77,21 +78,25 @@ func newService() *Service {
 }
 
 // Validate starts the plugins, resolves every link's scheme to a connector instance,
-// parses the links' delivery options (setting their host.LinkPolicy) and asks each
-// instance's kind to check its configuration.
+// parses the links' delivery options (setting their host.LinkPolicy), reports options
+// no kind documents, and asks each instance's kind to check its configuration. Every
+// mistake is a *host.ConfigError that says where it is: the instance, or the record
+// and link, and the option.
 func (s *Service) Validate(db *host.DB) []error {
 	errs := append([]error(nil), s.errs...)
 	s.db, s.log = db, db.Logger()
 	s.rate = newRateLog(s.log)
+	s.pcfg.KindEnv = s.kindEnv(db, s.pcfg.KindEnv)
 	errs = append(errs, s.openPlugins(s.kindsNeeded(db))...)
 	plans := map[string]*instancePlan{}
 	for _, name := range s.order {
 		d := s.declared[name]
 		p, err := s.plan(d)
 		if err != nil {
-			errs = append(errs, &host.ConfigError{Err: fmt.Errorf("connector instance %q: %w", name, err)})
+			errs = append(errs, instanceErrs(name, err)...)
 			continue
 		}
+		errs = append(errs, instanceErrs(name, dropUnknown(p.desc, sdk.ScopeConnector, p.connOpts, instancePolicyOptions))...)
 		plans[name] = p
 		s.plans = append(s.plans, p)
 	}
@@ -104,7 +109,7 @@ func (s *Service) Validate(db *host.DB) []error {
 			}
 			var err error
 			if p, err = s.plan(Instance{Name: name, Plugin: name, Options: sdk.Config{}}); err != nil {
-				errs = append(errs, &host.ConfigError{Record: l.Record, URL: l.URL.String(),
+				errs = append(errs, &host.ConfigError{Record: l.Record, URL: l.URL.String(), Direction: l.Direction,
 					Err: fmt.Errorf("no connector instance or kind named %q (declared instances: %s; kinds: %s)", name, s.instanceNames(), s.kindNames())})
 				continue
 			}
@@ -113,24 +118,22 @@ func (s *Service) Validate(db *host.DB) []error {
 		}
 		if l.Direction == sdk.Inbound {
 			if err := sdk.ValidatePattern(l.URL.Resource()); err != nil {
-				errs = append(errs, &host.ConfigError{Record: l.Record, URL: l.URL.String(), Err: err})
+				errs = append(errs, linkErrs(l, err)...)
 				continue
 			}
 		}
 		if err := checkCapability(p, l); err != nil {
-			errs = append(errs, &host.ConfigError{Record: l.Record, URL: l.URL.String(), Err: err})
+			errs = append(errs, linkErrs(l, err)...)
 			continue
 		}
-		if err := s.planLink(db, p, l); err != nil {
-			errs = append(errs, &host.ConfigError{Record: l.Record, URL: l.URL.String(), Err: err})
-			continue
+		ok, err := s.planLink(db, p, l)
+		errs = append(errs, linkErrs(l, err)...)
+		if ok {
+			p.links = append(p.links, l)
 		}
-		p.links = append(p.links, l)
 	}
 	for _, p := range s.plans {
-		if err := s.validateConfig(p); err != nil {
-			errs = append(errs, &host.ConfigError{Err: fmt.Errorf("connector instance %q (%s): %w", p.decl.Name, p.kindLabel(), err)})
-		}
+		errs = append(errs, validationErrs(p, s.validateConfig(p))...)
 	}
 	if len(errs) > 0 {
 		s.closePlugins(context.Background())
@@ -138,23 +141,52 @@ func (s *Service) Validate(db *host.DB) []error {
 	return errs
 }
 
-// planLink splits a link's options, parses its policy and sets it on the DB.
-func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) error {
+// kindEnv names, per connector kind, the environment variables its instances and
+// their links name in "_env" options, besides those given (WithPluginConfig): what
+// the kind's plugin process may see.
+func (s *Service) kindEnv(db *host.DB, given map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, names := range given {
+		out[k] = append([]string(nil), names...)
+	}
+	kindOf := func(instance string) string {
+		if d, ok := s.declared[instance]; ok {
+			return d.Plugin
+		}
+		return instance
+	}
+	for _, name := range s.order {
+		d := s.declared[name]
+		out[d.Plugin] = append(out[d.Plugin], d.Options.EnvNames()...)
+	}
+	for _, l := range db.Links() {
+		k := kindOf(l.URL.Scheme)
+		out[k] = append(out[k], l.Options.EnvNames()...)
+	}
+	return out
+}
+
+// planLink splits a link's options, reports those its kind does not document (and
+// drops them), parses its policy and sets it on the DB. ok is false when the link
+// cannot be used at all; with only unknown options it can, so its kind checks it too.
+func (s *Service) planLink(db *host.DB, p *instancePlan, l host.LinkInfo) (ok bool, err error) {
 	names := linkToPolicyOptions
+	scope := sdk.ScopeLinkTo
 	if l.Direction == sdk.Inbound {
-		names = linkFromPolicyOptions
+		names, scope = linkFromPolicyOptions, sdk.ScopeLinkFrom
 	}
 	hostOpts, connOpts := splitOptions(l.Options, names)
+	unknown := dropUnknown(p.desc, scope, connOpts, append(slices.Clone(names), "codec"))
 	pol, err := parseLinkPolicy(l.Direction, hostOpts, connOpts, p.defaults, qosDefault(p.desc))
 	if err != nil {
-		return err
+		return false, errors.Join(unknown, err)
 	}
 	hold := l.Direction == sdk.Outbound && (pol.delivery == AtLeastOnce || pol.outbox == OutboxDisk)
 	if err := db.SetLinkPolicy(l.ID, host.LinkPolicy{Hold: hold, DeadLetter: pol.deadLetter}); err != nil {
-		return sdk.Errorf(sdk.KindInvalidConfig, "option \"dead_letter\": %v", err)
+		return false, errors.Join(unknown, sdk.OptionErrorf(sdk.KindInvalidConfig, "dead_letter", "%v", err))
 	}
 	p.linkOpts[l.ID], p.policies[l.ID] = connOpts, pol
-	return nil
+	return true, unknown
 }
 
 // qosDefault is the kind's documented default of the link_to option qos, if any.
@@ -247,7 +279,7 @@ func (s *Service) plan(d Instance) (*instancePlan, error) {
 		p.proc, p.desc = proc, k.Description
 		return p, nil
 	}
-	return nil, fmt.Errorf("no connector kind %q (kinds: %s)", d.Plugin, s.kindNames())
+	return nil, &sdk.OptionError{Option: "plugin", Err: fmt.Errorf("no connector kind %q (kinds: %s)", d.Plugin, s.kindNames())}
 }
 
 // checkCapability refuses a link direction a kind says it does not support.
@@ -295,14 +327,15 @@ func (s *Service) validateConfig(p *instancePlan) (err error) {
 	return v.ValidateConfig(u, p.connOpts, specs)
 }
 
-// instanceURL parses the instance's URL; an empty one gives a URL with only the scheme.
+// instanceURL parses the instance's URL strictly (sdk.ParseConnectorURL); an empty
+// one gives a URL with only the scheme.
 func instanceURL(d Instance) (sdk.URL, error) {
 	if d.URL == "" {
 		return sdk.URL{Scheme: d.Plugin}, nil
 	}
-	u, err := sdk.ParseURL(d.URL)
+	u, err := sdk.ParseConnectorURL(d.URL)
 	if err != nil {
-		return sdk.URL{}, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return sdk.URL{}, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: "url", Err: err}}
 	}
 	return u, nil
 }

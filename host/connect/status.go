@@ -31,6 +31,9 @@ type LinkStatus struct {
 	State     LinkState `json:"state"`
 	// Stats are the link's counters.
 	Stats host.LinkStats `json:"counters"`
+	// FailedByKind splits Stats.Failed by error kind (link_to; kinds as sdk.ErrorKind
+	// names them), omitted while nothing failed.
+	FailedByKind map[string]uint64 `json:"failed_by_kind,omitempty"`
 	// InFlight counts link_to values read and not yet confirmed or given up.
 	InFlight int `json:"in_flight"`
 	// Backlog counts values waiting for the link in its record (link_to).
@@ -61,12 +64,16 @@ type ConnectorStatus struct {
 	Restarts int `json:"restarts"`
 	// Since is when State last changed.
 	Since time.Time `json:"since"`
+	// Metrics are the numbers the instance keeps itself (sdk.MetricsReporter), as of
+	// its last health check (every second).
+	Metrics []sdk.Metric `json:"metrics,omitempty"`
 }
 
 // connectorState is what the monitor last saw of an instance.
 type connectorState struct {
 	state, health string
 	since         time.Time
+	metrics       []sdk.Metric
 }
 
 // Links reports every link of the connector layer, in link id order.
@@ -94,7 +101,7 @@ func (s *Service) Connectors() []ConnectorStatus {
 	for _, r := range s.running {
 		st := ConnectorStatus{Name: r.plan.decl.Name, Kind: r.plan.decl.Plugin}
 		if cs := s.status[r.plan.decl.Name]; cs != nil {
-			st.State, st.Health, st.Since = cs.state, cs.health, cs.since
+			st.State, st.Health, st.Since, st.Metrics = cs.state, cs.health, cs.since, cs.metrics
 		}
 		if r.plan.proc != nil {
 			ps := r.plan.proc.State()
@@ -126,6 +133,7 @@ func (p *pump) status() LinkStatus {
 	if p.lastErr != nil {
 		st.LastError = &ErrorStatus{Kind: sdk.KindOf(p.lastErr).String(), Text: p.lastErr.Error(), Time: p.lastErrAt}
 	}
+	st.FailedByKind = p.failed.byName()
 	st.LastSuccess = p.lastOK
 	st.State = p.computeState(st)
 	return st
@@ -254,15 +262,20 @@ func (s *Service) checkConnectors() {
 				}
 			}
 		}
+		var metrics []sdk.Metric
 		if state == "connected" {
 			ctx, cancel := context.WithTimeout(s.runCtx, 2*time.Second)
-			if err := r.health(ctx); err != nil {
+			var err error
+			if metrics, err = r.health(ctx); err != nil {
 				state, health = "unhealthy", err.Error()
 			}
 			cancel()
 		}
 		s.mu.Lock()
 		cs := s.status[r.plan.decl.Name]
+		if cs != nil {
+			cs.metrics = metrics
+		}
 		changed := cs != nil && (cs.state != state || cs.health != health)
 		if changed {
 			prev := cs.state

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -23,12 +22,11 @@ import (
 // records' buffers (which never make a writer wait) instead of in memory here.
 type conn struct {
 	srv  *Server
-	nc   net.Conn
+	tr   Transport
 	out  chan []byte   // frames for the writer
 	done chan struct{} // closed when the connection ends
 
 	closeOnce sync.Once
-	wmu       sync.Mutex   // held while writing to nc: by the writer, or by hangUp
 	queued    atomic.Int64 // bytes of frames in out
 	room      chan struct{}
 	lastRead  atomic.Int64 // when the client last sent a frame (or connected), UnixNano
@@ -40,11 +38,13 @@ type conn struct {
 	readyMu sync.Mutex
 	ready   []*watch // watches that may have values, each at most once
 	readyCh chan struct{}
+
+	pacer pacer // the pump's alone
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, tr Transport) *conn {
 	c := &conn{
-		srv: s, nc: nc,
+		srv: s, tr: tr,
 		out:     make(chan []byte, s.opts.QueueLen),
 		done:    make(chan struct{}),
 		room:    make(chan struct{}, 1),
@@ -59,17 +59,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		c.nc.Close()
+		c.tr.Close()
 	})
 }
 
 // hangUp tells the client why the server closes the connection, then closes it.
 func (c *conn) hangUp(msg string) {
 	b, _ := encodeFrame(&Frame{T: TagReply, Err: CodeLimit, Msg: msg})
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second)) // also ends a writer stuck on a full socket
-	c.wmu.Lock()
-	_, _ = c.nc.Write(b)
-	c.wmu.Unlock()
+	c.tr.Hangup(b)
 	c.close()
 }
 
@@ -96,39 +93,50 @@ func (c *conn) serve() {
 	c.subsMu.Unlock()
 }
 
+// writeBatch bounds the frames the writer hands the transport at once.
+const writeBatch = 64
+
+// writeLoop writes what is queued, as much as is ready in one go. A client that does
+// not take a write within WriteTimeout has stopped reading: it is cut off.
 func (c *conn) writeLoop() {
-	w := bufio.NewWriter(c.nc)
+	batch := make([][]byte, 0, writeBatch)
 	for {
-		var b []byte
 		select {
 		case <-c.done:
 			return
-		case b = <-c.out:
+		case b := <-c.out:
+			batch = append(batch, b)
 		}
-		// Write what is queued in one go, then flush.
-		c.wmu.Lock()
-		n := len(b)
-		_, err := w.Write(b)
-		for more := err == nil; more; {
+		for more := true; more && len(batch) < writeBatch; {
 			select {
 			case b := <-c.out:
-				n += len(b)
-				_, err = w.Write(b)
-				more = err == nil
+				batch = append(batch, b)
 			default:
 				more = false
 			}
 		}
-		if err == nil {
-			err = w.Flush()
+		var deadline time.Time
+		if c.srv.opts.WriteTimeout > 0 {
+			deadline = time.Now().Add(c.srv.opts.WriteTimeout)
 		}
-		c.wmu.Unlock()
+		err := c.tr.WriteFrames(batch, deadline)
+		n := 0
+		for i, b := range batch {
+			n += len(b)
+			batch[i] = nil
+		}
+		batch = batch[:0]
 		c.queued.Add(-int64(n))
 		select {
 		case c.room <- struct{}{}:
 		default:
 		}
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.srv.opts.Logger.Warn("control: client stopped reading; connection cut off",
+					"client", c.tr.String(), "write_timeout", c.srv.opts.WriteTimeout.String(), "queued_bytes", c.queued.Load())
+			}
 			c.close()
 			return
 		}
@@ -136,46 +144,30 @@ func (c *conn) writeLoop() {
 }
 
 // readLoop reads frames until the client hangs up or stays silent for IdleTimeout. A
-// frame longer than MaxFrame is skipped up to its newline and answered with an error;
-// the connection survives.
+// frame longer than MaxFrame is answered with an error; the connection survives.
 func (c *conn) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
-	var line []byte
-	tooLong := false
 	for {
-		if r.Buffered() == 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
-		}
-		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > c.srv.opts.MaxFrame {
-			tooLong = true
-			line = line[:0]
-		} else if !tooLong {
-			line = append(line, chunk...)
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
+		line, err := c.tr.ReadFrame(time.Now().Add(c.srv.opts.IdleTimeout), c.srv.opts.MaxFrame)
 		var ne net.Error
 		switch {
+		case errors.Is(err, ErrFrameTooLong):
+			c.lastRead.Store(time.Now().UnixNano())
+			c.reply(&Frame{T: TagReply, Err: CodeLimit, Msg: "frame longer than " + itoa(c.srv.opts.MaxFrame) + " bytes"})
+			continue
 		case errors.As(err, &ne) && ne.Timeout():
-			c.srv.opts.Logger.Debug("control: closing an idle connection", "idle_timeout", c.srv.opts.IdleTimeout.String())
+			c.srv.opts.Logger.Debug("control: closing an idle connection", "client", c.tr.String(), "idle_timeout", c.srv.opts.IdleTimeout.String())
 			c.hangUp("connection closed after " + c.srv.opts.IdleTimeout.String() + " without a frame (send a ping now and then to keep a connection open)")
 			return
 		case err != nil:
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.srv.opts.Logger.Debug("control: read failed", "error", err)
+				c.srv.opts.Logger.Debug("control: read failed", "client", c.tr.String(), "error", err)
 			}
 			return
 		}
 		c.lastRead.Store(time.Now().UnixNano())
-		if tooLong {
-			c.reply(&Frame{T: TagReply, Err: CodeLimit, Msg: "frame longer than " + itoa(c.srv.opts.MaxFrame) + " bytes"})
-			tooLong = false
-		} else if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
+		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
 			c.handle(trimmed)
 		}
-		line = line[:0]
 	}
 }
 
@@ -392,6 +384,7 @@ func (s *subscription) stop() {
 type watch struct {
 	sub    *subscription
 	key    string
+	topic  []byte // key as a JSON string, for event frames
 	w      Watcher
 	wake   func() // puts the watch on the pump's ready list; given to Watcher.Notify
 	queued bool   // on the ready list; guarded by conn.readyMu
@@ -473,7 +466,7 @@ func (c *conn) subscribe(f *Frame) {
 			openErr = err
 			break
 		}
-		wt := &watch{sub: sub, key: r.Key, w: w}
+		wt := &watch{sub: sub, key: r.Key, topic: quoteKey(r.Key), w: w}
 		wt.wake = func() { c.markReady(wt) }
 		sub.watches = append(sub.watches, wt)
 		keys = append(keys, r.Key)
@@ -585,7 +578,8 @@ func (c *conn) drain(w *watch) bool {
 			}
 			return true
 		}
-		b, err := encodeFrame(&Frame{T: TagEvent, Sub: sub.id, Seq: sub.seq + 1, Topic: w.key, Data: v, Lag: sub.lag})
+		c.pace()
+		b, err := appendEvent(make([]byte, 0, 64+len(w.topic)+len(v)), sub.id, sub.seq+1, sub.lag, w.topic, v)
 		if err != nil {
 			c.srv.opts.Logger.Warn("control: cannot encode value", "record", w.key, "error", err)
 			sub.lag++

@@ -25,6 +25,7 @@ func (b dbBackend) Records() []RecordInfo {
 				"produced":     r.Stats.Produced,
 				"consumed":     r.Stats.Consumed,
 				"dropped":      r.Stats.Dropped,
+				"refused":      r.Stats.Refused,
 				"lagged":       r.Stats.Lagged,
 				"occupancy":    uint64(max(r.Stats.Occupancy, 0)),
 				"consumers":    uint64(max(r.Stats.Consumers, 0)),

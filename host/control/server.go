@@ -40,6 +40,17 @@ type Options struct {
 	// minutes). Clients that stay connected send a ping now and then (Client does,
 	// every 30 seconds).
 	IdleTimeout time.Duration
+	// WriteTimeout cuts off a client that has not taken a write for this long: it
+	// stopped reading (default 0: never; values then wait in the records, see
+	// QueueBytes). The WebSocket listener sets it, so a browser tab that hangs
+	// cannot hold a connection.
+	WriteTimeout time.Duration
+	// MaxEventRate bounds the events one connection is sent per second (default 0:
+	// no bound). Values over it wait in the records, where a watcher that falls
+	// behind skips and counts them (lag), as for a client that reads slowly. The
+	// WebSocket listener sets it, so that many browser tabs cannot take the CPU the
+	// hub needs for its links and the control socket.
+	MaxEventRate int
 	// ReadOnly refuses record.set and write frames.
 	ReadOnly bool
 	// ServerVersion is reported by hello.
@@ -103,7 +114,8 @@ func NewServer(backend Backend, opts Options) *Server {
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("control server closed")
 
-// Serve accepts connections on l until Close; it returns ErrServerClosed then.
+// Serve accepts connections on l until Close, each carrying lines of JSON
+// (NewLineTransport); it returns ErrServerClosed then.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -128,38 +140,64 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
+		c, err := s.admit(NewLineTransport(nc))
+		if errors.Is(err, ErrServerClosed) {
+			return err
 		}
-		if len(s.conns) >= s.opts.MaxConns {
-			victim, idle := s.oldestIdle()
-			if victim == nil {
-				s.mu.Unlock()
-				s.opts.Logger.Warn("control: connection refused: every connection is busy", "max", s.opts.MaxConns)
-				refuse(nc, s.opts.MaxConns)
-				continue
-			}
-			// The victim leaves the count now; its goroutines end on their own.
-			delete(s.conns, victim)
-			s.opts.Logger.Debug("control: closing the connection idle longest to make room", "idle", idle.String())
-			go victim.hangUp(fmt.Sprintf("connection closed to make room for a new one: the limit is %d connections and this one was idle longest (%s)",
-				s.opts.MaxConns, idle.Round(time.Millisecond)))
+		if c != nil {
+			go s.run(c)
 		}
-		c := newConn(s, nc)
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
 	}
+}
+
+// ServeTransport serves one connection over t until it ends, then returns; over the
+// connection limit it tells the client why and returns at once. It returns
+// ErrServerClosed once the server is closed.
+func (s *Server) ServeTransport(t Transport) error {
+	c, err := s.admit(t)
+	if c != nil {
+		s.run(c)
+	}
+	return err
+}
+
+// admit takes t as a connection within MaxConns, closing the connection idle longest
+// to make room; when every connection is busy, it refuses t and returns nil.
+func (s *Server) admit(t Transport) (*conn, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		t.Close()
+		return nil, ErrServerClosed
+	}
+	if len(s.conns) >= s.opts.MaxConns {
+		victim, idle := s.oldestIdle()
+		if victim == nil {
+			s.mu.Unlock()
+			s.opts.Logger.Warn("control: connection refused: every connection is busy", "client", t.String(), "max", s.opts.MaxConns)
+			refuse(t, s.opts.MaxConns)
+			return nil, nil
+		}
+		// The victim leaves the count now; its goroutines end on their own.
+		delete(s.conns, victim)
+		s.opts.Logger.Debug("control: closing the connection idle longest to make room", "client", victim.tr.String(), "idle", idle.String())
+		go victim.hangUp(fmt.Sprintf("connection closed to make room for a new one: the limit is %d connections and this one was idle longest (%s)",
+			s.opts.MaxConns, idle.Round(time.Millisecond)))
+	}
+	c := newConn(s, t)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	return c, nil
+}
+
+// run serves an admitted connection until it ends.
+func (s *Server) run(c *conn) {
+	defer s.wg.Done()
+	c.serve()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // oldestIdle returns the connection that has sent nothing for longest, if that is at
@@ -197,11 +235,9 @@ func (s *Server) Close() error {
 }
 
 // refuse tells a client over the connection limit why, then hangs up.
-func refuse(nc net.Conn, max int) {
+func refuse(t Transport, max int) {
 	b, _ := encodeFrame(&Frame{T: TagReply, Err: CodeLimit, Msg: "too many control connections (limit " + itoa(max) + "), and every one is busy"})
-	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = nc.Write(b)
-	nc.Close()
+	t.Hangup(b)
 }
 
 // hello answers the hello method.

@@ -41,7 +41,7 @@ func benchConnTLS(b *testing.B, tls bool, name string, options sdk.Config, links
 	b.Helper()
 	cfg := benchConfig().withDefaults()
 	cfg.TLS = tls
-	c, err := client.Launch(context.Background(), filepath.Join(binDir, name), cfg.options())
+	c, err := client.Launch(context.Background(), filepath.Join(binDir, name), cfg.options(nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,6 +33,14 @@ type Config struct {
 	// mostly waiting on sockets, and with one P it wakes far fewer threads per message
 	// (docs/plugin-protocol.md has the figures).
 	Procs int
+	// Env is added to every plugin's environment ("NAME=value"). Of the host's own
+	// environment a plugin sees only PATH, HOME, the locale and a few more harmless
+	// variables (internal/pluginwire/client's passedEnv), and KindEnv's.
+	Env []string
+	// KindEnv names, per connector kind, the environment variables the instances of
+	// that kind name in their "_env" options (sdk.Config.EnvNames): a plugin gets the
+	// host's values of the variables of the kinds it serves, and no other plugin does.
+	KindEnv map[string][]string
 }
 
 // RestartPolicy says how crashed plugins come back: the n-th restart in a row waits
@@ -70,17 +79,29 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// options are the launch options of the config.
-func (c Config) options() client.Options {
-	o := client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
-		SocketDir: c.SocketDir, TLS: c.TLS}
+// options are the launch options of the config for a plugin serving kinds. GOMAXPROCS
+// is Procs, else the host's own GOMAXPROCS, else 1.
+func (c Config) options(kinds []string) client.Options {
+	env := append([]string(nil), c.Env...)
+	env = append(env, client.LookupEnv(c.envNames(kinds))...)
 	switch {
 	case c.Procs > 0:
-		o.Env = append(o.Env, "GOMAXPROCS="+strconv.Itoa(c.Procs))
-	case os.Getenv("GOMAXPROCS") == "":
-		o.Env = append(o.Env, "GOMAXPROCS=1")
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(c.Procs))
+	case os.Getenv("GOMAXPROCS") == "": // else the host's passes through
+		env = append(env, "GOMAXPROCS=1")
 	}
-	return o
+	return client.Options{Logger: c.Logger, StartTimeout: c.StartTimeout, CallTimeout: c.CallTimeout,
+		SocketDir: c.SocketDir, TLS: c.TLS, Env: env}
+}
+
+// envNames lists the variables KindEnv names for kinds, sorted, once each.
+func (c Config) envNames(kinds []string) []string {
+	var names []string
+	for _, k := range kinds {
+		names = append(names, c.KindEnv[k]...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // delay is the wait before the restart that follows n restarts in a row.

@@ -133,11 +133,18 @@ func (o *oneBatch) Abandon(err error) { o.abandoned <- err }
 
 // Health asks the plugin whether the instance is healthy.
 func (i *Instance) Health(ctx context.Context) error {
+	_, err := i.HealthMetrics(ctx)
+	return err
+}
+
+// HealthMetrics is Health that also returns the metrics the instance keeps itself
+// (sdk.MetricsReporter).
+func (i *Instance) HealthMetrics(ctx context.Context) ([]sdk.Metric, error) {
 	g, err := i.p.live()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return g.conn.Health(ctx, i.id)
+	return g.conn.HealthMetrics(ctx, i.id)
 }
 
 // Close closes the instance in the plugin; it is not rebuilt after a restart.

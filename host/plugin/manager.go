@@ -191,7 +191,7 @@ func List(ctx context.Context, dir string, cfg Config) ([]Info, []Skipped, error
 	var infos []Info
 	var errs []error
 	for _, path := range paths {
-		c, err := client.Launch(ctx, path, cfg.options())
+		c, err := client.Launch(ctx, path, cfg.options(nil)) // describing needs no secret
 		if err != nil {
 			errs = append(errs, err)
 			continue

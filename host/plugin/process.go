@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -93,11 +95,26 @@ func Start(ctx context.Context, path string, cfg Config) (*Process, error) {
 	return p, nil
 }
 
-// launch starts a process, opens its data stream and watches it.
+// launch starts a process, opens its data stream and watches it. The process gets
+// the variables of the kinds it serves (Config.KindEnv): at the first start those of
+// the kind its file is named after (the usual layout); if it turns out to serve other
+// kinds, it is started again with theirs, so no plugin keeps a secret it does not need.
 func (p *Process) launch(ctx context.Context) (*generation, error) {
-	c, err := client.Launch(ctx, p.path, p.cfg.options())
+	p.mu.Lock()
+	kinds := p.info.Schemes()
+	p.mu.Unlock()
+	if len(kinds) == 0 {
+		kinds = []string{filepath.Base(p.path)}
+	}
+	c, err := client.Launch(ctx, p.path, p.cfg.options(kinds))
 	if err != nil {
 		return nil, err
+	}
+	if served := c.Info().Schemes(); !slices.Equal(p.cfg.envNames(served), p.cfg.envNames(kinds)) {
+		c.Kill()
+		if c, err = client.Launch(ctx, p.path, p.cfg.options(served)); err != nil {
+			return nil, err
+		}
 	}
 	g := &generation{conn: c, dead: make(chan struct{})}
 	g.data, err = c.OpenData(client.Handler{Deliver: p.deliver, Latest: p.latest})

@@ -157,7 +157,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(pluginEnv, "1")
+	env := []string{pluginEnv + "=1"}
 
 	t.Run("outbound", func(t *testing.T) {
 		peer := newWebhookPeer(t, "")
@@ -166,7 +166,7 @@ func TestConformance(t *testing.T) {
 			skip[c] = "needs a listener: runs in the inbound pass"
 		}
 		conformance.Run(t, conformance.Config{
-			Plugin: exe, URL: peer.url(), Peer: peer, Skip: skip,
+			Plugin: exe, Env: env, URL: peer.url(), Peer: peer, Skip: skip,
 			// The machine running the tests may be loaded: publish/largest sends 16 MiB.
 			Timeout: 30 * time.Second,
 			Options: sdk.Config{"backoff_initial": "20ms", "backoff_max": "200ms", "timeout": "30s"},
@@ -176,7 +176,7 @@ func TestConformance(t *testing.T) {
 		listen := freeAddr(t)
 		peer := newWebhookPeer(t, listen)
 		conformance.Run(t, conformance.Config{
-			Plugin: exe, URL: peer.url(), Peer: peer,
+			Plugin: exe, Env: env, URL: peer.url(), Peer: peer,
 			Options: sdk.Config{"listen": listen},
 			Only:    append([]string{"handshake/start"}, listenerChecks...),
 			Timeout: 30 * time.Second,

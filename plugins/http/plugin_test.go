@@ -44,7 +44,6 @@ func freeAddr(t *testing.T) string {
 // a webhook out, a POST in acknowledged by the host, a rejected value, GET latest,
 // health, and config validation in the plugin process.
 func TestThroughPluginProcess(t *testing.T) {
-	t.Setenv(pluginEnv, "1")
 	t.Setenv("HTTP_PLUGIN_TEST_TOKEN", "e2e-token")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -64,7 +63,10 @@ func TestThroughPluginProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := plugin.Start(ctx, exe, plugin.Config{})
+	// The plugin gets the variables its instances name, as under the host, and the one
+	// that makes this test binary serve as the plugin.
+	proc, err := plugin.Start(ctx, exe, plugin.Config{Env: []string{pluginEnv + "=1"},
+		KindEnv: map[string][]string{"http": {"HTTP_PLUGIN_TEST_TOKEN"}}})
 	if err != nil {
 		t.Fatalf("start plugin: %v", err)
 	}

@@ -564,8 +564,11 @@ func (x *ValidateConfigRequest) GetLinks() []*Link {
 }
 
 type ValidateConfigResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // unset when valid
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // unset when valid; every finding joined, for hosts that read no findings
+	// findings lists each mistake apart, tied to the option or link it is about, so the
+	// host can place it at its own file:line:col (aimdb check).
+	Findings      []*Finding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +610,82 @@ func (x *ValidateConfigResponse) GetError() *Error {
 	return nil
 }
 
+func (x *ValidateConfigResponse) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+// Finding is one configuration mistake ValidateConfig found.
+type Finding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OnLink        bool                   `protobuf:"varint,1,opt,name=on_link,json=onLink,proto3" json:"on_link,omitempty"` // about the request's link link_id; else about the instance
+	LinkId        uint32                 `protobuf:"varint,2,opt,name=link_id,json=linkId,proto3" json:"link_id,omitempty"`
+	Option        string                 `protobuf:"bytes,3,opt,name=option,proto3" json:"option,omitempty"` // the option concerned; "url" is the instance's URL; "" the link or instance as a whole
+	Error         *Error                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`   // its kind and message; the message names the option
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finding) Reset() {
+	*x = Finding{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finding) ProtoMessage() {}
+
+func (x *Finding) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finding.ProtoReflect.Descriptor instead.
+func (*Finding) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Finding) GetOnLink() bool {
+	if x != nil {
+		return x.OnLink
+	}
+	return false
+}
+
+func (x *Finding) GetLinkId() uint32 {
+	if x != nil {
+		return x.LinkId
+	}
+	return 0
+}
+
+func (x *Finding) GetOption() string {
+	if x != nil {
+		return x.Option
+	}
+	return ""
+}
+
+func (x *Finding) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type BuildRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstanceId    uint64                 `protobuf:"varint,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"` // chosen by the host, unique per process
@@ -621,7 +700,7 @@ type BuildRequest struct {
 
 func (x *BuildRequest) Reset() {
 	*x = BuildRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[9]
+	mi := &file_pluginv2_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +712,7 @@ func (x *BuildRequest) String() string {
 func (*BuildRequest) ProtoMessage() {}
 
 func (x *BuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[9]
+	mi := &file_pluginv2_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +725,7 @@ func (x *BuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildRequest.ProtoReflect.Descriptor instead.
 func (*BuildRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{9}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BuildRequest) GetInstanceId() uint64 {
@@ -699,7 +778,7 @@ type BuildResponse struct {
 
 func (x *BuildResponse) Reset() {
 	*x = BuildResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[10]
+	mi := &file_pluginv2_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +790,7 @@ func (x *BuildResponse) String() string {
 func (*BuildResponse) ProtoMessage() {}
 
 func (x *BuildResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[10]
+	mi := &file_pluginv2_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +803,7 @@ func (x *BuildResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildResponse.ProtoReflect.Descriptor instead.
 func (*BuildResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{10}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 type HealthRequest struct {
@@ -736,7 +815,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[11]
+	mi := &file_pluginv2_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +827,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[11]
+	mi := &file_pluginv2_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +840,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{11}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HealthRequest) GetInstanceId() uint64 {
@@ -772,15 +851,18 @@ func (x *HealthRequest) GetInstanceId() uint64 {
 }
 
 type HealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// metrics are the numbers the instance keeps itself (sdk.MetricsReporter), read at
+	// each health check; empty when it keeps none. Added in 2.1: older hosts ignore it.
+	Metrics       []*Metric `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[12]
+	mi := &file_pluginv2_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +874,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[12]
+	mi := &file_pluginv2_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +887,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{12}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HealthResponse) GetError() *Error {
@@ -813,6 +895,83 @@ func (x *HealthResponse) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *HealthResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// Metric is one named number of a connector instance: the host exports it as
+// aimdb_connector_<name>{instance="..."}.
+type Metric struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`  // [a-z_][a-z0-9_]*
+	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`  // one line
+	Kind          uint32                 `protobuf:"varint,3,opt,name=kind,proto3" json:"kind,omitempty"` // 1 = counter, 2 = gauge
+	Value         float64                `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
 }
 
 type CloseInstanceRequest struct {
@@ -824,7 +983,7 @@ type CloseInstanceRequest struct {
 
 func (x *CloseInstanceRequest) Reset() {
 	*x = CloseInstanceRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +995,7 @@ func (x *CloseInstanceRequest) String() string {
 func (*CloseInstanceRequest) ProtoMessage() {}
 
 func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[13]
+	mi := &file_pluginv2_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1008,7 @@ func (x *CloseInstanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceRequest.ProtoReflect.Descriptor instead.
 func (*CloseInstanceRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{13}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CloseInstanceRequest) GetInstanceId() uint64 {
@@ -867,7 +1026,7 @@ type CloseInstanceResponse struct {
 
 func (x *CloseInstanceResponse) Reset() {
 	*x = CloseInstanceResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1038,7 @@ func (x *CloseInstanceResponse) String() string {
 func (*CloseInstanceResponse) ProtoMessage() {}
 
 func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[14]
+	mi := &file_pluginv2_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1051,7 @@ func (x *CloseInstanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseInstanceResponse.ProtoReflect.Descriptor instead.
 func (*CloseInstanceResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{14}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type ShutdownRequest struct {
@@ -904,7 +1063,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1075,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[15]
+	mi := &file_pluginv2_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1088,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{15}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ShutdownRequest) GetDeadlineUnixNano() int64 {
@@ -947,7 +1106,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1118,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[16]
+	mi := &file_pluginv2_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1131,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{16}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 // HostFrame is what the host sends on Data at once.
@@ -988,7 +1147,7 @@ type HostFrame struct {
 
 func (x *HostFrame) Reset() {
 	*x = HostFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1159,7 @@ func (x *HostFrame) String() string {
 func (*HostFrame) ProtoMessage() {}
 
 func (x *HostFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[17]
+	mi := &file_pluginv2_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1172,7 @@ func (x *HostFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostFrame.ProtoReflect.Descriptor instead.
 func (*HostFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{17}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HostFrame) GetOpen() bool {
@@ -1056,7 +1215,7 @@ type PluginFrame struct {
 
 func (x *PluginFrame) Reset() {
 	*x = PluginFrame{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1227,7 @@ func (x *PluginFrame) String() string {
 func (*PluginFrame) ProtoMessage() {}
 
 func (x *PluginFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[18]
+	mi := &file_pluginv2_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1240,7 @@ func (x *PluginFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginFrame.ProtoReflect.Descriptor instead.
 func (*PluginFrame) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{18}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PluginFrame) GetResults() []*BatchResult {
@@ -1125,7 +1284,7 @@ type PublishBatch struct {
 
 func (x *PublishBatch) Reset() {
 	*x = PublishBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1296,7 @@ func (x *PublishBatch) String() string {
 func (*PublishBatch) ProtoMessage() {}
 
 func (x *PublishBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[19]
+	mi := &file_pluginv2_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1309,7 @@ func (x *PublishBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishBatch.ProtoReflect.Descriptor instead.
 func (*PublishBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{19}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishBatch) GetBatchId() uint64 {
@@ -1206,7 +1365,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1377,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[20]
+	mi := &file_pluginv2_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1390,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{20}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Failure) GetIndex() uint32 {
@@ -1259,7 +1418,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1430,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[21]
+	mi := &file_pluginv2_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1443,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{21}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BatchResult) GetBatchId() uint64 {
@@ -1325,7 +1484,7 @@ type InboundBatch struct {
 
 func (x *InboundBatch) Reset() {
 	*x = InboundBatch{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1496,7 @@ func (x *InboundBatch) String() string {
 func (*InboundBatch) ProtoMessage() {}
 
 func (x *InboundBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[22]
+	mi := &file_pluginv2_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1509,7 @@ func (x *InboundBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundBatch.ProtoReflect.Descriptor instead.
 func (*InboundBatch) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{22}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InboundBatch) GetBatchId() uint64 {
@@ -1417,7 +1576,7 @@ type Metadata struct {
 
 func (x *Metadata) Reset() {
 	*x = Metadata{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1588,7 @@ func (x *Metadata) String() string {
 func (*Metadata) ProtoMessage() {}
 
 func (x *Metadata) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[23]
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1601,7 @@ func (x *Metadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
 func (*Metadata) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{23}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Metadata) GetIndex() uint32 {
@@ -1492,7 +1651,7 @@ type Property struct {
 
 func (x *Property) Reset() {
 	*x = Property{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1663,7 @@ func (x *Property) String() string {
 func (*Property) ProtoMessage() {}
 
 func (x *Property) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[24]
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1676,7 @@ func (x *Property) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Property.ProtoReflect.Descriptor instead.
 func (*Property) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{24}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Property) GetName() string {
@@ -1545,7 +1704,7 @@ type Oversized struct {
 
 func (x *Oversized) Reset() {
 	*x = Oversized{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1716,7 @@ func (x *Oversized) String() string {
 func (*Oversized) ProtoMessage() {}
 
 func (x *Oversized) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1729,7 @@ func (x *Oversized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Oversized.ProtoReflect.Descriptor instead.
 func (*Oversized) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Oversized) GetIndex() uint32 {
@@ -1603,7 +1762,7 @@ type InboundAck struct {
 
 func (x *InboundAck) Reset() {
 	*x = InboundAck{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1774,7 @@ func (x *InboundAck) String() string {
 func (*InboundAck) ProtoMessage() {}
 
 func (x *InboundAck) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1787,7 @@ func (x *InboundAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundAck.ProtoReflect.Descriptor instead.
 func (*InboundAck) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InboundAck) GetBatchId() uint64 {
@@ -1673,7 +1832,7 @@ type LatestRequest struct {
 
 func (x *LatestRequest) Reset() {
 	*x = LatestRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1844,7 @@ func (x *LatestRequest) String() string {
 func (*LatestRequest) ProtoMessage() {}
 
 func (x *LatestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1857,7 @@ func (x *LatestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestRequest.ProtoReflect.Descriptor instead.
 func (*LatestRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LatestRequest) GetId() uint64 {
@@ -1733,7 +1892,7 @@ type LatestResponse struct {
 
 func (x *LatestResponse) Reset() {
 	*x = LatestResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[28]
+	mi := &file_pluginv2_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1904,7 @@ func (x *LatestResponse) String() string {
 func (*LatestResponse) ProtoMessage() {}
 
 func (x *LatestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[28]
+	mi := &file_pluginv2_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1917,7 @@ func (x *LatestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestResponse.ProtoReflect.Descriptor instead.
 func (*LatestResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{28}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LatestResponse) GetId() uint64 {
@@ -1833,9 +1992,15 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\x05links\x18\x04 \x03(\v2\x15.aimdb.plugin.v2.LinkR\x05links\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
 	"\x16ValidateConfigResponse\x12,\n" +
-	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"\xa2\x02\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\x124\n" +
+	"\bfindings\x18\x02 \x03(\v2\x18.aimdb.plugin.v2.FindingR\bfindings\"\x81\x01\n" +
+	"\aFinding\x12\x17\n" +
+	"\aon_link\x18\x01 \x01(\bR\x06onLink\x12\x17\n" +
+	"\alink_id\x18\x02 \x01(\rR\x06linkId\x12\x16\n" +
+	"\x06option\x18\x03 \x01(\tR\x06option\x12,\n" +
+	"\x05error\x18\x04 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"\xa2\x02\n" +
 	"\fBuildRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
 	"instanceId\x12\x12\n" +
@@ -1850,9 +2015,15 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\rBuildResponse\"0\n" +
 	"\rHealthRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
-	"instanceId\">\n" +
+	"instanceId\"q\n" +
 	"\x0eHealthResponse\x12,\n" +
-	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"7\n" +
+	"\x05error\x18\x01 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\x121\n" +
+	"\ametrics\x18\x02 \x03(\v2\x17.aimdb.plugin.v2.MetricR\ametrics\"Z\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\rR\x04kind\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\"7\n" +
 	"\x14CloseInstanceRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
 	"instanceId\"\x17\n" +
@@ -1941,7 +2112,7 @@ func file_pluginv2_plugin_proto_rawDescGZIP() []byte {
 	return file_pluginv2_plugin_proto_rawDescData
 }
 
-var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_pluginv2_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),        // 0: aimdb.plugin.v2.DescribeRequest
 	(*OptionDoc)(nil),              // 1: aimdb.plugin.v2.OptionDoc
@@ -1952,73 +2123,78 @@ var file_pluginv2_plugin_proto_goTypes = []any{
 	(*Link)(nil),                   // 6: aimdb.plugin.v2.Link
 	(*ValidateConfigRequest)(nil),  // 7: aimdb.plugin.v2.ValidateConfigRequest
 	(*ValidateConfigResponse)(nil), // 8: aimdb.plugin.v2.ValidateConfigResponse
-	(*BuildRequest)(nil),           // 9: aimdb.plugin.v2.BuildRequest
-	(*BuildResponse)(nil),          // 10: aimdb.plugin.v2.BuildResponse
-	(*HealthRequest)(nil),          // 11: aimdb.plugin.v2.HealthRequest
-	(*HealthResponse)(nil),         // 12: aimdb.plugin.v2.HealthResponse
-	(*CloseInstanceRequest)(nil),   // 13: aimdb.plugin.v2.CloseInstanceRequest
-	(*CloseInstanceResponse)(nil),  // 14: aimdb.plugin.v2.CloseInstanceResponse
-	(*ShutdownRequest)(nil),        // 15: aimdb.plugin.v2.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 16: aimdb.plugin.v2.ShutdownResponse
-	(*HostFrame)(nil),              // 17: aimdb.plugin.v2.HostFrame
-	(*PluginFrame)(nil),            // 18: aimdb.plugin.v2.PluginFrame
-	(*PublishBatch)(nil),           // 19: aimdb.plugin.v2.PublishBatch
-	(*Failure)(nil),                // 20: aimdb.plugin.v2.Failure
-	(*BatchResult)(nil),            // 21: aimdb.plugin.v2.BatchResult
-	(*InboundBatch)(nil),           // 22: aimdb.plugin.v2.InboundBatch
-	(*Metadata)(nil),               // 23: aimdb.plugin.v2.Metadata
-	(*Property)(nil),               // 24: aimdb.plugin.v2.Property
-	(*Oversized)(nil),              // 25: aimdb.plugin.v2.Oversized
-	(*InboundAck)(nil),             // 26: aimdb.plugin.v2.InboundAck
-	(*LatestRequest)(nil),          // 27: aimdb.plugin.v2.LatestRequest
-	(*LatestResponse)(nil),         // 28: aimdb.plugin.v2.LatestResponse
-	nil,                            // 29: aimdb.plugin.v2.Link.OptionsEntry
-	nil,                            // 30: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
-	nil,                            // 31: aimdb.plugin.v2.BuildRequest.OptionsEntry
+	(*Finding)(nil),                // 9: aimdb.plugin.v2.Finding
+	(*BuildRequest)(nil),           // 10: aimdb.plugin.v2.BuildRequest
+	(*BuildResponse)(nil),          // 11: aimdb.plugin.v2.BuildResponse
+	(*HealthRequest)(nil),          // 12: aimdb.plugin.v2.HealthRequest
+	(*HealthResponse)(nil),         // 13: aimdb.plugin.v2.HealthResponse
+	(*Metric)(nil),                 // 14: aimdb.plugin.v2.Metric
+	(*CloseInstanceRequest)(nil),   // 15: aimdb.plugin.v2.CloseInstanceRequest
+	(*CloseInstanceResponse)(nil),  // 16: aimdb.plugin.v2.CloseInstanceResponse
+	(*ShutdownRequest)(nil),        // 17: aimdb.plugin.v2.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 18: aimdb.plugin.v2.ShutdownResponse
+	(*HostFrame)(nil),              // 19: aimdb.plugin.v2.HostFrame
+	(*PluginFrame)(nil),            // 20: aimdb.plugin.v2.PluginFrame
+	(*PublishBatch)(nil),           // 21: aimdb.plugin.v2.PublishBatch
+	(*Failure)(nil),                // 22: aimdb.plugin.v2.Failure
+	(*BatchResult)(nil),            // 23: aimdb.plugin.v2.BatchResult
+	(*InboundBatch)(nil),           // 24: aimdb.plugin.v2.InboundBatch
+	(*Metadata)(nil),               // 25: aimdb.plugin.v2.Metadata
+	(*Property)(nil),               // 26: aimdb.plugin.v2.Property
+	(*Oversized)(nil),              // 27: aimdb.plugin.v2.Oversized
+	(*InboundAck)(nil),             // 28: aimdb.plugin.v2.InboundAck
+	(*LatestRequest)(nil),          // 29: aimdb.plugin.v2.LatestRequest
+	(*LatestResponse)(nil),         // 30: aimdb.plugin.v2.LatestResponse
+	nil,                            // 31: aimdb.plugin.v2.Link.OptionsEntry
+	nil,                            // 32: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	nil,                            // 33: aimdb.plugin.v2.BuildRequest.OptionsEntry
 }
 var file_pluginv2_plugin_proto_depIdxs = []int32{
 	1,  // 0: aimdb.plugin.v2.Kind.options:type_name -> aimdb.plugin.v2.OptionDoc
 	2,  // 1: aimdb.plugin.v2.DescribeResponse.kinds:type_name -> aimdb.plugin.v2.Kind
 	3,  // 2: aimdb.plugin.v2.DescribeResponse.limits:type_name -> aimdb.plugin.v2.Limits
-	29, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
-	30, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	31, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
+	32, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
 	6,  // 5: aimdb.plugin.v2.ValidateConfigRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 6: aimdb.plugin.v2.ValidateConfigResponse.error:type_name -> aimdb.plugin.v2.Error
-	31, // 7: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
-	6,  // 8: aimdb.plugin.v2.BuildRequest.links:type_name -> aimdb.plugin.v2.Link
-	5,  // 9: aimdb.plugin.v2.HealthResponse.error:type_name -> aimdb.plugin.v2.Error
-	19, // 10: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
-	26, // 11: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
-	28, // 12: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
-	21, // 13: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
-	22, // 14: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
-	27, // 15: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
-	5,  // 16: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
-	20, // 17: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
-	25, // 18: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
-	23, // 19: aimdb.plugin.v2.InboundBatch.metadata:type_name -> aimdb.plugin.v2.Metadata
-	24, // 20: aimdb.plugin.v2.Metadata.properties:type_name -> aimdb.plugin.v2.Property
-	20, // 21: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
-	5,  // 22: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
-	0,  // 23: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
-	7,  // 24: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
-	9,  // 25: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
-	11, // 26: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
-	13, // 27: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
-	15, // 28: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
-	17, // 29: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
-	4,  // 30: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
-	8,  // 31: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
-	10, // 32: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
-	12, // 33: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
-	14, // 34: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
-	16, // 35: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
-	18, // 36: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
-	30, // [30:37] is the sub-list for method output_type
-	23, // [23:30] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	9,  // 7: aimdb.plugin.v2.ValidateConfigResponse.findings:type_name -> aimdb.plugin.v2.Finding
+	5,  // 8: aimdb.plugin.v2.Finding.error:type_name -> aimdb.plugin.v2.Error
+	33, // 9: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
+	6,  // 10: aimdb.plugin.v2.BuildRequest.links:type_name -> aimdb.plugin.v2.Link
+	5,  // 11: aimdb.plugin.v2.HealthResponse.error:type_name -> aimdb.plugin.v2.Error
+	14, // 12: aimdb.plugin.v2.HealthResponse.metrics:type_name -> aimdb.plugin.v2.Metric
+	21, // 13: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
+	28, // 14: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
+	30, // 15: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
+	23, // 16: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
+	24, // 17: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
+	29, // 18: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
+	5,  // 19: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
+	22, // 20: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
+	27, // 21: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
+	25, // 22: aimdb.plugin.v2.InboundBatch.metadata:type_name -> aimdb.plugin.v2.Metadata
+	26, // 23: aimdb.plugin.v2.Metadata.properties:type_name -> aimdb.plugin.v2.Property
+	22, // 24: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
+	5,  // 25: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
+	0,  // 26: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
+	7,  // 27: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
+	10, // 28: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
+	12, // 29: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
+	15, // 30: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
+	17, // 31: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
+	19, // 32: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
+	4,  // 33: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
+	8,  // 34: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
+	11, // 35: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
+	13, // 36: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
+	16, // 37: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
+	18, // 38: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
+	20, // 39: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_pluginv2_plugin_proto_init() }
@@ -2032,7 +2208,7 @@ func file_pluginv2_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pluginv2_plugin_proto_rawDesc), len(file_pluginv2_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,7 +50,7 @@ func checkWrongCookie(r *runner) error {
 	ctx, cancel := context.WithTimeout(r.ctx, StartBound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.cfg.Plugin)
-	cmd.Env = append(os.Environ(), pluginwire.Handshake.MagicCookieKey+"=not-the-aimdb-cookie")
+	cmd.Env = append(append(os.Environ(), r.cfg.Env...), pluginwire.Handshake.MagicCookieKey+"=not-the-aimdb-cookie")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

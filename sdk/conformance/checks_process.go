@@ -118,7 +118,7 @@ func checkHostDies(r *runner) error {
 		return skipf("needs /proc to watch the orphaned plugin")
 	}
 	cmd := exec.Command(sh, "-c", `"$0" & echo "pid $!"; wait`, r.cfg.Plugin)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(), r.cfg.Env...),
 		pluginwire.Handshake.MagicCookieKey+"="+pluginwire.Handshake.MagicCookieValue,
 		fmt.Sprintf("PLUGIN_PROTOCOL_VERSIONS=%d", pluginwire.ProtocolVersion),
 		"PLUGIN_MIN_PORT=10000", "PLUGIN_MAX_PORT=25000")

@@ -18,6 +18,10 @@ type Config struct {
 	Options sdk.Config
 	// LinkOptions are the options of every link_to link; RouteOptions of every link_from link.
 	LinkOptions, RouteOptions sdk.Config
+	// Env is added to the plugin's environment ("NAME=value"). As under the host, the
+	// plugin sees only a few harmless variables of the test's own environment (PATH,
+	// HOME, the locale, ...) and those its options name in "_env" options.
+	Env []string
 	// Peer observes and injects messages; nil skips every check that needs one.
 	Peer Peer
 	// Skip names checks not to run, with the reason, which the report shows.

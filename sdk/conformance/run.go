@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // check is one conformance check. run returns nil for a pass, a *skipError to skip,
@@ -201,6 +204,12 @@ func (r *runner) launch(opts ProcessOptions) (Target, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 2 * StartBound
 	}
+	// As the host does, pass the plugin the variables its options name ("_env").
+	var names []string
+	for _, c := range []sdk.Config{r.cfg.Options, r.cfg.LinkOptions, r.cfg.RouteOptions} {
+		names = append(names, c.EnvNames()...)
+	}
+	opts.Env = append(append(append([]string(nil), r.cfg.Env...), opts.Env...), client.LookupEnv(names)...)
 	return LaunchProcess(ctx, r.cfg.Plugin, opts)
 }
 

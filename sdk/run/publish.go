@@ -89,6 +89,7 @@ func (i *Instance) PublishBatch(ctx context.Context, link, epoch uint32, payload
 		}
 		m.Unlock()
 	}
+	i.redactAll(errs)
 	for n, err := range errs {
 		if err != nil && sdk.Retryable(err) {
 			for j := n + 1; j < len(errs); j++ {
@@ -109,6 +110,21 @@ func (i *Instance) publishPrepared(ctx context.Context, lo *linkOut, payloads []
 		}
 	}()
 	lo.pub.PublishBatch(ctx, payloads, errs)
+}
+
+// redactAll masks the instance's secrets in every error, once per distinct error
+// (a connector often fails a whole batch with one).
+func (i *Instance) redactAll(errs []error) {
+	var last, masked error
+	for n, err := range errs {
+		if err == nil {
+			continue
+		}
+		if err != last {
+			last, masked = err, i.red.Error(err)
+		}
+		errs[n] = masked
+	}
 }
 
 func fill(errs []error, err error) {

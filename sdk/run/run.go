@@ -59,6 +59,10 @@ type Config struct {
 	Logger hclog.Logger
 	// Host answers the connector's questions; nil answers none.
 	Host sdk.Host
+	// Redactor collects the instance's secrets (see sdk.BuildContext.Secrets); nil
+	// makes one for the instance. The plugin server shares one among its instances,
+	// so that everything the process logs is masked.
+	Redactor *sdk.Redactor
 }
 
 // Instance is a running connector: the Connector a builder made, plus the goroutines
@@ -67,6 +71,7 @@ type Config struct {
 type Instance struct {
 	name  string
 	conn  sdk.Connector
+	red   *sdk.Redactor
 	life  *life.Group
 	links map[uint32]*linkOut    // link_to links by id
 	dests map[string]*sync.Mutex // one unprepared publish per destination at a time
@@ -76,7 +81,9 @@ type Instance struct {
 	closed    atomic.Bool
 }
 
-// Start builds a connector instance with builder. A panic in Build is returned as an error.
+// Start builds a connector instance with builder. A panic in Build is returned as an
+// error. The instance's secrets are registered with a Redactor first, and the SDK
+// masks them in the connector's log lines and in every error the instance returns.
 func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst *Instance, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -90,6 +97,15 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 	if cfg.Host == nil {
 		cfg.Host = noHost{}
 	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = sdk.NewRedactor()
+	}
+	red := cfg.Redactor
+	links := append([]sdk.LinkSpec(nil), cfg.Outbound...)
+	for _, r := range cfg.Routes {
+		links = append(links, sdk.LinkSpec{ID: r.ID, Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record})
+	}
+	red.Add(hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)(builder, cfg.URL, cfg.Options, links)...)
 	group := life.New()
 	b := &sdk.BuildContext{
 		Instance: cfg.Name,
@@ -97,8 +113,9 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 		Options:  cfg.Options,
 		Routes:   cfg.Routes,
 		Outbound: cfg.Outbound,
-		Logger:   cfg.Logger,
+		Logger:   sdk.RedactLogger(cfg.Logger, red),
 		Host:     cfg.Host,
+		Secrets:  red,
 	}
 	hook.Prepare.(func(*sdk.BuildContext, *life.Group, deliverFunc))(b, group, deliverTo(cfg.Sink))
 	defer func() {
@@ -106,6 +123,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 			err = fmt.Errorf("connector %q: build panicked: %v\n%s", cfg.Name, r, debug.Stack())
 		}
 		if err != nil {
+			err = red.Error(err)
 			group.Stop(context.Background())
 		}
 	}()
@@ -116,7 +134,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 	if conn == nil {
 		return nil, fmt.Errorf("connector %q: builder %q returned no connector", cfg.Name, builder.Scheme())
 	}
-	inst = &Instance{name: cfg.Name, conn: conn, life: group}
+	inst = &Instance{name: cfg.Name, conn: conn, red: red, life: group}
 	if err := inst.prepareLinks(cfg.Outbound); err != nil {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -157,6 +175,7 @@ func (i *Instance) Publish(ctx context.Context, destination string, cfg sdk.Conf
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: publish to %q panicked: %v", i.name, destination, r)
 		}
+		err = i.red.Error(err)
 	}()
 	return i.conn.Publish(ctx, destination, cfg, payload)
 }
@@ -178,6 +197,7 @@ func (i *Instance) Health(ctx context.Context) (err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: health check panicked: %v", i.name, r)
 		}
+		err = i.red.Error(err)
 	}()
 	return hc.Health(ctx)
 }
@@ -199,6 +219,7 @@ func (i *Instance) Close(ctx context.Context) error {
 			i.closeErr = fmt.Errorf("connector %q: %w", i.name,
 				sdk.Errorf(sdk.KindTimeout, "background goroutines did not stop: %v", err))
 		}
+		i.closeErr = i.red.Error(i.closeErr)
 	})
 	return i.closeErr
 }

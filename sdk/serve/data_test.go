@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
@@ -165,7 +164,7 @@ func (f *fakeData) nextInbound(t *testing.T) *pb.InboundBatch {
 // held messages are settled by later acks, and messages unsettled when the stream
 // breaks are acked with KindClosed.
 func TestDataStreamInboundAcks(t *testing.T) {
-	s := newServer(nil, hclog.NewNullLogger())
+	s := newServer(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := newFakeData(ctx)
 	done := make(chan error, 1)
@@ -266,7 +265,7 @@ func (c *failingOnce) Close(context.Context) error { return nil }
 // next epoch is.
 func TestDataStreamPublishEpochs(t *testing.T) {
 	conn := &failingOnce{}
-	s := newServer([]sdk.ConnectorBuilder{conn}, hclog.NewNullLogger())
+	s := newServer([]sdk.ConnectorBuilder{conn})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := s.Build(ctx, &pb.BuildRequest{InstanceId: 1, Name: "x", Scheme: "fo",

@@ -22,9 +22,11 @@ import (
 func Connectors(builders ...sdk.ConnectorBuilder) {
 	// The logger must exist before plugin.Serve: go-plugin redirects os.Stderr after
 	// the handshake, and JSON lines on the original stderr reach the host's log at
-	// their own level.
+	// their own level. Every line passes the process's redactor, which learns each
+	// instance's secrets as it is built.
+	red := sdk.NewRedactor()
 	log := hclog.New(&hclog.LoggerOptions{
-		Output:     os.Stderr,
+		Output:     sdk.RedactWriter(os.Stderr, red),
 		JSONFormat: true,
 		Level:      hclog.LevelFromString(os.Getenv(pluginwire.LogLevelEnv)),
 	})
@@ -35,7 +37,8 @@ func Connectors(builders ...sdk.ConnectorBuilder) {
 		log.Error("cannot serve", "error", err)
 		os.Exit(1)
 	}
-	srv := newServer(builders, log)
+	srv := newServer(builders)
+	srv.log, srv.red = log, red
 	go watchParent(os.Getppid(), srv, log)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  pluginwire.Handshake,

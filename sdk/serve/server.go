@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/internal/hook"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
@@ -27,6 +29,7 @@ type server struct {
 
 	kinds   map[string]sdk.ConnectorBuilder
 	log     hclog.Logger
+	red     *sdk.Redactor // every instance's secrets, masked in all the process logs
 	inbound *inboundPipe
 	wake    chan struct{} // wakes the data writer: inbound messages or results wait
 	host    *hostQuestions
@@ -48,8 +51,9 @@ type served struct {
 	workers map[uint32]*linkWorker // by link id
 }
 
-func newServer(builders []sdk.ConnectorBuilder, log hclog.Logger) *server {
-	s := &server{kinds: map[string]sdk.ConnectorBuilder{}, log: log, insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
+func newServer(builders []sdk.ConnectorBuilder) *server {
+	s := &server{kinds: map[string]sdk.ConnectorBuilder{}, log: hclog.NewNullLogger(), red: sdk.NewRedactor(),
+		insts: map[uint64]*served{}, wake: make(chan struct{}, 1)}
 	for _, b := range builders {
 		s.kinds[b.Scheme()] = b
 	}
@@ -113,10 +117,11 @@ func (s *server) builder(scheme string) (sdk.ConnectorBuilder, error) {
 	return b, nil
 }
 
-// ValidateConfig runs the builder's ConfigValidator, if it has one.
+// ValidateConfig runs the builder's ConfigValidator, if it has one, and answers with
+// each mistake as a finding of its own (and all of them joined, for older hosts).
 func (s *server) ValidateConfig(_ context.Context, req *pb.ValidateConfigRequest) (*pb.ValidateConfigResponse, error) {
 	err := s.validate(req.Scheme, req.Url, req.Options, req.Links)
-	return &pb.ValidateConfigResponse{Error: pluginwire.ErrorToPB(err)}, nil
+	return &pb.ValidateConfigResponse{Error: pluginwire.ErrorToPB(err), Findings: findingsToPB(err)}, nil
 }
 
 func (s *server) validate(scheme, rawURL string, opts map[string]string, links []*pb.Link) (err error) {
@@ -134,24 +139,46 @@ func (s *server) validate(scheme, rawURL string, opts map[string]string, links [
 	}
 	specs := make([]sdk.LinkSpec, len(links))
 	for i, l := range links {
-		specs[i] = sdk.LinkSpec{Direction: sdk.Direction(l.Direction), Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record}
+		specs[i] = sdk.LinkSpec{ID: l.Id, Direction: sdk.Direction(l.Direction), Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record}
 	}
+	red := sdk.NewRedactor(hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)(b, u, sdk.Config(opts), specs)...)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("scheme %q: config validator panicked: %v", scheme, r)
 		}
+		err = red.Error(err)
 	}()
 	return v.ValidateConfig(u, sdk.Config(opts), specs)
 }
 
-// parseInstanceURL parses a connector URL; an empty one gives a URL with only the scheme.
+// findingsToPB lists each mistake err holds as a finding, with the link and option
+// its OptionError names.
+func findingsToPB(err error) []*pb.Finding {
+	var out []*pb.Finding
+	for _, leaf := range sdk.Split(err) {
+		f := &pb.Finding{Error: pluginwire.ErrorToPB(leaf)}
+		var oe *sdk.OptionError
+		if errors.As(leaf, &oe) {
+			f.Option = oe.Option
+			f.Error = pluginwire.ErrorToPB(&sdk.Error{Kind: sdk.KindOf(leaf), Err: oe.Err})
+			if oe.Link != nil {
+				f.OnLink, f.LinkId = true, oe.Link.ID
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// parseInstanceURL parses a connector URL strictly (sdk.ParseConnectorURL); an empty one
+// gives a URL with only the scheme.
 func parseInstanceURL(scheme, raw string) (sdk.URL, error) {
 	if raw == "" {
 		return sdk.URL{Scheme: scheme}, nil
 	}
-	u, err := sdk.ParseURL(raw)
+	u, err := sdk.ParseConnectorURL(raw)
 	if err != nil {
-		return sdk.URL{}, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return sdk.URL{}, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: "url", Err: err}}
 	}
 	return u, nil
 }
@@ -198,6 +225,7 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 		Sink:     run.SinkFunc(func(m run.Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
 		Logger:   s.log.Named(req.Name),
 		Host:     s.host.forInstance(id),
+		Redactor: s.red,
 	})
 	if err != nil {
 		return nil, pluginwire.ToStatus(err)
@@ -216,13 +244,13 @@ func (s *server) instance(id uint64) *served {
 	return s.insts[id]
 }
 
-// Health asks the instance whether it is healthy.
+// Health asks the instance whether it is healthy, and for its own metrics.
 func (s *server) Health(ctx context.Context, req *pb.HealthRequest) (*pb.HealthResponse, error) {
 	sv := s.instance(req.InstanceId)
 	if sv == nil {
 		return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sdk.Errorf(sdk.KindClosed, "no instance %d", req.InstanceId))}, nil
 	}
-	return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sv.inst.Health(ctx))}, nil
+	return &pb.HealthResponse{Error: pluginwire.ErrorToPB(sv.inst.Health(ctx)), Metrics: metricsToPB(sv.inst.Metrics())}, nil
 }
 
 // CloseInstance closes one instance and forgets it.

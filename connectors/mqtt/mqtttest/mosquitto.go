@@ -220,6 +220,20 @@ func (m *Mosquitto) Signal(sig os.Signal) error {
 	return m.cmd.Process.Signal(sig)
 }
 
+// Kill SIGKILLs the broker and waits for it to exit: a crash, after which a
+// persistent broker has only what it last autosaved (once a second here). It is a
+// no-op when the broker is not running.
+func (m *Mosquitto) Kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
+	m.cmd, m.done = nil, nil
+}
+
 // Restart stops the broker and starts it again on the same port.
 func (m *Mosquitto) Restart() {
 	m.t.Helper()

@@ -8,16 +8,18 @@ import (
 )
 
 // Proxy forwards loopback TCP connections to a target address and can cut them all
-// at once, which looks to both ends like a network failure (no MQTT DISCONNECT).
+// at once, which looks to both ends like a network failure (no MQTT DISCONNECT). It
+// forwards any TCP protocol (the Kafka fault tests use it too).
 type Proxy struct {
 	// Addr is the proxy's own "127.0.0.1:port".
 	Addr string
 
-	target string
-	ln     net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
+	target  string
+	ln      net.Listener
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	blocked bool
+	wg      sync.WaitGroup
 }
 
 // NewProxy listens on a free loopback port and forwards to target until the test ends.
@@ -51,6 +53,12 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.blocked {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			continue
+		}
 		p.conns[in], p.conns[out] = true, true
 		p.mu.Unlock()
 		p.wg.Add(2)
@@ -77,4 +85,20 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+}
+
+// Block cuts every forwarded connection and closes each new one at once until
+// Unblock: an outage of the path for as long as the test wants.
+func (p *Proxy) Block() {
+	p.mu.Lock()
+	p.blocked = true
+	p.mu.Unlock()
+	p.Cut()
+}
+
+// Unblock forwards new connections again.
+func (p *Proxy) Unblock() {
+	p.mu.Lock()
+	p.blocked = false
+	p.mu.Unlock()
 }

@@ -6,6 +6,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -35,18 +36,17 @@ func (Builder) Describe() sdk.Description {
 	}
 }
 
-// ValidateConfig checks the URL, options and links without opening a socket.
+// ValidateConfig checks the URL, options and links without opening a socket. It
+// reports every mistake, each tied to its link (sdk.ForLink), joined.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	_, err := parseSettings(u, options, hasInbound(links))
-	if err != nil {
-		return err
-	}
+	errs := []error{err}
 	for _, l := range links {
 		if err := checkTopic(l.Resource, l.Direction == sdk.Inbound); err != nil {
-			return sdk.Errorf(sdk.KindInvalidDestination, "record %q: %w", l.Record, err)
+			errs = append(errs, sdk.ForLink(l, sdk.Wrap(sdk.KindInvalidDestination, err)))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func hasInbound(links []sdk.LinkSpec) bool {

@@ -21,14 +21,14 @@ func parseSettings(u sdk.URL, options sdk.Config, inbound bool) (settings, error
 	}
 	addrs, err := u.Addrs(0)
 	if err != nil {
-		return settings{}, sdk.Wrap(sdk.KindInvalidConfig, err)
+		return settings{}, sdk.AtOption("url", err)
 	}
 	if len(addrs) != 1 {
-		return settings{}, sdk.Errorf(sdk.KindInvalidConfig, "url %s: want exactly one host:port, got %d", u, len(addrs))
+		return settings{}, sdk.AtOption("url", fmt.Errorf("url %s: want exactly one host:port, got %d", u, len(addrs)))
 	}
 	s := settings{target: addrs[0], listen: options.String("listen", "")}
 	if inbound && s.listen == "" {
-		return settings{}, sdk.Errorf(sdk.KindInvalidConfig, "option \"listen\": needed to receive link_from messages")
+		return settings{}, sdk.OptionErrorf(sdk.KindInvalidConfig, "listen", "needed to receive link_from messages")
 	}
 	return s, nil
 }

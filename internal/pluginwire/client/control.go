@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
@@ -62,7 +63,10 @@ func (c *Conn) Build(ctx context.Context, spec InstanceSpec) error {
 	})
 }
 
-// Validate asks the plugin to check an instance's URL, options and links.
+// Validate asks the plugin to check an instance's URL, options and links. It
+// returns every mistake the plugin found, joined: each an *sdk.Error of its kind
+// around an *sdk.OptionError naming the option and link (one of links) it is about,
+// when the plugin said.
 func (c *Conn) Validate(ctx context.Context, scheme, url string, options sdk.Config, links []Link) error {
 	var resp *pb.ValidateConfigResponse
 	err := c.call(ctx, "validate", func(ctx context.Context) (err error) {
@@ -72,20 +76,68 @@ func (c *Conn) Validate(ctx context.Context, scheme, url string, options sdk.Con
 	if err != nil {
 		return err
 	}
-	return pluginwire.ErrorFromPB(resp.Error)
+	if len(resp.Findings) == 0 {
+		return pluginwire.ErrorFromPB(resp.Error) // a plugin that reports no findings
+	}
+	return findingsFromPB(resp.Findings, links)
+}
+
+// findingsFromPB turns a plugin's findings back into the errors its validator
+// returned, each tied to its link (by id, among links) and option.
+func findingsFromPB(fs []*pb.Finding, links []Link) error {
+	errs := make([]error, 0, len(fs))
+	for _, f := range fs {
+		err := pluginwire.ErrorFromPB(f.Error)
+		if err == nil {
+			continue
+		}
+		oe := &sdk.OptionError{Option: f.Option}
+		if f.OnLink {
+			for _, l := range links {
+				if l.ID == f.LinkId {
+					oe.Link = &sdk.LinkSpec{ID: l.ID, Direction: l.Direction, Resource: l.Resource, Config: l.Options, Record: l.Record}
+					break
+				}
+			}
+		}
+		if oe.Link == nil && oe.Option == "" {
+			errs = append(errs, err)
+			continue
+		}
+		kind := sdk.KindOf(err)
+		var se *sdk.Error
+		if errors.As(err, &se) && se.Err != nil {
+			oe.Err = se.Err
+		} else {
+			oe.Err = err
+		}
+		errs = append(errs, &sdk.Error{Kind: kind, Err: oe})
+	}
+	return errors.Join(errs...)
 }
 
 // Health asks the plugin whether instance id is healthy.
 func (c *Conn) Health(ctx context.Context, id uint64) error {
+	_, err := c.HealthMetrics(ctx, id)
+	return err
+}
+
+// HealthMetrics is Health that also returns the metrics the instance keeps itself
+// (sdk.MetricsReporter); they come with an unhealthy answer too.
+func (c *Conn) HealthMetrics(ctx context.Context, id uint64) ([]sdk.Metric, error) {
 	var resp *pb.HealthResponse
 	err := c.call(ctx, "health", func(ctx context.Context) (err error) {
 		resp, err = c.rpc.Health(ctx, &pb.HealthRequest{InstanceId: id})
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return pluginwire.ErrorFromPB(resp.Error)
+	var ms []sdk.Metric
+	for _, m := range resp.Metrics {
+		ms = append(ms, sdk.Metric{Name: m.Name, Help: m.Help, Kind: sdk.MetricKind(m.Kind), Value: m.Value})
+	}
+	return ms, pluginwire.ErrorFromPB(resp.Error)
 }
 
 // CloseInstance closes instance id in the plugin.

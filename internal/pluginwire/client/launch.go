@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,10 @@ type Options struct {
 	Stderr io.Writer
 	// Stdout, if set, receives what the plugin writes to stdout after its handshake.
 	Stdout io.Writer
-	// Env is added to the plugin's environment.
+	// Env is added to the plugin's environment ("NAME=value"). Of the host's own
+	// environment a plugin gets only a few harmless variables (see passedEnv), so a
+	// secret reaches the plugin that needs it and no other: pass the variables its
+	// instances name in "_env" options here (LookupEnv).
 	Env []string
 	// LogLevel is the level asked of the plugin; default: the Logger's.
 	LogLevel string
@@ -138,11 +142,13 @@ func (c *Conn) Kill() { c.gp.Kill() }
 
 // newClient configures go-plugin for the plugin at path: handshake, versioned plugin
 // sets, gRPC only, explicit message-size limits, the log level passed down, the
-// socket directory, and a process group of its own, so a signal sent to the host's
+// socket directory, an environment of only what the plugin needs (baseEnv and
+// opts.Env, never the host's whole environment), and a process group of its own, so a signal sent to the host's
 // process group (Ctrl-C, a service manager's stop) leaves the plugin to the host's
 // orderly shutdown.
 func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 	cmd := exec.Command(path)
+	cmd.Env = baseEnv(os.Environ())
 	level := opts.LogLevel
 	if level == "" {
 		level = levelName(opts.Logger)
@@ -166,6 +172,7 @@ func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 		HandshakeConfig:  hs,
 		VersionedPlugins: sets,
 		Cmd:              cmd,
+		SkipHostEnv:      true, // cmd.Env holds what the plugin may see
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         opts.TLS,
 		Logger:           opts.Logger,

@@ -13,3 +13,7 @@ var Prepare any
 // NewRouter is a func(routes []sdk.Route, deliver func(...)) *sdk.Router, with deliver
 // as for Prepare.
 var NewRouter any
+
+// InstanceSecrets is a func(b sdk.ConnectorBuilder, u sdk.URL, opts sdk.Config, links
+// []sdk.LinkSpec) []string: what an instance built with these must never print.
+var InstanceSecrets any

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/host/ops"
+)
+
+// TestHTTPRefusesNonLoopbackWithoutToken: a non-loopback --http (or http block)
+// without a token refuses to start, saying why and where.
+func TestHTTPRefusesNonLoopbackWithoutToken(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aimdb.hcl")
+	if err := os.WriteFile(cfg, []byte("record \"a\" {}\nhttp {\n  listen = \"0.0.0.0:9180\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctl := "unix://" + filepath.Join(dir, "c.sock")
+	r := aimdb(t, nil, "run", "--config", cfg, "--control", ctl, "--http", "0.0.0.0:0")
+	if r.code != 1 || !strings.Contains(r.stderr, `"0.0.0.0:0" is not a loopback address`) || !strings.Contains(r.stderr, "--http-token-env") {
+		t.Errorf("--http 0.0.0.0:0 without a token: %+v", r)
+	}
+	r = aimdb(t, nil, "run", "--config", cfg, "--control", ctl)
+	if r.code != 1 || !strings.Contains(r.stderr, cfg+":3:12: http listen address \"0.0.0.0:9180\" is not a loopback address") {
+		t.Errorf("http block on 0.0.0.0 without a token: %+v", r)
+	}
+	r = aimdb(t, []string{"AIMDB_TEST_EMPTY="}, "run", "--config", cfg, "--control", ctl, "--http-token-env", "AIMDB_TEST_EMPTY")
+	if r.code != 1 || !strings.Contains(r.stderr, "AIMDB_TEST_EMPTY is empty or not set") {
+		t.Errorf("an empty token: %+v", r)
+	}
+	r = aimdb(t, nil, "run", "--config", cfg, "--control", ctl, "--http", "off", "--pprof")
+	if r.code != 2 || !strings.Contains(r.stderr, "--pprof needs the operations listener") {
+		t.Errorf("--pprof without a listener: %+v", r)
+	}
+}
+
+var dashboardLine = regexp.MustCompile(`dashboard=(http://127\.0\.0\.1:[0-9]+)/ metrics=\S+/metrics health=\S+/healthz ready=\S+/readyz ws=\S+ config=`)
+
+// TestHTTPTokenAndStatus: with a token, a request without it gets 401; the start
+// line names every endpoint and the control socket; aimdb status shows the instance
+// at a glance, as a table and as JSON.
+func TestHTTPTokenAndStatus(t *testing.T) {
+	t.Setenv("AIMDB_TEST_TOKEN", "tok-123")
+	in := startInstance(t, recordsConfig, "--http", "127.0.0.1:0", "--http-token-env", "AIMDB_TEST_TOKEN")
+	defer in.stop(t)
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if m := dashboardLine.FindStringSubmatch(in.logs()); m != nil {
+			base = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no start line naming the endpoints:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(in.logs(), "control="+in.addr) {
+		t.Errorf("the start line does not name the control socket:\n%s", in.logs())
+	}
+	get := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code := get("Bearer tok-123"); code != http.StatusOK {
+		t.Errorf("with the token: %d, want 200", code)
+	}
+
+	if r := aimdb(t, in.env, "record", "set", "setpoint", "21"); r.code != 0 {
+		t.Fatalf("record set: %+v", r)
+	}
+	r := aimdb(t, in.env, "status")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^setpoint\s+spmc_ring\s+[0-9.]+\s+1\s+0\s+0\s+`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, "VALUES/S") || strings.Contains(r.stdout, ops.StatusKey) {
+		t.Errorf("status:\n%s%s", r.stdout, r.stderr)
+	}
+	r = aimdb(t, in.env, "status", "-o", "json")
+	var st ops.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Records) != 6 || st.Links == nil || st.Connectors == nil {
+		t.Errorf("status -o json: %v\n%s", err, r.stdout)
+	}
+}

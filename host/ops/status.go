@@ -1,0 +1,140 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
+)
+
+// StatusKey is the built-in record that holds the hub's status (Status as JSON) while
+// the HTTP listener runs: the dashboard follows it to get link and connector states
+// pushed, and `aimdb record watch aimdb.status` shows it too.
+const StatusKey = "aimdb.status"
+
+// statusEvery is how often the status record is refreshed (only changes are written).
+const statusEvery = time.Second
+
+// Status is the hub at a glance: `aimdb status -o json` prints it and the record
+// aimdb.status holds it.
+type Status struct {
+	Records    []RecordStatus            `json:"records"`
+	Links      []connect.LinkStatus      `json:"links"`
+	Connectors []connect.ConnectorStatus `json:"connectors"`
+}
+
+// RecordStatus is one record's counters in a Status.
+type RecordStatus struct {
+	Key    string `json:"key"`
+	Buffer string `json:"buffer"`
+	// Produced, Dropped and Refused count values since start (host.RecordStats).
+	Produced uint64 `json:"produced"`
+	Dropped  uint64 `json:"dropped"`
+	Refused  uint64 `json:"refused"`
+	// Occupancy is how many values wait for the record's slowest consumer.
+	Occupancy int `json:"occupancy"`
+	// Rate is values produced per second since the previous snapshot (SetRates).
+	Rate float64 `json:"rate"`
+}
+
+// SetRates sets every record's Rate from prev, a snapshot taken elapsed earlier.
+func (st *Status) SetRates(prev Status, elapsed time.Duration) {
+	if elapsed <= 0 {
+		return
+	}
+	before := make(map[string]uint64, len(prev.Records))
+	for _, r := range prev.Records {
+		before[r.Key] = r.Produced
+	}
+	for i, r := range st.Records {
+		if p, ok := before[r.Key]; ok && r.Produced >= p {
+			st.Records[i].Rate = math.Round(float64(r.Produced-p)/elapsed.Seconds()*10) / 10
+		}
+	}
+}
+
+// Snapshot reads db's status now.
+func Snapshot(db *host.DB) Status {
+	st := Status{Records: []RecordStatus{}, Links: []connect.LinkStatus{}, Connectors: []connect.ConnectorStatus{}}
+	for _, r := range db.Records() {
+		if r.Key == StatusKey {
+			continue // its own counter would make every snapshot differ from the last
+		}
+		st.Records = append(st.Records, RecordStatus{Key: r.Key, Buffer: r.Buffer, Produced: r.Stats.Produced,
+			Dropped: r.Stats.Dropped, Refused: r.Stats.Refused, Occupancy: r.Stats.Occupancy})
+	}
+	if svc := connect.Of(db); svc != nil {
+		st.Links = append(st.Links, svc.Links()...)
+		st.Connectors = append(st.Connectors, svc.Connectors()...)
+	}
+	return st
+}
+
+// WithStatus declares the record aimdb.status (single_latest, not writable) and the
+// service that writes Snapshot into it every second when it changed.
+func WithStatus() host.Option {
+	return func(b *host.Builder) {
+		host.Configure(b, StatusKey, func(r *host.Registrar[json.RawMessage]) { r.SingleLatest() })
+		b.AddService("aimdb-status", &statusService{})
+	}
+}
+
+// statusService writes the status record.
+type statusService struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Validate has nothing to check.
+func (*statusService) Validate(*host.DB) []error { return nil }
+
+// Start begins writing the status record.
+func (s *statusService) Start(_ context.Context, db *host.DB) error {
+	p, err := host.ProducerOf[json.RawMessage](db, StatusKey)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() {
+		t := time.NewTicker(statusEvery)
+		defer t.Stop()
+		var last []byte
+		var prev Status
+		var prevAt time.Time
+		for {
+			st, now := Snapshot(db), time.Now()
+			if !prevAt.IsZero() {
+				st.SetRates(prev, now.Sub(prevAt))
+			}
+			prev, prevAt = st, now
+			b, err := json.Marshal(st)
+			if err == nil && !bytes.Equal(b, last) {
+				if p.Produce(b) != nil {
+					return // the record closed: the hub is stopping
+				}
+				last = b
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// Stop stops writing.
+func (s *statusService) Stop(context.Context) error {
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+	return nil
+}

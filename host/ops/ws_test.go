@@ -1,0 +1,160 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/aimdb-dev/aimdb-go/host/control"
+)
+
+// wsDial opens the control protocol on base's /ws.
+func wsDial(t *testing.T, base string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?v=3.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(8 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func wsSend(t *testing.T, c *websocket.Conn, frame string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wsRead(t *testing.T, c *websocket.Conn) control.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f control.Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("bad frame %q: %v", b, err)
+	}
+	return f
+}
+
+// TestWSVersionGate: /ws without v, or with another major version, gets 426.
+func TestWSVersionGate(t *testing.T) {
+	h := startHub(t, `record "a" {}`, Options{})
+	for _, q := range []string{"", "?v=", "?v=2.0", "?v=4", "?v=30"} {
+		code, body := get(t, h.base+"/ws"+q, "Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if code != http.StatusUpgradeRequired || !strings.Contains(string(body), "/ws?v=3.0") {
+			t.Errorf("/ws%s: %d %q, want 426", q, code, body)
+		}
+	}
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"req","id":1,"method":"hello"}`)
+	f := wsRead(t, c)
+	var hello control.Hello
+	if err := json.Unmarshal(f.OK, &hello); err != nil || hello.Protocol != "aimx" || hello.Version != "3" {
+		t.Fatalf("hello: %+v (%v)", f, err)
+	}
+}
+
+// TestWSProtocol: the WebSocket speaks the control socket's protocol: methods,
+// subscriptions with snapshots and events, writes, and frame limits that keep the
+// connection.
+func TestWSProtocol(t *testing.T) {
+	h := startHub(t, `
+record "sensors.temp" { writable = true }
+record "state.mode" {
+  buffer   = "single_latest"
+  writable = true
+}
+`, Options{Control: control.Options{MaxFrame: 1024}})
+	if err := h.db.SetJSON("state.mode", json.RawMessage(`"eco"`)); err != nil {
+		t.Fatal(err)
+	}
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"req","id":1,"method":"record.list"}`)
+	var recs []control.RecordInfo
+	if f := wsRead(t, c); json.Unmarshal(f.OK, &recs) != nil || len(recs) != 4 { // with aimdb.dead_letters and aimdb.status
+		t.Fatalf("record.list: %+v", f)
+	}
+	wsSend(t, c, `{"t":"sub","id":7,"topic":"state.#"}`)
+	if f := wsRead(t, c); f.T != control.TagSubscribed || f.Sub != 7 || strings.Join(f.Topics, ",") != "state.mode" {
+		t.Fatalf("sub: %+v", f)
+	}
+	if f := wsRead(t, c); f.T != control.TagSnap || string(f.Data) != `"eco"` {
+		t.Fatalf("snap: %+v", f)
+	}
+	wsSend(t, c, `{"t":"write","id":8,"topic":"state.mode","payload":"away"}`)
+	for got := 0; got < 2; {
+		f := wsRead(t, c)
+		switch {
+		case f.T == control.TagReply && f.ID == 8 && string(f.OK) == "true":
+			got++
+		case f.T == control.TagEvent && f.Sub == 7 && string(f.Data) == `"away"` && f.Seq == 1:
+			got++
+		default:
+			t.Fatalf("after write: %+v", f)
+		}
+	}
+	wsSend(t, c, `{"t":"req","id":9,"method":"record.set","params":{"key":"sensors.temp","value":`+strings.Repeat(" ", 2000)+`1}}`)
+	if f := wsRead(t, c); f.Err != control.CodeLimit || !strings.Contains(f.Msg, "frame longer than 1024") {
+		t.Fatalf("overlong frame: %+v", f)
+	}
+	wsSend(t, c, `{"t":"ping","id":10}`)
+	if f := wsRead(t, c); f.T != control.TagPong || f.ID != 10 {
+		t.Fatalf("ping after an overlong frame: %+v", f)
+	}
+	wsSend(t, c, `{"t":"req","id":11,"method":"link.list"}`)
+	if f := wsRead(t, c); f.ID != 11 || string(f.OK) != "[]" {
+		t.Fatalf("link.list: %+v", f)
+	}
+}
+
+// TestWSSlowClientCutOff: a client that stops reading is cut off once a write has
+// waited WriteTimeout, with a log line; the record's writer never waits.
+func TestWSSlowClientCutOff(t *testing.T) {
+	h := startHub(t, "record \"big\" {\n  capacity = 16\n  writable = true\n}\n", Options{Control: control.Options{WriteTimeout: 300 * time.Millisecond}})
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"sub","id":1,"topic":"big"}`)
+	if f := wsRead(t, c); f.T != control.TagSubscribed {
+		t.Fatalf("sub: %+v", f)
+	}
+	// From now on the client reads nothing.
+	value := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(h.log.String(), "client stopped reading; connection cut off") {
+		if time.Now().After(deadline) {
+			t.Fatal("the client that stopped reading was not cut off")
+		}
+		start := time.Now()
+		if err := h.db.SetJSON("big", value); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("a write waited %v for a client that does not read", d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			break // what was buffered, then the end
+		}
+	}
+	if ctx.Err() != nil {
+		t.Error("connection still open after the cut-off")
+	}
+}
