@@ -23,7 +23,7 @@ import (
 // instance is one `aimdb run` process of the fleet, in a process group of its own
 // with its plugins, so that SIGKILL to the group kills the instance whole.
 type instance struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	logs *syncBuffer
 	cmd  *exec.Cmd
@@ -32,7 +32,7 @@ type instance struct {
 
 // startInstance writes config and runs `aimdb run` with it until it logs "aimdb
 // running". It is stopped (SIGTERM, then SIGKILL) when the test ends.
-func startInstance(t *testing.T, name, config string) *instance {
+func startInstance(t testing.TB, name, config string) *instance {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "aimdb-s") // short: socket paths are limited to ~100 bytes
 	if err != nil {
@@ -93,7 +93,7 @@ func (i *instance) kill() {
 
 // startBroker starts a quiet mosquitto that queues without limit (the defaults drop
 // QoS 1 messages beyond 1000 queued for a client, a loss that would be the broker's).
-func startBroker(t *testing.T) *mqtttest.Mosquitto {
+func startBroker(t testing.TB) *mqtttest.Mosquitto {
 	t.Helper()
 	return mqtttest.StartMosquitto(t, mqtttest.Options{
 		Quiet: true,
@@ -118,7 +118,7 @@ type collector struct {
 // doneTopic is where instance NAME forwards what it handled: doneTopic + "/" + NAME.
 const doneTopic = "scale/done"
 
-func newCollector(t *testing.T, addr string, capacity uint64) *collector {
+func newCollector(t testing.TB, addr string, capacity uint64) *collector {
 	t.Helper()
 	c := &collector{ctr: seqload.NewCounter(capacity), per: map[string]int{}, probes: map[string]bool{}, seen: make([]bool, capacity), highest: map[string]uint64{}}
 	cl := mqttClient(t, addr, func(_ paho.Client, m paho.Message) {
@@ -213,7 +213,7 @@ func (c *collector) waitArrived(want uint64, d, quiet time.Duration) seqload.Rep
 
 // mqttClient connects an MQTT 3.1.1 client with a clean session to addr; onMsg, when
 // set, gets every message.
-func mqttClient(t *testing.T, addr string, onMsg paho.MessageHandler) paho.Client {
+func mqttClient(t testing.TB, addr string, onMsg paho.MessageHandler) paho.Client {
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).
 		SetClientID(fmt.Sprintf("scaleout-%d", time.Now().UnixNano())).

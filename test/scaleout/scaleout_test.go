@@ -30,12 +30,12 @@ const (
 // mqttConfig is instance name's configuration: it takes a share of scale/in/+ (MQTT 5
 // shared subscription "workers" on broker addr) and forwards each value to
 // scale/done/<name>.
-func mqttConfig(addr, name string) string {
+func mqttConfig(addr, name, receiveMax string) string {
 	return fmt.Sprintf(`connector "in" {
   plugin          = "mqtt"
   url             = "mqtt://%[1]s"
   protocol        = "5"
-  receive_maximum = "16"
+  receive_maximum = "%[4]s"
   reconnect_max   = "500ms"
 }
 connector "out" {
@@ -51,7 +51,7 @@ record "seq" {
   }
   link_to "out://%[2]s/%[3]s" { qos = 1 }
 }
-`, addr, doneTopic, name)
+`, addr, doneTopic, name, receiveMax)
 }
 
 // kafkaConfig is instance name's configuration: a member of consumer group "workers"
@@ -80,7 +80,7 @@ record "seq" {
 }
 
 // fleet starts n instances named i0, i1, ... with config(name).
-func fleet(t *testing.T, n int, config func(name string) string) []*instance {
+func fleet(t testing.TB, n int, config func(name string) string) []*instance {
 	t.Helper()
 	out := make([]*instance, n)
 	for i := range out {
@@ -107,7 +107,7 @@ type takeover struct {
 func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
 	broker := startBroker(t)
 	col := newCollector(t, broker.Addr, values)
-	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name) })
+	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, "16") })
 
 	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
 	for i := range partitions {
@@ -295,13 +295,13 @@ func checkShares(t *testing.T, col *collector, atKill map[string]int, victim str
 	}
 }
 
-// waitShared sends probe values (sequence numbers from values on, outside the
-// counted range) through send until each of n instances forwarded one: all of them
-// take part in the shared subscription or the group.
-func waitShared(t *testing.T, col *collector, n int, send func(seq uint64, payload []byte)) {
+// waitShared sends probe values (sequence numbers from col's capacity on, outside
+// the counted range) through send until each of n instances forwarded one: all of
+// them take part in the shared subscription or the group.
+func waitShared(t testing.TB, col *collector, n int, send func(seq uint64, payload []byte)) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for seq := uint64(values); col.probed() < n; seq++ {
+	for seq := uint64(len(col.seen)); col.probed() < n; seq++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("after 30 s only %d of %d instances forwarded probe values", col.probed(), n)
 		}
@@ -379,7 +379,7 @@ func feed(g *seqload.Generator, flush func() error) <-chan error {
 	return done
 }
 
-func waitFeedDone(t *testing.T, done <-chan error, d time.Duration) {
+func waitFeedDone(t testing.TB, done <-chan error, d time.Duration) {
 	t.Helper()
 	select {
 	case err := <-done:
