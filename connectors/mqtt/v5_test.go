@@ -290,3 +290,21 @@ func TestV5ConfigErrors(t *testing.T) {
 		t.Errorf("overlapping patterns in different groups: %v", err)
 	}
 }
+
+// The broker's CONNACK limits are honoured before sending: a QoS above its Maximum
+// QoS and a retained message where it keeps none fail at once, for good.
+func TestV5BrokerLimits(t *testing.T) {
+	t.Parallel()
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Extra: "max_qos 1\nretain_available false\n"})
+	inst := start(t, "mqtt", broker.URL(false), v5)
+	inst.waitHealthy(t, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := inst.Publish(ctx, "lim/a", sdk.Config{"qos": "2"}, []byte("v")); sdk.KindOf(err) != sdk.KindUnsupportedQoS {
+		t.Errorf("QoS 2 to a broker of Maximum QoS 1: %v, want unsupported QoS", err)
+	}
+	if err := inst.Publish(ctx, "lim/a", sdk.Config{"qos": "1", "retain": "true"}, []byte("v")); sdk.KindOf(err) != sdk.KindInvalidConfig {
+		t.Errorf("retained message to a broker without retain: %v, want invalid config", err)
+	}
+	inst.publish(t, "lim/a", sdk.Config{"qos": "1"}, []byte("v"))
+}
