@@ -14,6 +14,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
+	"github.com/aimdb-dev/aimdb-go/internal/testpki"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
@@ -307,4 +308,38 @@ func TestV5BrokerLimits(t *testing.T) {
 		t.Errorf("retained message to a broker without retain: %v, want invalid config", err)
 	}
 	inst.publish(t, "lim/a", sdk.Config{"qos": "1"}, []byte("v"))
+}
+
+// The options both versions share work with protocol = 5 too: TLS with a CA file,
+// credentials (a wrong password is named in Health, the password is not), and the
+// birth and offline status messages.
+func TestV5ExistingOptions(t *testing.T) {
+	t.Parallel()
+	pki := testpki.New(t)
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{TLS: mqtttest.ServerTLS(pki), Users: map[string]string{"aimdb": "s3cret"}})
+	url := broker.URL(true)
+	checker := mqtttest.Connect(t, broker.Addr, mqtttest.ClientOptions{TLS: clientTLS(t, pki.CA, "", ""), Username: "aimdb", Password: "s3cret"})
+	checker.Subscribe("st/#", 1)
+
+	good := start(t, "good", url, v5With("tls_ca_file", pki.CA, "username", "aimdb", "password", "s3cret", "status_topic", "st/good"), route(1, "tls/in", nil))
+	good.waitHealthy(t, 5*time.Second)
+	if m := checker.Next(5 * time.Second); m.Topic != "st/good" || string(m.Payload) != "online" {
+		t.Fatalf("birth message: %+v %q", m, m.Payload)
+	}
+	good.publish(t, "st/data", sdk.Config{"qos": "1"}, []byte("encrypted"))
+	if m := checker.Next(5 * time.Second); string(m.Payload) != "encrypted" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	if err := good.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m := checker.Next(5 * time.Second); m.Topic != "st/good" || string(m.Payload) != "offline" {
+		t.Fatalf("offline message: %+v %q", m, m.Payload)
+	}
+
+	bad := start(t, "bad", url, v5With("tls_ca_file", pki.CA, "username", "aimdb", "password", "wrong-pw", "reconnect_max", "300ms"))
+	err := bad.waitUnhealthy(t, 5*time.Second, broker.Addr, "refused the connection")
+	if strings.Contains(err.Error(), "wrong-pw") {
+		t.Errorf("health shows the password: %v", err)
+	}
 }
