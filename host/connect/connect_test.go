@@ -99,7 +99,7 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 			`strict|||retry_mni|connector instance "strict": unknown option "retry_mni" (did you mean "retry_min"?)`,
 			`|a|nope://x/y||record "a": link "nope://x/y": no connector instance or kind named "nope"`,
 			`|b|loopback://x/#/y||record "b": link "loopback://x/#/y": invalid destination: pattern "x/#/y": "#" must be the last level`,
-			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, retry_for, retry_max, retry_min)`,
+			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, property, retry_for, retry_max, retry_min)`,
 			`|c|strict://z|retry_fr|record "c": link "strict://z": unknown option "retry_fr" (did you mean "retry_for"?)`,
 		}
 		sort.Strings(want)
