@@ -24,6 +24,7 @@ type inboundLink struct {
 	info host.LinkInfo
 	inst string
 	ctx  context.Context // ends when the service stops
+	gate *durableGate    // the record's disk outboxes, or nil: acknowledge once they have the value
 
 	mu      sync.Mutex
 	held    []heldMsg // waiting for room, oldest first
@@ -45,6 +46,10 @@ func (il *inboundLink) deliver(payload []byte, size int, meta *sdk.Metadata, set
 	if len(il.held) == 0 {
 		err, full := il.try(payload, size, meta)
 		if !full {
+			if err == nil && il.gate != nil {
+				il.gate.add(il.ctx, settle)
+				return nil, false
+			}
 			return err, true
 		}
 	}
@@ -107,7 +112,11 @@ func (il *inboundLink) wait() {
 		}
 		il.mu.Unlock()
 		if !full {
-			m.settle(err)
+			if err == nil && il.gate != nil {
+				il.gate.add(il.ctx, m.settle)
+			} else {
+				m.settle(err)
+			}
 			continue
 		}
 		select {
