@@ -2,11 +2,8 @@ package grpcconn_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,40 +22,16 @@ var benchValue = []byte(strings.Repeat("x", 64))
 // benchJSON is a Reading in JSON, for the plugin's protojson path.
 var benchJSON = []byte(`{"sensor":"bench","value":21.5,"seq":"123456","unit":"UNIT_CELSIUS"}`)
 
-// cpuTime is the user plus system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is the user plus system CPU time of process pid, from /proc (0 elsewhere).
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
 // measure runs f (which handles b.N messages) and reports msgs/s and the CPU time per
 // message of this process (test server included) plus the plugin process, if any.
 func measure(b *testing.B, pid int, f func()) {
-	cpu0 := cpuTime() + procCPU(pid)
+	cpu0 := cputime.Self() + cputime.Process(pid)
 	b.ResetTimer()
 	begin := time.Now()
 	f()
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	cpu := cpuTime() + procCPU(pid) - cpu0
+	cpu := cputime.Self() + cputime.Process(pid) - cpu0
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
 }

@@ -2,8 +2,8 @@ package modbus_test
 
 import (
 	"context"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,17 +64,10 @@ func BenchmarkWrite(b *testing.B) {
 // measure runs f(b.N) and reports requests per second and CPU per request.
 func measure(b *testing.B, f func(n int)) {
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := cputime.Self(), time.Now()
 	f(b.N)
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	elapsed, cpu := time.Since(t0), cputime.Self()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/req")
-}
-
-// cpuTime is the user plus system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

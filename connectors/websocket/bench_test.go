@@ -2,16 +2,13 @@ package websocket_test
 
 import (
 	"context"
-	"fmt"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,7 +105,7 @@ func benchInProcess(b *testing.B, confirm string) {
 	}
 	errs := make([]error, batch)
 	ctx := context.Background()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	begin := time.Now()
 	for sent := 0; sent < b.N; sent += batch {
@@ -123,7 +120,7 @@ func benchInProcess(b *testing.B, confirm string) {
 	sink.await(b, int64(b.N))
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	report(b, elapsed, cpuTime()-cpu0)
+	report(b, elapsed, cputime.Self()-cpu0)
 }
 
 func benchBare(b *testing.B) {
@@ -135,7 +132,7 @@ func benchBare(b *testing.B) {
 	}
 	defer conn.CloseNow()
 	conn.CloseRead(ctx) // a reader, so pongs are seen
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	begin := time.Now()
 	for range b.N {
@@ -147,7 +144,7 @@ func benchBare(b *testing.B) {
 		b.Fatal(err)
 	}
 	sink.await(b, int64(b.N))
-	report(b, time.Since(begin), cpuTime()-cpu0)
+	report(b, time.Since(begin), cputime.Self()-cpu0)
 }
 
 func benchPlugin(b *testing.B, bin, confirm string) {
@@ -175,7 +172,7 @@ func benchPlugin(b *testing.B, bin, confirm string) {
 	const callers = 64
 	var next atomic.Int64
 	var failed atomic.Value
-	cpu0 := cpuTime() + procCPU(target.Pid())
+	cpu0 := cputime.Self() + cputime.Process(target.Pid())
 	b.ResetTimer()
 	begin := time.Now()
 	var wg sync.WaitGroup
@@ -196,34 +193,10 @@ func benchPlugin(b *testing.B, bin, confirm string) {
 	sink.await(b, int64(b.N))
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	report(b, elapsed, cpuTime()+procCPU(target.Pid())-cpu0)
+	report(b, elapsed, cputime.Self()+cputime.Process(target.Pid())-cpu0)
 }
 
 func report(b *testing.B, elapsed, cpu time.Duration) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
-}
-
-// cpuTime is this process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is the user plus system CPU time of process pid, from /proc (0 elsewhere).
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
 }
