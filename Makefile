@@ -99,7 +99,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## bench-bridge: AimDB, Telegraf, Node-RED and no bridge as MQTT bridges, side by side
-## (docs/bench-bridge-baseline.md); extra flags: make bench-bridge BENCH_BRIDGE_FLAGS="-rounds 5 -qos 1"
+## (docs/benchmarks.md); extra flags: make bench-bridge BENCH_BRIDGE_FLAGS="-rounds 5 -qos 1"
 BENCH_PEERS        := $(BIN)/bench-peers
 BENCH_BRIDGE_FLAGS ?=
 TELEGRAF_VERSION   := v1.37.2
@@ -127,6 +127,10 @@ proto:
 		--go_out=. --go_opt=module=github.com/aimdb-dev/aimdb-go \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/aimdb-dev/aimdb-go \
 		proto/pluginv2/plugin.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I connectors/grpcconn/grpctest/testpb \
+		--go_out=connectors/grpcconn/grpctest/testpb --go_opt=paths=source_relative \
+		--go-grpc_out=connectors/grpcconn/grpctest/testpb --go-grpc_opt=paths=source_relative \
+		telemetry.proto
 
 lint: fmt-check vet
 

@@ -73,8 +73,9 @@ type link struct {
 	open func(hold bool) linkStream
 	// room is the record buffer's Room: closed when a full record may take values again.
 	room func() <-chan struct{}
-	// deliver decodes and produces one inbound payload; nil for outbound links.
-	deliver func([]byte) error
+	// deliver decodes and produces one inbound payload, with its metadata (nil when
+	// the message carried none); nil for outbound links.
+	deliver func([]byte, *sdk.Metadata) error
 	// latest encodes the record's newest value; nil when the link has no encoder.
 	latest func() ([]byte, error)
 	// pending is subscribed at Build, so values produced before the connector layer
@@ -113,6 +114,7 @@ type linkDecl[T any] struct {
 	codec string
 	enc   encodeFunc[T]
 	dec   decodeFunc[T]
+	mdec  func([]byte, *sdk.Metadata) (T, error) // a deserializer that reads metadata too
 	opts  sdk.Config
 }
 
@@ -160,12 +162,24 @@ func (l *LinkTo[T]) WithOptions(cfg sdk.Config) *LinkTo[T] {
 }
 
 // WithCodec picks a named codec: "json" (default), "text" or "raw".
-func (l *LinkFrom[T]) WithCodec(name string) *LinkFrom[T] { l.d.codec, l.d.dec = name, nil; return l }
+func (l *LinkFrom[T]) WithCodec(name string) *LinkFrom[T] {
+	l.d.codec, l.d.dec, l.d.mdec = name, nil, nil
+	return l
+}
 
 // WithDeserializer decodes payloads with fn instead of a named codec. fn must not keep
 // the payload slice: the connector may reuse it.
 func (l *LinkFrom[T]) WithDeserializer(fn func([]byte) (T, error)) *LinkFrom[T] {
-	l.d.codec, l.d.dec = CodecCustom, fn
+	l.d.codec, l.d.dec, l.d.mdec = CodecCustom, fn, nil
+	return l
+}
+
+// WithMessageDeserializer decodes payloads with fn, which also gets what the message
+// carried beside its payload (MQTT 5 user properties, content type, response topic,
+// correlation data), or nil when it carried nothing. fn must not keep the payload or
+// the metadata: the connector may reuse them.
+func (l *LinkFrom[T]) WithMessageDeserializer(fn func(payload []byte, meta *sdk.Metadata) (T, error)) *LinkFrom[T] {
+	l.d.codec, l.d.dec, l.d.mdec = CodecCustom, nil, fn
 	return l
 }
 
@@ -214,7 +228,7 @@ func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
 	switch {
 	case d.codec == CodecCustom && d.dir == sdk.Outbound && enc == nil:
 		return fail(errors.New("nil serializer"))
-	case d.codec == CodecCustom && d.dir == sdk.Inbound && dec == nil:
+	case d.codec == CodecCustom && d.dir == sdk.Inbound && dec == nil && d.mdec == nil:
 		return fail(errors.New("nil deserializer"))
 	case d.codec != CodecCustom:
 		var encErr, decErr error
@@ -246,8 +260,12 @@ func (d *linkDecl[T]) build(rec *record[T]) (*link, error) {
 			return &typedStream[T]{l: l, rd: rd(), enc: enc, db: rec.db}
 		}
 	} else {
-		l.deliver = func(p []byte) error {
-			v, err := dec(p)
+		mdec := d.mdec
+		if mdec == nil {
+			mdec = func(p []byte, _ *sdk.Metadata) (T, error) { return dec(p) }
+		}
+		l.deliver = func(p []byte, m *sdk.Metadata) error {
+			v, err := mdec(p, m)
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrInvalidValue, err)
 			}
@@ -440,11 +458,18 @@ var closedRoom = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // full ring behind (counted as refused; deliver it again after LinkRoom), and
 // KindClosed after shutdown. The payload is not kept.
 func (db *DB) DeliverLink(id int, payload []byte) error {
+	return db.DeliverLinkMessage(id, payload, nil)
+}
+
+// DeliverLinkMessage is DeliverLink for a message with metadata (nil when it carried
+// none): a link with WithMessageDeserializer gets it, every other link ignores it.
+// Neither the payload nor the metadata is kept.
+func (db *DB) DeliverLinkMessage(id int, payload []byte, meta *sdk.Metadata) error {
 	l, err := db.linkByID(id, sdk.Inbound)
 	if err != nil {
 		return sdk.Wrap(sdk.KindNoRoute, err)
 	}
-	if err := l.deliver(payload); err != nil {
+	if err := l.deliver(payload, meta); err != nil {
 		kind := sdk.KindRejected
 		switch {
 		case errors.Is(err, ErrClosed):

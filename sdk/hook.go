@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	hook.Prepare = func(b *BuildContext, g *life.Group, deliver hook.Deliver) {
+	hook.Prepare = func(b *BuildContext, g *life.Group, deliver deliverFunc) {
 		b.life = g
 		b.Router = newRouter(b.Routes, deliver)
 	}

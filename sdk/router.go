@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/aimdb-dev/aimdb-go/internal/wildcard"
-	"github.com/aimdb-dev/aimdb-go/sdk/internal/hook"
 )
 
 // Route is one inbound link that the host declared for a connector instance:
@@ -30,11 +29,16 @@ type Router struct {
 	routes  []Route
 	exact   map[string][]int // resource -> route indexes, for patterns without wildcards
 	wild    []int            // indexes of patterns with "+" or "#"
-	deliver hook.Deliver
+	deliver deliverFunc
 }
 
+// deliverFunc hands one inbound message of route to the host; ack is called once, with
+// nil when the host took the value. meta is nil when the message carries none. The
+// runner (sdk/run) supplies it through the hook package, as a func of this type.
+type deliverFunc = func(route uint32, topic string, payload []byte, meta *Metadata, ack func(error))
+
 // newRouter builds a router over routes that hands matching messages to deliver.
-func newRouter(routes []Route, deliver hook.Deliver) *Router {
+func newRouter(routes []Route, deliver deliverFunc) *Router {
 	r := &Router{routes: routes, exact: make(map[string][]int), deliver: deliver}
 	for i, rt := range routes {
 		if HasWildcard(rt.Resource) {
@@ -91,6 +95,16 @@ func (r *Router) match(topic string, idx []int) []int {
 // many routes matched. payload must stay unchanged until ack is called.
 // A message that matches one route costs no allocation here.
 func (r *Router) Dispatch(topic string, payload []byte, ack func(error)) int {
+	return r.DispatchWithMetadata(topic, payload, nil, ack)
+}
+
+// DispatchWithMetadata is Dispatch for a message that carries metadata (MQTT 5
+// properties, for example); meta may be nil. meta must stay unchanged until ack is
+// called.
+func (r *Router) DispatchWithMetadata(topic string, payload []byte, meta *Metadata, ack func(error)) int {
+	if meta.IsZero() {
+		meta = nil
+	}
 	if ack == nil {
 		ack = ignoreAck
 	}
@@ -100,11 +114,11 @@ func (r *Router) Dispatch(topic string, payload []byte, ack func(error)) int {
 	case 0:
 		ack(Errorf(KindNoRoute, "no route for topic %q", topic))
 	case 1:
-		r.deliver(r.routes[idx[0]].ID, topic, payload, ack)
+		r.deliver(r.routes[idx[0]].ID, topic, payload, meta, ack)
 	default:
 		j := &join{left: len(idx), done: ack}
 		for _, i := range idx {
-			r.deliver(r.routes[i].ID, topic, payload, j.ack)
+			r.deliver(r.routes[i].ID, topic, payload, meta, j.ack)
 		}
 	}
 	return len(idx)

@@ -65,7 +65,7 @@ type recordingSink struct {
 	fail map[uint32]error
 }
 
-func (s *recordingSink) deliver(id uint32, topic string, payload []byte, ack func(error)) {
+func (s *recordingSink) deliver(id uint32, topic string, payload []byte, _ *Metadata, ack func(error)) {
 	s.mu.Lock()
 	s.got = append(s.got, delivered{id, topic, payload})
 	err := s.fail[id]
@@ -73,7 +73,7 @@ func (s *recordingSink) deliver(id uint32, topic string, payload []byte, ack fun
 	ack(err)
 }
 
-func ackAll(_ uint32, _ string, _ []byte, ack func(error)) { ack(nil) }
+func ackAll(_ uint32, _ string, _ []byte, _ *Metadata, ack func(error)) { ack(nil) }
 
 func TestRouterDispatchesToEveryMatchingRoute(t *testing.T) {
 	routes := []Route{
@@ -123,7 +123,7 @@ func TestRouterNoRouteAndJoinedErrors(t *testing.T) {
 
 func TestRouteWaitsForAckAndHonoursContext(t *testing.T) {
 	held := make(chan func(error), 1)
-	r := newRouter([]Route{{ID: 7, Resource: "t"}}, func(_ uint32, _ string, _ []byte, ack func(error)) { held <- ack })
+	r := newRouter([]Route{{ID: 7, Resource: "t"}}, func(_ uint32, _ string, _ []byte, _ *Metadata, ack func(error)) { held <- ack })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Route(ctx, "t", nil) }()
@@ -156,5 +156,29 @@ func BenchmarkDispatchOneRoute(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Dispatch("sensors/temp", payload, nil)
+	}
+}
+
+func TestDispatchWithMetadataReachesEveryRoute(t *testing.T) {
+	var got []*Metadata
+	var mu sync.Mutex
+	r := newRouter([]Route{{ID: 1, Resource: "a/+"}, {ID: 2, Resource: "a/#"}}, func(_ uint32, _ string, _ []byte, m *Metadata, ack func(error)) {
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+		ack(nil)
+	})
+	meta := &Metadata{Properties: []Property{{Name: "k", Value: "v"}}, CorrelationData: []byte{1}}
+	if n := r.DispatchWithMetadata("a/b", nil, meta, nil); n != 2 || len(got) != 2 || got[0] != meta || got[1] != meta {
+		t.Fatalf("matched %d, metadata handed on: %v", n, got)
+	}
+	if v, ok := got[0].Get("k"); !ok || v != "v" {
+		t.Fatalf("Get(k) = %q, %v", v, ok)
+	}
+	got = nil
+	r.DispatchWithMetadata("a/b", nil, &Metadata{}, nil) // empty metadata is no metadata
+	r.Dispatch("a/c", nil, nil)
+	if len(got) != 4 || got[0] != nil || got[2] != nil {
+		t.Fatalf("metadata of plain messages: %v", got)
 	}
 }

@@ -7,6 +7,10 @@
 #   aimdb record watch 'sensors.#'
 #   aimdb record set demo.light '{"on":true}'
 #   mosquitto_sub -h 127.0.0.1 -p 18830 -t 'demo/#' -v
+#
+# The other bundled plugins connect to outside systems, so the demo leaves them out:
+# kafka, knx, modbus (TCP and RTU), websocket and grpc. `aimdb plugins list` shows
+# their options; docs/<name>.md has an example of each.
 
 connector "mqtt" {
   url             = "mqtt://127.0.0.1:18830"

@@ -427,8 +427,13 @@ func TestCheckOK(t *testing.T) {
 		t.Errorf("check: %+v", r)
 	}
 	// The demo needs plugins; without a plugin directory every instance says so.
+	demo, err := os.ReadFile("demo.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 1 + strings.Count(string(demo[:strings.Index(string(demo), `connector "mqtt"`)]), "\n")
 	r = aimdb(t, nil, "check", "--config=demo", "--plugins", filepath.Join(dir, "none"))
-	if r.code != 1 || !strings.Contains(r.stderr, `demo.hcl:11:11: Invalid configuration: connector instance "mqtt": no connector kind "mqtt"`) ||
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf(`demo.hcl:%d:11: Invalid configuration: connector instance "mqtt": no connector kind "mqtt"`, line)) ||
 		!strings.Contains(r.stderr, "plugin directory "+filepath.Join(dir, "none")) {
 		t.Errorf("check demo without plugins: %+v", r)
 	}

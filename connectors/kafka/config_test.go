@@ -191,7 +191,7 @@ func sampleValue(name string) string {
 		return "earliest"
 	case "sasl_mechanism":
 		return "PLAIN"
-	case "linger", "dial_timeout", "publish_timeout", "commit_interval":
+	case "linger", "dial_timeout", "publish_timeout", "commit_interval", "session_timeout":
 		return "2s"
 	case "batch_max_bytes", "max_poll_records":
 		return "4096"

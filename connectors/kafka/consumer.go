@@ -41,6 +41,8 @@ func newGroupConsumer(c *Connector, spec *groupSpec, router *sdk.Router) (*group
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(c.settings.commitInterval),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(c.settings.sessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, c.settings.sessionTimeout/3)),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)

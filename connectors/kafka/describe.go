@@ -27,6 +27,7 @@ func (Builder) Describe() sdk.Description {
 	add(c, optPublishTimeout, "10s", "how long Publish waits for Kafka's acknowledgement before failing (min 1s)")
 	add(c, optCommitInterval, "1s", "how often offsets of values the host took are committed (also on close and rebalance)")
 	add(c, optMaxPollRecords, "500", "most records handed to the host at once per consumer group")
+	add(c, optSessionTimeout, "45s", "a group member (an aimdb process) that stops heartbeating leaves its group after this long, and its partitions move to the others (the broker bounds it: group.min/max.session.timeout.ms)")
 	for _, scope := range []string{c, to} {
 		add(scope, optAcks, "all", "acknowledgement a publish waits for: all (every in-sync replica), leader, none")
 		add(scope, optIdempotent, "true with acks=all, else false", "idempotent producer (no duplicates from retries); needs acks=all")

@@ -27,6 +27,7 @@ const (
 	optPublishTimeout   = "publish_timeout"
 	optCommitInterval   = "commit_interval"
 	optMaxPollRecords   = "max_poll_records"
+	optSessionTimeout   = "session_timeout"
 
 	optAcks          = "acks"
 	optIdempotent    = "idempotent"
@@ -52,7 +53,7 @@ var (
 var (
 	producerOptions   = []string{optAcks, optIdempotent, optCompression, optLinger, optBatchMaxBytes}
 	consumerOptions   = []string{optGroup, optStartOffset}
-	connectorOnly     = []string{optClientID, optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure, optSASLMechanism, optSASLUser, optSASLPassword, optSASLPasswordEnv, optAutoCreateTopics, optDialTimeout, optPublishTimeout, optCommitInterval, optMaxPollRecords}
+	connectorOnly     = []string{optClientID, optTLS, optTLSCA, optTLSCert, optTLSKey, optTLSServerName, optTLSInsecure, optSASLMechanism, optSASLUser, optSASLPassword, optSASLPasswordEnv, optAutoCreateTopics, optDialTimeout, optPublishTimeout, optCommitInterval, optMaxPollRecords, optSessionTimeout}
 	linkToOptions     = append([]string{optKey, optKeyField, optHeaders}, producerOptions...)
 	linkFromOptions   = consumerOptions
 	connectorOptions  = concat(connectorOnly, producerOptions, consumerOptions)
@@ -246,6 +247,7 @@ type connSettings struct {
 	dialTimeout    time.Duration
 	publishTimeout time.Duration
 	commitInterval time.Duration
+	sessionTimeout time.Duration // a member silent this long leaves its group
 	maxPoll        int
 	producer       producerSettings // the connector's default producer settings
 }
@@ -293,6 +295,12 @@ func parseConn(instance string, u sdk.URL, opts sdk.Config) (connSettings, error
 	}
 	if s.commitInterval < 10*time.Millisecond {
 		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optCommitInterval, "%s is below the 10ms minimum", s.commitInterval)
+	}
+	if s.sessionTimeout, err = opts.Duration(optSessionTimeout, 45*time.Second); err != nil {
+		return s, err
+	}
+	if s.sessionTimeout < time.Second || s.sessionTimeout > time.Hour {
+		return s, sdk.OptionErrorf(sdk.KindInvalidConfig, optSessionTimeout, "want 1s to 1h, got %s", s.sessionTimeout)
 	}
 	if s.maxPoll, err = opts.IntIn(optMaxPollRecords, 500, 1, 100000); err != nil {
 		return s, err

@@ -3,10 +3,9 @@ package mqtt_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +81,7 @@ func benchPlugin(b *testing.B, bin, qos string) {
 
 	cmd := exec.Command(pub, "-h", "127.0.0.1", "-p", fmt.Sprint(broker.Port), "-t", "bench/in", "-q", qos, "-l")
 	cmd.Stdin = strings.NewReader(strings.Repeat(strings.Repeat("x", 63)+"\n", b.N))
-	cpu0 := cpuTime() + procCPU(target.Pid())
+	cpu0 := cputime.Self() + cputime.Process(target.Pid())
 	b.ResetTimer()
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -98,25 +97,8 @@ func benchPlugin(b *testing.B, bin, qos string) {
 	}
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	cpu := cpuTime() + procCPU(target.Pid()) - cpu0
+	cpu := cputime.Self() + cputime.Process(target.Pid()) - cpu0
 	_ = cmd.Wait()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
-}
-
-// procCPU is the user plus system CPU time of process pid, from /proc (0 elsewhere).
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
 }

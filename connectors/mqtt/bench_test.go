@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,7 +86,7 @@ func benchForward(b *testing.B, qos string) {
 		b.Fatal(err)
 	}
 	before := conn.Stats().Published
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -108,15 +108,8 @@ func benchForward(b *testing.B, qos string) {
 	}
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Self() - cpu0
 	_ = cmd.Wait()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
-}
-
-// cpuTime is the user plus system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -52,32 +53,51 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 			errs = append(errs, err)
 		}
 	}
+	v5 := strings.TrimSpace(options["protocol"]) == protocol5
+	var routes []sdk.Route
 	for _, l := range links {
-		errs = append(errs, sdk.ForLink(l, validateLink(l.Direction, l.Resource, l.Config)))
+		err := validateLink(v5, l.Direction, l.Resource, l.Config)
+		errs = append(errs, sdk.ForLink(l, err))
+		if err == nil && l.Direction == sdk.Inbound {
+			routes = append(routes, sdk.Route{ID: l.ID, Resource: l.Resource, Config: l.Config, Record: l.Record})
+		}
+	}
+	if _, err := subscriptions(routes, v5); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// validateLink checks one link's resource and options.
-func validateLink(dir sdk.Direction, resource string, cfg sdk.Config) error {
+// validateLink checks one link's resource and options; v5 says whether the instance
+// speaks MQTT 5.
+func validateLink(v5 bool, dir sdk.Direction, resource string, cfg sdk.Config) error {
 	switch dir {
 	case sdk.Outbound:
 		if err := checkPublishTopic(resource); err != nil {
 			return err
 		}
-		if err := cfg.Unknown(optionNames(sdk.ScopeLinkTo)...); err != nil {
+		if err := unknownLinkOptions(cfg, sdk.ScopeLinkTo); err != nil {
 			return err
 		}
-		_, err := parseLinkTo(cfg)
+		if _, err := parseLinkTo(cfg); err != nil {
+			return err
+		}
+		_, err := parseV5LinkTo(v5, cfg)
 		return err
 	case sdk.Inbound:
 		if err := checkFilter(resource); err != nil {
 			return err
 		}
-		if err := cfg.Unknown(optionNames(sdk.ScopeLinkFrom)...); err != nil {
+		if err := checkNotShared(resource); err != nil {
 			return err
 		}
-		_, err := parseQoS(cfg)
+		if err := unknownLinkOptions(cfg, sdk.ScopeLinkFrom); err != nil {
+			return err
+		}
+		if _, err := parseQoS(cfg); err != nil {
+			return err
+		}
+		_, err := parseShareGroup(v5, cfg)
 		return err
 	}
 	return fmt.Errorf("unknown link direction %d", dir)
@@ -92,17 +112,16 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	if err != nil {
 		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
 	}
-	filters := make(map[string]byte)
 	for _, r := range b.Routes {
-		if err := validateLink(sdk.Inbound, r.Resource, r.Config); err != nil {
+		if err := validateLink(s.v5.on, sdk.Inbound, r.Resource, r.Config); err != nil {
 			return nil, sdk.ForLink(sdk.LinkSpec{ID: r.ID, Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record}, err)
 		}
-		q, _ := parseQoS(r.Config)
-		if old, ok := filters[r.Resource]; !ok || q > old {
-			filters[r.Resource] = q
-		}
 	}
-	c := newConnector(b, s, reduceFilters(filters))
+	filters, err := subscriptions(b.Routes, s.v5.on)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
+	}
+	c := newConnector(b, s, filters)
 	opts := paho.NewClientOptions()
 	var tc *tls.Config
 	if s.tls {
@@ -119,6 +138,10 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		}
 		c.embedded = eb
 		s.setBrokers([]string{eb.addr})
+	}
+	if s.v5.on {
+		c.v5 = newV5Client(c, tc)
+		return c.start(ctx, b, c.v5.run), nil
 	}
 	for _, broker := range s.brokers {
 		opts.AddBroker(broker)
@@ -143,18 +166,23 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		opts.SetWill(s.statusTopic, s.statusOffline, s.statusQoS, s.statusRetain)
 	}
 	c.client = paho.NewClient(opts)
-	if !s.cleanSession && !s.clientIDSet {
-		b.Logger.Warn("clean_session = false without client_id: the session survives reconnects but not restarts", "client_id", s.clientID)
+	return c.start(ctx, b, c.run), nil
+}
+
+// start runs the session loop run in the background and waits for its first
+// connection attempt, so values produced right after the start do not fail
+// needlessly; a broker that is absent or slow to answer is not waited for long.
+func (c *Connector) start(ctx context.Context, b *sdk.BuildContext, run func(context.Context)) *Connector {
+	if !c.s.cleanSession && !c.s.clientIDSet {
+		b.Logger.Warn("clean_session = false without client_id: the session survives reconnects but not restarts", "client_id", c.s.clientID)
 	}
-	b.Go("mqtt-session", c.run)
-	// Wait for the first attempt, so values produced right after the start do not
-	// fail needlessly; a broker that is absent or slow to answer is not waited for long.
+	b.Go("mqtt-session", run)
 	select {
 	case <-c.first:
 	case <-ctx.Done():
-	case <-time.After(min(s.connectTimeout, startupWait)):
+	case <-time.After(min(c.s.connectTimeout, startupWait)):
 	}
-	return c, nil
+	return c
 }
 
 // startupWait bounds how long Build waits for the first connection.

@@ -142,7 +142,9 @@ func TestDescribeDocumentsEveryOption(t *testing.T) {
 	if !seen["connector/password"] || !d.Options[indexOf(d.Options, "password")].Secret {
 		t.Error("password must be documented as secret")
 	}
-	// Every documented default is itself a valid setting.
+	// Every documented default is itself a valid setting (with protocol = 5, which the
+	// MQTT 5 options need).
+	connector["protocol"] = "5"
 	if err := validator().ValidateConfig(sdk.MustParseURL("mqtts://h"), connector, []sdk.LinkSpec{
 		{Direction: sdk.Outbound, Resource: "a", Config: sdk.Config{"qos": "1", "retain": "false"}},
 		{Direction: sdk.Inbound, Resource: "a", Config: sdk.Config{"qos": "1"}},

@@ -12,23 +12,28 @@ import (
 )
 
 // TestConformance runs the conformance kit against the real plugin binary
-// (plugins/mqtt, built here with CGO disabled) and a real mosquitto.
+// (plugins/mqtt, built here with CGO disabled) and a real mosquitto, once for each
+// protocol version.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
 	}
-	peer := mqtttest.NewPeer(t, mqtttest.Options{})
 	dir := t.TempDir()
 	if err := testbuild.Packages(dir, "./plugins/mqtt"); err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "mqtt")
-	conformance.Run(t, conformance.Config{
-		Plugin:  bin,
-		URL:     peer.URL(),
-		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms"},
-		Peer:    peer,
-		Timeout: 5 * time.Second,
-		Cycles:  5,
-	})
+	for _, protocol := range []string{"3.1.1", "5"} {
+		t.Run("protocol="+protocol, func(t *testing.T) {
+			peer := mqtttest.NewPeer(t, mqtttest.Options{})
+			conformance.Run(t, conformance.Config{
+				Plugin:  bin,
+				URL:     peer.URL(),
+				Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "protocol": protocol},
+				Peer:    peer,
+				Timeout: 5 * time.Second,
+				Cycles:  5,
+			})
+		})
+	}
 }

@@ -29,7 +29,8 @@ type Connector struct {
 	router  *sdk.Router
 	filters map[string]byte // subscription filter -> QoS
 
-	client   paho.Client
+	client   paho.Client // MQTT 3.1.1, or
+	v5       *v5Client   // MQTT 5 (protocol = 5)
 	embedded *embeddedBroker
 
 	ctx    context.Context // ends when the instance closes
@@ -95,6 +96,9 @@ func (c *Connector) Publish(ctx context.Context, destination string, cfg sdk.Con
 	if !c.rc.Connected() {
 		c.stats.publishNotConnected.Add(1)
 		return c.notConnected(destination)
+	}
+	if c.v5 != nil {
+		return c.v5.publish(ctx, destination, lo, cfg, payload)
 	}
 	tok := c.client.Publish(destination, lo.qos, lo.retain, payload)
 	var timeout <-chan time.Time

@@ -12,33 +12,41 @@ import (
 )
 
 // dialer opens the broker connection for paho: TCP or TLS within connect_timeout,
-// with reads buffered and writes coalesced. paho reads each packet's header byte by
-// byte from the connection, and writes each packet with its own Write; the buffer and
-// the flusher (coalescingConn) turn those into one system call for many packets.
+// with reads buffered and writes coalesced (dial).
 func dialer(tlsCfg *tls.Config, timeout time.Duration) paho.OpenConnectionFunc {
 	return func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", uri.Host)
-		if err != nil {
+		return dial(ctx, uri.Host, tlsCfg)
+	}
+}
+
+// dial opens a connection to addr ("host:port"), over TLS when tlsCfg is set, with
+// reads buffered and writes coalesced. The paho clients read each packet's header byte
+// by byte from the connection, and write each packet with one or more Writes; the
+// buffer and the flusher (coalescingConn) turn those into one system call for many
+// packets.
+func dial(ctx context.Context, addr string, tlsCfg *tls.Config) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		cfg := tlsCfg
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
 			return nil, err
 		}
-		if tlsCfg != nil {
-			cfg := tlsCfg
-			if cfg.ServerName == "" {
-				cfg = cfg.Clone()
-				cfg.ServerName = uri.Hostname()
-			}
-			tc := tls.Client(conn, cfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				conn.Close()
-				return nil, err
-			}
-			conn = tc
-		}
-		return &bufferedConn{Conn: newCoalescingConn(conn), r: bufio.NewReaderSize(conn, 32<<10)}, nil
+		conn = tc
 	}
+	return &bufferedConn{Conn: newCoalescingConn(conn), r: bufio.NewReaderSize(conn, 32<<10)}, nil
 }
 
 // bufferedConn is a net.Conn whose reads go through a buffer.

@@ -9,5 +9,11 @@
 // acknowledged to the broker only after the host took them. The client reconnects
 // with exponential backoff and jitter and re-subscribes after every reconnect.
 //
+// An instance speaks MQTT 3.1.1 (paho.mqtt.golang) by default, or MQTT 5 (paho.golang)
+// with protocol = "5": then links also carry user properties, content type and message
+// expiry, inbound properties reach the host as sdk.Metadata, link_from may join a
+// shared-subscription group (share_group), and receive_maximum and session_expiry
+// apply.
+//
 // Options are documented in Describe and in docs/mqtt.md.
 package mqtt

@@ -24,7 +24,7 @@ func TestEmbeddedBrokerRoundTrip(t *testing.T) {
 	outside := mqtttest.Connect(t, addr, mqtttest.ClientOptions{})
 	outside.Subscribe("demo/out", 1)
 	outside.Publish("demo/in/a", 1, false, []byte("in"))
-	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "demo/in/a", "in"}) {
+	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "demo/in/a", "in", nil}) {
 		t.Fatalf("inbound: %+v", m)
 	}
 	inst.publish(t, "demo/out", sdk.Config{"qos": "2"}, []byte("out"))

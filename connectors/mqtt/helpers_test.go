@@ -16,9 +16,10 @@ import (
 
 // received is one message the test sink got from the connector.
 type received struct {
-	RouteID uint32
-	Topic   string
-	Payload string
+	RouteID  uint32
+	Topic    string
+	Payload  string
+	Metadata *sdk.Metadata
 }
 
 // sink records inbound messages and acknowledges them with answer (nil: accept).
@@ -42,7 +43,7 @@ func (s *sink) Deliver(m run.Message, ack func(error)) {
 		ack(err) // first, so the connector's counters are up to date when the test sees the message
 	}
 	if err == nil {
-		s.ch <- received{m.RouteID, m.Topic, string(m.Payload)}
+		s.ch <- received{m.RouteID, m.Topic, string(m.Payload), m.Metadata}
 	}
 }
 
@@ -104,16 +105,23 @@ type instance struct {
 // start runs an MQTT connector instance with run.Start and closes it when the test ends.
 func start(t *testing.T, name, url string, opts sdk.Config, routes ...sdk.Route) *instance {
 	t.Helper()
+	return startWith(t, url, run.Config{Name: name, Options: opts, Routes: routes})
+}
+
+// startWith is start with links to publish (cfg.Outbound); the URL, sink and logger
+// of cfg are filled in.
+func startWith(t *testing.T, url string, cfg run.Config) *instance {
+	t.Helper()
+	name := cfg.Name
 	u, err := sdk.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newSink()
 	lb := &logBuffer{}
-	logger := hclog.New(&hclog.LoggerOptions{Name: name, Output: lb, Level: hclog.Debug})
-	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{
-		Name: name, URL: u, Options: opts, Routes: routes, Sink: s, Logger: logger,
-	})
+	cfg.URL, cfg.Sink = u, s
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: name, Output: lb, Level: hclog.Debug})
+	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), cfg)
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

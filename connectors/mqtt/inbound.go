@@ -31,9 +31,20 @@ type inbound struct {
 	lastRetryLog  atomic.Int64 // unix nanos of the last retry warning
 }
 
+// message is an inbound message of either protocol version: a paho.Message (MQTT
+// 3.1.1) or a v5Message.
+type message interface {
+	Topic() string
+	Payload() []byte
+	Qos() byte
+	// Ack acknowledges the message to the broker (PUBACK, PUBREC).
+	Ack()
+}
+
 // pending is one inbound message on its way to the host.
 type pending struct {
-	msg      paho.Message
+	msg      message
+	meta     *sdk.Metadata // MQTT 5 properties, or nil
 	gen      uint64
 	ordered  bool // in the ack queue (QoS 1/2)
 	settled  bool
@@ -47,20 +58,33 @@ func (in *inbound) init(c *Connector, maxInflight int) {
 }
 
 // onMessage is paho's handler for every inbound message; paho calls it in arrival order.
-func (c *Connector) onMessage(_ paho.Client, m paho.Message) {
+func (c *Connector) onMessage(_ paho.Client, m paho.Message) { c.accept(m, nil, nil) }
+
+// accept hands an inbound message to the host, in arrival order, when one of
+// max_inflight slots is free: a QoS 0 message waits for one, a QoS 1/2 message waits
+// in the connector (never blocking the client). A message arriving while the instance
+// closes, or after its connection is gone (gone closed; nil when the client says so
+// itself), is dropped unacknowledged, so a persistent session gets it again.
+func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) {
 	c.stats.received.Add(1)
 	in := &c.inbound
-	p := &pending{msg: m, ordered: m.Qos() > 0}
+	p := &pending{msg: m, meta: meta, ordered: m.Qos() > 0}
 	if !p.ordered {
 		select {
 		case in.slots <- struct{}{}:
 		case <-c.ctx.Done():
 			return // closing
+		case <-gone:
+			return
 		}
 		in.deliver(p)
 		return
 	}
 	in.mu.Lock()
+	if isClosed(gone) { // newConnection may already have run for that connection
+		in.mu.Unlock()
+		return
+	}
 	p.gen = in.gen
 	in.queue = append(in.queue, p)
 	if len(in.waiting) > 0 || !in.takeSlot() {
@@ -98,7 +122,7 @@ func (in *inbound) next() {
 
 func (in *inbound) deliver(p *pending) {
 	p.attempts++
-	in.c.router.Dispatch(p.msg.Topic(), p.msg.Payload(), func(err error) { in.settle(p, err) })
+	in.c.router.DispatchWithMetadata(p.msg.Topic(), p.msg.Payload(), p.meta, func(err error) { in.settle(p, err) })
 }
 
 // settle handles the host's answer for p: acknowledge on success, on a definite

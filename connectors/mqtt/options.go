@@ -19,9 +19,10 @@ const defaultURL = "mqtt://127.0.0.1:1883"
 // its topic and header must fit in.
 const maxPacket = 268435455
 
-// optionDocs documents every option; it is also the list of accepted option names,
+// commonOptionDocs documents the options of both protocol versions; with
+// v5OptionDocs it makes optionDocs, which is also the list of accepted option names,
 // so an option cannot be parsed without being documented.
-var optionDocs = []sdk.OptionDoc{
+var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "username", Scope: sdk.ScopeConnector, Doc: "user name for the broker (or put it in the URL: mqtt://user:pass@host)"},
 	{Name: "password", Scope: sdk.ScopeConnector, Doc: "password for the broker; never printed", Secret: true},
 	{Name: "password_env", Scope: sdk.ScopeConnector, Doc: "name of an environment variable holding the password (keeps it out of the configuration file)"},
@@ -89,6 +90,8 @@ type settings struct {
 	tlsInsecure                           bool
 
 	embeddedBroker string
+
+	v5 v5Settings
 }
 
 // parseSettings checks a connector URL and its options. Every error is
@@ -232,6 +235,9 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return nil, sdk.AtOption("tls_cert_file", sdk.Errorf(sdk.KindInvalidConfig, "options %q and %q go together: give both or neither", "tls_cert_file", "tls_key_file"))
+	}
+	if err := s.parseV5(opts); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

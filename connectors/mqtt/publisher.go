@@ -33,6 +33,9 @@ func (c *Connector) PrepareLink(l sdk.LinkSpec) (sdk.LinkPublisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.v5 != nil {
+		return c.v5.prepareLink(l, lo)
+	}
 	return &linkPublisher{c: c, topic: l.Resource, opts: lo}, nil
 }
 

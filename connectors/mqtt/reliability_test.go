@@ -43,7 +43,7 @@ func TestBrokerAbsentAtStartConnectsWhenItAppears(t *testing.T) {
 	outside := mqtttest.Connect(t, broker.Addr, mqtttest.ClientOptions{})
 	outside.Subscribe("late/out", 1)
 	outside.Publish("late/in", 1, false, []byte("hello"))
-	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "late/in", "hello"}) {
+	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "late/in", "hello", nil}) {
 		t.Fatalf("inbound after late start: %+v", m)
 	}
 	inst.publish(t, "late/out", nil, []byte("now"))
@@ -185,7 +185,7 @@ func TestInboundAckedOnlyAfterHostTookIt(t *testing.T) {
 
 	// Same session again: the broker redelivers m1, which was never acknowledged.
 	second := start(t, "second", broker.URL(false), opts, r)
-	if m := second.sink.next(t, 5*time.Second); m != (received{7, "held/a", "m1"}) {
+	if m := second.sink.next(t, 5*time.Second); m != (received{7, "held/a", "m1", nil}) {
 		t.Fatalf("redelivery: %+v", m)
 	}
 	// The host rejects m2 (bad payload): it is acknowledged anyway and counted.

@@ -60,7 +60,7 @@ func TestInboundRoutesWildcardsAndRetainedSeed(t *testing.T) {
 		route(3, "alarms/#", sdk.Config{"qos": "2"}),
 		route(4, "plain/qos0", sdk.Config{"qos": "0"}),
 	)
-	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "cfg/mode", "auto"}) {
+	if m := inst.sink.next(t, 5*time.Second); m != (received{1, "cfg/mode", "auto", nil}) {
 		t.Fatalf("retained seed: got %+v", m)
 	}
 	inst.waitHealthy(t, 5*time.Second)
@@ -82,7 +82,7 @@ func TestInboundRoutesWildcardsAndRetainedSeed(t *testing.T) {
 		if s.want == 0 {
 			continue
 		}
-		if m := inst.sink.next(t, 5*time.Second); m != (received{s.want, s.topic, fmt.Sprint(i)}) {
+		if m := inst.sink.next(t, 5*time.Second); m != (received{s.want, s.topic, fmt.Sprint(i), nil}) {
 			t.Fatalf("send %d on %q: got %+v, want route %d", i, s.topic, m, s.want)
 		}
 	}

@@ -319,7 +319,7 @@ func (rd *ringReader[T]) Notify(wake func()) bool {
 	if rd.closed.Load() {
 		return false
 	}
-	return rd.r.ws.arm(rd.w, wake, func() bool { return rd.r.tail.Load() != rd.pos })
+	return rd.r.ws.arm(rd.w, wake, func() bool { return rd.r.tail.Load() != rd.published.Load() }) // pos is the reader goroutine's; Notify may run on another
 }
 
 // Close detaches the reader.

@@ -99,7 +99,7 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 			`strict|||retry_mni|connector instance "strict": unknown option "retry_mni" (did you mean "retry_min"?)`,
 			`|a|nope://x/y||record "a": link "nope://x/y": no connector instance or kind named "nope"`,
 			`|b|loopback://x/#/y||record "b": link "loopback://x/#/y": invalid destination: pattern "x/#/y": "#" must be the last level`,
-			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, retry_for, retry_max, retry_min)`,
+			`|c|strict://z|qos|record "c": link "strict://z": unknown option "qos" (known: codec, dead_letter, delivery, outbox, outbox_max_bytes, property, retry_for, retry_max, retry_min)`,
 			`|c|strict://z|retry_fr|record "c": link "strict://z": unknown option "retry_fr" (did you mean "retry_for"?)`,
 		}
 		sort.Strings(want)
@@ -352,4 +352,47 @@ func watchDeadLetters(t *testing.T, db *host.DB) func() []map[string]any {
 			out = append(out, m)
 		}
 	}
+}
+
+// What an inbound message carries beside its payload reaches a record that asks for
+// it, across the plugin boundary too; a record that does not ask gets the value alone.
+func TestConnectorsPassMetadataToRecords(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind)
+		host.Configure(b, "out", func(r *host.Registrar[Temperature]) {
+			r.LinkTo("loopback://m/a").WithOption("property", "site=plant-b")
+		})
+		type withMeta struct {
+			Temperature
+			Site, ReplyTo string
+		}
+		host.Configure(b, "meta", func(r *host.Registrar[withMeta]) {
+			r.LinkFrom("loopback://m/+").WithMessageDeserializer(func(p []byte, m *sdk.Metadata) (withMeta, error) {
+				var v withMeta
+				err := json.Unmarshal(p, &v.Temperature)
+				v.Site, _ = m.Get("site")
+				if m != nil {
+					v.ReplyTo = m.ResponseTopic
+				}
+				return v, err
+			})
+		})
+		host.Configure(b, "plain", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://m/#") })
+		db, stop := startDB(t, b)
+		defer stop()
+		meta, _ := host.ConsumerOf[withMeta](db, "meta")
+		plain, _ := host.ConsumerOf[Temperature](db, "plain")
+		defer meta.Close()
+		defer plain.Close()
+		prod, _ := host.ProducerOf[Temperature](db, "out")
+		if err := prod.Produce(Temperature{Celsius: 7}); err != nil {
+			t.Fatal(err)
+		}
+		if v := recv(t, meta); v.Celsius != 7 || v.Site != "plant-b" || v.ReplyTo != "m/a" {
+			t.Fatalf("record with metadata got %+v", v)
+		}
+		if v := recv(t, plain); v.Celsius != 7 {
+			t.Fatalf("plain record got %+v", v)
+		}
+	})
 }

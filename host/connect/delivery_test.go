@@ -3,6 +3,8 @@ package connect
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -427,4 +430,152 @@ func TestDiskOutboxKeepsValuesAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A single_latest record's link sends its newest value after an outage: the values
+// set meanwhile are replaced, not queued, and each one not sent is counted as
+// dropped (at most the value already being sent when the outage began goes first).
+func TestNewestWinsAfterOutage(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		o := newOutage(t)
+		b := host.NewBuilder(kind, WithInstance(lbInstance(o, nil)))
+		host.Configure(b, "src", func(r *host.Registrar[int]) { r.SingleLatest(); r.LinkTo("lb://k") })
+		host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
+		db, stop := startDB(t, b)
+		dst, _ := host.ConsumerOf[int](db, "dst")
+		defer dst.Close()
+		prod, _ := host.ProducerOf[int](db, "src")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		o.start(t)
+		const n = 50
+		for i := 1; i <= n; i++ {
+			if err := prod.Produce(i); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+			time.Sleep(2 * time.Millisecond) // each value is read by the link before the next
+		}
+		eventually(t, 5*time.Second, "the link to retry", func() bool {
+			return linkStatus(t, db, "src", "lb://k").State == StateRetrying
+		})
+		o.end(t)
+		var got []int
+		for len(got) == 0 || got[len(got)-1] != n {
+			v, err := dst.Recv(ctx)
+			if err != nil {
+				t.Fatalf("after %v: %v", got, err)
+			}
+			got = append(got, v)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		l := linkStatus(t, db, "src", "lb://k")
+		t.Logf("arrived %v; delivered %d, dropped %d", got, l.Stats.Delivered, l.Stats.Dropped)
+		if len(got) > 2 {
+			t.Errorf("after the outage %d values arrived (%v), want the newest, after at most the one being sent", len(got), got)
+		}
+		if l.Stats.Delivered != uint64(len(got)) || l.Stats.Delivered+l.Stats.Dropped != n {
+			t.Errorf("delivered %d + dropped %d, want %d values accounted for, %d delivered", l.Stats.Delivered, l.Stats.Dropped, n, len(got))
+		}
+	})
+}
+
+// dead_letter = "KEY" sends a link's given-up values to that record instead of
+// aimdb.dead_letters, and a payload that is not UTF-8 is kept there in base64.
+func TestDeadLetterRecordOptionAndBinaryPayload(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind, WithInstance(lbInstance("", sdk.Config{"inject": "none", "fail_destination": "bad"})))
+		host.Configure(b, "dlq", func(r *host.Registrar[json.RawMessage]) { r.SPMCRing(64) })
+		host.Configure(b, "a", func(r *host.Registrar[[]byte]) {
+			r.LinkTo("lb://bad").WithCodec("raw").WithOption("dead_letter", "dlq")
+		})
+		db, stop := startDB(t, b)
+		defaultDLs := watchDeadLetters(t, db)
+		dlq, err := host.ConsumerOf[json.RawMessage](db, "dlq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dlq.Close()
+		p, _ := host.ProducerOf[[]byte](db, "a")
+		binary := []byte{0xff, 0xfe, 0x00, 0x01}
+		if err := p.Produce(binary); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		raw, err := dlq.Recv(ctx)
+		if err != nil {
+			t.Fatalf("no dead letter in record dlq: %v", err)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d["payload_encoding"] != "base64" || d["payload"] != base64.StdEncoding.EncodeToString(binary) || d["record"] != "a" || d["error_kind"] != "invalid destination" {
+			t.Errorf("dead letter %s, want the binary payload in base64", raw)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultDLs(); len(got) != 0 {
+			t.Errorf("aimdb.dead_letters got %v, want nothing (the link names dlq)", got)
+		}
+	})
+}
+
+// A disk outbox at outbox_max_bytes holds its record as an at-least-once link does:
+// the record refuses new values (buffer full) instead of losing any, and once the
+// destination is back every accepted value arrives, in order.
+func TestFullDiskOutboxBackPressures(t *testing.T) {
+	o := newOutage(t)
+	b := host.NewBuilder(WithConnector(loopback.NewBuilder()), WithDataDir(t.TempDir()), WithInstance(lbInstance(o, nil)))
+	host.Configure(b, "src", func(r *host.Registrar[int]) {
+		r.SPMCRing(8)
+		r.LinkTo("lb://k").WithOption("outbox", "disk").WithOption("outbox_max_bytes", "64")
+	})
+	host.Configure(b, "dst", func(r *host.Registrar[int]) { r.SPMCRing(4096); r.LinkFrom("lb://k") })
+	o.start(t)
+	db, stop := startDB(t, b)
+	dst, _ := host.ConsumerOf[int](db, "dst")
+	defer dst.Close()
+	p, _ := host.ProducerOf[int](db, "src")
+	// Produce until the record has refused for a whole second: the outbox is full.
+	accepted := 0
+	var refusedSince time.Time
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		err := p.Produce(accepted + 1)
+		switch {
+		case err == nil:
+			accepted++
+			refusedSince = time.Time{}
+		case !errors.Is(err, host.ErrBufferFull):
+			t.Fatal(err)
+		case refusedSince.IsZero():
+			refusedSince = time.Now()
+		}
+		if !refusedSince.IsZero() && time.Since(refusedSince) > time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record still accepts after %d values into a 64-byte outbox", accepted)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	l := linkStatus(t, db, "src", "lb://k")
+	t.Logf("accepted %d values, then buffer full; outbox %d values, %d bytes; state %s", accepted, l.OutboxMessages, l.OutboxBytes, l.State)
+	if l.OutboxBytes > 64 || l.OutboxMessages == 0 || accepted > l.OutboxMessages+8 || l.State != StateBlocked {
+		t.Errorf("outbox %d bytes (max 64), %d messages for %d accepted values and a ring of 8", l.OutboxBytes, l.OutboxMessages, accepted)
+	}
+	o.end(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := receiveSeq(t, ctx, dst, accepted)
+	t.Logf("after the outage: %s", got)
+	if got.lost != 0 || got.outOfOrder != 0 {
+		t.Errorf("want every accepted value, in order: %s", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -24,6 +24,7 @@ type inboundLink struct {
 	info host.LinkInfo
 	inst string
 	ctx  context.Context // ends when the service stops
+	gate *durableGate    // the record's disk outboxes, or nil: acknowledge once they have the value
 
 	mu      sync.Mutex
 	held    []heldMsg // waiting for room, oldest first
@@ -34,20 +35,25 @@ type inboundLink struct {
 type heldMsg struct {
 	payload []byte
 	size    int
+	meta    *sdk.Metadata
 	settle  func(error)
 }
 
 // deliver takes one message; done == false means settle runs later.
-func (il *inboundLink) deliver(payload []byte, size int, settle func(error)) (err error, done bool) {
+func (il *inboundLink) deliver(payload []byte, size int, meta *sdk.Metadata, settle func(error)) (err error, done bool) {
 	il.mu.Lock()
 	defer il.mu.Unlock()
 	if len(il.held) == 0 {
-		err, full := il.try(payload, size)
+		err, full := il.try(payload, size, meta)
 		if !full {
+			if err == nil && il.gate != nil {
+				il.gate.add(il.ctx, settle)
+				return nil, false
+			}
 			return err, true
 		}
 	}
-	il.held = append(il.held, heldMsg{payload: payload, size: size, settle: settle})
+	il.held = append(il.held, heldMsg{payload: payload, size: size, meta: meta, settle: settle})
 	if !il.waiting {
 		il.waiting = true
 		go il.wait()
@@ -56,12 +62,12 @@ func (il *inboundLink) deliver(payload []byte, size int, settle func(error)) (er
 }
 
 // try delivers a message once; full reports that the record refused it for now.
-func (il *inboundLink) try(payload []byte, size int) (err error, full bool) {
+func (il *inboundLink) try(payload []byte, size int, meta *sdk.Metadata) (err error, full bool) {
 	if size > len(payload) {
 		cause := sdk.Errorf(sdk.KindMessageTooLarge, "inbound message of %d bytes exceeds the plugin boundary's limit of %d bytes", size, pluginwire.MaxPayloadBytes)
 		return il.deadLetter(payload, size, cause), false
 	}
-	err = il.db.DeliverLink(il.info.ID, payload)
+	err = il.db.DeliverLinkMessage(il.info.ID, payload, meta)
 	switch sdk.KindOf(err) {
 	case sdk.KindBufferFull:
 		return err, true
@@ -99,14 +105,18 @@ func (il *inboundLink) wait() {
 			return
 		}
 		m := il.held[0]
-		err, full := il.try(m.payload, m.size)
+		err, full := il.try(m.payload, m.size, m.meta)
 		if !full {
 			il.held[0] = heldMsg{}
 			il.held = il.held[1:]
 		}
 		il.mu.Unlock()
 		if !full {
-			m.settle(err)
+			if err == nil && il.gate != nil {
+				il.gate.add(il.ctx, m.settle)
+			} else {
+				m.settle(err)
+			}
 			continue
 		}
 		select {

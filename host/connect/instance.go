@@ -48,17 +48,17 @@ func (s *Service) startInstance(ctx context.Context, p *instancePlan) (*running,
 		}
 		return s.db.LatestLink(id)
 	}
-	deliver := func(route uint32, payload []byte, size int, settle func(error)) (error, bool) {
+	deliver := func(route uint32, payload []byte, size int, meta *sdk.Metadata, settle func(error)) (error, bool) {
 		il := s.inbound[int(route)]
 		if il == nil {
 			return sdk.Errorf(sdk.KindNoRoute, "connector instance %q has no link_from with id %d", p.decl.Name, route), true
 		}
-		return il.deliver(payload, size, settle)
+		return il.deliver(payload, size, meta, settle)
 	}
 	if p.proc != nil {
 		spec := plugin.InstanceSpec{Name: p.decl.Name, Scheme: p.decl.Plugin, URL: p.decl.URL, Options: p.connOpts,
 			Deliver: func(m plugin.Inbound, settle func(error)) (error, bool) {
-				return deliver(m.Route, m.Payload, m.Size, settle)
+				return deliver(m.Route, m.Payload, m.Size, m.Metadata, settle)
 			},
 			Latest: latest}
 		for _, l := range p.links {
@@ -87,7 +87,7 @@ func (s *Service) startInstance(ctx context.Context, p *instancePlan) (*running,
 		Name: p.decl.Name, URL: u, Options: p.connOpts, Routes: routes, Outbound: outbound,
 		Logger: s.log.Named("connector").With("instance", p.decl.Name),
 		Sink: run.SinkFunc(func(m run.Message, ack func(error)) {
-			if err, done := deliver(m.RouteID, m.Payload, len(m.Payload), ack); done {
+			if err, done := deliver(m.RouteID, m.Payload, len(m.Payload), m.Metadata, ack); done {
 				ack(err)
 			}
 		}),

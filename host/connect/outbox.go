@@ -60,7 +60,8 @@ func openOutboxes(dataDir string, plans []*instancePlan, log hclog.Logger) (*out
 }
 
 // source opens link l's outbox and starts the goroutine that fills it from rd.
-func (o *outboxes) source(ctx context.Context, db *host.DB, inst string, l host.LinkInfo, rd *host.LinkReader, pol linkPolicy, wg *sync.WaitGroup) (source, error) {
+// The record's durable gate learns what the filler stored.
+func (o *outboxes) source(ctx context.Context, db *host.DB, inst string, l host.LinkInfo, rd *host.LinkReader, pol linkPolicy, gate *durableGate, wg *sync.WaitGroup) (source, error) {
 	ob, err := o.dir.Open(outboxName(l), outbox.Options{MaxBytes: pol.outboxMaxBytes})
 	if err != nil {
 		return nil, err
@@ -76,6 +77,9 @@ func (o *outboxes) source(ctx context.Context, db *host.DB, inst string, l host.
 	o.open = append(o.open, ob)
 	o.mu.Unlock()
 	s := &outboxSource{ob: ob, rd: rd, filled: make(chan struct{}), log: o.log, link: l, db: db, inst: inst}
+	if gate != nil {
+		s.counts = gate.register(rd.Backlog)
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -119,6 +123,7 @@ type outboxSource struct {
 	link   host.LinkInfo
 	filled chan struct{} // closed when the record is drained for good
 	isFull atomic.Bool   // the filler waits: the outbox is at outbox_max_bytes
+	counts *filling      // what the filler took and stored, for inbound acknowledgements; nil without a gate
 	wake   atomic.Pointer[func()]
 
 	// Owned by the pump's goroutine (next, tryNext) and its release calls.
@@ -135,14 +140,15 @@ func (s *outboxSource) fill(ctx context.Context) {
 	for {
 		v, err := s.rd.Next(ctx)
 		read := 0
+		took := uint64(0) // values the reader moved past, missed ones included
 		switch {
 		case errors.Is(err, host.ErrClosed):
 			close(s.filled)
 			return
 		case err == nil:
-			batch, read = append(batch[:0], v), 1
+			batch, read, took = append(batch[:0], v), 1, 1
 		case isEncodeOrLag(err):
-			batch, read = batch[:0], 1
+			batch, read, took = batch[:0], 1, passed(err)
 		default:
 			return // ctx ended
 		}
@@ -155,17 +161,34 @@ func (s *outboxSource) fill(ctx context.Context) {
 			if err != nil {
 				if isEncodeOrLag(err) {
 					read++
+					took += passed(err)
 					continue
 				}
 				break
 			}
-			batch, read, size = append(batch, v), read+1, size+len(v)
+			batch, read, took, size = append(batch, v), read+1, took+1, size+len(v)
+		}
+		if s.counts != nil {
+			s.counts.taken.Add(took)
 		}
 		if !s.append(ctx, batch) {
 			return
 		}
+		if s.counts != nil {
+			s.counts.store(took)
+		}
 		s.rd.Release(read) // values dead-lettered (by the host or here) count too
 	}
+}
+
+// passed is how far a read error moved the reader: the values a lag skipped, or the
+// one value that did not encode.
+func passed(err error) uint64 {
+	var lag *host.LagError
+	if errors.As(err, &lag) {
+		return lag.Missed
+	}
+	return 1
 }
 
 func isEncodeOrLag(err error) bool {

@@ -88,6 +88,10 @@ type pump struct {
 	pol  linkPolicy
 	src  source
 	tr   transport
+	// newestWins: the record keeps only its newest value (single_latest, mailbox) and
+	// the link reads it directly, so a value read supersedes the older ones the pump
+	// holds and has not sent; they are counted as dropped.
+	newestWins bool
 
 	dlWake chan struct{} // wakes the dead-letter goroutine
 	idle   chan struct{} // signalled whenever the pump may have become idle
@@ -144,6 +148,9 @@ func (p *pump) pull() {
 		var lag *host.LagError
 		switch {
 		case err == nil:
+			if p.newestWins {
+				p.supersede()
+			}
 			p.items = append(p.items, &item{payload: v, readAt: now})
 			p.bytes += len(v)
 		case errors.As(err, &enc):
@@ -162,6 +169,23 @@ func (p *pump) pull() {
 			p.svc.log.Error("reading a link's values failed", "record", p.info.Record, "link", p.info.URL.String(), "error", err)
 			return
 		}
+	}
+}
+
+// supersede drops the values the pump holds and has not sent (none in flight, none
+// confirmed), counted and logged as dropped: a newer value replaces them. p.mu is held.
+func (p *pump) supersede() {
+	n := 0
+	for _, it := range p.items[p.sendFrom:] {
+		if !it.done && !it.dlPending {
+			it.done = true
+			n++
+		}
+	}
+	if n > 0 {
+		p.db.CountLink(p.info.ID, host.LinkDropped, uint64(n))
+		p.svc.rate.warn(p.info.ID, "dropped", "values replaced by a newer one before they were sent (newest wins)",
+			"record", p.info.Record, "link", p.info.URL.String(), "dropped", n)
 	}
 }
 

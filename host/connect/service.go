@@ -49,6 +49,7 @@ type Service struct {
 	inbound map[int]*inboundLink // read without the lock once Start set it
 
 	inboundList []*inboundLink             // the same, in link order, for status
+	gates       map[string]*durableGate    // per record with a link_from and a disk outbox; set by Start
 	status      map[string]*connectorState // by instance name
 }
 
@@ -365,10 +366,11 @@ func (s *Service) Start(_ context.Context, db *host.DB) error {
 		cancel()
 		return err
 	}
+	s.gates = durableGates(s.plans)
 	for _, p := range s.plans {
 		for _, l := range p.links {
 			if l.Direction == sdk.Inbound {
-				il := &inboundLink{svc: s, db: db, info: l, inst: p.decl.Name, ctx: s.runCtx}
+				il := &inboundLink{svc: s, db: db, info: l, inst: p.decl.Name, ctx: s.runCtx, gate: s.gates[l.Record]}
 				inbound[l.ID] = il
 				list = append(list, il)
 			}
@@ -419,7 +421,7 @@ func (s *Service) startPump(db *host.DB, r *running, l host.LinkInfo) error {
 	pol := r.plan.policies[l.ID]
 	var src source = ringSource{rd}
 	if pol.outbox == OutboxDisk {
-		if src, err = s.outboxes.source(s.runCtx, db, r.plan.decl.Name, l, rd, pol, &s.workers); err != nil {
+		if src, err = s.outboxes.source(s.runCtx, db, r.plan.decl.Name, l, rd, pol, s.gates[l.Record], &s.workers); err != nil {
 			rd.Close()
 			return fmt.Errorf("link %s of record %q: %w", l.URL, l.Record, err)
 		}
@@ -431,6 +433,9 @@ func (s *Service) startPump(db *host.DB, r *running, l host.LinkInfo) error {
 		tr = newLocalTransport(r.local)
 	}
 	p := newPump(s, db, l, r.plan.decl.Name, pol, src, tr)
+	if info, ok := db.Record(l.Record); ok && pol.outbox != OutboxDisk {
+		p.newestWins = info.Buffer != "spmc_ring"
+	}
 	if lt, ok := tr.(*localTransport); ok {
 		s.workers.Add(1)
 		go lt.work(s.runCtx, p, &s.workers)

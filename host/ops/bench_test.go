@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"io"
 	"net/http"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -67,7 +66,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 			}
 			req.Header.Set("Accept-Encoding", enc)
 			size := 0
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
@@ -81,16 +80,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 				size = int(n)
 			}
 			b.ReportMetric(float64(size), "bytes")
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 		})
 	}
-}
-
-// cpuTime is the user plus system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

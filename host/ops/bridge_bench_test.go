@@ -3,10 +3,9 @@ package ops
 import (
 	"context"
 	"fmt"
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +117,7 @@ record "bench.t" {
 	}
 	payload := []byte(strings.Repeat("x", 64))
 	b.SetBytes(int64(len(payload)))
-	cpu0 := cpuTime() + procCPU(pid)
+	cpu0 := cputime.Self() + cputime.Process(pid)
 	start := time.Now()
 	b.ResetTimer()
 	const window = 1000
@@ -145,24 +144,7 @@ record "bench.t" {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := cpuTime() + procCPU(pid) - cpu0
+	cpu := cputime.Self() + cputime.Process(pid) - cpu0
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
-}
-
-// procCPU is the user plus system CPU time of process pid, from /proc (0 elsewhere).
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil || pid == 0 {
-		return 0
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // The comparative benchmark of the stores: the one that ships (bolt-shared) and those
-// in altstore_test.go, side by side in one run. See BENCHMARKS.md.
+// in altstore_test.go, side by side in one run. Figures in docs/benchmarks.md ("Disk outbox").
 //
 //	nice -n -5 go test -run '^$' -bench . -benchtime 2s ./host/outbox/
 

@@ -21,7 +21,7 @@
 // Appends of different links that arrive while a commit is under way are committed
 // together in the next transaction, with one fsync (group commit); a link appending
 // alone waits for nobody. One shared file rather than a file per link was chosen by
-// the comparative benchmark in bench_test.go (figures in BENCHMARKS.md).
+// the comparative benchmark in bench_test.go (figures in docs/benchmarks.md, "Disk outbox").
 //
 // # Durability
 //

@@ -7,7 +7,8 @@ import (
 )
 
 // CheckInbound reports whether an inbound batch's columns agree: one instance id, one
-// route id and one size per message, and sizes that add up to the data. A receiver
+// route id and one size per message, sizes that add up to the data, and metadata for
+// messages of the batch in index order. A receiver
 // refuses every message of a batch that fails it.
 func CheckInbound(b *pb.InboundBatch) error {
 	n := len(b.Sizes)
@@ -20,6 +21,11 @@ func CheckInbound(b *pb.InboundBatch) error {
 	}
 	if total != uint64(len(b.Data)) {
 		return fmt.Errorf("malformed inbound batch %d: sizes add up to %d bytes, data holds %d", b.BatchId, total, len(b.Data))
+	}
+	for i, m := range b.Metadata {
+		if m.Index >= uint32(n) || i > 0 && m.Index <= b.Metadata[i-1].Index {
+			return fmt.Errorf("malformed inbound batch %d: metadata for message %d of %d out of order or range", b.BatchId, m.Index, n)
+		}
 	}
 	return nil
 }

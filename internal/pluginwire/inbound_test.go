@@ -28,6 +28,10 @@ func TestCheckInbound(t *testing.T) {
 			"malformed inbound batch 6: sizes add up to 0 bytes, data holds 2"},
 		{"size overflow", &pb.InboundBatch{BatchId: 7, InstanceIds: []uint64{1, 1}, RouteIds: []uint32{1, 1}, Sizes: []uint32{1 << 31, 1 << 31}, Data: nil},
 			"malformed inbound batch 7: sizes add up to 4294967296 bytes, data holds 0"},
+		{"metadata beyond the batch", &pb.InboundBatch{BatchId: 8, InstanceIds: []uint64{1}, RouteIds: []uint32{1}, Sizes: []uint32{0}, Metadata: []*pb.Metadata{{Index: 1}}},
+			"malformed inbound batch 8: metadata for message 1 of 1 out of order or range"},
+		{"metadata twice", &pb.InboundBatch{BatchId: 9, InstanceIds: []uint64{1, 1}, RouteIds: []uint32{1, 1}, Sizes: []uint32{0, 0}, Metadata: []*pb.Metadata{{Index: 1}, {Index: 1}}},
+			"malformed inbound batch 9: metadata for message 1 of 2 out of order or range"},
 	} {
 		err := CheckInbound(tc.b)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

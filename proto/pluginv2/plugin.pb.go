@@ -1485,7 +1485,11 @@ type InboundBatch struct {
 	Sizes       []uint32               `protobuf:"varint,6,rep,packed,name=sizes,proto3" json:"sizes,omitempty"`
 	// oversized lists messages whose payload exceeded the boundary's limit: the batch
 	// carries only a prefix, for the dead letter the host writes before refusing it.
-	Oversized     []*Oversized `protobuf:"bytes,7,rep,name=oversized,proto3" json:"oversized,omitempty"`
+	Oversized []*Oversized `protobuf:"bytes,7,rep,name=oversized,proto3" json:"oversized,omitempty"`
+	// metadata lists what messages carried beside their payload (MQTT 5 properties),
+	// only for the messages that carried any, in index order. Added in protocol 2 as an
+	// optional field: a host that does not read it sees the payloads as before.
+	Metadata      []*Metadata `protobuf:"bytes,8,rep,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1562,6 +1566,145 @@ func (x *InboundBatch) GetOversized() []*Oversized {
 	return nil
 }
 
+func (x *InboundBatch) GetMetadata() []*Metadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// Metadata is what message index of an inbound batch carried beside its payload
+// (sdk.Metadata).
+type Metadata struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Index           uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Properties      []*Property            `protobuf:"bytes,2,rep,name=properties,proto3" json:"properties,omitempty"`
+	ContentType     string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ResponseTopic   string                 `protobuf:"bytes,4,opt,name=response_topic,json=responseTopic,proto3" json:"response_topic,omitempty"`
+	CorrelationData []byte                 `protobuf:"bytes,5,opt,name=correlation_data,json=correlationData,proto3" json:"correlation_data,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Metadata) Reset() {
+	*x = Metadata{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metadata) ProtoMessage() {}
+
+func (x *Metadata) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
+func (*Metadata) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Metadata) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Metadata) GetProperties() []*Property {
+	if x != nil {
+		return x.Properties
+	}
+	return nil
+}
+
+func (x *Metadata) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Metadata) GetResponseTopic() string {
+	if x != nil {
+		return x.ResponseTopic
+	}
+	return ""
+}
+
+func (x *Metadata) GetCorrelationData() []byte {
+	if x != nil {
+		return x.CorrelationData
+	}
+	return nil
+}
+
+// Property is one name/value pair of a message's metadata; a name may repeat. The
+// value is bytes so that a value which is not valid UTF-8 still crosses.
+type Property struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Property) Reset() {
+	*x = Property{}
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Property) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Property) ProtoMessage() {}
+
+func (x *Property) ProtoReflect() protoreflect.Message {
+	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Property.ProtoReflect.Descriptor instead.
+func (*Property) Descriptor() ([]byte, []int) {
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Property) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Property) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // Oversized marks message index of a batch as a prefix of a payload of size bytes.
 type Oversized struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1573,7 +1716,7 @@ type Oversized struct {
 
 func (x *Oversized) Reset() {
 	*x = Oversized{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1728,7 @@ func (x *Oversized) String() string {
 func (*Oversized) ProtoMessage() {}
 
 func (x *Oversized) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[25]
+	mi := &file_pluginv2_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1741,7 @@ func (x *Oversized) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Oversized.ProtoReflect.Descriptor instead.
 func (*Oversized) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{25}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Oversized) GetIndex() uint32 {
@@ -1631,7 +1774,7 @@ type InboundAck struct {
 
 func (x *InboundAck) Reset() {
 	*x = InboundAck{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1786,7 @@ func (x *InboundAck) String() string {
 func (*InboundAck) ProtoMessage() {}
 
 func (x *InboundAck) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[26]
+	mi := &file_pluginv2_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1799,7 @@ func (x *InboundAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundAck.ProtoReflect.Descriptor instead.
 func (*InboundAck) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{26}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InboundAck) GetBatchId() uint64 {
@@ -1701,7 +1844,7 @@ type LatestRequest struct {
 
 func (x *LatestRequest) Reset() {
 	*x = LatestRequest{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1856,7 @@ func (x *LatestRequest) String() string {
 func (*LatestRequest) ProtoMessage() {}
 
 func (x *LatestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[27]
+	mi := &file_pluginv2_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1869,7 @@ func (x *LatestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestRequest.ProtoReflect.Descriptor instead.
 func (*LatestRequest) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{27}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LatestRequest) GetId() uint64 {
@@ -1761,7 +1904,7 @@ type LatestResponse struct {
 
 func (x *LatestResponse) Reset() {
 	*x = LatestResponse{}
-	mi := &file_pluginv2_plugin_proto_msgTypes[28]
+	mi := &file_pluginv2_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1916,7 @@ func (x *LatestResponse) String() string {
 func (*LatestResponse) ProtoMessage() {}
 
 func (x *LatestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pluginv2_plugin_proto_msgTypes[28]
+	mi := &file_pluginv2_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1929,7 @@ func (x *LatestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatestResponse.ProtoReflect.Descriptor instead.
 func (*LatestResponse) Descriptor() ([]byte, []int) {
-	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{28}
+	return file_pluginv2_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LatestResponse) GetId() uint64 {
@@ -1923,14 +2066,26 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"^\n" +
 	"\vBatchResult\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x124\n" +
-	"\bfailures\x18\x02 \x03(\v2\x18.aimdb.plugin.v2.FailureR\bfailures\"\xd3\x01\n" +
+	"\bfailures\x18\x02 \x03(\v2\x18.aimdb.plugin.v2.FailureR\bfailures\"\x8a\x02\n" +
 	"\fInboundBatch\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12!\n" +
 	"\finstance_ids\x18\x02 \x03(\x04R\vinstanceIds\x12\x1b\n" +
 	"\troute_ids\x18\x03 \x03(\rR\brouteIds\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
 	"\x05sizes\x18\x06 \x03(\rR\x05sizes\x128\n" +
-	"\toversized\x18\a \x03(\v2\x1a.aimdb.plugin.v2.OversizedR\toversizedJ\x04\b\x04\x10\x05\"5\n" +
+	"\toversized\x18\a \x03(\v2\x1a.aimdb.plugin.v2.OversizedR\toversized\x125\n" +
+	"\bmetadata\x18\b \x03(\v2\x19.aimdb.plugin.v2.MetadataR\bmetadataJ\x04\b\x04\x10\x05\"\xd0\x01\n" +
+	"\bMetadata\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x129\n" +
+	"\n" +
+	"properties\x18\x02 \x03(\v2\x19.aimdb.plugin.v2.PropertyR\n" +
+	"properties\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12%\n" +
+	"\x0eresponse_topic\x18\x04 \x01(\tR\rresponseTopic\x12)\n" +
+	"\x10correlation_data\x18\x05 \x01(\fR\x0fcorrelationData\"4\n" +
+	"\bProperty\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"5\n" +
 	"\tOversized\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\"\x8b\x01\n" +
@@ -1970,7 +2125,7 @@ func file_pluginv2_plugin_proto_rawDescGZIP() []byte {
 	return file_pluginv2_plugin_proto_rawDescData
 }
 
-var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_pluginv2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_pluginv2_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),        // 0: aimdb.plugin.v2.DescribeRequest
 	(*OptionDoc)(nil),              // 1: aimdb.plugin.v2.OptionDoc
@@ -1997,58 +2152,62 @@ var file_pluginv2_plugin_proto_goTypes = []any{
 	(*Failure)(nil),                // 22: aimdb.plugin.v2.Failure
 	(*BatchResult)(nil),            // 23: aimdb.plugin.v2.BatchResult
 	(*InboundBatch)(nil),           // 24: aimdb.plugin.v2.InboundBatch
-	(*Oversized)(nil),              // 25: aimdb.plugin.v2.Oversized
-	(*InboundAck)(nil),             // 26: aimdb.plugin.v2.InboundAck
-	(*LatestRequest)(nil),          // 27: aimdb.plugin.v2.LatestRequest
-	(*LatestResponse)(nil),         // 28: aimdb.plugin.v2.LatestResponse
-	nil,                            // 29: aimdb.plugin.v2.Link.OptionsEntry
-	nil,                            // 30: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
-	nil,                            // 31: aimdb.plugin.v2.BuildRequest.OptionsEntry
+	(*Metadata)(nil),               // 25: aimdb.plugin.v2.Metadata
+	(*Property)(nil),               // 26: aimdb.plugin.v2.Property
+	(*Oversized)(nil),              // 27: aimdb.plugin.v2.Oversized
+	(*InboundAck)(nil),             // 28: aimdb.plugin.v2.InboundAck
+	(*LatestRequest)(nil),          // 29: aimdb.plugin.v2.LatestRequest
+	(*LatestResponse)(nil),         // 30: aimdb.plugin.v2.LatestResponse
+	nil,                            // 31: aimdb.plugin.v2.Link.OptionsEntry
+	nil,                            // 32: aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	nil,                            // 33: aimdb.plugin.v2.BuildRequest.OptionsEntry
 }
 var file_pluginv2_plugin_proto_depIdxs = []int32{
 	1,  // 0: aimdb.plugin.v2.Kind.options:type_name -> aimdb.plugin.v2.OptionDoc
 	2,  // 1: aimdb.plugin.v2.DescribeResponse.kinds:type_name -> aimdb.plugin.v2.Kind
 	3,  // 2: aimdb.plugin.v2.DescribeResponse.limits:type_name -> aimdb.plugin.v2.Limits
-	29, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
-	30, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
+	31, // 3: aimdb.plugin.v2.Link.options:type_name -> aimdb.plugin.v2.Link.OptionsEntry
+	32, // 4: aimdb.plugin.v2.ValidateConfigRequest.options:type_name -> aimdb.plugin.v2.ValidateConfigRequest.OptionsEntry
 	6,  // 5: aimdb.plugin.v2.ValidateConfigRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 6: aimdb.plugin.v2.ValidateConfigResponse.error:type_name -> aimdb.plugin.v2.Error
 	9,  // 7: aimdb.plugin.v2.ValidateConfigResponse.findings:type_name -> aimdb.plugin.v2.Finding
 	5,  // 8: aimdb.plugin.v2.Finding.error:type_name -> aimdb.plugin.v2.Error
-	31, // 9: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
+	33, // 9: aimdb.plugin.v2.BuildRequest.options:type_name -> aimdb.plugin.v2.BuildRequest.OptionsEntry
 	6,  // 10: aimdb.plugin.v2.BuildRequest.links:type_name -> aimdb.plugin.v2.Link
 	5,  // 11: aimdb.plugin.v2.HealthResponse.error:type_name -> aimdb.plugin.v2.Error
 	14, // 12: aimdb.plugin.v2.HealthResponse.metrics:type_name -> aimdb.plugin.v2.Metric
 	21, // 13: aimdb.plugin.v2.HostFrame.publish:type_name -> aimdb.plugin.v2.PublishBatch
-	26, // 14: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
-	28, // 15: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
+	28, // 14: aimdb.plugin.v2.HostFrame.acks:type_name -> aimdb.plugin.v2.InboundAck
+	30, // 15: aimdb.plugin.v2.HostFrame.latest:type_name -> aimdb.plugin.v2.LatestResponse
 	23, // 16: aimdb.plugin.v2.PluginFrame.results:type_name -> aimdb.plugin.v2.BatchResult
 	24, // 17: aimdb.plugin.v2.PluginFrame.inbound:type_name -> aimdb.plugin.v2.InboundBatch
-	27, // 18: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
+	29, // 18: aimdb.plugin.v2.PluginFrame.latest:type_name -> aimdb.plugin.v2.LatestRequest
 	5,  // 19: aimdb.plugin.v2.Failure.error:type_name -> aimdb.plugin.v2.Error
 	22, // 20: aimdb.plugin.v2.BatchResult.failures:type_name -> aimdb.plugin.v2.Failure
-	25, // 21: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
-	22, // 22: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
-	5,  // 23: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
-	0,  // 24: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
-	7,  // 25: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
-	10, // 26: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
-	12, // 27: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
-	15, // 28: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
-	17, // 29: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
-	19, // 30: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
-	4,  // 31: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
-	8,  // 32: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
-	11, // 33: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
-	13, // 34: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
-	16, // 35: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
-	18, // 36: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
-	20, // 37: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	27, // 21: aimdb.plugin.v2.InboundBatch.oversized:type_name -> aimdb.plugin.v2.Oversized
+	25, // 22: aimdb.plugin.v2.InboundBatch.metadata:type_name -> aimdb.plugin.v2.Metadata
+	26, // 23: aimdb.plugin.v2.Metadata.properties:type_name -> aimdb.plugin.v2.Property
+	22, // 24: aimdb.plugin.v2.InboundAck.failures:type_name -> aimdb.plugin.v2.Failure
+	5,  // 25: aimdb.plugin.v2.LatestResponse.error:type_name -> aimdb.plugin.v2.Error
+	0,  // 26: aimdb.plugin.v2.Connector.Describe:input_type -> aimdb.plugin.v2.DescribeRequest
+	7,  // 27: aimdb.plugin.v2.Connector.ValidateConfig:input_type -> aimdb.plugin.v2.ValidateConfigRequest
+	10, // 28: aimdb.plugin.v2.Connector.Build:input_type -> aimdb.plugin.v2.BuildRequest
+	12, // 29: aimdb.plugin.v2.Connector.Health:input_type -> aimdb.plugin.v2.HealthRequest
+	15, // 30: aimdb.plugin.v2.Connector.CloseInstance:input_type -> aimdb.plugin.v2.CloseInstanceRequest
+	17, // 31: aimdb.plugin.v2.Connector.Shutdown:input_type -> aimdb.plugin.v2.ShutdownRequest
+	19, // 32: aimdb.plugin.v2.Connector.Data:input_type -> aimdb.plugin.v2.HostFrame
+	4,  // 33: aimdb.plugin.v2.Connector.Describe:output_type -> aimdb.plugin.v2.DescribeResponse
+	8,  // 34: aimdb.plugin.v2.Connector.ValidateConfig:output_type -> aimdb.plugin.v2.ValidateConfigResponse
+	11, // 35: aimdb.plugin.v2.Connector.Build:output_type -> aimdb.plugin.v2.BuildResponse
+	13, // 36: aimdb.plugin.v2.Connector.Health:output_type -> aimdb.plugin.v2.HealthResponse
+	16, // 37: aimdb.plugin.v2.Connector.CloseInstance:output_type -> aimdb.plugin.v2.CloseInstanceResponse
+	18, // 38: aimdb.plugin.v2.Connector.Shutdown:output_type -> aimdb.plugin.v2.ShutdownResponse
+	20, // 39: aimdb.plugin.v2.Connector.Data:output_type -> aimdb.plugin.v2.PluginFrame
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_pluginv2_plugin_proto_init() }
@@ -2062,7 +2221,7 @@ func file_pluginv2_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pluginv2_plugin_proto_rawDesc), len(file_pluginv2_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

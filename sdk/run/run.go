@@ -25,6 +25,9 @@ type Message struct {
 	RouteID uint32
 	Topic   string
 	Payload []byte
+	// Metadata is what the message carried beside its payload (MQTT 5 properties),
+	// or nil.
+	Metadata *sdk.Metadata
 }
 
 // Sink takes an instance's inbound messages for the host. Deliver must not block for
@@ -114,7 +117,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 		Host:     cfg.Host,
 		Secrets:  red,
 	}
-	hook.Prepare.(func(*sdk.BuildContext, *life.Group, hook.Deliver))(b, group, deliverTo(cfg.Sink))
+	hook.Prepare.(func(*sdk.BuildContext, *life.Group, deliverFunc))(b, group, deliverTo(cfg.Sink))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: build panicked: %v\n%s", cfg.Name, r, debug.Stack())
@@ -144,12 +147,15 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 // NewRouter returns a router over routes that hands matching messages to sink: what
 // BuildContext.Router is, for testing a connector's inbound side without Start.
 func NewRouter(routes []sdk.Route, sink Sink) *sdk.Router {
-	return hook.NewRouter.(func([]sdk.Route, hook.Deliver) *sdk.Router)(routes, deliverTo(sink))
+	return hook.NewRouter.(func([]sdk.Route, deliverFunc) *sdk.Router)(routes, deliverTo(sink))
 }
 
-func deliverTo(sink Sink) hook.Deliver {
-	return func(route uint32, topic string, payload []byte, ack func(error)) {
-		sink.Deliver(Message{RouteID: route, Topic: topic, Payload: payload}, ack)
+// deliverFunc is how package sdk's router hands a message to the runner.
+type deliverFunc = func(route uint32, topic string, payload []byte, meta *sdk.Metadata, ack func(error))
+
+func deliverTo(sink Sink) deliverFunc {
+	return func(route uint32, topic string, payload []byte, meta *sdk.Metadata, ack func(error)) {
+		sink.Deliver(Message{RouteID: route, Topic: topic, Payload: payload, Metadata: meta}, ack)
 	}
 }
 

@@ -27,7 +27,8 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 	p.deliver(7, run.Message{RouteID: 1, Payload: payload}, ack)
 	copy(payload, "XXX") // the pipe copied it: the connector may reuse its buffer
 	p.deliver(7, run.Message{RouteID: 2, Payload: []byte("")}, ack)
-	p.deliver(9, run.Message{RouteID: 3, Payload: []byte("three")}, ack)
+	meta := &sdk.Metadata{Properties: []sdk.Property{{Name: "k", Value: "v"}}, ResponseTopic: "r"}
+	p.deliver(9, run.Message{RouteID: 3, Payload: []byte("three"), Metadata: meta}, ack)
 	b, c := p.take()
 	if b == nil {
 		t.Fatal("no batch")
@@ -41,14 +42,17 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 	if b.InstanceIds[0] != 7 || b.InstanceIds[2] != 9 || b.RouteIds[0] != 1 || b.RouteIds[1] != 2 || b.RouteIds[2] != 3 {
 		t.Fatalf("instance ids %v route ids %v", b.InstanceIds, b.RouteIds)
 	}
+	if len(b.Metadata) != 1 || b.Metadata[0].Index != 2 || b.Metadata[0].ResponseTopic != "r" || string(b.Metadata[0].Properties[0].Value) != "v" {
+		t.Fatalf("metadata %v, want the third message's only", b.Metadata)
+	}
 	if nb, _ := p.take(); nb != nil {
 		t.Fatal("second batch from one chunk")
 	}
 	p.recycle(c)
 	p.deliver(1, run.Message{RouteID: 4, Payload: []byte("x")}, ack)
 	b, _ = p.take()
-	if string(b.Data) != "x" || len(b.Sizes) != 1 || len(b.RouteIds) != 1 || b.RouteIds[0] != 4 {
-		t.Fatalf("recycled chunk kept old messages: data %q routes %v", b.Data, b.RouteIds)
+	if string(b.Data) != "x" || len(b.Sizes) != 1 || len(b.RouteIds) != 1 || b.RouteIds[0] != 4 || len(b.Metadata) != 0 {
+		t.Fatalf("recycled chunk kept old messages: data %q routes %v metadata %v", b.Data, b.RouteIds, b.Metadata)
 	}
 }
 

@@ -30,6 +30,7 @@ type inboundChunk struct {
 	data      []byte
 	acks      []func(error)
 	oversized []*pb.Oversized
+	metadata  []*pb.Metadata
 
 	unsettled int  // acks not yet run, once the batch is sent
 	sent      bool // gRPC is done with the columns
@@ -62,7 +63,7 @@ func (p *inboundPipe) recycle(c *inboundChunk) {
 	}
 	clear(c.acks) // drop the connector's closures
 	c.ids, c.routes, c.sizes, c.data, c.acks = c.ids[:0], c.routes[:0], c.sizes[:0], c.data[:0], c.acks[:0]
-	c.oversized, c.unsettled, c.sent = nil, 0, false
+	c.oversized, c.metadata, c.unsettled, c.sent = nil, nil, 0, false
 	p.spare.Put(c)
 }
 
@@ -78,7 +79,8 @@ func newInboundChunk(size int) *inboundChunk {
 }
 
 // deliver queues one message; ack runs when the host took or refused it. The
-// payload is copied, so the caller may reuse it once deliver returns. A payload larger
+// payload is copied (its metadata converted), so the caller may reuse it once deliver
+// returns. A payload larger
 // than the boundary carries travels as a prefix marked oversized: the host
 // dead-letters it and refuses it for good, so the connector acknowledges it upstream
 // and it cannot block the messages behind it.
@@ -102,6 +104,9 @@ func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
 	}
 	if size != len(payload) {
 		c.oversized = append(c.oversized, &pb.Oversized{Index: uint32(len(c.acks)), Size: uint64(size)})
+	}
+	if m.Metadata != nil {
+		c.metadata = append(c.metadata, pluginwire.MetadataToPB(uint32(len(c.acks)), m.Metadata))
 	}
 	c.ids = append(c.ids, inst)
 	c.routes = append(c.routes, m.RouteID)
@@ -142,5 +147,5 @@ func (p *inboundPipe) take() (*pb.InboundBatch, *inboundChunk) {
 	}
 	p.pending -= len(c.acks)
 	c.unsettled = len(c.acks)
-	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Sizes: c.sizes, Data: c.data, Oversized: c.oversized}, c
+	return &pb.InboundBatch{InstanceIds: c.ids, RouteIds: c.routes, Sizes: c.sizes, Data: c.data, Oversized: c.oversized, Metadata: c.metadata}, c
 }

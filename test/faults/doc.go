@@ -16,11 +16,15 @@
 //   - http_test.go: the webhook receiver down 10 s (2,500 values at 250/s), and one
 //     answering 400 (dead letters, the link goes on).
 //   - kafka_test.go: the connection to kfake cut 5 s by a proxy (4,000 values at 500/s).
+//   - grpc_test.go: the gRPC server behind a unary link_to stopped 5 s and started
+//     again at the same address (3,000 values at 300/s).
 //   - knx_test.go: knxd stopped and started again; the newest single_latest value.
 //   - crash_test.go: the MQTT plugin SIGKILLed mid-stream, the host SIGKILLed with a
 //     disk outbox and started again, six plugin crashes in a row (crash loop).
 //   - shutdown_test.go: SIGTERM to the process group during a 20,000-value backlog.
 //   - poison_test.go: a 17 MiB MQTT message and invalid JSON on MQTT and HTTP.
+//   - modbus_test.go, websocket_test.go, grpc_test.go: the connector's peer stopped and
+//     started again under an at-least-once link_to.
 //
 // The sizes keep the suite to about 3-4 minutes on two busy cores; the light tests
 // (low rates, mostly waiting for an outage to pass) run in parallel.

@@ -14,7 +14,7 @@ import (
 // inside the network namespace.
 const binEnv = "AIMDB_FAULTS_BIN"
 
-// aimdbBin is the aimdb command and pluginDir its plugins (mqtt, http, kafka, knx),
+// aimdbBin is the aimdb command and pluginDir its plugins (mqtt, http, kafka, knx, grpc),
 // built once per test binary.
 var aimdbBin, pluginDir string
 
@@ -52,7 +52,7 @@ func setBinaries(dir string) {
 func build(dir string) error {
 	errs := make(chan error, 1)
 	go func() {
-		errs <- testbuild.Packages(filepath.Join(dir, "plugins"), "./plugins/mqtt", "./plugins/http", "./plugins/kafka", "./plugins/knx")
+		errs <- testbuild.Packages(filepath.Join(dir, "plugins"), "./plugins/mqtt", "./plugins/http", "./plugins/kafka", "./plugins/knx", "./plugins/grpc")
 	}()
 	err := testbuild.Packages(dir, "./cmd/aimdb")
 	if perr := <-errs; err == nil {

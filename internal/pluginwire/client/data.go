@@ -57,6 +57,9 @@ type Inbound struct {
 	// Size is the payload's full size; more than len(Payload) for a message that
 	// exceeded the boundary's limit and crossed as a prefix.
 	Size int
+	// Metadata is what the message carried beside its payload (MQTT 5 properties),
+	// or nil.
+	Metadata *sdk.Metadata
 }
 
 // Handler takes what the plugin sends the host.
@@ -362,6 +365,7 @@ func (d *Data) deliverBatch(b *pb.InboundBatch) {
 	for _, o := range b.Oversized {
 		full[o.Index] = o.Size
 	}
+	meta := b.Metadata // in index order (CheckInbound)
 	off := 0
 	for i, size := range b.Sizes {
 		end := off + int(size)
@@ -369,6 +373,10 @@ func (d *Data) deliverBatch(b *pb.InboundBatch) {
 		off = end
 		if s, ok := full[uint32(i)]; ok {
 			m.Size = int(s)
+		}
+		if len(meta) > 0 && meta[0].Index == uint32(i) {
+			m.Metadata = pluginwire.MetadataFromPB(meta[0])
+			meta = meta[1:]
 		}
 		idx := uint32(i)
 		err, done := d.h.Deliver(m, func(err error) { d.settleLater(b.BatchId, idx, err) })

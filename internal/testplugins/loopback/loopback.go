@@ -37,6 +37,7 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: "build_error", Scope: sdk.ScopeConnector, Doc: "make Build fail with this message"},
 	{Name: "unhealthy", Scope: sdk.ScopeConnector, Doc: "make Health fail with this message"},
 	{Name: "generate", Scope: sdk.ScopeConnector, Doc: "topic:count:size[:window]: emit count inbound messages of size bytes on topic after Build, at most window unacknowledged (default: as many as the boundary keeps in flight)"},
+	{Name: "property", Scope: sdk.ScopeLinkTo, Doc: "name=value: the re-injected message carries this metadata property, and its destination as response topic"},
 }
 
 // Describe documents the options.
@@ -119,9 +120,10 @@ func (c *conn) down() bool {
 	return err == nil
 }
 
-// Publish re-injects payload on topic destination. Destination "latest/R" instead
-// asks the host for the latest value of resource R and injects that on "latest/R".
-func (c *conn) Publish(ctx context.Context, dest string, _ sdk.Config, payload []byte) error {
+// Publish re-injects payload on topic destination, with metadata when the link has
+// the option "property". Destination "latest/R" instead asks the host for the latest
+// value of resource R and injects that on "latest/R".
+func (c *conn) Publish(ctx context.Context, dest string, cfg sdk.Config, payload []byte) error {
 	if dest == c.failDest {
 		return sdk.Errorf(sdk.KindInvalidDestination, "destination %q refused by option fail_destination", dest)
 	}
@@ -136,13 +138,24 @@ func (c *conn) Publish(ctx context.Context, dest string, _ sdk.Config, payload [
 		}
 		payload = v
 	}
+	var meta *sdk.Metadata
+	if name, value, ok := strings.Cut(cfg.String("property", ""), "="); ok {
+		meta = &sdk.Metadata{Properties: []sdk.Property{{Name: name, Value: value}}, ResponseTopic: dest}
+	}
 	switch c.mode {
 	case "none":
 		return nil
 	case "sync":
-		return c.router.Route(ctx, dest, append([]byte(nil), payload...))
+		done := make(chan error, 1)
+		c.router.DispatchWithMetadata(dest, append([]byte(nil), payload...), meta, func(err error) { done <- err })
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return sdk.Wrap(sdk.KindTimeout, ctx.Err())
+		}
 	}
-	c.router.Dispatch(dest, append([]byte(nil), payload...), nil)
+	c.router.DispatchWithMetadata(dest, append([]byte(nil), payload...), meta, nil)
 	return nil
 }
 

@@ -4,16 +4,14 @@
 // cannot import sdk (sdk imports it).
 package hook
 
-// Deliver hands one inbound message of route to the host; ack is called once, with
-// nil when the host took the value.
-type Deliver func(route uint32, topic string, payload []byte, ack func(error))
-
-// Prepare is a func(b *sdk.BuildContext, g *life.Group, deliver Deliver): it ties b
-// to the instance's goroutine group and gives b a Router over b.Routes that hands
-// matching messages to deliver.
+// Prepare is a func(b *sdk.BuildContext, g *life.Group, deliver func(route uint32,
+// topic string, payload []byte, meta *sdk.Metadata, ack func(error))): it ties b to the
+// instance's goroutine group and gives b a Router over b.Routes that hands matching
+// messages to deliver, which calls ack once, with nil when the host took the value.
 var Prepare any
 
-// NewRouter is a func(routes []sdk.Route, deliver Deliver) *sdk.Router.
+// NewRouter is a func(routes []sdk.Route, deliver func(...)) *sdk.Router, with deliver
+// as for Prepare.
 var NewRouter any
 
 // InstanceSecrets is a func(b sdk.ConnectorBuilder, u sdk.URL, opts sdk.Config, links

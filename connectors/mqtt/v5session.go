@@ -1,0 +1,305 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
+)
+
+// v5Client is an instance's MQTT 5 client (paho.golang, protocol = 5). The instance's
+// Reconnector drives it like the MQTT 3.1.1 client: one paho.golang client per
+// connection, made by session, over one session state (packet ids, QoS 1/2 messages
+// not yet acknowledged) that outlives connections, so a session the broker kept
+// resumes where it stopped. Inbound messages go through the instance's ordered acks
+// (inbound.go); outbound messages through v5LinkPublisher.
+type v5Client struct {
+	c       *Connector
+	tls     *tls.Config
+	state   *state.State
+	started bool // a connection came up: later ones resume the session (session goroutine only)
+
+	mu  sync.Mutex
+	cur *v5Session // the connection that is up, or nil
+}
+
+// v5Session is one MQTT 5 connection: its client, its socket and what the broker's
+// CONNACK allowed.
+type v5Session struct {
+	cli     *paho.Client
+	conn    *v5Conn
+	limits  v5Limits
+	aliases atomic.Uint32 // topic aliases handed out on this connection
+	// disconnect is the broker's DISCONNECT, when it closed the connection with one.
+	disconnect atomic.Pointer[paho.Disconnect]
+}
+
+// v5Limits are what a broker's CONNACK allows its client.
+type v5Limits struct {
+	maxPacket     uint32 // largest packet the broker takes; 0: no limit
+	maxQoS        byte
+	retain        bool
+	topicAliasMax uint16
+	receiveMax    uint16 // QoS 1/2 publishes the broker takes unacknowledged
+	present       bool   // the broker had a session for the client id
+}
+
+// ackInterval is how often acknowledgements of inbound messages the host took go out
+// (paho.golang sends them in order, in batches). It bounds how long a broker waits for
+// the acknowledgement that frees a slot of receive_maximum.
+const ackInterval = 5 * time.Millisecond
+
+func newV5Client(c *Connector, tc *tls.Config) *v5Client {
+	v := &v5Client{c: c, tls: tc, state: state.NewInMemory()}
+	c.rc.Session = v.session
+	return v
+}
+
+// run is the session loop: the Reconnector runs session until the instance closes;
+// then the client publishes the offline status and disconnects.
+func (v *v5Client) run(context.Context) {
+	c := v.c
+	defer close(c.done)
+	defer v.disconnect()
+	defer c.firstOnce.Do(func() { close(c.first) })
+	c.rc.Run(c.ctx)
+}
+
+// current returns the connection that is up, or nil.
+func (v *v5Client) current() *v5Session {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cur
+}
+
+func (v *v5Client) setCurrent(cur *v5Session) {
+	v.mu.Lock()
+	v.cur = cur
+	v.mu.Unlock()
+}
+
+// session is one connection, from the attempt to its loss: connect (every broker in
+// turn), subscribe every route, publish the birth message, and serve until the
+// connection drops or ctx ends.
+func (v *v5Client) session(ctx context.Context) error {
+	c, s := v.c, v.c.s
+	cur, err := v.connect(ctx)
+	if err != nil {
+		c.firstOnce.Do(func() { close(c.first) })
+		return err
+	}
+	c.rc.MarkUp("client_id", s.clientID, "protocol", protocol5, "session_present", cur.limits.present,
+		"broker_receive_maximum", cur.limits.receiveMax, "topic_alias_maximum", cur.limits.topicAliasMax)
+	v.subscribe(ctx, cur)
+	v.publishStatus(cur, s.statusOnline)
+	c.firstOnce.Do(func() { close(c.first) })
+	select {
+	case <-ctx.Done():
+		return ctx.Err() // run's disconnect ends the connection
+	case <-cur.conn.dead:
+	}
+	cause := fmt.Errorf("connection lost: %w", cur.conn.cause)
+	c.rc.MarkDown(cause)
+	v.setCurrent(nil)
+	c.inbound.newConnection()
+	// Let paho.golang finish with the connection (its handler returns: the
+	// connection is gone), so a DISCONNECT the broker sent is known.
+	select {
+	case <-cur.cli.Done():
+	case <-time.After(time.Second):
+	}
+	if d := cur.disconnect.Load(); d != nil {
+		reason := ""
+		if d.Properties != nil {
+			reason = d.Properties.ReasonString
+		}
+		return fmt.Errorf("broker closed the connection: %s", reasonText(d.ReasonCode, reason))
+	}
+	return cause
+}
+
+// connect tries every broker in turn and returns the first connection that comes up.
+func (v *v5Client) connect(ctx context.Context) (*v5Session, error) {
+	var failed []string
+	var last error
+	for _, addr := range v.c.s.addrs {
+		cur, err := v.connectTo(ctx, addr)
+		if err == nil {
+			v.started = true
+			v.setCurrent(cur)
+			return cur, nil
+		}
+		last = fmt.Errorf("broker %s: %w", addr, err)
+		failed = append(failed, last.Error())
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(failed) > 1 {
+		return nil, errors.New(strings.Join(failed, "; "))
+	}
+	return nil, last
+}
+
+// connectTo makes one connection attempt to addr within connect_timeout.
+func (v *v5Client) connectTo(ctx context.Context, addr string) (*v5Session, error) {
+	c, s := v.c, v.c.s
+	ctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
+	defer cancel()
+	raw, err := dial(ctx, addr, v.tls)
+	if err != nil {
+		return nil, err
+	}
+	cur := &v5Session{conn: newV5Conn(raw)}
+	cur.cli = paho.NewClient(paho.ClientConfig{
+		ClientID: s.clientID,
+		Conn:     cur.conn,
+		Session:  v.state,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
+			return true, nil
+		}},
+		EnableManualAcknowledgment: true, // PUBACK only once the host has the value
+		SendAcksInterval:           ackInterval,
+		PacketTimeout:              s.connectTimeout,
+		OnServerDisconnect:         func(d *paho.Disconnect) { cur.disconnect.Store(d) },
+		OnClientError:              func(error) {}, // the connection's failure shows as cur.conn.dead
+	})
+	ca, err := cur.cli.Connect(ctx, v.connectPacket())
+	if err != nil {
+		if ca != nil && ca.ReasonCode >= 0x80 {
+			reason := ""
+			if ca.Properties != nil {
+				reason = ca.Properties.ReasonString
+			}
+			return nil, fmt.Errorf("refused the connection of client id %q (user %q): %s%s", s.clientID, s.username, reasonText(ca.ReasonCode, reason), connectHint(ca.ReasonCode))
+		}
+		return nil, err
+	}
+	cur.limits = v5Limits{maxQoS: 2, retain: true, receiveMax: 65535, present: ca.SessionPresent}
+	if p := ca.Properties; p != nil {
+		cur.limits.retain = p.RetainAvailable
+		if p.MaximumPacketSize != nil {
+			cur.limits.maxPacket = *p.MaximumPacketSize
+		}
+		if p.MaximumQoS != nil {
+			cur.limits.maxQoS = *p.MaximumQoS
+		}
+		if p.TopicAliasMaximum != nil {
+			cur.limits.topicAliasMax = *p.TopicAliasMaximum
+		}
+		if p.ReceiveMaximum != nil {
+			cur.limits.receiveMax = *p.ReceiveMaximum
+		}
+	}
+	return cur, nil
+}
+
+// connectPacket is the CONNECT of the next attempt. Clean Start is set only on the
+// instance's first connection, and only with clean_session = true: a reconnect resumes
+// the session, which the broker has kept when session_expiry allows.
+func (v *v5Client) connectPacket() *paho.Connect {
+	s := v.c.s
+	expiry, receiveMax := seconds(s.v5.sessionExpiry), s.v5.receiveMaximum
+	cp := &paho.Connect{
+		ClientID:     s.clientID,
+		KeepAlive:    uint16(s.keepAlive / time.Second),
+		CleanStart:   s.cleanSession && !v.started,
+		Username:     s.username,
+		UsernameFlag: s.username != "",
+		Password:     []byte(s.password),
+		PasswordFlag: s.password != "",
+		Properties: &paho.ConnectProperties{
+			SessionExpiryInterval: &expiry,
+			ReceiveMaximum:        &receiveMax,
+			RequestProblemInfo:    true,
+		},
+	}
+	if s.statusTopic != "" {
+		cp.WillMessage = &paho.WillMessage{Topic: s.statusTopic, QoS: s.statusQoS, Retain: s.statusRetain, Payload: []byte(s.statusOffline)}
+		cp.WillProperties = &paho.WillProperties{}
+	}
+	return cp
+}
+
+// subscribe subscribes every route filter with its QoS, in one SUBSCRIBE; a filter
+// the broker refuses is named, with its reason, in Health.
+func (v *v5Client) subscribe(ctx context.Context, cur *v5Session) {
+	c := v.c
+	c.mu.Lock()
+	c.subErr = nil
+	c.mu.Unlock()
+	if len(c.filters) == 0 {
+		return
+	}
+	filters := make([]string, 0, len(c.filters))
+	for f := range c.filters {
+		filters = append(filters, f)
+	}
+	sort.Strings(filters)
+	sub := &paho.Subscribe{}
+	for _, f := range filters {
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: c.filters[f]})
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.s.publishTimeout)
+	defer cancel()
+	sa, err := cur.cli.Subscribe(ctx, sub)
+	if sa != nil {
+		var refused []string
+		for i, code := range sa.Reasons {
+			if code >= 0x80 && i < len(filters) {
+				refused = append(refused, fmt.Sprintf("%q: %s", filters[i], reasonText(code, "")))
+			}
+		}
+		if len(refused) > 0 {
+			c.setSubErr(fmt.Errorf("broker %s refused the subscription to %s", c.s.brokerNames(), strings.Join(refused, "; ")))
+			return
+		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil && c.ctx.Err() == nil:
+		c.setSubErr(fmt.Errorf("broker %s did not answer SUBSCRIBE within %v", c.s.brokerNames(), c.s.publishTimeout))
+	case err != nil && c.ctx.Err() == nil:
+		c.setSubErr(fmt.Errorf("subscribe on broker %s: %w", c.s.brokerNames(), err))
+	case err == nil:
+		c.log.Debug("subscribed", "filters", len(filters))
+	}
+}
+
+// publishStatus publishes the birth (or, on shutdown, offline) message when
+// status_topic is set, waiting at most connect_timeout for its acknowledgement.
+func (v *v5Client) publishStatus(cur *v5Session, payload string) {
+	s := v.c.s
+	if s.statusTopic == "" {
+		return
+	}
+	p := &v5LinkPublisher{v: v, topic: s.statusTopic, qos: s.statusQoS, retain: s.statusRetain}
+	ctx, cancel := context.WithTimeout(v.c.ctx, s.connectTimeout)
+	if v.c.ctx.Err() != nil { // closing: the instance's context is gone already
+		ctx, cancel = context.WithTimeout(context.Background(), s.connectTimeout)
+	}
+	defer cancel()
+	if err := p.publishOn(ctx, cur, []byte(payload)); err != nil {
+		v.c.log.Warn("cannot publish status message", "topic", s.statusTopic, "payload", payload, "error", err)
+	}
+}
+
+// disconnect ends the session cleanly when the instance closes: offline status, then
+// DISCONNECT (so the broker does not publish the last will).
+func (v *v5Client) disconnect() {
+	if cur := v.current(); cur != nil {
+		v.publishStatus(cur, v.c.s.statusOffline)
+		_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		v.setCurrent(nil)
+	}
+	_ = v.state.Close() // publishes still waiting for an acknowledgement end
+	v.c.rc.MarkDown(errors.New("connector closed"))
+}
