@@ -25,7 +25,8 @@ speaking JSON lines on stdin/stdout (conformance.ServePeer serves one written in
 docs/connector-guide.md describes the protocol). Without --peer the checks that need
 one are skipped, and the others link to --resource names: by default names the
 bundled kind accepts (kafka: topics conformance-a..c; knx: group addresses
-1/1/1..1/1/3; any other kind: conformance/a..c).`,
+1/1/1..1/1/3; modbus: holding registers 1/holding/0:123, 200:123, 400:123; any
+other kind: conformance/a..c).`,
 		Example: `  aimdb conformance bin/plugins/udp --url udp://127.0.0.1:9999 --option listen=127.0.0.1:9998 --peer ./udp-peer
   aimdb conformance bin/plugins/mqtt --url mqtt://127.0.0.1:1883 --link-option qos=1 --junit conformance.xml
   aimdb conformance bin/plugins/knx --url knx://127.0.0.1:3671 --only describe/,config/`,
@@ -118,10 +119,12 @@ bundled kind accepts (kafka: topics conformance-a..c; knx: group addresses
 
 // defaultResources are the names the checks link to without --peer and --resource,
 // for the bundled kinds that do not take the kit's own (conformance/a, b and c):
-// Kafka topic names hold no "/", and KNX resources are group addresses.
+// Kafka topic names hold no "/", KNX resources are group addresses, and Modbus ones
+// register ranges (123 registers: the most one write carries).
 var defaultResources = map[string][]string{
-	"kafka": {"conformance-a", "conformance-b", "conformance-c"},
-	"knx":   {"1/1/1", "1/1/2", "1/1/3"},
+	"kafka":  {"conformance-a", "conformance-b", "conformance-c"},
+	"knx":    {"1/1/1", "1/1/2", "1/1/3"},
+	"modbus": {"1/holding/0:123", "1/holding/200:123", "1/holding/400:123"},
 }
 
 // kvInto returns a flag setter that adds "key=value" to c.

@@ -7,12 +7,14 @@ import (
 )
 
 // Without --peer, the checks that need none link to names the kind accepts: Kafka
-// topics and KNX group addresses by default, and --resource's names when given.
+// topics, KNX group addresses and Modbus register ranges by default, and
+// --resource's names when given.
 func TestConformanceDefaultResources(t *testing.T) {
 	only := []string{"--only", "lifecycle/,publish/too-large", "--timeout", "3s"}
 	for _, c := range []struct{ plugin, url string }{
 		{"kafka", "kafka://127.0.0.1:9"},
 		{"knx", "knx://127.0.0.1:9"},
+		{"modbus", "modbus://127.0.0.1:9"},
 	} {
 		t.Run(c.plugin, func(t *testing.T) {
 			bin := filepath.Join(realPluginDir, c.plugin)

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	go func() {
 		err := testbuild.Plugins(pluginDir, "loopback")
 		if err == nil {
-			err = testbuild.Packages(realPluginDir, "./plugins/mqtt", "./plugins/http", "./plugins/kafka", "./plugins/knx")
+			err = testbuild.Packages(realPluginDir, "./plugins/mqtt", "./plugins/http", "./plugins/kafka", "./plugins/knx", "./plugins/modbus")
 		}
 		pluginErr <- err
 	}()
