@@ -149,11 +149,17 @@ func (r *runner) cleanup(in Instance) {
 	}()
 }
 
-// publish publishes within the timeout.
+// publish publishes within the timeout, longer for a large payload (sized).
 func (r *runner) publish(in Instance, link uint32, payload []byte) error {
-	ctx, cancel := r.timeout()
+	ctx, cancel := context.WithTimeout(r.ctx, r.sized(len(payload)))
 	defer cancel()
 	return in.Publish(ctx, link, payload)
+}
+
+// sized is the timeout for moving a payload of n bytes: Timeout, plus 2 s per MiB, so
+// a 16 MiB payload on a busy machine under -race is not held to a small message's bound.
+func (r *runner) sized(n int) time.Duration {
+	return r.cfg.Timeout + time.Duration(n>>20)*2*time.Second
 }
 
 // observe starts observing resource; the observation ends with the returned cancel.
@@ -169,7 +175,8 @@ func (r *runner) observe(resource string) (<-chan []byte, context.CancelFunc, er
 
 // expect waits for want on ch; other payloads are noted and ignored.
 func (r *runner) expect(ch <-chan []byte, resource string, want []byte) error {
-	deadline := time.After(r.cfg.Timeout)
+	wait := r.sized(len(want))
+	deadline := time.After(wait)
 	var other [][]byte
 	for {
 		select {
@@ -183,9 +190,9 @@ func (r *runner) expect(ch <-chan []byte, resource string, want []byte) error {
 			other = append(other, got)
 		case <-deadline:
 			if len(other) > 0 {
-				return fmt.Errorf("the peer did not see the %d-byte payload on %q within %s; it saw %d other payload(s), first %s", len(want), resource, r.cfg.Timeout, len(other), show(other[0]))
+				return fmt.Errorf("the peer did not see the %d-byte payload on %q within %s; it saw %d other payload(s), first %s", len(want), resource, wait, len(other), show(other[0]))
 			}
-			return fmt.Errorf("the peer saw nothing on %q within %s", resource, r.cfg.Timeout)
+			return fmt.Errorf("the peer saw nothing on %q within %s", resource, wait)
 		}
 	}
 }

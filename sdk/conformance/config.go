@@ -40,7 +40,8 @@ type Config struct {
 	// Only, when not empty, runs just the checks whose names start with one of these
 	// prefixes, and handshake/start, which starts the process the others use.
 	Only []string
-	// Timeout bounds each wait for a message, a result or a state change. Default 10 s.
+	// Timeout bounds each wait for a message, a result or a state change, plus 2 s per
+	// MiB of the payload when one is moved. Default 10 s.
 	Timeout time.Duration
 	// Quiet is how long a check waits to be sure nothing more arrives. Default 300 ms.
 	Quiet time.Duration
