@@ -121,7 +121,7 @@ type takeover struct {
 func TestMQTTSharedSubscriptionKillWithoutRestart(t *testing.T) {
 	broker := startBroker(t)
 	col := newCollector(t, broker.Addr, values)
-	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, "16", false) })
+	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), false) })
 
 	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
 	for i := range partitions {
