@@ -9,8 +9,8 @@
 //
 // TestMQTTSharedSubscriptionScaleOut runs the MQTT case as an operator would: each
 // instance has a persistent MQTT 5 session (fixed client id, session expiry) and a
-// disk outbox on its link_to, and the killed instance is started again at once on the
-// same client id and data directory (as systemd restarts it). mosquitto kept its
+// disk outbox on its link_to, and the killed instance is started again 2 s later on
+// the same client id and data directory (as the packaged systemd unit restarts it). mosquitto kept its
 // session: the values it had handed it unacknowledged and those it queued for it
 // while it was down go to the returning instance, and what it had acknowledged is in
 // its outbox: 0 lost; the values handled twice are redeliveries to it, at most

@@ -15,15 +15,19 @@ import (
 // most values the broker hands one instance before it acknowledged one.
 const receiveMax = 16
 
+// restartDelay is how long after the kill the killed instance is started again: the
+// packaged systemd unit's RestartSec (internal/dist/files/aimdb.service).
+const restartDelay = 2 * time.Second
+
 // TestMQTTSharedSubscriptionScaleOut: three instances share an MQTT 5 shared
 // subscription, each with a persistent session (fixed client id, session expiry of an
 // hour) and a disk outbox on its link_to. One is SIGKILLed mid-stream and started
-// again at once on the same client id and data directory, as systemd does: the broker
-// kept its session (its subscription, the values it had handed it unacknowledged and
-// those it queued for it meanwhile) and hands them to the returning instance, and what
-// the instance had acknowledged is in its outbox. 0 lost; values handled twice only
-// where the killed instance had forwarded a value before the kill and the broker or
-// its outbox gave it again after the restart.
+// again restartDelay later on the same client id and data directory, as systemd
+// does: the broker kept its session (its subscription, the values it had handed it
+// unacknowledged and those it queued for it meanwhile) and hands them to the
+// returning instance, and what the instance had acknowledged is in its outbox. 0 lost;
+// values handled twice only where the killed instance had forwarded a value before
+// the kill and the broker or its outbox gave it again after the restart.
 func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
 	broker := startBroker(t)
 	col := newCollector(t, broker.Addr, values)
@@ -56,6 +60,7 @@ func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
 	rs.mu.Unlock()
 	victim.kill()
 	countsAtKill := col.counts()
+	time.Sleep(time.Until(rs.at.Add(restartDelay)))
 	victim.restart()
 	running, runningSeq := time.Now(), lastSent.get()
 	kept := outboxKept(t, victim.log())
