@@ -65,14 +65,13 @@ func (i *instance) start() {
 	t := i.t
 	t.Helper()
 	from := len(i.logs.String())
-	i.from, i.done = from, make(chan struct{})
-	i.cmd = exec.Command(aimdbBin, i.args...)
-	i.cmd.Stdout, i.cmd.Stderr = i.logs, i.logs
-	i.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := i.cmd.Start(); err != nil {
+	cmd, done := exec.Command(aimdbBin, i.args...), make(chan struct{})
+	cmd.Stdout, cmd.Stderr = i.logs, i.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("start aimdb %s: %v", i.name, err)
 	}
-	cmd, done := i.cmd, i.done
+	i.from, i.cmd, i.done = from, cmd, done
 	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(i.logs.String()[from:], "aimdb running") {
@@ -100,7 +99,7 @@ func (i *instance) log() string { return i.logs.String()[i.from:] }
 
 // stop ends the process, if it runs: SIGTERM, then SIGKILL after 10 s.
 func (i *instance) stop() {
-	if i.done == nil {
+	if i.done == nil { // never started
 		return
 	}
 	select {
