@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,11 +22,15 @@ import (
 )
 
 // instance is one `aimdb run` process of the fleet, in a process group of its own
-// with its plugins, so that SIGKILL to the group kills the instance whole.
+// with its plugins, so that SIGKILL to the group kills the instance whole. Its
+// configuration, control socket and data directory outlive the process: restart runs
+// it again on them.
 type instance struct {
 	t    testing.TB
 	name string
+	args []string
 	logs *syncBuffer
+	from int // where the log of the running process starts in logs
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -42,43 +47,71 @@ func startInstance(t testing.TB, name, config string) *instance {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	i := &instance{t: t, name: name, logs: &syncBuffer{}, done: make(chan struct{})}
-	i.cmd = exec.Command(aimdbBin, "run", "--config", cfg, "--plugins", pluginDir,
-		"--control", "unix://"+filepath.Join(dir, "c.sock"), "--data-dir", filepath.Join(dir, "data"))
-	i.cmd.Stdout, i.cmd.Stderr = i.logs, i.logs
-	i.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := i.cmd.Start(); err != nil {
-		t.Fatalf("start aimdb %s: %v", name, err)
-	}
-	go func() { _ = i.cmd.Wait(); close(i.done) }()
+	i := &instance{t: t, name: name, logs: &syncBuffer{}, args: []string{"run", "--config", cfg, "--plugins", pluginDir,
+		"--control", "unix://" + filepath.Join(dir, "c.sock"), "--data-dir", filepath.Join(dir, "data")}}
 	t.Cleanup(func() {
-		select {
-		case <-i.done:
-		default:
-			_ = i.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-i.done:
-			case <-time.After(10 * time.Second):
-				i.kill()
-			}
-		}
+		i.stop()
 		if t.Failed() {
 			t.Logf("aimdb %s log (last 4000 bytes):\n%s", name, tail(i.logs.String(), 4000))
 		}
 		os.RemoveAll(dir)
 	})
+	i.start()
+	return i
+}
+
+// start runs the process and waits until it logs "aimdb running".
+func (i *instance) start() {
+	t := i.t
+	t.Helper()
+	from := len(i.logs.String())
+	cmd, done := exec.Command(aimdbBin, i.args...), make(chan struct{})
+	cmd.Stdout, cmd.Stderr = i.logs, i.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start aimdb %s: %v", i.name, err)
+	}
+	i.from, i.cmd, i.done = from, cmd, done
+	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(i.logs.String(), "aimdb running") {
+	for !strings.Contains(i.logs.String()[from:], "aimdb running") {
 		select {
-		case <-i.done:
-			t.Fatalf("aimdb %s exited at start:\n%s", name, i.logs.String())
+		case <-done:
+			t.Fatalf("aimdb %s exited at start:\n%s", i.name, i.logs.String()[from:])
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("aimdb %s not running after 30s:\n%s", name, i.logs.String())
+			t.Fatalf("aimdb %s not running after 30s:\n%s", i.name, i.logs.String()[from:])
 		}
 	}
-	return i
+}
+
+// restart starts the instance again, on the same configuration and data directory,
+// after it was killed.
+func (i *instance) restart() {
+	i.t.Helper()
+	i.logs.Write([]byte("--- restart ---\n"))
+	i.start()
+}
+
+// log returns the log of the running (or last) process.
+func (i *instance) log() string { return i.logs.String()[i.from:] }
+
+// stop ends the process, if it runs: SIGTERM, then SIGKILL after 10 s.
+func (i *instance) stop() {
+	if i.done == nil { // never started
+		return
+	}
+	select {
+	case <-i.done:
+	default:
+		_ = i.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-i.done:
+		case <-time.After(10 * time.Second):
+			i.kill()
+		}
+	}
 }
 
 // kill SIGKILLs the instance's process group (host and plugins) and waits for the host.
@@ -111,8 +144,17 @@ type collector struct {
 	per     map[string]int
 	probes  map[string]bool   // instances that forwarded a probe value (beyond capacity)
 	seen    []bool            // by sequence number
+	firstBy []string          // by sequence number, the instance that forwarded it first
+	dups    []duplicate       // values forwarded again, in arrival order
 	highest map[string]uint64 // per instance, the highest sequence number it forwarded
 	onValue func(instance string, seq uint64, at time.Time)
+}
+
+// duplicate is a value forwarded a second (or later) time.
+type duplicate struct {
+	seq           uint64
+	first, second string // the instances that forwarded it first and now
+	at            time.Time
 }
 
 // doneTopic is where instance NAME forwards what it handled: doneTopic + "/" + NAME.
@@ -120,7 +162,7 @@ const doneTopic = "scale/done"
 
 func newCollector(t testing.TB, addr string, capacity uint64) *collector {
 	t.Helper()
-	c := &collector{ctr: seqload.NewCounter(capacity), per: map[string]int{}, probes: map[string]bool{}, seen: make([]bool, capacity), highest: map[string]uint64{}}
+	c := &collector{ctr: seqload.NewCounter(capacity), per: map[string]int{}, probes: map[string]bool{}, seen: make([]bool, capacity), firstBy: make([]string, capacity), highest: map[string]uint64{}}
 	cl := mqttClient(t, addr, func(_ paho.Client, m paho.Message) {
 		now := time.Now()
 		seq, sent, err := seqload.Decode(m.Payload())
@@ -136,6 +178,11 @@ func newCollector(t testing.TB, addr string, capacity uint64) *collector {
 		}
 		c.ctr.ObserveSeq(seq, sent, now)
 		c.mu.Lock()
+		if c.seen[seq] {
+			c.dups = append(c.dups, duplicate{seq: seq, first: c.firstBy[seq], second: name, at: now})
+		} else {
+			c.firstBy[seq] = name
+		}
 		c.seen[seq] = true
 		c.highest[name] = max(c.highest[name], seq)
 		c.per[name]++
@@ -173,6 +220,13 @@ func (c *collector) missing(n uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// duplicates returns the values forwarded more than once, in arrival order.
+func (c *collector) duplicates() []duplicate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.dups)
 }
 
 // highestOf returns the highest sequence number instance name forwarded.

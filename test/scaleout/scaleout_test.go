@@ -29,14 +29,25 @@ const (
 
 // mqttConfig is instance name's configuration: it takes a share of scale/in/+ (MQTT 5
 // shared subscription "workers" on broker addr) and forwards each value to
-// scale/done/<name>.
-func mqttConfig(addr, name, receiveMax string) string {
+// scale/done/<name>. With persistent, the inbound connector keeps an MQTT 5 session
+// for the client id scale-<name> for an hour, and the link_to has a disk outbox (so an
+// inbound value is acknowledged only once it is on disk).
+func mqttConfig(addr, name, receiveMax string, persistent bool) string {
+	session, outbox := "", ""
+	if persistent {
+		session = fmt.Sprintf(`
+  client_id       = "scale-%s"
+  clean_session   = false
+  session_expiry  = "1h"`, name)
+		outbox = `
+    outbox = "disk"`
+	}
 	return fmt.Sprintf(`connector "in" {
   plugin          = "mqtt"
   url             = "mqtt://%[1]s"
   protocol        = "5"
   receive_maximum = "%[4]s"
-  reconnect_max   = "500ms"
+  reconnect_max   = "500ms"%[5]s
 }
 connector "out" {
   plugin        = "mqtt"
@@ -49,9 +60,11 @@ record "seq" {
     qos         = 1
     share_group = "workers"
   }
-  link_to "out://%[2]s/%[3]s" { qos = 1 }
+  link_to "out://%[2]s/%[3]s" {
+    qos = 1%[6]s
+  }
 }
-`, addr, doneTopic, name, receiveMax)
+`, addr, doneTopic, name, receiveMax, session, outbox)
 }
 
 // kafkaConfig is instance name's configuration: a member of consumer group "workers"
@@ -101,13 +114,14 @@ type takeover struct {
 	moved    time.Time
 }
 
-// TestMQTTSharedSubscriptionScaleOut: three instances share an MQTT 5 shared
-// subscription; each value is handled by exactly one; after one is SIGKILLed the
-// broker gives everything to the other two at once.
-func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
+// TestMQTTSharedSubscriptionKillWithoutRestart: three instances with clean sessions
+// share an MQTT 5 shared subscription; each value is handled by exactly one; after one
+// is SIGKILLed (and not started again) the broker gives everything to the other two at
+// once, and the killed instance's backlog is lost.
+func TestMQTTSharedSubscriptionKillWithoutRestart(t *testing.T) {
 	broker := startBroker(t)
 	col := newCollector(t, broker.Addr, values)
-	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, "16") })
+	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), false) })
 
 	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
 	for i := range partitions {
@@ -144,7 +158,7 @@ func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
 
 	waitFeedDone(t, done, 60*time.Second)
 	r := col.waitArrived(values, 30*time.Second, 5*time.Second)
-	report(t, "MQTT 5 shared subscription", col, r, before, countsAtKill, victim.name, killedAt, tk.movedAt())
+	report(t, "MQTT 5 shared subscription", col, r, before, countsAtKill, victim.name, killedAt, tk.movedAt(), "the others")
 	if before.Duplicates != 0 {
 		t.Errorf("%d values were handled twice before the kill", before.Duplicates)
 	}
@@ -230,7 +244,7 @@ func TestKafkaGroupScaleOut(t *testing.T) {
 
 	waitFeedDone(t, done, 60*time.Second)
 	r := col.waitArrived(values, 30*time.Second, 8*time.Second)
-	report(t, "Kafka consumer group", col, r, before, countsAtKill, victim.name, tk.at, tk.movedAt())
+	report(t, "Kafka consumer group", col, r, before, countsAtKill, victim.name, tk.at, tk.movedAt(), "the others")
 	if before.Duplicates != 0 {
 		t.Errorf("%d values were handled twice before the kill", before.Duplicates)
 	}
@@ -253,7 +267,7 @@ func (tk *takeover) movedAt() time.Time {
 }
 
 // report prints the per-instance counts, the totals and the time to recover.
-func report(t *testing.T, what string, col *collector, r, before seqload.Report, atKill map[string]int, victim string, killed, moved time.Time) {
+func report(t *testing.T, what string, col *collector, r, before seqload.Report, atKill map[string]int, victim string, killed, moved time.Time, handledBy string) {
 	t.Helper()
 	counts := col.counts()
 	names := make([]string, 0, len(counts))
@@ -269,8 +283,8 @@ func report(t *testing.T, what string, col *collector, r, before seqload.Report,
 	if !moved.IsZero() {
 		recovery = moved.Sub(killed).Round(time.Millisecond).String()
 	}
-	t.Logf("  sent %d, arrived %d, lost %d, duplicated %d (%d before the kill), out of order %d; the killed instance's share handled by the others %s after the kill",
-		r.Sent, r.Arrived, r.Lost, r.Duplicates, before.Duplicates, r.Reordered, recovery)
+	t.Logf("  sent %d, arrived %d, lost %d, duplicated %d (%d before the kill), out of order %d; the killed instance's share handled by %s %s after the kill",
+		r.Sent, r.Arrived, r.Lost, r.Duplicates, before.Duplicates, r.Reordered, handledBy, recovery)
 }
 
 // checkRecovery fails unless the killed instance's share reached another instance
