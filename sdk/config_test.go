@@ -62,3 +62,14 @@ func TestConfigUnknown(t *testing.T) {
 		t.Fatalf("Unknown on known options = %v", err)
 	}
 }
+
+// TestOptionNames lists a scope's option names in their order and no others.
+func TestOptionNames(t *testing.T) {
+	docs := []OptionDoc{{Name: "a", Scope: ScopeConnector}, {Name: "b", Scope: ScopeLinkTo}, {Name: "c", Scope: ScopeConnector}}
+	if got := OptionNames(docs, ScopeConnector); len(got) != 2 || got[0] != "a" || got[1] != "c" {
+		t.Errorf("connector scope: %v", got)
+	}
+	if got := OptionNames(docs, ScopeLinkFrom); got != nil {
+		t.Errorf("link_from scope: %v", got)
+	}
+}

@@ -142,6 +142,18 @@ type OptionDoc struct {
 	Secret bool
 }
 
+// OptionNames lists the names of the options of docs in scope (ScopeConnector,
+// ScopeLinkTo, ScopeLinkFrom), in their order: what Config.Unknown takes.
+func OptionNames(docs []OptionDoc, scope string) []string {
+	var out []string
+	for _, d := range docs {
+		if d.Scope == scope {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
 // Option scopes.
 const (
 	ScopeConnector = "connector"

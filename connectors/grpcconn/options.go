@@ -70,17 +70,6 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: optEmitDefaults, Scope: sdk.ScopeLinkFrom, Doc: "JSON values include fields that hold their default value (0, \"\", false)", Default: "false"},
 }
 
-// optionNames lists the option names of one scope.
-func optionNames(scope string) []string {
-	var out []string
-	for _, o := range optionDocs {
-		if o.Scope == scope {
-			out = append(out, o.Name)
-		}
-	}
-	return out
-}
-
 // settings are an instance's parsed URL and options.
 type settings struct {
 	addrs          []string
@@ -122,7 +111,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	if len(u.Hosts) == 0 {
 		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: names no server (want grpc://host:port)", u))
 	}
-	if err := opts.Unknown(optionNames(sdk.ScopeConnector)...); err != nil {
+	if err := opts.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeConnector)...); err != nil {
 		return nil, err
 	}
 	var err error
@@ -375,7 +364,7 @@ func parseLink(dir sdk.Direction, resource string, cfg sdk.Config) (method, link
 	if dir == sdk.Inbound {
 		scope = sdk.ScopeLinkFrom
 	}
-	if err := cfg.Unknown(optionNames(scope)...); err != nil {
+	if err := cfg.Unknown(sdk.OptionNames(optionDocs, scope)...); err != nil {
 		return m, lo, err
 	}
 	lo.payloadField = strings.TrimSpace(cfg.String(optPayloadField, ""))

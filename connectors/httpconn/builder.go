@@ -63,7 +63,7 @@ func checkShape(s *settings, inbound bool) error {
 func parseRoute(resource string, cfg sdk.Config) (routeOptions, error) {
 	var errs errList
 	errs.add(sdk.ValidatePattern(resource))
-	errs.add(cfg.Unknown(known(sdk.ScopeLinkFrom)...))
+	errs.add(cfg.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeLinkFrom)...))
 	var ro routeOptions
 	var err error
 	ro.allowGet, err = cfg.Bool(optAllowGet, false)
@@ -103,7 +103,7 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 // hasURL says whether the connector names a url at all (a bad one is reported once, elsewhere).
 func checkLinkTo(s *settings, l sdk.LinkSpec, hasURL bool) error {
 	var errs errList
-	errs.add(l.Config.Unknown(known(sdk.ScopeLinkTo)...))
+	errs.add(l.Config.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeLinkTo)...))
 	_, err := l.Config.Bool(optAllowGet, false)
 	errs.add(err)
 	_, err = parseOut(l.Config, s.out)

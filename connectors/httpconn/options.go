@@ -89,17 +89,6 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: optContentType, Scope: sdk.ScopeLinkFrom, Doc: "Content-Type of GET replies for this link (default: the connector's content_type)"},
 }
 
-// known returns the option names documented for scope.
-func known(scope string) []string {
-	var out []string
-	for _, d := range optionDocs {
-		if d.Scope == scope {
-			out = append(out, d.Name)
-		}
-	}
-	return out
-}
-
 // outSettings says how to send one value; link options override the connector's.
 type outSettings struct {
 	method         string
@@ -151,7 +140,7 @@ type settings struct {
 // from the environment. Every problem is reported, each naming its option.
 func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	var errs errList
-	errs.add(opts.Unknown(known(sdk.ScopeConnector)...))
+	errs.add(opts.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeConnector)...))
 	s := &settings{}
 
 	if hasURL(u) {

@@ -94,7 +94,7 @@ func linkSettings(base outSettings, cfg sdk.Config) (outSettings, bool, error) {
 	if len(cfg) == 0 {
 		return base, false, nil
 	}
-	if err := cfg.Unknown(known(sdk.ScopeLinkTo)...); err != nil {
+	if err := cfg.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeLinkTo)...); err != nil {
 		return outSettings{}, false, err
 	}
 	allowGet, err := cfg.Bool(optAllowGet, false)

@@ -65,17 +65,6 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: optWriteFunction, Scope: sdk.ScopeLinkTo, Doc: `"auto" writes one register or coil with FC 6 or 5 and more with FC 16 or 15; "multiple" always uses FC 16 or 15; "single" always FC 6 or 5 (count 1 only)`, Default: "auto"},
 }
 
-// optionNames lists the options of scope.
-func optionNames(scope string) []string {
-	var out []string
-	for _, o := range optionDocs {
-		if o.Scope == scope {
-			out = append(out, o.Name)
-		}
-	}
-	return out
-}
-
 // settings are an instance's parsed URL and options.
 type settings struct {
 	clientURL string // for simonvetter/modbus: tcp://host:port or rtu:///dev/...
@@ -94,7 +83,7 @@ type settings struct {
 // reported, each at its option.
 func parseSettings(u sdk.URL, o sdk.Config) (settings, error) {
 	var s settings
-	errs := []error{o.Unknown(optionNames(sdk.ScopeConnector)...), parseURL(u, &s)}
+	errs := []error{o.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeConnector)...), parseURL(u, &s)}
 	unit, err := o.IntIn(optUnit, defaultUnit, 0, 255)
 	errs = append(errs, err)
 	s.unit = uint8(unit)
@@ -216,7 +205,7 @@ func parseLink(dir sdk.Direction, resourceText string, o sdk.Config, defUnit uin
 	if dir == sdk.Outbound {
 		scope = sdk.ScopeLinkTo
 	}
-	if err := o.Unknown(optionNames(scope)...); err != nil {
+	if err := o.Unknown(sdk.OptionNames(optionDocs, scope)...); err != nil {
 		return l, err
 	}
 	res, err := parseResource(resourceText)

@@ -51,17 +51,6 @@ var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "qos", Scope: sdk.ScopeLinkFrom, Doc: "QoS to subscribe with: 0, 1 or 2 (1 and 2 are acknowledged only after the host took the value)", Default: "1"},
 }
 
-// optionNames lists the option names of one scope.
-func optionNames(scope string) []string {
-	var out []string
-	for _, o := range optionDocs {
-		if o.Scope == scope {
-			out = append(out, o.Name)
-		}
-	}
-	return out
-}
-
 // settings is a connector instance's parsed configuration.
 type settings struct {
 	addrs          []string // "host:port" of each broker, for messages
@@ -114,7 +103,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	if u.Path != "" && u.Path != "/" {
 		return nil, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "url %s: a connector URL names brokers only, not a topic (%q); topics go in link_to/link_from", u, u.Path))
 	}
-	if err := opts.Unknown(optionNames(sdk.ScopeConnector)...); err != nil {
+	if err := opts.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeConnector)...); err != nil {
 		return nil, err
 	}
 	var err error

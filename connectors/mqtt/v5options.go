@@ -163,7 +163,7 @@ func parseV5LinkTo(v5 bool, cfg sdk.Config) (v5LinkTo, error) {
 // neither known in scope nor, for link_to, user properties.
 func unknownLinkOptions(cfg sdk.Config, scope string) error {
 	var known []string
-	for _, n := range optionNames(scope) {
+	for _, n := range sdk.OptionNames(optionDocs, scope) {
 		if n != userPropertyPrefix+"<name>" {
 			known = append(known, n)
 		}

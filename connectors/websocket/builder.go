@@ -70,7 +70,7 @@ func validateLink(s *settings, dir sdk.Direction, resource string, cfg sdk.Confi
 		_, err := parseLinkTo(cfg)
 		return err
 	case sdk.Inbound:
-		return cfg.Unknown(optionNames(sdk.ScopeLinkFrom)...)
+		return cfg.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeLinkFrom)...)
 	}
 	return fmt.Errorf("unknown link direction %d", dir)
 }

@@ -77,17 +77,6 @@ var optionDocs = []sdk.OptionDoc{
 	{Name: optConfirm, Scope: sdk.ScopeLinkTo, Default: "ping", Doc: `"ping": a value counts as sent once the server answered a ping written after it (at least once); "none": once written to the socket`},
 }
 
-// optionNames lists the option names of one scope.
-func optionNames(scope string) []string {
-	var out []string
-	for _, o := range optionDocs {
-		if o.Scope == scope {
-			out = append(out, o.Name)
-		}
-	}
-	return out
-}
-
 // settings is a connector instance's parsed configuration.
 type settings struct {
 	base         string // the URL without query: scheme://host[:port][/path]
@@ -143,7 +132,7 @@ func parseSettings(u sdk.URL, opts sdk.Config) (*settings, error) {
 	if _, err := u.Addrs(443); err != nil {
 		errs = append(errs, sdk.AtOption("url", sdk.Errorf(sdk.KindInvalidConfig, "%v", err)))
 	}
-	if err := opts.Unknown(optionNames(sdk.ScopeConnector)...); err != nil {
+	if err := opts.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeConnector)...); err != nil {
 		errs = append(errs, err)
 	}
 	if len(u.Hosts) > 0 {
@@ -356,7 +345,7 @@ type linkTo struct {
 // parseLinkTo reads an outbound link's options.
 func parseLinkTo(cfg sdk.Config) (linkTo, error) {
 	var l linkTo
-	if err := cfg.Unknown(optionNames(sdk.ScopeLinkTo)...); err != nil {
+	if err := cfg.Unknown(sdk.OptionNames(optionDocs, sdk.ScopeLinkTo)...); err != nil {
 		return l, err
 	}
 	var err error
