@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/modbus/modbustest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -94,7 +95,7 @@ func TestFiftyRegistersOneRequest(t *testing.T) {
 		b.waitAny(t, r)
 	}
 
-	if got := s.Reads(); got != 1 {
+	if got := settledReads(s, 1); got != 1 {
 		t.Errorf("the server answered %d read requests for 50 neighbouring registers in one poll; want 1", got)
 	}
 	t.Logf("50 registers in 40 links: %d read request(s) per poll (%v requests sent in all)", s.Reads(), metric(inst, "modbus_requests_total"))
@@ -113,9 +114,33 @@ func TestFiftyRegistersOneRequest(t *testing.T) {
 	for r := range routes {
 		b.waitAny(t, r)
 	}
-	if got := s2.Reads(); got != 5 {
+	if got := settledReads(s2, 5); got != 5 {
 		t.Errorf("read requests: %d, want 5 (holding 0..60, holding 100..179, holding 180..229, unit 2, input)", got)
 	}
+}
+
+// settledReads is the server's count of read requests once it stopped changing: the
+// peer reports each request on its own output, which may come after the answer the
+// connector already used. It waits up to 5 s for want, then 300 ms more for extras.
+func settledReads(s *modbustest.Server, want int64) int64 {
+	for deadline := time.Now().Add(5 * time.Second); s.Reads() < want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	return s.Reads()
+}
+
+// stableReads is the server's count of read requests once it has not changed for
+// 100 ms (at most 5 s).
+func stableReads(s *modbustest.Server) int64 {
+	last, since := s.Reads(), time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Since(since) < 100*time.Millisecond && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if n := s.Reads(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+	return last
 }
 
 // mbpoll runs Debian's mbpoll against the server and returns its value lines
