@@ -164,7 +164,7 @@ func TestHostRefusals(t *testing.T) {
 		defer mu.Unlock()
 		return held["holding/2"] != nil
 	})
-	reads := stableReads(s) // the held poll's own report may come after its answer
+	reads := stableReads(s)            // the held poll's own report may come after its answer
 	time.Sleep(200 * time.Millisecond) // 10 poll intervals
 	if got := s.Reads(); got != reads {
 		t.Errorf("%d polls while the host held a value; want none", got-reads)
