@@ -18,7 +18,7 @@ const (
 	// reconnectOutages is how many more outages outage/reconnects puts a process
 	// through than its baseline process; a goroutine left behind per reconnect
 	// shows as that many more.
-	reconnectOutages = 3
+	reconnectOutages = 6
 )
 
 // checkOutageBackoff keeps the outside system down for backoffWindow and counts
@@ -53,7 +53,9 @@ func checkOutageBackoff(r *runner) error {
 // checkOutageReconnects compares the goroutines of a process whose instance went
 // through one outage with those of one whose instance went through
 // 1+reconnectOutages: a goroutine left behind by each reconnect shows as
-// reconnectOutages more.
+// reconnectOutages more. Goroutines that come and go (a timer, a health check) can
+// move either count by one or two at the moment of the dump, so growth by more than
+// half of reconnectOutages fails the check.
 func checkOutageReconnects(r *runner) error {
 	base, _, err := r.goroutinesAfterOutages(1)
 	if err != nil {
@@ -63,7 +65,7 @@ func checkOutageReconnects(r *runner) error {
 	if err != nil {
 		return err
 	}
-	if n-base >= reconnectOutages {
+	if n-base > reconnectOutages/2 {
 		attempts := ""
 		if connects >= 0 {
 			attempts = fmt.Sprintf(", with %d connections offered to the outside system over the %d outages", connects, 1+reconnectOutages)
