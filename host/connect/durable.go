@@ -148,17 +148,16 @@ func (g *durableGate) settle(ctx context.Context) {
 			g.waiting[0] = durableWait{}
 			g.waiting = g.waiting[1:]
 		}
-		if len(g.waiting) == 0 {
+		idle := len(g.waiting) == 0
+		if idle {
 			g.running = false
-			g.mu.Unlock()
-			for _, w := range ready {
-				w.settle(nil)
-			}
-			return
 		}
 		g.mu.Unlock()
 		for _, w := range ready {
 			w.settle(nil)
+		}
+		if idle {
+			return
 		}
 		select {
 		case <-g.wake:
