@@ -38,6 +38,18 @@ type conn struct {
 	once   sync.Once
 
 	pubs sync.Map // destination -> *publisher, for Publish
+
+	refused   atomic.Int64 // streamed values the host refused for good
+	undecoded atomic.Int64 // streamed messages that could not become a value
+}
+
+// Metrics reports the streamed values that were lost: refused by the host, or not
+// convertible to a value (gRPC has no acknowledgement to withhold).
+func (c *conn) Metrics() []sdk.Metric {
+	return []sdk.Metric{
+		{Name: "grpc_stream_values_refused_total", Help: "streamed values the host refused (logged, not replayed)", Kind: sdk.MetricCounter, Value: float64(c.refused.Load())},
+		{Name: "grpc_stream_messages_undecoded_total", Help: "streamed messages that could not become a value (logged, dropped)", Kind: sdk.MetricCounter, Value: float64(c.undecoded.Load())},
+	}
 }
 
 func newConn(b *sdk.BuildContext, s *settings, sch *schema, cc *grpc.ClientConn) *conn {
@@ -405,6 +417,7 @@ func (c *conn) stream(ctx context.Context, rc *sdk.Reconnector, in *inStream) er
 	ack := func(err error) {
 		<-window
 		if err != nil {
+			c.refused.Add(1)
 			c.log.Warn("the host refused a streamed message", "method", in.m.String(), "error", err)
 		}
 	}
@@ -419,6 +432,7 @@ func (c *conn) stream(ctx context.Context, rc *sdk.Reconnector, in *inStream) er
 		}
 		value, err := valueOf(enc, msg, r.field)
 		if err != nil {
+			c.undecoded.Add(1)
 			c.log.Warn("message dropped: it cannot become a value", "method", in.m.String(), "error", err)
 			continue
 		}

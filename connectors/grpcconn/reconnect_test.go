@@ -148,7 +148,8 @@ func TestTLS(t *testing.T) {
 }
 
 // TestStreamWindow: a stream hands the host at most 256 values that wait for their
-// acknowledgement; the rest follow, in order, as acknowledgements come back.
+// acknowledgement; the rest follow, in order, as acknowledgements come back. A value
+// the host refuses is counted (grpc_stream_values_refused_total).
 func TestStreamWindow(t *testing.T) {
 	srv := grpctest.Start(t)
 	type held struct {
@@ -156,7 +157,7 @@ func TestStreamWindow(t *testing.T) {
 		ack     func(error)
 	}
 	got := make(chan held, 1000)
-	startWith(t, "grpc://"+srv.Addr, sdk.Config{}, links{
+	inst := startWith(t, "grpc://"+srv.Addr, sdk.Config{}, links{
 		in: []sdk.Route{from(1, method("Watch"), "payload_field", "data")},
 	}, run.SinkFunc(func(m run.Message, ack func(error)) { got <- held{string(m.Payload), ack} }))
 	waitStream(t, srv, "Watch", 1)
@@ -182,7 +183,8 @@ func TestStreamWindow(t *testing.T) {
 		t.Fatalf("value %s reached the host with 256 unacknowledged", h.payload)
 	case <-time.After(300 * time.Millisecond):
 	}
-	for _, h := range waiting {
+	waiting[0].ack(sdk.Errorf(sdk.KindRejected, "refused by the test"))
+	for _, h := range waiting[1:] {
 		h.ack(nil)
 	}
 	for i := 256; i < n; i++ {
@@ -200,6 +202,15 @@ func TestStreamWindow(t *testing.T) {
 		if h.payload != strconv.Itoa(i) {
 			t.Fatalf("value %s arrived as number %d", h.payload, i)
 		}
+	}
+	refused := -1.0
+	for _, m := range inst.Metrics() {
+		if m.Name == "grpc_stream_values_refused_total" {
+			refused = m.Value
+		}
+	}
+	if refused != 1 {
+		t.Errorf("grpc_stream_values_refused_total = %v, want 1 (the value the host refused)", refused)
 	}
 }
 
