@@ -28,6 +28,7 @@ type inbound struct {
 	waiting []*pending // QoS 1/2 messages waiting for a slot, in arrival order
 
 	lastRejectLog atomic.Int64 // unix nanos of the last rejection warning
+	lastUnackLog  atomic.Int64 // unix nanos of the last warning about messages left unacknowledged
 	lastRetryLog  atomic.Int64 // unix nanos of the last retry warning
 }
 
@@ -72,9 +73,11 @@ func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) 
 	if !p.ordered {
 		select {
 		case in.slots <- struct{}{}:
-		case <-c.ctx.Done():
-			return // closing
+		case <-c.ctx.Done(): // closing
+			in.leftUnacked(p)
+			return
 		case <-gone:
+			in.leftUnacked(p)
 			return
 		}
 		in.deliver(p)
@@ -83,6 +86,7 @@ func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) 
 	in.mu.Lock()
 	if isClosed(gone) { // newConnection may already have run for that connection
 		in.mu.Unlock()
+		in.leftUnacked(p)
 		return
 	}
 	p.gen = in.gen
@@ -165,6 +169,9 @@ func (in *inbound) settle(p *pending, err error) {
 func (in *inbound) finish(p *pending, ack bool) {
 	<-in.slots
 	defer in.next()
+	if !ack {
+		in.leftUnacked(p) // closing
+	}
 	if !p.ordered {
 		return
 	}
@@ -172,6 +179,9 @@ func (in *inbound) finish(p *pending, ack bool) {
 	defer in.mu.Unlock()
 	p.settled, p.ack = true, ack
 	if p.gen != in.gen {
+		if ack {
+			in.leftUnacked(p)
+		}
 		return // its connection is gone; the broker redelivers it if the session persists
 	}
 	n := 0
@@ -198,8 +208,22 @@ func (in *inbound) newConnection() {
 func (in *inbound) stop() {
 	in.newConnection()
 	in.mu.Lock()
+	waiting := in.waiting
 	in.waiting = nil
 	in.mu.Unlock()
+	for _, p := range waiting {
+		in.leftUnacked(p)
+	}
+}
+
+// leftUnacked counts and logs (at most every 5 s) a message left unacknowledged
+// because the instance closes or its connection is gone: a persistent session gets a
+// QoS 1/2 message again; a QoS 0 one is lost.
+func (in *inbound) leftUnacked(p *pending) {
+	if n := in.c.stats.unacknowledged.Add(1); rateLimited(&in.lastUnackLog) {
+		in.c.log.Warn("inbound MQTT message left unacknowledged (instance closing or connection lost): QoS 1/2 comes again on a persistent session, QoS 0 is lost",
+			"topic", p.msg.Topic(), "qos", p.msg.Qos(), "unacknowledged_total", n)
+	}
 }
 
 // rateLimited reports whether a warning may be logged now: at most one every 5 s

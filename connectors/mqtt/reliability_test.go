@@ -320,4 +320,21 @@ func TestPublishWhileInboundIsHeld(t *testing.T) {
 	if n := held.Load(); n != 4 {
 		t.Errorf("the host got %d messages, want max_inflight (4) at once", n)
 	}
+	// Closing leaves the 6 messages still waiting in the connector unacknowledged:
+	// counted and logged (the broker sends them again to a persistent session).
+	for deadline := time.Now().Add(5 * time.Second); inst.conn.Stats().Received < 10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connector received %d of the 10 messages", inst.conn.Stats().Received)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := inst.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := inst.conn.Stats().Unacknowledged; n != 6 {
+		t.Errorf("Unacknowledged = %d after closing with 6 messages waiting, want 6", n)
+	}
+	if !strings.Contains(inst.log.String(), "left unacknowledged") {
+		t.Errorf("no log line about the messages left unacknowledged:\n%s", inst.log.String())
+	}
 }

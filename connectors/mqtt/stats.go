@@ -16,13 +16,16 @@ type Stats struct {
 	// Received counts inbound messages; Delivered those the host took; Rejected those
 	// the host refused (acknowledged to the broker anyway, so it does not redeliver
 	// them forever); Unrouted those no route matched; Retries re-deliveries after the
-	// host could not take a value for the moment.
-	Received, Delivered, Rejected, Unrouted, Retries uint64
+	// host could not take a value for the moment; Unacknowledged those left
+	// unacknowledged because the instance closed or the connection was lost (QoS 1/2
+	// come again on a persistent session; QoS 0 are lost).
+	Received, Delivered, Rejected, Unrouted, Retries, Unacknowledged uint64
 }
 
 type counters struct {
 	published, publishFailed, publishNotConnected    atomic.Uint64
 	received, delivered, rejected, unrouted, retries atomic.Uint64
+	unacknowledged                                   atomic.Uint64
 }
 
 // Stats returns the instance's counters.
@@ -42,5 +45,6 @@ func (c *Connector) Stats() Stats {
 		Rejected:            s.rejected.Load(),
 		Unrouted:            s.unrouted.Load(),
 		Retries:             s.retries.Load(),
+		Unacknowledged:      s.unacknowledged.Load(),
 	}
 }
