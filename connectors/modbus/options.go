@@ -94,11 +94,11 @@ func parseSettings(u sdk.URL, o sdk.Config) (settings, error) {
 	}
 	s.backoff.Min, err = o.Duration(optReconnectMin, defaultReconnectMin)
 	errs = append(errs, err)
-	s.backoff.Max, err = o.Duration(optReconnectMax, defaultReconnectMax)
-	errs = append(errs, err)
 	if s.backoff.Min <= 0 && err == nil {
 		errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optReconnectMin, "must be above 0"))
 	}
+	s.backoff.Max, err = o.Duration(optReconnectMax, defaultReconnectMax)
+	errs = append(errs, err)
 	if s.backoff.Max < s.backoff.Min {
 		errs = append(errs, sdk.OptionErrorf(sdk.KindInvalidConfig, optReconnectMax, "%v is below reconnect_min %v", s.backoff.Max, s.backoff.Min))
 	}
