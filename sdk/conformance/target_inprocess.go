@@ -56,12 +56,9 @@ func (t *inProcess) Build(ctx context.Context, spec InstanceSpec) (Instance, err
 	if spec.Scheme != t.builder.Scheme() {
 		return nil, sdk.Errorf(sdk.KindInvalidConfig, "this builder serves no scheme %q", spec.Scheme)
 	}
-	u := sdk.URL{Scheme: spec.Scheme}
-	if spec.URL != "" {
-		var err error
-		if u, err = sdk.ParseURL(spec.URL); err != nil {
-			return nil, sdk.Wrap(sdk.KindInvalidConfig, err)
-		}
+	u, err := run.InstanceURL(spec.Scheme, spec.URL) // as the plugin server parses it
+	if err != nil {
+		return nil, err
 	}
 	record := "conformance." + spec.Name
 	var routes []sdk.Route

@@ -229,3 +229,17 @@ type noHost struct{}
 func (noHost) Latest(context.Context, string) ([]byte, error) {
 	return nil, sdk.Errorf(sdk.KindRejected, "this host does not serve latest values")
 }
+
+// InstanceURL parses a connector instance's URL strictly (sdk.ParseConnectorURL), as
+// the plugin server does; an empty one gives a URL with only the scheme. A bad URL is
+// an invalid-config error at the option "url".
+func InstanceURL(scheme, raw string) (sdk.URL, error) {
+	if raw == "" {
+		return sdk.URL{Scheme: scheme}, nil
+	}
+	u, err := sdk.ParseConnectorURL(raw)
+	if err != nil {
+		return sdk.URL{}, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: "url", Err: err}}
+	}
+	return u, nil
+}

@@ -129,7 +129,7 @@ func (s *server) validate(scheme, rawURL string, opts map[string]string, links [
 	if err != nil {
 		return err
 	}
-	u, err := parseInstanceURL(scheme, rawURL)
+	u, err := run.InstanceURL(scheme, rawURL)
 	if err != nil {
 		return err
 	}
@@ -170,26 +170,13 @@ func findingsToPB(err error) []*pb.Finding {
 	return out
 }
 
-// parseInstanceURL parses a connector URL strictly (sdk.ParseConnectorURL); an empty one
-// gives a URL with only the scheme.
-func parseInstanceURL(scheme, raw string) (sdk.URL, error) {
-	if raw == "" {
-		return sdk.URL{Scheme: scheme}, nil
-	}
-	u, err := sdk.ParseConnectorURL(raw)
-	if err != nil {
-		return sdk.URL{}, &sdk.Error{Kind: sdk.KindInvalidConfig, Err: &sdk.OptionError{Option: "url", Err: err}}
-	}
-	return u, nil
-}
-
 // Build starts one instance with run.Start.
 func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResponse, error) {
 	b, err := s.builder(req.Scheme)
 	if err != nil {
 		return nil, pluginwire.ToStatus(err)
 	}
-	u, err := parseInstanceURL(req.Scheme, req.Url)
+	u, err := run.InstanceURL(req.Scheme, req.Url)
 	if err != nil {
 		return nil, pluginwire.ToStatus(err)
 	}
