@@ -91,27 +91,18 @@ func findingsFromPB(fs []*pb.Finding, links []Link) error {
 		if err == nil {
 			continue
 		}
-		oe := &sdk.OptionError{Option: f.Option}
+		if f.Option != "" {
+			err = sdk.AtOption(f.Option, err)
+		}
 		if f.OnLink {
 			for _, l := range links {
 				if l.ID == f.LinkId {
-					oe.Link = &sdk.LinkSpec{ID: l.ID, Direction: l.Direction, Resource: l.Resource, Config: l.Options, Record: l.Record}
+					err = sdk.ForLink(sdk.LinkSpec{ID: l.ID, Direction: l.Direction, Resource: l.Resource, Config: l.Options, Record: l.Record}, err)
 					break
 				}
 			}
 		}
-		if oe.Link == nil && oe.Option == "" {
-			errs = append(errs, err)
-			continue
-		}
-		kind := sdk.KindOf(err)
-		var se *sdk.Error
-		if errors.As(err, &se) && se.Err != nil {
-			oe.Err = se.Err
-		} else {
-			oe.Err = err
-		}
-		errs = append(errs, &sdk.Error{Kind: kind, Err: oe})
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
