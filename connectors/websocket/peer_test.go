@@ -328,7 +328,6 @@ func TestTLS(t *testing.T) {
 	}
 
 	anon := start(t, h.URL("wss", ""), sdk.Config{"tls_ca_file": p.CA, "reconnect_min": "1s"}, to("secure", nil))
-	time.Sleep(500 * time.Millisecond)
 	if err := anon.Health(context.Background()); err == nil {
 		t.Fatal("connected without the client certificate the server requires")
 	}
@@ -343,7 +342,6 @@ func TestTLS(t *testing.T) {
 		t.Errorf("health with a tls_server_name the certificate does not name = %v, want a certificate error naming it", err)
 	}
 	untrusting := start(t, h.URL("wss", ""), sdk.Config{"tls_cert_file": p.ClientCert, "tls_key_file": p.ClientKey, "reconnect_min": "1s"}, to("secure", nil))
-	time.Sleep(500 * time.Millisecond)
 	if err := untrusting.Health(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("health without the server's CA = %v, want a certificate error", err)
 	}
