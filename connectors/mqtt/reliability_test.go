@@ -36,7 +36,12 @@ func TestBrokerAbsentAtStartConnectsWhenItAppears(t *testing.T) {
 		t.Fatalf("health before the broker exists: %v", err)
 	}
 
-	time.Sleep(3 * time.Second)
+	for deadline := time.Now().Add(10 * time.Second); inst.conn.Stats().ConnectFailures < 3; { // retried in the background
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connection attempts failed in 10 s, want the session to keep retrying", inst.conn.Stats().ConnectFailures)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Port: port})
 	inst.waitHealthy(t, 5*time.Second)
 
@@ -110,8 +115,14 @@ func TestQoS1OutboundAcrossBrokerRestartLosesNothing(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	broker.Stop()
-	time.Sleep(time.Second) // values produced now wait in the record
-	during := svc.Links()[0]
+	var during connect.LinkStatus // values produced now wait in the record
+	for deadline := time.Now().Add(10 * time.Second); during.State != "retrying" && during.State != "blocked"; {
+		if time.Now().After(deadline) {
+			break // reported below
+		}
+		time.Sleep(10 * time.Millisecond)
+		during = svc.Links()[0]
+	}
 	broker.Start()
 	<-produced
 
