@@ -158,3 +158,21 @@ func TestWSSlowClientCutOff(t *testing.T) {
 		t.Error("connection still open after the cut-off")
 	}
 }
+
+// TestWSRefusesOtherOrigins: a page of another origin cannot open /ws (403); the
+// listener's own origin can.
+func TestWSRefusesOtherOrigins(t *testing.T) {
+	h := startHub(t, `record "a" {}`, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(h.base, "http") + "/ws?v=3.0"
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("dial from origin http://evil.example: %v (response %v), want 403", err, resp)
+	}
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {h.base}}})
+	if err != nil {
+		t.Fatalf("dial from the listener's own origin %s: %v", h.base, err)
+	}
+	c.CloseNow()
+}
