@@ -176,9 +176,10 @@ func TestWriteReadBackWithMbpoll(t *testing.T) {
 		{Resource: "2/holding/0", Config: sdk.Config{"write_function": "multiple"}},
 		{Resource: "holding/130:4", Config: sdk.Config{"type": "string"}},
 		{Resource: "holding/140", Config: sdk.Config{"type": "int16", "scale": "0.1"}},
+		{Resource: "coil/20", Config: sdk.Config{"write_function": "single"}},
 	}
 	inst, _ := start(t, s.URL(), sdk.Config{}, nil, links)
-	values := []string{"-1234", "21.5", "-100000", "[7,8]", "[true,false,true]", "true", "42", `"AimDB"`, "-12.3"}
+	values := []string{"-1234", "21.5", "-100000", "[7,8]", "[true,false,true]", "true", "42", `"AimDB"`, "-12.3", "true"}
 	for i, v := range values {
 		if err := publish(inst, uint32(i+1), v); err != nil {
 			t.Fatalf("publish %s to %s: %v", v, links[i].Resource, err)
@@ -196,6 +197,7 @@ func TestWriteReadBackWithMbpoll(t *testing.T) {
 		{[]string{"-a", "2", "-t", "4", "-r", "0"}, map[int]string{0: "42"}},
 		{[]string{"-t", "4:hex", "-r", "130", "-c", "4"}, map[int]string{130: "0x4169", 131: "0x6D44", 132: "0x4200", 133: "0x0000"}},
 		{[]string{"-t", "4", "-r", "140"}, map[int]string{140: "65413"}},
+		{[]string{"-t", "0", "-r", "20"}, map[int]string{20: "1"}},
 	}
 	for _, c := range checks {
 		got := mbpoll(t, s, c.args...)
@@ -206,8 +208,9 @@ func TestWriteReadBackWithMbpoll(t *testing.T) {
 		}
 	}
 	// auto: FC 6 for one register, 16 for more, 5 for one coil, 15 for more;
-	// write_function = "multiple" writes one register with FC 16.
-	want := []int{6, 16, 16, 16, 15, 5, 16, 16, 6}
+	// write_function = "multiple" writes one register with FC 16, "single" one coil
+	// with FC 5.
+	want := []int{6, 16, 16, 16, 15, 5, 16, 16, 6, 5}
 	eventually(t, fmt.Sprintf("function codes of the writes %v", want), func() bool { return slices.Equal(s.Functions(), want) })
 
 	// A value published without a prepared link parses the link on the spot.
