@@ -255,6 +255,10 @@ func TestServerRestart(t *testing.T) {
 	if got := in.sink.next(t, 5*time.Second); got.Payload != "in" {
 		t.Fatalf("link_from got %q", got.Payload)
 	}
+	// Both connections (/a and /b) were lost once; one frame came in.
+	if lost, got := metric(in, "websocket_connections_lost_total"), metric(in, "websocket_frames_received_total"); lost != 2 || got != 1 {
+		t.Errorf("connections lost %v (want 2), frames received %v (want 1)", lost, got)
+	}
 }
 
 // TestHandshakeOptions: headers, a bearer token and headers from the environment, and
