@@ -20,6 +20,14 @@ import (
 	"github.com/aimdb-dev/aimdb-go/sdk/internal/life"
 )
 
+// The SDK's hooks (sdk/internal/hook), asserted once: a signature that drifts fails
+// when the package loads, not on first use.
+var (
+	instanceSecrets = hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)
+	prepare         = hook.Prepare.(func(*sdk.BuildContext, *life.Group, deliverFunc))
+	newRouter       = hook.NewRouter.(func([]sdk.Route, deliverFunc) *sdk.Router)
+)
+
 // Message is one inbound message on its way from a connector to the host.
 type Message struct {
 	RouteID uint32
@@ -105,7 +113,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 	for _, r := range cfg.Routes {
 		links = append(links, sdk.LinkSpec{ID: r.ID, Direction: sdk.Inbound, Resource: r.Resource, Config: r.Config, Record: r.Record})
 	}
-	red.Add(hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)(builder, cfg.URL, cfg.Options, links)...)
+	red.Add(instanceSecrets(builder, cfg.URL, cfg.Options, links)...)
 	group := life.New()
 	b := &sdk.BuildContext{
 		Instance: cfg.Name,
@@ -117,7 +125,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 		Host:     cfg.Host,
 		Secrets:  red,
 	}
-	hook.Prepare.(func(*sdk.BuildContext, *life.Group, deliverFunc))(b, group, deliverTo(cfg.Sink))
+	prepare(b, group, deliverTo(cfg.Sink))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("connector %q: build panicked: %v\n%s", cfg.Name, r, debug.Stack())
@@ -147,7 +155,7 @@ func Start(ctx context.Context, builder sdk.ConnectorBuilder, cfg Config) (inst 
 // NewRouter returns a router over routes that hands matching messages to sink: what
 // BuildContext.Router is, for testing a connector's inbound side without Start.
 func NewRouter(routes []sdk.Route, sink Sink) *sdk.Router {
-	return hook.NewRouter.(func([]sdk.Route, deliverFunc) *sdk.Router)(routes, deliverTo(sink))
+	return newRouter(routes, deliverTo(sink))
 }
 
 // deliverFunc is how package sdk's router hands a message to the runner.

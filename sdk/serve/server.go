@@ -22,6 +22,9 @@ import (
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
+// instanceSecrets is the SDK's hook (sdk/internal/hook), asserted when the package loads.
+var instanceSecrets = hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)
+
 // server is the plugin side of the wire: it builds instances with run.Start, exactly
 // as the in-process host does, and moves their data over the batched streams.
 type server struct {
@@ -141,7 +144,7 @@ func (s *server) validate(scheme, rawURL string, opts map[string]string, links [
 	for i, l := range links {
 		specs[i] = sdk.LinkSpec{ID: l.Id, Direction: sdk.Direction(l.Direction), Resource: l.Resource, Config: sdk.Config(l.Options), Record: l.Record}
 	}
-	red := sdk.NewRedactor(hook.InstanceSecrets.(func(sdk.ConnectorBuilder, sdk.URL, sdk.Config, []sdk.LinkSpec) []string)(b, u, sdk.Config(opts), specs)...)
+	red := sdk.NewRedactor(instanceSecrets(b, u, sdk.Config(opts), specs)...)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("scheme %q: config validator panicked: %v", scheme, r)
