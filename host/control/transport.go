@@ -35,8 +35,9 @@ type Transport interface {
 // ErrFrameTooLong is returned by Transport.ReadFrame for a frame over the limit.
 var ErrFrameTooLong = errors.New("frame too long")
 
-// hangupGrace bounds how long a last frame may take before the connection closes.
-const hangupGrace = time.Second
+// HangupGrace bounds how long a last frame may take before a transport's connection
+// closes (Transport.Hangup); every transport uses it.
+const HangupGrace = time.Second
 
 // lineTransport is newline-delimited JSON over a stream connection.
 type lineTransport struct {
@@ -103,7 +104,7 @@ func (t *lineTransport) WriteFrames(frames [][]byte, deadline time.Time) error {
 // full socket), writes frame and closes.
 func (t *lineTransport) Hangup(frame []byte) {
 	t.hanging.Store(true)
-	_ = t.nc.SetWriteDeadline(time.Now().Add(hangupGrace))
+	_ = t.nc.SetWriteDeadline(time.Now().Add(HangupGrace))
 	t.wmu.Lock()
 	_, _ = t.nc.Write(frame)
 	t.wmu.Unlock()

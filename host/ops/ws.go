@@ -131,8 +131,8 @@ func (t *wsTransport) WriteFrames(frames [][]byte, deadline time.Time) error {
 // stuck) and closes the connection.
 func (t *wsTransport) Hangup(frame []byte) {
 	t.hanging.Store(true)
-	t.nc.interrupt(time.Now().Add(hangupGrace)) // ends a write stuck on a client that does not read
-	ctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
+	t.nc.interrupt(time.Now().Add(control.HangupGrace)) // ends a write stuck on a client that does not read
+	ctx, cancel := context.WithTimeout(context.Background(), control.HangupGrace)
 	defer cancel()
 	if t.c.Write(ctx, websocket.MessageText, bytes.TrimSuffix(frame, []byte{'\n'})) != nil {
 		_ = t.c.CloseNow()
@@ -146,6 +146,3 @@ func (t *wsTransport) Close() error { return t.c.CloseNow() }
 
 // String names the client for log lines.
 func (t *wsTransport) String() string { return t.peer }
-
-// hangupGrace bounds how long a last frame may take.
-const hangupGrace = time.Second
