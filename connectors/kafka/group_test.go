@@ -103,20 +103,30 @@ func producePartitioned(t *testing.T, addr, topic string, partitions, first, n i
 	return n
 }
 
-// waitTotal waits until the sinks together took at least n values (20 s at most).
+// waitTotal waits until the sinks together took at least n values (20 s at most),
+// then until no more came for 500 ms, so a late duplicate is counted too.
 func waitTotal(t *testing.T, n int, sinks ...*recorder) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		total := 0
+	total := func() int {
+		sum := 0
 		for _, s := range sinks {
-			total += len(s.payloads())
+			sum += len(s.payloads())
 		}
-		if total >= n {
+		return sum
+	}
+	for {
+		if got := total(); got >= n {
+			for quiet := time.Now(); time.Since(quiet) < 500*time.Millisecond && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				if now := total(); now != got {
+					got, quiet = now, time.Now()
+				}
+			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the group took %d of %d values within 20 s", total, n)
+			t.Fatalf("the group took %d of %d values within 20 s", total(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
