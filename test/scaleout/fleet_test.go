@@ -2,6 +2,7 @@ package scaleout
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -252,16 +253,9 @@ func (c *collector) setOnValue(f func(string, uint64, time.Time)) {
 // waitArrived waits until want distinct values arrived, or nothing new arrived for
 // quiet, or d passed; it returns the counts.
 func (c *collector) waitArrived(want uint64, d, quiet time.Duration) seqload.Report {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if c.ctr.Arrived() >= want {
-			break
-		}
-		if last := c.ctr.LastArrival(); !last.IsZero() && time.Since(last) > quiet {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	c.ctr.Wait(ctx, want, quiet)
 	return c.ctr.Report()
 }
 
