@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func parseTemplate(option, s string) (template, error) {
 			return template{}, sdk.OptionErrorf(sdk.KindInvalidConfig, option, "%q opens a field with ${ but never closes it", s[i:])
 		}
 		name := s[i+2 : i+end]
-		if !isTemplateField(name) {
+		if !slices.Contains(templateFields, name) {
 			return template{}, sdk.OptionErrorf(sdk.KindInvalidConfig, option, "unknown field ${%s} (known: ${%s})", name, strings.Join(templateFields, "}, ${"))
 		}
 		if lit.Len() > 0 {
@@ -60,15 +61,6 @@ func parseTemplate(option, s string) (template, error) {
 		t.parts = append(t.parts, templatePart{text: lit.String()})
 	}
 	return t, nil
-}
-
-func isTemplateField(name string) bool {
-	for _, f := range templateFields {
-		if f == name {
-			return true
-		}
-	}
-	return false
 }
 
 // templateVars are the values of a link's fields that are known before its first
