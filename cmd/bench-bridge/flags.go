@@ -23,6 +23,7 @@ type flags struct {
 	aimdb, plugins, peers             string
 	telegraf, redJS, node, mosquitto  string
 	keep                              bool
+	linger                            time.Duration
 	serve, cpuprofile                 string
 }
 
@@ -34,7 +35,8 @@ func parseFlags() *flags {
 	flag.StringVar(&f.rates, "rates", "2000,10000", "rates of the paced runs in msg/s, comma-separated")
 	flag.DurationVar(&f.paced, "paced-duration", 10*time.Second, "length of a paced run")
 	flag.StringVar(&f.modeList, "modes", "burst,paced", "which runs: burst, paced or both")
-	flag.StringVar(&f.sideList, "sides", "none,aimdb,aimdb-inprocess,telegraf,node-red", "sides to measure (none is the no-bridge ceiling)")
+	flag.StringVar(&f.sideList, "sides", "none,aimdb,aimdb-linger,aimdb-inprocess,telegraf,node-red", "sides to measure (none is the no-bridge ceiling; aimdb-linger is aimdb with plugin_linger = -linger)")
+	flag.DurationVar(&f.linger, "linger", 5*time.Millisecond, "plugin_linger of the aimdb-linger side")
 	flag.IntVar(&f.qos, "qos", 0, "MQTT QoS on both legs: 0 or 1")
 	flag.StringVar(&f.format, "format", "ascii", "payload form: ascii (AimDB codec raw) or json (codec json)")
 	flag.IntVar(&f.capacity, "capacity", 65536, "AimDB record ring capacity")
@@ -87,14 +89,18 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 		switch strings.TrimSpace(s) {
 		case "none":
 			out = append(out, benchbridge.Direct{})
-		case "aimdb":
+		case "aimdb", "aimdb-linger":
 			bin, err1 := filepath.Abs(f.aimdb)
 			plugins, err2 := filepath.Abs(f.plugins)
 			if err := firstErr(err1, err2, exists(bin), exists(filepath.Join(plugins, "mqtt"))); err != nil {
 				skip("AimDB", err, "run make build")
 				continue
 			}
-			out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins})
+			a := benchbridge.AimDB{Bin: bin, Plugins: plugins}
+			if strings.TrimSpace(s) == "aimdb-linger" {
+				a.Linger = f.linger
+			}
+			out = append(out, a)
 		case "aimdb-inprocess":
 			self, err := os.Executable()
 			if err != nil {
@@ -121,7 +127,7 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 			}
 			out = append(out, benchbridge.NodeRED{Node: node, RedJS: red})
 		default:
-			return nil, fmt.Errorf("-sides: unknown side %q (want none, aimdb, aimdb-inprocess, telegraf, node-red)", s)
+			return nil, fmt.Errorf("-sides: unknown side %q (want none, aimdb, aimdb-linger, aimdb-inprocess, telegraf, node-red)", s)
 		}
 	}
 	if len(out) == 0 {

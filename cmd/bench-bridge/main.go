@@ -95,22 +95,30 @@ func run() error {
 	return nil
 }
 
-// report prints a table per mode and the same-run ratios of AimDB to the others.
+// report prints a table per mode and the same-run ratios of each AimDB side to the others.
 func report(results []benchbridge.Result, sides []benchbridge.Side, modes []benchbridge.Mode) {
 	var names []string
 	for _, s := range sides {
 		names = append(names, s.Name())
 	}
-	const aimdb, ceiling = "AimDB", "no bridge"
+	const ceiling = "no bridge"
 	peers := []string{"Telegraf", "Node-RED", "AimDB in-process"}
+	var aimdbs []string // AimDB through its plugin, with and without a linger
+	for _, s := range sides {
+		if a, ok := s.(benchbridge.AimDB); ok {
+			aimdbs = append(aimdbs, a.Name())
+		}
+	}
 	for _, m := range modes {
 		fmt.Printf("\n%s (medians over rounds; lost/dup/reordered summed):\n", m.Name)
 		benchbridge.PrintTable(os.Stdout, m.Name, names, results)
 		fmt.Println("same-run ratios (median of per-round ratios):")
-		benchbridge.PrintRatios(os.Stdout, m.Name, aimdb, peers, results, m.Rate == 0)
-		if m.Rate != 0 {
-			benchbridge.PrintLatencyTarget(os.Stdout, m.Name, aimdb, ceiling, results)
+		for _, aimdb := range aimdbs {
+			benchbridge.PrintRatios(os.Stdout, m.Name, aimdb, peers, results, m.Rate == 0)
+			if m.Rate != 0 {
+				benchbridge.PrintLatencyTarget(os.Stdout, m.Name, aimdb, ceiling, results)
+			}
+			benchbridge.PrintProcesses(os.Stdout, m.Name, aimdb, results)
 		}
-		benchbridge.PrintProcesses(os.Stdout, m.Name, aimdb, results)
 	}
 }

@@ -72,7 +72,8 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 	connectorKinds(t, func(t *testing.T, kind host.Option) {
 		b := host.NewBuilder(kind,
 			WithInstance(Instance{Name: "plant", Plugin: "missing"}),
-			WithInstance(Instance{Name: "strict", Plugin: "loopback", Options: sdk.Config{"bogus": "1", "injekt": "sync", "retry_mni": "1s"}}))
+			WithInstance(Instance{Name: "strict", Plugin: "loopback", Options: sdk.Config{"bogus": "1", "injekt": "sync", "retry_mni": "1s"}}),
+			WithInstance(Instance{Name: "slow", Plugin: "loopback", Options: sdk.Config{"plugin_linger": "2s"}}))
 		host.Configure(b, "a", func(r *host.Registrar[Temperature]) { r.LinkTo("nope://x/y") })
 		host.Configure(b, "b", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://x/#/y") })
 		host.Configure(b, "c", func(r *host.Registrar[Temperature]) {
@@ -94,7 +95,8 @@ func TestConnectorsValidateNamesRecordAndURL(t *testing.T) {
 		sort.Strings(got)
 		want := []string{
 			`plant|||plugin|` + `connector instance "plant": no connector kind "missing"`,
-			`strict|||bogus|connector instance "strict": unknown option "bogus" (known: build_error, down_while, fail_destination, generate, inject, retry_for, retry_max, retry_min, unhealthy)`,
+			`strict|||bogus|connector instance "strict": unknown option "bogus" (known: build_error, down_while, fail_destination, generate, inject, plugin_linger, retry_for, retry_max, retry_min, unhealthy)`,
+			`slow|||plugin_linger|connector instance "slow": option "plugin_linger": 2s is outside 0s to 1s`,
 			`strict|||injekt|connector instance "strict": unknown option "injekt" (did you mean "inject"?)`,
 			`strict|||retry_mni|connector instance "strict": unknown option "retry_mni" (did you mean "retry_min"?)`,
 			`|a|nope://x/y||record "a": link "nope://x/y": no connector instance or kind named "nope"`,
@@ -393,6 +395,45 @@ func TestConnectorsPassMetadataToRecords(t *testing.T) {
 		}
 		if v := recv(t, plain); v.Celsius != 7 {
 			t.Fatalf("plain record got %+v", v)
+		}
+	})
+}
+
+// With plugin_linger, values produced a few milliseconds apart (so messages flow and
+// linger) all arrive, once each, in order, through the plugin and back.
+func TestConnectorsLingerLosesNothing(t *testing.T) {
+	connectorKinds(t, func(t *testing.T, kind host.Option) {
+		b := host.NewBuilder(kind, WithInstance(Instance{Name: "loopback", Options: sdk.Config{"plugin_linger": "20ms"}}))
+		host.Configure(b, "room.temp", func(r *host.Registrar[Temperature]) { r.LinkTo("loopback://t/room1") })
+		host.Configure(b, "mirror", func(r *host.Registrar[Temperature]) { r.LinkFrom("loopback://t/+") })
+		db, stop := startDB(t, b)
+		mirror, _ := host.ConsumerOf[Temperature](db, "mirror")
+		defer mirror.Close()
+		prod, err := host.ProducerOf[Temperature](db, "room.temp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		go func() {
+			for i := range n {
+				prod.Produce(Temperature{Celsius: float64(i)})
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		for i := range n {
+			if v := recv(t, mirror); v.Celsius != float64(i) {
+				t.Fatalf("value %d arrived as %v: lost, duplicated or reordered", i, v.Celsius)
+			}
+		}
+		if v, err := mirror.TryRecv(); err == nil {
+			t.Fatalf("an extra value arrived: %v", v)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := db.LinkStats(db.Links()[0].ID)
+		if st.Delivered != n || st.Failed != 0 {
+			t.Fatalf("outbound stats %+v, want %d delivered", st, n)
 		}
 	})
 }

@@ -56,7 +56,7 @@ func (s *Service) startInstance(ctx context.Context, p *instancePlan) (*running,
 		return il.deliver(payload, size, meta, settle)
 	}
 	if p.proc != nil {
-		spec := plugin.InstanceSpec{Name: p.decl.Name, Scheme: p.decl.Plugin, URL: p.decl.URL, Options: p.connOpts,
+		spec := plugin.InstanceSpec{Name: p.decl.Name, Scheme: p.decl.Plugin, URL: p.decl.URL, Options: p.connOpts, Linger: p.defaults.linger,
 			Deliver: func(m plugin.Inbound, settle func(error)) (error, bool) {
 				return deliver(m.Route, m.Payload, m.Size, m.Metadata, settle)
 			},

@@ -31,6 +31,8 @@ const (
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 30 * time.Second
 	DefaultOutboxMaxBytes = 256 << 20
+	// MaxPluginLinger bounds plugin_linger: a longer hold would only add latency.
+	MaxPluginLinger = time.Second
 )
 
 // Host-level options: the connector layer reads them and never passes them to a
@@ -38,7 +40,7 @@ const (
 var (
 	linkToPolicyOptions   = []string{"delivery", "outbox", "outbox_max_bytes", "retry_min", "retry_max", "retry_for", "dead_letter"}
 	linkFromPolicyOptions = []string{"dead_letter"}
-	instancePolicyOptions = []string{"retry_min", "retry_max", "retry_for"}
+	instancePolicyOptions = []string{"retry_min", "retry_max", "retry_for", "plugin_linger"}
 )
 
 // PolicyOptionDocs documents the host-level options, for `aimdb plugins list` and docs.
@@ -49,6 +51,7 @@ var PolicyOptionDocs = []sdk.OptionDoc{
 	{Name: "retry_min", Scope: sdk.ScopeLinkTo, Default: DefaultRetryMin.String(), Doc: "first wait before a failed value is sent again; doubles (with jitter) per attempt; also a connector option, the default of its links"},
 	{Name: "retry_max", Scope: sdk.ScopeLinkTo, Default: DefaultRetryMax.String(), Doc: "longest wait between attempts; also a connector option"},
 	{Name: "retry_for", Scope: sdk.ScopeLinkTo, Default: "0 (for ever)", Doc: "give a value up (dead letter) after retrying it this long; also a connector option"},
+	{Name: "plugin_linger", Scope: sdk.ScopeConnector, Default: "0s", Doc: "while messages flow, the plugin holds what the instance sends the host (inbound messages, publish results) up to this long so more cross in one frame: less CPU per message, more latency; 0 sends at once; in-process connectors ignore it"},
 	{Name: "dead_letter", Scope: sdk.ScopeLinkTo, Default: "aimdb.dead_letters", Doc: "record receiving the link's values given up on (also on link_from)"},
 }
 
@@ -84,10 +87,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// instanceDefaults are the retry options of a connector instance.
+// instanceDefaults are the host-level options of a connector instance.
 type instanceDefaults struct {
 	retry    sdk.Backoff
 	retryFor time.Duration
+	linger   time.Duration // plugin_linger
 }
 
 func parseInstanceDefaults(host sdk.Config) (instanceDefaults, error) {
@@ -104,6 +108,12 @@ func parseInstanceDefaults(host sdk.Config) (instanceDefaults, error) {
 	}
 	if d.retry.Max < d.retry.Min {
 		return d, sdk.Errorf(sdk.KindInvalidConfig, "option \"retry_max\": %v is below retry_min %v", d.retry.Max, d.retry.Min)
+	}
+	if d.linger, err = host.Duration("plugin_linger", 0); err != nil {
+		return d, err
+	}
+	if d.linger < 0 || d.linger > MaxPluginLinger {
+		return d, sdk.OptionErrorf(sdk.KindInvalidConfig, "plugin_linger", "%v is outside 0s to %v", d.linger, MaxPluginLinger)
 	}
 	return d, nil
 }

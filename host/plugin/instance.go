@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -21,6 +22,9 @@ type InstanceSpec struct {
 	URL string
 	// Options are the connector block's options.
 	Options sdk.Config
+	// Linger is how long the plugin may hold what the instance sends the host while
+	// messages flow (plugin_linger); 0 sends at once.
+	Linger time.Duration
 	// Links are the instance's links; inbound messages carry the link's ID as route id.
 	Links []Link
 	// Deliver takes an inbound message of one of the instance's link_from links (its
@@ -67,7 +71,7 @@ func (p *Process) Build(ctx context.Context, spec InstanceSpec) (*Instance, erro
 
 func (i *Instance) buildSpec() client.InstanceSpec {
 	return client.InstanceSpec{ID: i.id, Name: i.spec.Name, Scheme: i.spec.Scheme, URL: i.spec.URL,
-		Options: i.spec.Options, Links: i.spec.Links}
+		Options: i.spec.Options, Linger: i.spec.Linger, Links: i.spec.Links}
 }
 
 // ID returns the instance's id in its process; batches name it.

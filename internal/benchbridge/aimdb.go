@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/seqload"
 )
@@ -13,17 +14,25 @@ import (
 type AimDB struct {
 	// Bin is the aimdb command, Plugins the directory of its plugins.
 	Bin, Plugins string
+	// Linger is the connector's plugin_linger (0: the default, none).
+	Linger time.Duration
 }
 
-// Name returns "AimDB".
-func (AimDB) Name() string { return "AimDB" }
+// Name returns "AimDB", or "AimDB linger=D" with a linger.
+func (a AimDB) Name() string {
+	if a.Linger > 0 {
+		return "AimDB linger=" + a.Linger.String()
+	}
+	return "AimDB"
+}
 
 // Topic returns bench/in.
 func (AimDB) Topic() string { return InTopic }
 
 const aimdbConfig = `connector "mqtt" {
-  url       = "mqtt://127.0.0.1:%[1]d"
-  client_id = "bench-aimdb"
+  url           = "mqtt://127.0.0.1:%[1]d"
+  client_id     = "bench-aimdb"
+  plugin_linger = %[7]q
 }
 
 record "bench.data" {
@@ -41,19 +50,19 @@ record "bench.data" {
 `
 
 // aimdbConfigFor is the configuration of one run: codec raw for ASCII payloads, json
-// for JSON ones.
-func aimdbConfigFor(s Setup) []byte {
+// for JSON ones; linger is the connector's plugin_linger.
+func aimdbConfigFor(s Setup, linger time.Duration) []byte {
 	codec := "raw"
 	if s.Format == seqload.JSON {
 		codec = "json"
 	}
-	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec)
+	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec, linger.String())
 }
 
 // Start writes the configuration and runs aimdb with its control socket in s.Dir.
 func (a AimDB) Start(s Setup) (*Proc, error) {
 	conf := filepath.Join(s.Dir, "aimdb.hcl")
-	if err := os.WriteFile(conf, aimdbConfigFor(s), 0o644); err != nil {
+	if err := os.WriteFile(conf, aimdbConfigFor(s, a.Linger), 0o644); err != nil {
 		return nil, fmt.Errorf("aimdb config: %w", err)
 	}
 	return startProc("aimdb", s.Dir, filepath.Join(s.Dir, "aimdb.log"), nil,

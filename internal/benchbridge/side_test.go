@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/config"
 	"github.com/aimdb-dev/aimdb-go/internal/seqload"
@@ -11,7 +12,7 @@ import (
 
 func TestAimDBConfigParses(t *testing.T) {
 	for _, f := range []seqload.Format{seqload.ASCII, seqload.JSON} {
-		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536})
+		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536}, 5*time.Millisecond)
 		cfg, diags := config.Parse(src, "aimdb.hcl")
 		if diags.HasErrors() {
 			t.Fatalf("%v: %s\n%s", f, config.Format(diags), src)
@@ -20,8 +21,8 @@ func TestAimDBConfigParses(t *testing.T) {
 			t.Fatalf("%v: record or connector missing:\n%s", f, src)
 		}
 		want := map[seqload.Format]string{seqload.ASCII: `codec = "raw"`, seqload.JSON: `codec = "json"`}[f]
-		if !strings.Contains(string(src), want) || !strings.Contains(string(src), "qos   = 1") {
-			t.Errorf("%v: config lacks %s or qos 1:\n%s", f, want, src)
+		if !strings.Contains(string(src), want) || !strings.Contains(string(src), "qos   = 1") || !strings.Contains(string(src), `plugin_linger = "5ms"`) {
+			t.Errorf("%v: config lacks %s, qos 1 or the linger:\n%s", f, want, src)
 		}
 	}
 }

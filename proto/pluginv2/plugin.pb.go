@@ -687,13 +687,18 @@ func (x *Finding) GetError() *Error {
 }
 
 type BuildRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	InstanceId    uint64                 `protobuf:"varint,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"` // chosen by the host, unique per process
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                // instance name for logs
-	Scheme        string                 `protobuf:"bytes,3,opt,name=scheme,proto3" json:"scheme,omitempty"`                            // which kind builds it
-	Url           string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Links         []*Link                `protobuf:"bytes,6,rep,name=links,proto3" json:"links,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	InstanceId uint64                 `protobuf:"varint,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"` // chosen by the host, unique per process
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                // instance name for logs
+	Scheme     string                 `protobuf:"bytes,3,opt,name=scheme,proto3" json:"scheme,omitempty"`                            // which kind builds it
+	Url        string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Options    map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Links      []*Link                `protobuf:"bytes,6,rep,name=links,proto3" json:"links,omitempty"`
+	// linger_nanos is how long the plugin may hold what this instance sends the host
+	// (inbound messages, batch results) while messages flow, so that more go in one
+	// frame; 0 sends at once. Added in protocol 2 as an optional field: a plugin that
+	// does not know it sends at once.
+	LingerNanos   int64 `protobuf:"varint,8,opt,name=linger_nanos,json=lingerNanos,proto3" json:"linger_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -768,6 +773,13 @@ func (x *BuildRequest) GetLinks() []*Link {
 		return x.Links
 	}
 	return nil
+}
+
+func (x *BuildRequest) GetLingerNanos() int64 {
+	if x != nil {
+		return x.LingerNanos
+	}
+	return 0
 }
 
 type BuildResponse struct {
@@ -2012,7 +2024,7 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\aon_link\x18\x01 \x01(\bR\x06onLink\x12\x17\n" +
 	"\alink_id\x18\x02 \x01(\rR\x06linkId\x12\x16\n" +
 	"\x06option\x18\x03 \x01(\tR\x06option\x12,\n" +
-	"\x05error\x18\x04 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"\xa2\x02\n" +
+	"\x05error\x18\x04 \x01(\v2\x16.aimdb.plugin.v2.ErrorR\x05error\"\xc5\x02\n" +
 	"\fBuildRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\x04R\n" +
 	"instanceId\x12\x12\n" +
@@ -2020,7 +2032,8 @@ const file_pluginv2_plugin_proto_rawDesc = "" +
 	"\x06scheme\x18\x03 \x01(\tR\x06scheme\x12\x10\n" +
 	"\x03url\x18\x04 \x01(\tR\x03url\x12D\n" +
 	"\aoptions\x18\x05 \x03(\v2*.aimdb.plugin.v2.BuildRequest.OptionsEntryR\aoptions\x12+\n" +
-	"\x05links\x18\x06 \x03(\v2\x15.aimdb.plugin.v2.LinkR\x05links\x1a:\n" +
+	"\x05links\x18\x06 \x03(\v2\x15.aimdb.plugin.v2.LinkR\x05links\x12!\n" +
+	"\flinger_nanos\x18\b \x01(\x03R\vlingerNanos\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\x0f\n" +

@@ -46,11 +46,12 @@ type dataConn struct {
 	stream pb.Connector_DataServer
 	done   chan struct{} // closed when the stream ended
 
-	mu       sync.Mutex
-	results  []*pb.BatchResult
-	inflight map[uint64]*inboundChunk // sent, not every message settled
-	window   int                      // sent batches not acknowledged a first time
-	nextID   uint64
+	mu         sync.Mutex
+	results    []*pb.BatchResult
+	resultsDue int64                    // when the first of results must be sent (monoNow)
+	inflight   map[uint64]*inboundChunk // sent, not every message settled
+	window     int                      // sent batches not acknowledged a first time
+	nextID     uint64
 }
 
 // recvLoop reads host frames until the stream ends.
@@ -72,25 +73,34 @@ func (d *dataConn) recvLoop() error {
 	}
 }
 
-// writeLoop sends frames until the stream or the receiver ends.
+// writeLoop sends frames until the stream or the receiver ends; when what is ready
+// may linger (plugin_linger), it waits until the first of it is due.
 func (d *dataConn) writeLoop(recvErr <-chan error) error {
 	ctx := d.stream.Context()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
 	for {
 		select {
 		case <-d.s.wake:
+		case <-due.C:
 		case err := <-recvErr:
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		for {
-			f := d.frame()
+			f, wait := d.frame()
 			if f == nil {
+				if wait > 0 {
+					due.Reset(wait)
+				}
 				break
 			}
 			if err := d.stream.Send(f); err != nil {
 				return err
 			}
+			d.s.lastSent.Store(monoNow())
 			d.sent(f)
 		}
 	}
@@ -98,13 +108,33 @@ func (d *dataConn) writeLoop(recvErr <-chan error) error {
 
 // frame collects every ready result and, when the host has acknowledged every inbound
 // batch sent (or a full batch waits and the window allows), one inbound batch; nil
-// when nothing is ready.
-func (d *dataConn) frame() *pb.PluginFrame {
+// when nothing is ready, with how long until something lingering is due (0: nothing
+// waits). Once anything is due, everything ready goes with it.
+func (d *dataConn) frame() (*pb.PluginFrame, time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	f := &pb.PluginFrame{Results: d.results, Latest: d.s.host.take()}
-	d.results = nil
-	if d.window == 0 || d.window < pluginwire.MaxInboundInFlight && d.s.inbound.fullChunkWaiting() {
+	latest := d.s.host.take() // questions: a connector waits for each answer
+	sendInbound := d.window == 0 || d.window < pluginwire.MaxInboundInFlight && d.s.inbound.fullChunkWaiting()
+	if len(latest) == 0 {
+		now, next := monoNow(), int64(0)
+		if len(d.results) > 0 {
+			next = d.resultsDue
+		}
+		if chunkDue, ok := d.s.inbound.oldestDue(); ok && sendInbound {
+			if d.s.inbound.fullChunkWaiting() {
+				chunkDue = now
+			}
+			if next == 0 || chunkDue < next {
+				next = chunkDue
+			}
+		}
+		if next > now {
+			return nil, time.Duration(next - now)
+		}
+	}
+	f := &pb.PluginFrame{Results: d.results, Latest: latest}
+	d.results, d.resultsDue = nil, 0
+	if sendInbound {
 		if b, c := d.s.inbound.take(); b != nil {
 			d.nextID++
 			b.BatchId = d.nextID
@@ -114,9 +144,9 @@ func (d *dataConn) frame() *pb.PluginFrame {
 		}
 	}
 	if len(f.Results) == 0 && f.Inbound == nil && len(f.Latest) == 0 {
-		return nil
+		return nil, 0
 	}
-	return f
+	return f, 0
 }
 
 // sent marks the frame's inbound batch as sent: gRPC no longer reads its columns,
@@ -140,27 +170,35 @@ func (d *dataConn) sent(f *pb.PluginFrame) {
 	}
 }
 
-// addResult queues a batch result and wakes the writer.
-func (d *dataConn) addResult(r *pb.BatchResult) {
+// addResult queues a batch result of an instance with linger and wakes the writer
+// when the result is due before anything else waiting.
+func (d *dataConn) addResult(r *pb.BatchResult, linger int64) {
+	due := d.s.due(linger)
 	d.mu.Lock()
 	d.results = append(d.results, r)
+	sooner := d.resultsDue == 0 || due < d.resultsDue
+	if sooner {
+		d.resultsDue = due
+	}
 	d.mu.Unlock()
-	d.s.wakeWriter()
+	if sooner {
+		d.s.wakeWriter()
+	}
 }
 
 // dispatch hands a publish batch to its link's worker.
 func (d *dataConn) dispatch(b *pb.PublishBatch) {
 	sv := d.s.instance(b.InstanceId)
 	if sv == nil {
-		d.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "no instance %d (closed or never built)", b.InstanceId)))
+		d.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "no instance %d (closed or never built)", b.InstanceId)), 0)
 		return
 	}
 	if err := pluginwire.CheckPublish(b); err != nil {
-		d.addResult(failAll(b, sdk.Wrap(sdk.KindRejected, err)))
+		d.addResult(failAll(b, sdk.Wrap(sdk.KindRejected, err)), 0)
 		return
 	}
 	if err := sv.enqueue(publishJob{batch: b, conn: d}); err != nil {
-		d.addResult(failAll(b, err))
+		d.addResult(failAll(b, err), 0)
 	}
 }
 
@@ -294,7 +332,7 @@ func (sv *served) work(link uint32, w *linkWorker) {
 		for _, j := range jobs {
 			b := j.batch
 			if sv.ctx.Err() != nil {
-				j.conn.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)))
+				j.conn.addResult(failAll(b, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)), 0)
 				continue
 			}
 			payloads = pluginwire.SplitPayloads(b.Data, b.Sizes, payloads[:0])
@@ -302,7 +340,7 @@ func (sv *served) work(link uint32, w *linkWorker) {
 			ctx, cancel := batchContext(sv.ctx, b)
 			sv.inst.PublishBatch(ctx, link, b.Epoch, payloads, errs)
 			cancel()
-			j.conn.addResult(batchResult(b.BatchId, errs))
+			j.conn.addResult(batchResult(b.BatchId, errs), sv.linger)
 		}
 		select {
 		case <-w.wake:
@@ -312,7 +350,7 @@ func (sv *served) work(link uint32, w *linkWorker) {
 			w.queue = nil
 			w.mu.Unlock()
 			for _, j := range left {
-				j.conn.addResult(failAll(j.batch, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)))
+				j.conn.addResult(failAll(j.batch, sdk.Errorf(sdk.KindClosed, "instance %q is closed", sv.name)), 0)
 			}
 			return
 		}

@@ -24,11 +24,11 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 	var acked []error
 	ack := func(err error) { acked = append(acked, err) }
 	payload := []byte("one")
-	p.deliver(7, run.Message{RouteID: 1, Payload: payload}, ack)
+	p.deliver(7, 0, run.Message{RouteID: 1, Payload: payload}, ack)
 	copy(payload, "XXX") // the pipe copied it: the connector may reuse its buffer
-	p.deliver(7, run.Message{RouteID: 2, Payload: []byte("")}, ack)
+	p.deliver(7, 0, run.Message{RouteID: 2, Payload: []byte("")}, ack)
 	meta := &sdk.Metadata{Properties: []sdk.Property{{Name: "k", Value: "v"}}, ResponseTopic: "r"}
-	p.deliver(9, run.Message{RouteID: 3, Payload: []byte("three"), Metadata: meta}, ack)
+	p.deliver(9, 0, run.Message{RouteID: 3, Payload: []byte("three"), Metadata: meta}, ack)
 	b, c := p.take()
 	if b == nil {
 		t.Fatal("no batch")
@@ -49,7 +49,7 @@ func TestInboundPipePacksPayloadsInOrder(t *testing.T) {
 		t.Fatal("second batch from one chunk")
 	}
 	p.recycle(c)
-	p.deliver(1, run.Message{RouteID: 4, Payload: []byte("x")}, ack)
+	p.deliver(1, 0, run.Message{RouteID: 4, Payload: []byte("x")}, ack)
 	b, _ = p.take()
 	if string(b.Data) != "x" || len(b.Sizes) != 1 || len(b.RouteIds) != 1 || b.RouteIds[0] != 4 || len(b.Metadata) != 0 {
 		t.Fatalf("recycled chunk kept old messages: data %q routes %v metadata %v", b.Data, b.RouteIds, b.Metadata)
@@ -60,12 +60,12 @@ func TestInboundPipeSplitsBatchesByCountAndBytes(t *testing.T) {
 	p := newInboundPipe(make(chan struct{}, 1))
 	nop := func(error) {}
 	for range pluginwire.MaxBatchMessages + 1 {
-		p.deliver(1, run.Message{RouteID: 1, Payload: []byte{1}}, nop)
+		p.deliver(1, 0, run.Message{RouteID: 1, Payload: []byte{1}}, nop)
 	}
 	big := bytes.Repeat([]byte{2}, pluginwire.MaxBatchBytes-10)
-	p.deliver(1, run.Message{RouteID: 1, Payload: big}, nop)
+	p.deliver(1, 0, run.Message{RouteID: 1, Payload: big}, nop)
 	huge := bytes.Repeat([]byte{3}, pluginwire.MaxBatchBytes+1)
-	p.deliver(1, run.Message{RouteID: 1, Payload: huge}, nop)
+	p.deliver(1, 0, run.Message{RouteID: 1, Payload: huge}, nop)
 	var counts, sizes []int
 	for {
 		b, _ := p.take()
@@ -90,16 +90,16 @@ func TestInboundPipeSplitsBatchesByCountAndBytes(t *testing.T) {
 func TestInboundPipeOversizedAndOverflow(t *testing.T) {
 	p := newInboundPipe(make(chan struct{}, 1))
 	var got error
-	p.deliver(1, run.Message{Payload: make([]byte, pluginwire.MaxPayloadBytes+1)}, func(err error) { got = err })
+	p.deliver(1, 0, run.Message{Payload: make([]byte, pluginwire.MaxPayloadBytes+1)}, func(err error) { got = err })
 	b, _ := p.take()
 	if got != nil || b == nil || len(b.Data) != pluginwire.OversizedPrefixBytes || len(b.Oversized) != 1 ||
 		b.Oversized[0].Index != 0 || b.Oversized[0].Size != pluginwire.MaxPayloadBytes+1 {
 		t.Fatalf("oversized payload: ack %v, batch of %d bytes, oversized %v", got, len(b.Data), b.Oversized)
 	}
 	for range pluginwire.MaxInboundPending {
-		p.deliver(1, run.Message{Payload: []byte{0}}, func(error) {})
+		p.deliver(1, 0, run.Message{Payload: []byte{0}}, func(error) {})
 	}
-	p.deliver(1, run.Message{Payload: []byte{0}}, func(err error) { got = err })
+	p.deliver(1, 0, run.Message{Payload: []byte{0}}, func(err error) { got = err })
 	if sdk.KindOf(got) != sdk.KindBufferFull {
 		t.Fatalf("message beyond MaxInboundPending: %v", got)
 	}
@@ -174,7 +174,7 @@ func TestDataStreamInboundAcks(t *testing.T) {
 	results := make([]chan error, n)
 	for i := range n {
 		results[i] = make(chan error, 1)
-		s.inbound.deliver(1, run.Message{RouteID: 1, Payload: []byte(strconv.Itoa(i))}, func(err error) { results[i] <- err })
+		s.inbound.deliver(1, 0, run.Message{RouteID: 1, Payload: []byte(strconv.Itoa(i))}, func(err error) { results[i] <- err })
 	}
 	type heldMsg struct {
 		batch uint64
@@ -353,5 +353,117 @@ func TestDataStreamPublishDeadline(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("batch %d was not published", i+1)
 		}
+	}
+}
+
+// lingerProbe publishes at once and counts what it published.
+type lingerProbe struct{ published chan string }
+
+func (c *lingerProbe) Scheme() string { return "lp" }
+func (c *lingerProbe) Build(context.Context, *sdk.BuildContext) (sdk.Connector, error) {
+	return c, nil
+}
+func (c *lingerProbe) Publish(_ context.Context, _ string, _ sdk.Config, p []byte) error {
+	c.published <- string(p)
+	return nil
+}
+func (c *lingerProbe) Close(context.Context) error { return nil }
+
+// plugin_linger: the first message after a quiet spell crosses at once; while
+// messages flow, an instance's messages and results wait up to its linger and cross
+// in one frame; a message of an instance without linger takes the waiting ones along,
+// and a full batch goes at once.
+func TestDataStreamLinger(t *testing.T) {
+	const linger = time.Second
+	conn := &lingerProbe{published: make(chan string, 4)}
+	s := newServer([]sdk.ConnectorBuilder{conn})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, req := range []*pb.BuildRequest{
+		{InstanceId: 1, Name: "slow", Scheme: "lp", LingerNanos: int64(linger),
+			Links: []*pb.Link{{Id: 5, Direction: uint32(sdk.Outbound), Resource: "d"}}},
+		{InstanceId: 2, Name: "quick", Scheme: "lp"},
+	} {
+		if _, err := s.Build(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFakeData(ctx)
+	go s.Data(f)
+	deliver := func(inst uint64, payload string) {
+		sv := s.instance(inst)
+		s.inbound.deliver(inst, s.due(sv.linger), run.Message{RouteID: 1, Payload: []byte(payload)}, func(error) {})
+	}
+	next := func(what string) (*pb.PluginFrame, time.Time) {
+		t.Helper()
+		select {
+		case fr := <-f.sent:
+			return fr, time.Now()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no frame with %s", what)
+			return nil, time.Time{}
+		}
+	}
+	payloads := func(fr *pb.PluginFrame) []string {
+		var out []string
+		if b := fr.Inbound; b != nil {
+			for _, p := range pluginwire.SplitPayloads(b.Data, b.Sizes, nil) {
+				out = append(out, string(p))
+			}
+		}
+		return out
+	}
+	ack := func(fr *pb.PluginFrame) {
+		f.recv <- &pb.HostFrame{Acks: []*pb.InboundAck{{BatchId: fr.Inbound.BatchId}}}
+	}
+
+	// Quiet until now: the first message goes at once.
+	start := time.Now()
+	deliver(1, "a")
+	fr, at := next("a")
+	if got := payloads(fr); !slices.Equal(got, []string{"a"}) || at.Sub(start) >= linger {
+		t.Fatalf("first message: frame %v after %v, want [a] at once", got, at.Sub(start))
+	}
+	ack(fr)
+
+	// Flowing: b, c, d and the result of a publish batch wait for one frame, sent no
+	// sooner than b's linger.
+	start = time.Now()
+	deliver(1, "b")
+	data, sizes := pluginwire.Pack([][]byte{[]byte("out")})
+	f.recv <- &pb.HostFrame{Publish: []*pb.PublishBatch{{BatchId: 9, InstanceId: 1, LinkId: 5, Data: data, Sizes: sizes}}}
+	if p := <-conn.published; p != "out" {
+		t.Fatalf("published %q", p)
+	}
+	deliver(1, "c")
+	deliver(1, "d")
+	fr, at = next("b, c, d")
+	if got := payloads(fr); !slices.Equal(got, []string{"b", "c", "d"}) || len(fr.Results) != 1 || fr.Results[0].BatchId != 9 {
+		t.Fatalf("lingering frame: inbound %v, results %v; want [b c d] and batch 9's result in one frame", got, fr.Results)
+	}
+	if waited := at.Sub(start); waited < linger {
+		t.Fatalf("the lingering frame left after %v, before the linger of %v", waited, linger)
+	}
+	ack(fr)
+
+	// An instance without linger takes the waiting message along at once.
+	start = time.Now()
+	deliver(1, "e")
+	deliver(2, "f")
+	fr, at = next("e, f")
+	if got := payloads(fr); !slices.Equal(got, []string{"e", "f"}) || at.Sub(start) >= linger {
+		t.Fatalf("frame %v after %v, want [e f] before the linger of %v", got, at.Sub(start), linger)
+	}
+	ack(fr)
+
+	// A full batch does not wait.
+	start = time.Now()
+	for i := range pluginwire.MaxBatchMessages + 1 {
+		deliver(1, strconv.Itoa(i))
+	}
+	fr, at = next("a full batch")
+	if got := payloads(fr); len(got) != pluginwire.MaxBatchMessages || at.Sub(start) >= linger {
+		t.Fatalf("frame of %d messages after %v, want a full batch of %d before the linger of %v",
+			len(got), at.Sub(start), pluginwire.MaxBatchMessages, linger)
 	}
 }

@@ -32,8 +32,9 @@ type inboundChunk struct {
 	oversized []*pb.Oversized
 	metadata  []*pb.Metadata
 
-	unsettled int  // acks not yet run, once the batch is sent
-	sent      bool // gRPC is done with the columns
+	unsettled int   // acks not yet run, once the batch is sent
+	sent      bool  // gRPC is done with the columns
+	due       int64 // when the chunk must be sent (monoNow), the earliest of its messages'
 }
 
 func newInboundPipe(wake chan<- struct{}) *inboundPipe {
@@ -63,7 +64,7 @@ func (p *inboundPipe) recycle(c *inboundChunk) {
 	}
 	clear(c.acks) // drop the connector's closures
 	c.ids, c.routes, c.sizes, c.data, c.acks = c.ids[:0], c.routes[:0], c.sizes[:0], c.data[:0], c.acks[:0]
-	c.oversized, c.metadata, c.unsettled, c.sent = nil, nil, 0, false
+	c.oversized, c.metadata, c.unsettled, c.sent, c.due = nil, nil, 0, false, 0
 	p.spare.Put(c)
 }
 
@@ -78,13 +79,13 @@ func newInboundChunk(size int) *inboundChunk {
 		data: make([]byte, 0, data), acks: make([]func(error), 0, n)}
 }
 
-// deliver queues one message; ack runs when the host took or refused it. The
-// payload is copied (its metadata converted), so the caller may reuse it once deliver
-// returns. A payload larger
-// than the boundary carries travels as a prefix marked oversized: the host
-// dead-letters it and refuses it for good, so the connector acknowledges it upstream
-// and it cannot block the messages behind it.
-func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
+// deliver queues one message, to be sent by due (monoNow); ack runs when the host
+// took or refused it. The payload is copied (its metadata converted), so the caller
+// may reuse it once deliver returns. A payload larger than the boundary carries
+// travels as a prefix marked oversized: the host dead-letters it and refuses it for
+// good, so the connector acknowledges it upstream and it cannot block the messages
+// behind it.
+func (p *inboundPipe) deliver(inst uint64, due int64, m run.Message, ack func(error)) {
 	payload, size := m.Payload, len(m.Payload)
 	if size > pluginwire.MaxPayloadBytes {
 		payload = payload[:pluginwire.OversizedPrefixBytes]
@@ -96,11 +97,17 @@ func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
 		return
 	}
 	var c *inboundChunk
+	wake := false // the writer must look again: sooner due, or a batch is full
 	if n := len(p.chunks); n > 0 && p.chunks[n-1].takes(len(payload)) {
 		c = p.chunks[n-1]
 	} else {
 		c = p.newChunk(len(payload))
 		p.chunks = append(p.chunks, c)
+		wake = true
+	}
+	if c.due == 0 || due < c.due {
+		c.due = due
+		wake = wake || c == p.chunks[0]
 	}
 	if size != len(payload) {
 		c.oversized = append(c.oversized, &pb.Oversized{Index: uint32(len(c.acks)), Size: uint64(size)})
@@ -114,14 +121,24 @@ func (p *inboundPipe) deliver(inst uint64, m run.Message, ack func(error)) {
 	c.data = append(c.data, payload...)
 	c.acks = append(c.acks, ack)
 	p.pending++
-	first := p.pending == 1
 	p.mu.Unlock()
-	if first { // the writer takes everything after one wake-up
+	if wake { // else the writer takes this message with the others after one wake-up
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// oldestDue returns when the oldest waiting chunk must be sent (monoNow), and false
+// when none waits.
+func (p *inboundPipe) oldestDue() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.chunks) == 0 {
+		return 0, false
+	}
+	return p.chunks[0].due, true
 }
 
 // fullChunkWaiting reports whether the oldest waiting chunk is a full batch.

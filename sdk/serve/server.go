@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type server struct {
 	wake    chan struct{} // wakes the data writer: inbound messages or results wait
 	host    *hostQuestions
 	open    atomic.Bool // a data stream is being served
+	// lastSent is when the data writer last sent a frame (monoNow): messages flow
+	// while it is more recent than an instance's linger.
+	lastSent atomic.Int64
 
 	mu    sync.Mutex
 	insts map[uint64]*served
@@ -46,6 +50,7 @@ type server struct {
 type served struct {
 	id     uint64
 	name   string
+	linger int64 // nanoseconds what the instance sends the host may wait (plugin_linger)
 	inst   *run.Instance
 	ctx    context.Context // cancelled when the instance closes
 	cancel context.CancelFunc
@@ -62,8 +67,25 @@ func newServer(builders []sdk.ConnectorBuilder) *server {
 	}
 	s.inbound = newInboundPipe(s.wake)
 	s.host = &hostQuestions{s: s}
+	s.lastSent.Store(math.MinInt64 / 2) // never: the first message does not linger
 	return s
 }
+
+// due is when something an instance with linger ready now must be sent (monoNow):
+// at once, unless messages flow (the writer sent a frame within linger) and may
+// join it meanwhile.
+func (s *server) due(linger int64) int64 {
+	now := monoNow()
+	if linger > 0 && now-s.lastSent.Load() < linger {
+		return now + linger
+	}
+	return now
+}
+
+// monoNow is a monotonic clock in nanoseconds.
+func monoNow() int64 { return int64(time.Since(clockBase)) }
+
+var clockBase = time.Now()
 
 // streaming reports whether the host's data stream is open.
 func (s *server) streaming() bool { return s.open.Load() }
@@ -189,7 +211,10 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 	if dup {
 		return nil, pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "instance id %d is already in use", req.InstanceId))
 	}
-	sv := &served{id: req.InstanceId, name: req.Name, workers: map[uint32]*linkWorker{}}
+	if req.LingerNanos < 0 {
+		return nil, pluginwire.ToStatus(sdk.Errorf(sdk.KindInvalidConfig, "negative linger %v", time.Duration(req.LingerNanos)))
+	}
+	sv := &served{id: req.InstanceId, name: req.Name, linger: req.LingerNanos, workers: map[uint32]*linkWorker{}}
 	var routes []sdk.Route
 	var outbound []sdk.LinkSpec
 	for _, l := range req.Links {
@@ -212,7 +237,7 @@ func (s *server) Build(ctx context.Context, req *pb.BuildRequest) (*pb.BuildResp
 		Options:  sdk.Config(req.Options),
 		Routes:   routes,
 		Outbound: outbound,
-		Sink:     run.SinkFunc(func(m run.Message, ack func(error)) { s.inbound.deliver(id, m, ack) }),
+		Sink:     run.SinkFunc(func(m run.Message, ack func(error)) { s.inbound.deliver(id, s.due(sv.linger), m, ack) }),
 		Logger:   s.log.Named(req.Name),
 		Host:     s.host.forInstance(id),
 		Redactor: s.red,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	pb "github.com/aimdb-dev/aimdb-go/proto/pluginv2"
@@ -31,6 +32,9 @@ type InstanceSpec struct {
 	URL string
 	// Options are the connector block's options.
 	Options sdk.Config
+	// Linger is how long the plugin may hold what the instance sends the host while
+	// messages flow; 0 sends at once.
+	Linger time.Duration
 	// Links are the instance's links; inbound messages carry the link's ID as route id.
 	Links []Link
 }
@@ -56,7 +60,7 @@ func (c *Conn) call(ctx context.Context, what string, f func(ctx context.Context
 // Build builds a connector instance in the plugin.
 func (c *Conn) Build(ctx context.Context, spec InstanceSpec) error {
 	req := &pb.BuildRequest{InstanceId: spec.ID, Name: spec.Name, Scheme: spec.Scheme, Url: spec.URL,
-		Options: spec.Options, Links: linksToPB(spec.Links)}
+		Options: spec.Options, LingerNanos: int64(spec.Linger), Links: linksToPB(spec.Links)}
 	return c.call(ctx, fmt.Sprintf("build instance %q", spec.Name), func(ctx context.Context) error {
 		_, err := c.rpc.Build(ctx, req)
 		return err
