@@ -23,7 +23,7 @@ type flags struct {
 	aimdb, plugins, peers             string
 	telegraf, redJS, node, mosquitto  string
 	keep                              bool
-	linger                            time.Duration
+	lingers                           string
 	serve, cpuprofile                 string
 }
 
@@ -36,7 +36,7 @@ func parseFlags() *flags {
 	flag.DurationVar(&f.paced, "paced-duration", 10*time.Second, "length of a paced run")
 	flag.StringVar(&f.modeList, "modes", "burst,paced", "which runs: burst, paced or both")
 	flag.StringVar(&f.sideList, "sides", "none,aimdb,aimdb-linger,aimdb-inprocess,telegraf,node-red", "sides to measure (none is the no-bridge ceiling; aimdb-linger is aimdb with plugin_linger = -linger)")
-	flag.DurationVar(&f.linger, "linger", 5*time.Millisecond, "plugin_linger of the aimdb-linger side")
+	flag.StringVar(&f.lingers, "linger", "5ms", "plugin_linger of the aimdb-linger side (the aimdb side keeps the default); several, comma-separated, give one side each")
 	flag.IntVar(&f.qos, "qos", 0, "MQTT QoS on both legs: 0 or 1")
 	flag.StringVar(&f.format, "format", "ascii", "payload form: ascii (AimDB codec raw) or json (codec json)")
 	flag.IntVar(&f.capacity, "capacity", 65536, "AimDB record ring capacity")
@@ -96,11 +96,17 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 				skip("AimDB", err, "run make build")
 				continue
 			}
-			a := benchbridge.AimDB{Bin: bin, Plugins: plugins}
-			if strings.TrimSpace(s) == "aimdb-linger" {
-				a.Linger = f.linger
+			if strings.TrimSpace(s) == "aimdb" {
+				out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins})
+				continue
 			}
-			out = append(out, a)
+			for _, l := range strings.Split(f.lingers, ",") {
+				d, err := time.ParseDuration(strings.TrimSpace(l))
+				if err != nil || d < 0 {
+					return nil, fmt.Errorf("-linger: %q is not a duration", l)
+				}
+				out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins, Linger: &d})
+			}
 		case "aimdb-inprocess":
 			self, err := os.Executable()
 			if err != nil {

@@ -31,6 +31,10 @@ const (
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 30 * time.Second
 	DefaultOutboxMaxBytes = 256 << 20
+	// DefaultPluginLinger is plugin_linger's default: it engages only above about
+	// 5,000 messages per second, where batches of a few messages save CPU at a cost
+	// of at most 200 µs.
+	DefaultPluginLinger = 200 * time.Microsecond
 	// MaxPluginLinger bounds plugin_linger: a longer hold would only add latency.
 	MaxPluginLinger = time.Second
 )
@@ -51,7 +55,7 @@ var PolicyOptionDocs = []sdk.OptionDoc{
 	{Name: "retry_min", Scope: sdk.ScopeLinkTo, Default: DefaultRetryMin.String(), Doc: "first wait before a failed value is sent again; doubles (with jitter) per attempt; also a connector option, the default of its links"},
 	{Name: "retry_max", Scope: sdk.ScopeLinkTo, Default: DefaultRetryMax.String(), Doc: "longest wait between attempts; also a connector option"},
 	{Name: "retry_for", Scope: sdk.ScopeLinkTo, Default: "0 (for ever)", Doc: "give a value up (dead letter) after retrying it this long; also a connector option"},
-	{Name: "plugin_linger", Scope: sdk.ScopeConnector, Default: "0s", Doc: "while messages flow, the plugin holds what the instance sends the host (inbound messages, publish results) up to this long so more cross in one frame: less CPU per message, more latency; 0 sends at once; in-process connectors ignore it"},
+	{Name: "plugin_linger", Scope: sdk.ScopeConnector, Default: DefaultPluginLinger.String(), Doc: "while messages flow (the plugin sent a frame within this long), it holds what the instance sends the host (inbound messages, publish results) up to this long so that more cross in one frame: less CPU per message for more latency; 0 sends at once; in-process connectors ignore it"},
 	{Name: "dead_letter", Scope: sdk.ScopeLinkTo, Default: "aimdb.dead_letters", Doc: "record receiving the link's values given up on (also on link_from)"},
 }
 
@@ -109,7 +113,7 @@ func parseInstanceDefaults(host sdk.Config) (instanceDefaults, error) {
 	if d.retry.Max < d.retry.Min {
 		return d, sdk.Errorf(sdk.KindInvalidConfig, "option \"retry_max\": %v is below retry_min %v", d.retry.Max, d.retry.Min)
 	}
-	if d.linger, err = host.Duration("plugin_linger", 0); err != nil {
+	if d.linger, err = host.Duration("plugin_linger", DefaultPluginLinger); err != nil {
 		return d, err
 	}
 	if d.linger < 0 || d.linger > MaxPluginLinger {

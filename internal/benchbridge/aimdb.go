@@ -14,13 +14,13 @@ import (
 type AimDB struct {
 	// Bin is the aimdb command, Plugins the directory of its plugins.
 	Bin, Plugins string
-	// Linger is the connector's plugin_linger (0: the default, none).
-	Linger time.Duration
+	// Linger, when not nil, is the connector's plugin_linger; nil keeps the default.
+	Linger *time.Duration
 }
 
-// Name returns "AimDB", or "AimDB linger=D" with a linger.
+// Name returns "AimDB", or "AimDB linger=D" with a linger set.
 func (a AimDB) Name() string {
-	if a.Linger > 0 {
+	if a.Linger != nil {
 		return "AimDB linger=" + a.Linger.String()
 	}
 	return "AimDB"
@@ -30,10 +30,9 @@ func (a AimDB) Name() string {
 func (AimDB) Topic() string { return InTopic }
 
 const aimdbConfig = `connector "mqtt" {
-  url           = "mqtt://127.0.0.1:%[1]d"
-  client_id     = "bench-aimdb"
-  plugin_linger = %[7]q
-}
+  url       = "mqtt://127.0.0.1:%[1]d"
+  client_id = "bench-aimdb"
+%[7]s}
 
 record "bench.data" {
   buffer   = "spmc_ring"
@@ -50,13 +49,17 @@ record "bench.data" {
 `
 
 // aimdbConfigFor is the configuration of one run: codec raw for ASCII payloads, json
-// for JSON ones; linger is the connector's plugin_linger.
-func aimdbConfigFor(s Setup, linger time.Duration) []byte {
+// for JSON ones; linger, when not nil, is the connector's plugin_linger.
+func aimdbConfigFor(s Setup, linger *time.Duration) []byte {
 	codec := "raw"
 	if s.Format == seqload.JSON {
 		codec = "json"
 	}
-	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec, linger.String())
+	extra := ""
+	if linger != nil {
+		extra = fmt.Sprintf("  plugin_linger = %q\n", linger.String())
+	}
+	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec, extra)
 }
 
 // Start writes the configuration and runs aimdb with its control socket in s.Dir.

@@ -12,7 +12,8 @@ import (
 
 func TestAimDBConfigParses(t *testing.T) {
 	for _, f := range []seqload.Format{seqload.ASCII, seqload.JSON} {
-		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536}, 5*time.Millisecond)
+		linger := 5 * time.Millisecond
+		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536}, &linger)
 		cfg, diags := config.Parse(src, "aimdb.hcl")
 		if diags.HasErrors() {
 			t.Fatalf("%v: %s\n%s", f, config.Format(diags), src)
