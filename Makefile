@@ -8,7 +8,7 @@ TOOLS     := $(BIN)/tools
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
 
-.PHONY: all build plugins run test vet fmt-check cross dist dist-test bench bench-bridge bench-peers proto lint clean
+.PHONY: all build plugins run test bench-levers vet fmt-check cross dist dist-test bench bench-bridge bench-peers proto lint clean
 
 all: build
 
@@ -31,6 +31,15 @@ run: build
 ## ending with a summary that lists each skipped test and why (`make cross` is separate)
 test: fmt-check vet $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails -- $(TESTFLAGS) ./...
+	$(MAKE) --no-print-directory bench-levers
+
+## bench-levers: the data path's regression benchmarks, run briefly by `make test` so
+## they keep working: each lever of docs/benchmarks.md beside its baseline (batch sizes
+## against the bare plugin, TLS on and off, plugin_linger 0/200µs/2ms at a steady rate,
+## pipelined MQTT publishing through the plugin)
+bench-levers:
+	$(GO) test -run '^$$' -bench 'PacedBridge|Outbound|Inbound' -benchtime 200x ./host/plugin/
+	$(GO) test -run '^$$' -bench 'PluginInboundToOutbound' -benchtime 500x ./connectors/mqtt/
 
 # gotestsum at the pinned version, installed once into bin/tools (bin/ is not committed).
 $(GOTESTSUM):

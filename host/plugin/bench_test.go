@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -38,6 +39,11 @@ func benchConn(b *testing.B, name string, options sdk.Config, links []client.Lin
 
 // benchConnTLS is benchConn with go-plugin's AutoMTLS on or off.
 func benchConnTLS(b *testing.B, tls bool, name string, options sdk.Config, links []client.Link, deliver func(client.Inbound, func(error)) (error, bool)) (*client.Conn, *client.Data) {
+	return benchConnWith(b, tls, 0, name, options, links, deliver)
+}
+
+// benchConnWith is benchConn with AutoMTLS on or off and the instance's linger.
+func benchConnWith(b *testing.B, tls bool, linger time.Duration, name string, options sdk.Config, links []client.Link, deliver func(client.Inbound, func(error)) (error, bool)) (*client.Conn, *client.Data) {
 	b.Helper()
 	cfg := benchConfig().withDefaults()
 	cfg.TLS = tls
@@ -52,7 +58,7 @@ func benchConnTLS(b *testing.B, tls bool, name string, options sdk.Config, links
 	}
 	b.Cleanup(d.Close)
 	scheme := name
-	if err := c.Build(context.Background(), client.InstanceSpec{ID: 1, Name: "bench", Scheme: scheme, Options: options, Links: links}); err != nil {
+	if err := c.Build(context.Background(), client.InstanceSpec{ID: 1, Name: "bench", Scheme: scheme, Options: options, Links: links, Linger: linger}); err != nil {
 		b.Fatal(err)
 	}
 	return c, d
@@ -197,6 +203,90 @@ func BenchmarkInbound(b *testing.B) {
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
 			})
 		}
+	}
+}
+
+// pacedFeed publishes one value per tick of its pacer, as a link's pump does at a
+// steady rate (Cut takes what the pacer released and is not in flight).
+type pacedFeed struct {
+	d        *client.Data
+	payload  []byte
+	mu       sync.Mutex
+	released int // values the pacer released
+	cut      int
+	inflight int
+	failed   atomic.Int64
+}
+
+func (f *pacedFeed) Cut(maxMsgs, _ int) (client.Batch, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := min(f.released-f.cut, maxMsgs)
+	if n == 0 || f.inflight >= pluginwire.MaxBatchesInFlight || f.inflight > 0 && n < maxMsgs {
+		return client.Batch{}, false // gather while a batch is out, as the pump does
+	}
+	f.cut += n
+	f.inflight++
+	payloads := make([][]byte, n)
+	for i := range payloads {
+		payloads[i] = f.payload
+	}
+	return client.Batch{Instance: 1, Link: 1, Payloads: payloads, Done: func(fs []client.Failure) {
+		f.failed.Add(int64(len(fs)))
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+		f.d.Ready(f)
+	}}, true
+}
+
+func (f *pacedFeed) Abandon(error) {}
+
+// BenchmarkPacedBridge bridges b.N values at a steady 5,000 per second through the
+// loopback plugin and back (host feed -> publish batch -> the connector re-injects
+// each value -> inbound batch -> host), with plugin_linger 0, the default 200 µs and
+// 2 ms side by side: cpu-µs/msg is the CPU time of both processes per value, the
+// cost of crossing the boundary when messages come one at a time.
+func BenchmarkPacedBridge(b *testing.B) {
+	const rate = 5000
+	for _, linger := range []time.Duration{0, 200 * time.Microsecond, 2 * time.Millisecond} {
+		b.Run("linger="+linger.String(), func(b *testing.B) {
+			var got atomic.Int64
+			done := make(chan struct{})
+			n := int64(b.N)
+			deliver := func(client.Inbound, func(error)) (error, bool) {
+				if got.Add(1) == n {
+					close(done)
+				}
+				return nil, true
+			}
+			links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "t/x"}, {ID: 2, Direction: sdk.Inbound, Resource: "t/+"}}
+			c, d := benchConnWith(b, false, linger, "loopback", sdk.Config{"inject": "async"}, links, deliver)
+			f := &pacedFeed{d: d, payload: make([]byte, benchSize)}
+			b.ResetTimer()
+			cpu0 := cputime.Self() + cputime.Process(c.Pid())
+			tick := time.NewTicker(time.Second / rate)
+			defer tick.Stop()
+			start := time.Now()
+			for released := 0; released < b.N; {
+				<-tick.C // a late tick releases every value due by now
+				released = min(b.N, int(time.Since(start).Seconds()*rate)+1)
+				f.mu.Lock()
+				f.released = released
+				f.mu.Unlock()
+				d.Ready(f)
+			}
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				b.Fatalf("%d of %d values came back", got.Load(), b.N)
+			}
+			cpu := cputime.Self() + cputime.Process(c.Pid()) - cpu0
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
+			if n := f.failed.Load(); n != 0 {
+				b.Fatalf("%d failures", n)
+			}
+		})
 	}
 }
 
