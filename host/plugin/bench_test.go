@@ -173,6 +173,18 @@ func BenchmarkOutboundTLS(b *testing.B) {
 	}
 }
 
+// countDeliveries returns a Deliver that takes every message, how many it took, and
+// a channel closed when it took n.
+func countDeliveries(n int) (*atomic.Int64, <-chan struct{}, func(client.Inbound, func(error)) (error, bool)) {
+	got, done := new(atomic.Int64), make(chan struct{})
+	return got, done, func(client.Inbound, func(error)) (error, bool) {
+		if got.Add(1) == int64(n) {
+			close(done)
+		}
+		return nil, true
+	}
+}
+
 // BenchmarkInbound delivers 100-byte messages a plugin's connector dispatches (the
 // loopback generator through the SDK's router, or the bare plugin's prebuilt
 // batches), with at most batch messages unacknowledged, so batches hold at most
@@ -181,15 +193,7 @@ func BenchmarkInbound(b *testing.B) {
 	for _, batch := range benchBatches {
 		for _, name := range benchPlugins {
 			b.Run(fmt.Sprintf("batch=%d/%s", batch, name), func(b *testing.B) {
-				var got atomic.Int64
-				done := make(chan struct{})
-				n := int64(b.N)
-				deliver := func(client.Inbound, func(error)) (error, bool) {
-					if got.Add(1) == n {
-						close(done)
-					}
-					return nil, true
-				}
+				got, done, deliver := countDeliveries(b.N)
 				b.SetBytes(benchSize)
 				b.ResetTimer()
 				start := time.Now()
@@ -198,7 +202,7 @@ func BenchmarkInbound(b *testing.B) {
 				select {
 				case <-done:
 				case <-time.After(5 * time.Minute):
-					b.Fatalf("got %d of %d", got.Load(), n)
+					b.Fatalf("got %d of %d", got.Load(), b.N)
 				}
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
 			})
@@ -251,15 +255,7 @@ func BenchmarkPacedBridge(b *testing.B) {
 	const rate = 5000
 	for _, linger := range []time.Duration{0, 200 * time.Microsecond, 2 * time.Millisecond} {
 		b.Run("linger="+linger.String(), func(b *testing.B) {
-			var got atomic.Int64
-			done := make(chan struct{})
-			n := int64(b.N)
-			deliver := func(client.Inbound, func(error)) (error, bool) {
-				if got.Add(1) == n {
-					close(done)
-				}
-				return nil, true
-			}
+			got, done, deliver := countDeliveries(b.N)
 			links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "t/x"}, {ID: 2, Direction: sdk.Inbound, Resource: "t/+"}}
 			c, d := benchConnWith(b, false, linger, "loopback", sdk.Config{"inject": "async"}, links, deliver)
 			f := &pacedFeed{d: d, payload: make([]byte, benchSize)}
