@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"net/http"
@@ -102,12 +103,10 @@ func Listen(db *host.DB, opts Options) (*Server, error) {
 // routes is every endpoint.
 func (s *Server) routes(opts Options) http.Handler {
 	mux := http.NewServeMux()
-	reg := NewRegistry(s.db, opts.Version, opts.Logger)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", bufferedScrape(scrapeTimeout, promhttp.HandlerFor(newGatherer(s.db, opts.Version, opts.Logger), promhttp.HandlerOpts{
 		ErrorLog:      opts.Logger.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
 		ErrorHandling: promhttp.ContinueOnError, // one bad metric does not hide the others
-		Timeout:       scrapeTimeout,
-	}))
+	})))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz(s.db))
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -122,6 +121,37 @@ func (s *Server) routes(opts Options) http.Handler {
 	}
 	return mux
 }
+
+// scrapeTimeout is how long a /metrics client has to take the answer.
+const scrapeTimeout = 10 * time.Second
+
+// scrapeBuffer is how much of a /metrics answer is written at once.
+const scrapeBuffer = 64 << 10
+
+// bufferedScrape gives h d to write its answer, in writes of scrapeBuffer bytes: a
+// client that stops reading is cut off. (Gathering waits on nothing outside the
+// process, so it needs no timeout of its own; promhttp's would hold the whole answer
+// in memory before sending it.)
+func bufferedScrape(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		bw := &bufferedWriter{ResponseWriter: w, buf: bufio.NewWriterSize(w, scrapeBuffer)}
+		h.ServeHTTP(bw, r)
+		_ = bw.buf.Flush()
+	})
+}
+
+// bufferedWriter is a ResponseWriter whose body goes through buf.
+type bufferedWriter struct {
+	http.ResponseWriter
+	buf *bufio.Writer
+}
+
+// Write buffers p.
+func (w *bufferedWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *bufferedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
@@ -51,7 +52,7 @@ type repConn struct {
 }
 
 func (c *repConn) Publish(context.Context, string, sdk.Config, []byte) error { return nil }
-func (c *repConn) Close(context.Context) error                            { return nil }
+func (c *repConn) Close(context.Context) error                               { return nil }
 
 // Metrics reports what the test set for the instance.
 func (c *repConn) Metrics() []sdk.Metric {
@@ -201,22 +202,133 @@ func text(t *testing.T, mfs []*dto.MetricFamily) string {
 	return b.String()
 }
 
-// TestGatherMatchesRegistry: the families built straight from the hub's state are
-// those the client_golang registry made of the same state through the collector.
-func TestGatherMatchesRegistry(t *testing.T) {
+// relay is a collector that sends families made elsewhere through a client_golang
+// registry, which checks them as it checks any collector's.
+type relay []*dto.MetricFamily
+
+func (relay) Describe(chan<- *prometheus.Desc) {}
+
+func (r relay) Collect(ch chan<- prometheus.Metric) {
+	for _, mf := range r {
+		for _, m := range mf.Metric {
+			var names, values []string
+			for _, lp := range m.Label {
+				names, values = append(names, lp.GetName()), append(values, lp.GetValue())
+			}
+			d := prometheus.NewDesc(mf.GetName(), mf.GetHelp(), names, nil)
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, m.Counter.GetValue(), values...)
+			case dto.MetricType_GAUGE:
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, m.Gauge.GetValue(), values...)
+			case dto.MetricType_HISTOGRAM:
+				buckets := map[float64]uint64{}
+				for _, b := range m.Histogram.Bucket {
+					buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+				}
+				ch <- prometheus.MustNewConstHistogram(d, m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum(), buckets, values...)
+			default:
+				ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("type %v", mf.GetType()))
+			}
+		}
+	}
+}
+
+// TestFamiliesPassRegistryChecks: the families /metrics builds straight from the
+// hub's state are what client_golang's registry makes of them: its checks pass
+// (valid names, one help and one type per name, the same label names in every
+// series of a family, no series twice) and its sorting finds them already sorted.
+func TestFamiliesPassRegistryChecks(t *testing.T) {
 	rep := &reporter{}
 	setReportedMetrics(rep)
 	h := metricsHub(t, rep)
 	log, _ := testLogger(t)
 	g := newGatherer(h.db, "test", log)
-	reg := NewRegistry(h.db, "test", log)
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := reg.Gather() // reports the duplicate the collector sent
-	if got, want := text(t, mfs), text(t, want); got != want {
-		t.Fatalf("gathered:\n%s\nregistry:\n%s", got, want)
+	var own relay
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "aimdb_") {
+			own = append(own, mf)
+		}
 	}
-	t.Logf("%d lines equal:\n%s", strings.Count(text(t, mfs), "\n"), text(t, mfs))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(own)
+	checked, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("the registry refuses the families: %v", err)
+	}
+	if got, want := text(t, mfs), text(t, checked); got != want {
+		t.Fatalf("gathered:\n%s\nthrough the registry:\n%s", got, want)
+	}
+	t.Logf("%d lines", strings.Count(text(t, mfs), "\n"))
+}
+
+// TestConnectorMetricRefusals: what a connector reports itself reaches /metrics as
+// aimdb_connector_<name> with its help (the first seen) and kind; a bad name, a name
+// the host exports itself, a kind that is neither counter nor gauge, a name reported
+// twice by one instance, and a name reported before as another kind are refused,
+// each with one log line however many scrapes see it.
+func TestConnectorMetricRefusals(t *testing.T) {
+	rep := &reporter{}
+	setReportedMetrics(rep)
+	h := metricsHub(t, rep)
+	var m metrics
+	for range 3 {
+		m = scrape(t, h.base)
+	}
+	inst := func(name string) map[string]string { return map[string]string{"instance": name, "kind": "rep"} }
+	for _, c := range []struct {
+		name, instance string
+		value          float64
+	}{
+		{"aimdb_connector_sessions", "rep", 3},
+		{"aimdb_connector_frames_total", "rep", 42}, // the first of the two
+		{"aimdb_connector_frames_total", "rep2", 7},
+		{"aimdb_connector_mixed", "rep", 5},
+		{"aimdb_connector_no_help", "rep2", 0.5},
+	} {
+		if v, ok := m.value(c.name, inst(c.instance)); !ok || v != c.value {
+			t.Errorf("%s{instance=%q} = %v (present %v), want %v", c.name, c.instance, v, ok, c.value)
+		}
+	}
+	for name, want := range map[string]struct {
+		help string
+		typ  dto.MetricType
+		n    int
+	}{
+		"aimdb_connector_sessions":     {"Sessions open.", dto.MetricType_GAUGE, 1},
+		"aimdb_connector_frames_total": {"Frames sent.", dto.MetricType_COUNTER, 2},
+		"aimdb_connector_mixed":        {"Reported by the connector.", dto.MetricType_COUNTER, 1},
+		"aimdb_connector_no_help":      {"Reported by the connector.", dto.MetricType_GAUGE, 1},
+		"aimdb_connector_up":           {"1 while the connector instance runs (its plugin is not restarting).", dto.MetricType_GAUGE, 5},
+	} {
+		f := m[name]
+		if f == nil {
+			t.Errorf("%s missing", name)
+			continue
+		}
+		if f.GetHelp() != want.help || f.GetType() != want.typ || len(f.Metric) != want.n {
+			t.Errorf("%s: help %q, type %v, %d series; want %q, %v, %d", name, f.GetHelp(), f.GetType(), len(f.Metric), want.help, want.typ, want.n)
+		}
+	}
+	for name := range m {
+		if strings.Contains(strings.ToLower(name), "bad") || strings.Contains(name, "odd_kind") {
+			t.Errorf("refused metric %s exported", name)
+		}
+	}
+	for metric, reason := range map[string]string{
+		"Bad-Name":     "a metric name holds only a-z, 0-9 and '_' and does not start with a digit",
+		"up":           "the host exports a metric of that name itself",
+		"odd_kind":     "its kind is neither counter nor gauge",
+		"frames_total": "the instance reported it twice",
+		"mixed":        "it was reported before as another kind",
+	} {
+		line := fmt.Sprintf("connector metric not exported: instance=%s metric=%s reason=%q", map[bool]string{true: "rep2", false: "rep"}[metric == "mixed"], metric, reason)
+		if n := strings.Count(h.log.String(), line); n != 1 {
+			t.Errorf("log line %q %d times, want once", line, n)
+		}
+	}
 }
