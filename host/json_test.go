@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -91,5 +92,49 @@ func TestJSONWatcherNotify(t *testing.T) {
 	}
 	if got, err := w.TryNext(); err != nil || string(got) != `{"celsius":3}` {
 		t.Fatalf("TryNext after the call: %s, %v", got, err)
+	}
+}
+
+// TestOnRead: the hook runs before every GetJSON and WatchJSON of its record, on the
+// caller's goroutine, so a value it produces there is what the reader gets.
+func TestOnRead(t *testing.T) {
+	b := NewBuilder()
+	var db *DB
+	n := 0
+	Configure[json.RawMessage](b, "lazy", func(r *Registrar[json.RawMessage]) {
+		r.SingleLatest().OnRead(func() {
+			n++
+			p, err := ProducerOf[json.RawMessage](db, "lazy")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := p.Produce(json.RawMessage(strconv.Itoa(n))); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	Configure[json.RawMessage](b, "plain", func(r *Registrar[json.RawMessage]) { r.SingleLatest() })
+	db, _ = startDB(t, b)
+	if n != 0 {
+		t.Fatalf("hook ran %d times before any read", n)
+	}
+	for want := 1; want <= 2; want++ {
+		if got, err := db.GetJSON("lazy"); err != nil || string(got) != strconv.Itoa(want) {
+			t.Fatalf("GetJSON %d: %s %v", want, got, err)
+		}
+	}
+	w, err := db.WatchJSON("lazy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := w.Next(ctx); err != nil || string(got) != "3" {
+		t.Fatalf("WatchJSON: %s %v", got, err)
+	}
+	if _, err := db.GetJSON("plain"); !errors.Is(err, ErrNoValue) || n != 3 {
+		t.Fatalf("another record's read: %v, hook ran %d times", err, n)
 	}
 }
