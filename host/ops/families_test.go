@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
@@ -244,10 +245,11 @@ func TestFamiliesPassRegistryChecks(t *testing.T) {
 	h := metricsHub(t, rep)
 	log, _ := testLogger(t)
 	g := newGatherer(h.db, "test", log)
-	mfs, err := g.Gather()
+	mfs, done, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer done()
 	var own relay
 	for _, mf := range mfs {
 		if strings.HasPrefix(mf.GetName(), "aimdb_") {
@@ -330,5 +332,47 @@ func TestConnectorMetricRefusals(t *testing.T) {
 		if n := strings.Count(h.log.String(), line); n != 1 {
 			t.Errorf("log line %q %d times, want once", line, n)
 		}
+	}
+}
+
+// TestFamSetReuse: a scrape that fills the memory of an earlier one with other series
+// (a histogram's place taken by a counter, fewer series) renders exactly what a
+// scrape into fresh memory renders.
+func TestFamSetReuse(t *testing.T) {
+	lp := []*dto.LabelPair{pair("direction", "link_to"), pair("link", "x://a"), pair("record", "r")}
+	lat := connect.LinkLatency{Sum: 3 * time.Millisecond}
+	lat.Counts[9], lat.Counts[12] = 2, 1
+	before := func(s *famSet) {
+		s.histogram(famLinkLatency, lp, lat)
+		s.gauge(famLinkBacklog, lp, 2)
+		s.counter(famLinkRetried, lp, 9)
+		for range 2 * blockSize {
+			s.gauge(famLinkHeld, lp, 1)
+		}
+	}
+	after := func(s *famSet) {
+		s.counter(famLinkDelivered, lp, 7)
+		s.histogram(famLinkLatency, lp, connect.LinkLatency{})
+		s.gauge(famLinkBacklog, lp, 0)
+	}
+	present := func(s *famSet) []*dto.MetricFamily {
+		var out []*dto.MetricFamily
+		for _, mf := range s.fams {
+			if len(mf.Metric) > 0 {
+				out = append(out, mf)
+			}
+		}
+		return out
+	}
+	var reused, fresh famSet
+	reused.reset()
+	before(&reused)
+	reused.reset()
+	after(&reused)
+	fresh.reset()
+	after(&fresh)
+	got, want := present(&reused), present(&fresh)
+	if !slices.EqualFunc(got, want, func(a, b *dto.MetricFamily) bool { return proto.Equal(a, b) }) {
+		t.Fatalf("into reused memory:\n%v\ninto fresh memory:\n%v", got, want)
 	}
 }

@@ -99,11 +99,12 @@ var sortedStates, stateLabel = func() ([]connect.LinkState, []int) {
 // a client_golang registry.
 type gatherer struct {
 	db      *host.DB
-	version string
 	log     hclog.Logger
 	runtime prometheus.Gatherer
 
-	labels labelCache // the label pairs of records and links, built once
+	labels    labelCache       // the label pairs of records and links, built once
+	buildInfo []*dto.LabelPair // aimdb_build_info's
+	sets      sync.Pool        // of *famSet: the memory of earlier scrapes
 
 	mu     sync.Mutex
 	custom map[string]customFamily // connector-reported metrics by name
@@ -120,98 +121,153 @@ type customFamily struct {
 func newGatherer(db *host.DB, version string, log hclog.Logger) *gatherer {
 	rt := prometheus.NewRegistry()
 	rt.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &gatherer{db: db, version: version, log: log, runtime: rt, labels: newLabelCache(),
-		custom: map[string]customFamily{}, warned: map[string]bool{}}
+	return &gatherer{db: db, log: log, runtime: rt, labels: newLabelCache(),
+		buildInfo: []*dto.LabelPair{pair("version", version)}, custom: map[string]customFamily{}, warned: map[string]bool{}}
 }
 
-// Gather returns every family, sorted by name.
-func (g *gatherer) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := g.runtime.Gather()
-	mfs = append(mfs, g.hub()...)
+// Gather returns every family, sorted by name; done hands the hub's families back
+// for the next scrape to fill again (prometheus.TransactionalGatherer).
+func (g *gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
+	s, _ := g.sets.Get().(*famSet)
+	if s == nil {
+		s = &famSet{}
+	}
+	s.reset()
+	rt, err := g.runtime.Gather()
+	g.hub(s)
+	mfs := append(s.out, rt...)
+	for _, mf := range s.fams {
+		if len(mf.GetMetric()) > 0 {
+			mfs = append(mfs, mf)
+		}
+	}
 	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return mfs, err
+	s.out = mfs
+	return mfs, func() { g.sets.Put(s) }, err
 }
 
-// series hands out the metrics of one scrape from blocks allocated together.
-type series struct {
-	metrics []dto.Metric
-	values  []float64
+// blockSize is how many values a block of a blocks holds.
+const blockSize = 1024
+
+// blocks hands out values from blocks that are kept from one scrape to the next, so a
+// scrape of a hub whose size does not change allocates none of its series.
+type blocks[T any] struct {
+	b [][]T
+	n int
 }
 
-// next returns a fresh metric with labels lp.
-func (s *series) next(lp []*dto.LabelPair) *dto.Metric {
-	if len(s.metrics) == cap(s.metrics) {
-		s.metrics = make([]dto.Metric, 0, 4096)
+// next returns the next value, as the previous scrape left it.
+func (p *blocks[T]) next() *T {
+	i, j := p.n/blockSize, p.n%blockSize
+	if i == len(p.b) {
+		p.b = append(p.b, make([]T, blockSize))
 	}
-	s.metrics = s.metrics[:len(s.metrics)+1]
-	m := &s.metrics[len(s.metrics)-1]
-	m.Label = lp
-	return m
+	p.n++
+	return &p.b[i][j]
 }
 
-// value returns a pointer to a fresh float64 holding v.
-func (s *series) value(v float64) *float64 {
-	if len(s.values) == cap(s.values) {
-		s.values = make([]float64, 0, 4096)
-	}
-	s.values = append(s.values, v)
-	return &s.values[len(s.values)-1]
+// histo is one latency histogram of a scrape with its buckets.
+type histo struct {
+	h       dto.Histogram
+	count   uint64
+	sum     float64
+	buckets [len(latencyBounds)]dto.Bucket
+	ptrs    [len(latencyBounds)]*dto.Bucket
+	counts  [len(latencyBounds)]uint64
+	bounds  [len(latencyBounds)]float64
 }
 
-// famSet is the families of one scrape being built.
+// famSet is the hub's families of one scrape, built into the memory of the previous
+// scrape that used the same famSet.
 type famSet struct {
-	series
-	fams [numFamilies]*dto.MetricFamily
+	fams     [numFamilies]*dto.MetricFamily
+	out      []*dto.MetricFamily // the scrape's families, every one
+	metrics  blocks[dto.Metric]
+	counters blocks[dto.Counter]
+	gauges   blocks[dto.Gauge]
+	values   blocks[float64]
+	histos   blocks[histo]
 }
 
-// add appends a metric with labels lp to family f and returns it.
-func (s *famSet) add(f int, lp []*dto.LabelPair) *dto.Metric {
-	mf := s.fams[f]
-	if mf == nil {
-		mf = &dto.MetricFamily{Name: &families[f].name, Help: &families[f].help, Type: families[f].typ.Enum()}
-		s.fams[f] = mf
+// reset empties s for a new scrape.
+func (s *famSet) reset() {
+	for f, mf := range s.fams {
+		if mf == nil {
+			mf = &dto.MetricFamily{Name: &families[f].name, Help: &families[f].help, Type: families[f].typ.Enum()}
+			s.fams[f] = mf
+		}
+		mf.Metric = mf.Metric[:0]
 	}
-	m := s.next(lp)
-	mf.Metric = append(mf.Metric, m)
+	clear(s.out)
+	s.out = s.out[:0]
+	s.metrics.n, s.counters.n, s.gauges.n, s.values.n, s.histos.n = 0, 0, 0, 0, 0
+}
+
+// metric returns a metric with labels lp and no value yet.
+func (s *famSet) metric(lp []*dto.LabelPair) *dto.Metric {
+	m := s.metrics.next()
+	m.Label, m.Counter, m.Gauge, m.Histogram = lp, nil, nil, nil
 	return m
+}
+
+// value returns a pointer to v kept in s.
+func (s *famSet) value(v float64) *float64 {
+	p := s.values.next()
+	*p = v
+	return p
+}
+
+func (s *famSet) counterOf(v float64) *dto.Counter {
+	c := s.counters.next()
+	c.Value = s.value(v)
+	return c
+}
+
+func (s *famSet) gaugeOf(v float64) *dto.Gauge {
+	g := s.gauges.next()
+	g.Value = s.value(v)
+	return g
 }
 
 func (s *famSet) counter(f int, lp []*dto.LabelPair, v uint64) {
-	s.add(f, lp).Counter = &dto.Counter{Value: s.value(float64(v))}
+	m := s.metric(lp)
+	m.Counter = s.counterOf(float64(v))
+	s.fams[f].Metric = append(s.fams[f].Metric, m)
 }
 
 func (s *famSet) gauge(f int, lp []*dto.LabelPair, v float64) {
-	s.add(f, lp).Gauge = &dto.Gauge{Value: s.value(v)}
+	m := s.metric(lp)
+	m.Gauge = s.gaugeOf(v)
+	s.fams[f].Metric = append(s.fams[f].Metric, m)
 }
 
 // histogram adds connect's latency histogram in the exported buckets (latencyBounds).
 func (s *famSet) histogram(f int, lp []*dto.LabelPair, h connect.LinkLatency) {
-	var cum, total uint64
+	x := s.histos.next()
+	x.count, x.sum = 0, h.Sum.Seconds()
 	for _, n := range h.Counts {
-		total += n
+		x.count += n
 	}
-	sum := h.Sum.Seconds()
-	buckets := make([]*dto.Bucket, len(latencyBounds))
-	bs := make([]dto.Bucket, len(latencyBounds))
-	counts := make([]uint64, len(latencyBounds))
-	bounds := make([]float64, len(latencyBounds))
+	var cum uint64
 	k := 0
 	for i, b := range latencyBounds {
 		for ; k <= b; k++ {
 			cum += h.Counts[k]
 		}
-		counts[i], bounds[i] = cum, float64(uint64(1)<<b)*1e-6
-		bs[i].CumulativeCount, bs[i].UpperBound = &counts[i], &bounds[i]
-		buckets[i] = &bs[i]
+		x.counts[i], x.bounds[i] = cum, float64(uint64(1)<<b)*1e-6
+		x.buckets[i].CumulativeCount, x.buckets[i].UpperBound = &x.counts[i], &x.bounds[i]
+		x.ptrs[i] = &x.buckets[i]
 	}
-	s.add(f, lp).Histogram = &dto.Histogram{SampleCount: &total, SampleSum: &sum, Bucket: buckets}
+	x.h.SampleCount, x.h.SampleSum, x.h.Bucket = &x.count, &x.sum, x.ptrs[:]
+	m := s.metric(lp)
+	m.Histogram = &x.h
+	s.fams[f].Metric = append(s.fams[f].Metric, m)
 }
 
-// hub reads the hub's state now and returns its families (those with a series).
-func (g *gatherer) hub() []*dto.MetricFamily {
-	var s famSet
-	v := g.version
-	s.gauge(famBuildInfo, []*dto.LabelPair{pair("version", v)}, 1)
+// hub reads the hub's state now into s: its families, and the families of the
+// metrics connectors report in s.out.
+func (g *gatherer) hub(s *famSet) {
+	s.gauge(famBuildInfo, g.buildInfo, 1)
 	recs := g.db.Records()
 	slices.SortFunc(recs, func(a, b host.RecordInfo) int { return strings.Compare(a.Key, b.Key) })
 	for _, r := range recs {
@@ -220,18 +276,10 @@ func (g *gatherer) hub() []*dto.MetricFamily {
 		s.counter(famRecordRefused, lp, r.Stats.Refused)
 		s.counter(famRecordDropped, lp, r.Stats.Dropped)
 	}
-	var custom []*dto.MetricFamily
 	if svc := connect.Of(g.db); svc != nil {
-		g.links(&s, svc)
-		custom = g.connectors(&s, svc.Connectors())
+		g.links(s, svc)
+		s.out = append(s.out, g.connectors(s, svc.Connectors())...)
 	}
-	out := custom
-	for _, mf := range s.fams {
-		if mf != nil {
-			out = append(out, mf)
-		}
-	}
-	return out
 }
 
 // links adds every link's counters, gauges, state and latency.
@@ -270,7 +318,7 @@ func (g *gatherer) links(s *famSet, svc *connect.Service) {
 	}
 	// A link's failures by kind sort by direction, kind, link, record: not the
 	// links' order.
-	if mf := s.fams[famLinkFailed]; mf != nil {
+	if mf := s.fams[famLinkFailed]; len(mf.Metric) > 1 {
 		slices.SortFunc(mf.Metric, func(a, b *dto.Metric) int {
 			return slices.CompareFunc(a.Label, b.Label, func(x, y *dto.LabelPair) int { return strings.Compare(x.GetValue(), y.GetValue()) })
 		})
@@ -315,11 +363,11 @@ func (g *gatherer) connectors(s *famSet, cs []connect.ConnectorStatus) []*dto.Me
 				g.refuse(c.Name, m, "the instance reported it twice")
 				continue
 			}
-			mt := s.next(lp)
+			mt := s.metric(lp)
 			if cf.kind == sdk.MetricCounter {
-				mt.Counter = &dto.Counter{Value: s.value(m.Value)}
+				mt.Counter = s.counterOf(m.Value)
 			} else {
-				mt.Gauge = &dto.Gauge{Value: s.value(m.Value)}
+				mt.Gauge = s.gaugeOf(m.Value)
 			}
 			mf.Metric = append(mf.Metric, mt)
 		}
@@ -395,7 +443,7 @@ var linkStates = []connect.LinkState{connect.StateOK, connect.StateRetrying, con
 
 // latencyBounds picks the exported histogram buckets out of connect's finer ones: the
 // upper bound of bucket k is 2^k µs: 256 µs, 1 ms, 4 ms, 16 ms, 66 ms, 262 ms, 1 s, 8.4 s.
-var latencyBounds = []int{8, 10, 12, 14, 16, 18, 20, 23}
+var latencyBounds = [...]int{8, 10, 12, 14, 16, 18, 20, 23}
 
 // reservedConnectorMetrics are names a connector may not report: the host's own.
 var reservedConnectorMetrics = map[string]bool{"up": true, "healthy": true, "restarts_total": true}

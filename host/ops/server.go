@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aimdb-dev/aimdb-go/host"
@@ -103,10 +104,7 @@ func Listen(db *host.DB, opts Options) (*Server, error) {
 // routes is every endpoint.
 func (s *Server) routes(opts Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", bufferedScrape(scrapeTimeout, promhttp.HandlerFor(newGatherer(s.db, opts.Version, opts.Logger), promhttp.HandlerOpts{
-		ErrorLog:      opts.Logger.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
-		ErrorHandling: promhttp.ContinueOnError, // one bad metric does not hide the others
-	})))
+	mux.Handle("GET /metrics", metricsHandler(newGatherer(s.db, opts.Version, opts.Logger), opts.Logger))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz(s.db))
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -120,6 +118,14 @@ func (s *Server) routes(opts Options) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// metricsHandler serves what g gathers in the format and encoding the client asks for.
+func metricsHandler(g prometheus.TransactionalGatherer, log hclog.Logger) http.Handler {
+	return bufferedScrape(scrapeTimeout, promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{
+		ErrorLog:      log.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+		ErrorHandling: promhttp.ContinueOnError, // one bad metric does not hide the others
+	}))
 }
 
 // scrapeTimeout is how long a /metrics client has to take the answer.
