@@ -376,3 +376,47 @@ func TestFamSetReuse(t *testing.T) {
 		t.Fatalf("into reused memory:\n%v\ninto fresh memory:\n%v", got, want)
 	}
 }
+
+// TestConnectorMetricLimit: the connectors' own metrics are bounded: the first
+// maxConnectorMetrics names reach /metrics, more are refused, and at most that many
+// refused names are logged, each once.
+func TestConnectorMetricLimit(t *testing.T) {
+	rep := &reporter{}
+	var ms []sdk.Metric
+	for i := range maxConnectorMetrics + 5 {
+		ms = append(ms, sdk.Metric{Name: fmt.Sprintf("m%03d", i), Kind: sdk.MetricGauge, Value: float64(i)})
+	}
+	for i := range 300 {
+		ms = append(ms, sdk.Metric{Name: fmt.Sprintf("Bad%d", i), Kind: sdk.MetricGauge})
+	}
+	rep.set("rep", ms...)
+	h := startHub(t, `
+connector "rep" {}
+record "r" {
+  link_to "rep://x" {}
+}
+`, Options{}, connect.WithConnector(rep))
+	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
+		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
+	})
+	var m metrics
+	for range 2 {
+		m = scrape(t, h.base)
+	}
+	inst := map[string]string{"instance": "rep", "kind": "rep"}
+	for i := range maxConnectorMetrics + 5 {
+		name := fmt.Sprintf("aimdb_connector_m%03d", i)
+		v, ok := m.value(name, inst)
+		if want := i < maxConnectorMetrics; ok != want || ok && v != float64(i) {
+			t.Errorf("%s = %v, present %v; want present %v", name, v, ok, want)
+		}
+	}
+	over := fmt.Sprintf(`reason="the connectors reported %d metric names already, the most /metrics takes"`, maxConnectorMetrics)
+	logs := h.log.String()
+	if n := strings.Count(logs, over); n != 5 {
+		t.Errorf("%d lines refusing names over the limit, want 5", n)
+	}
+	if n := strings.Count(logs, "connector metric not exported"); n != maxConnectorMetrics {
+		t.Errorf("%d refusals logged, want %d (the first names refused, once each)", n, maxConnectorMetrics)
+	}
+}

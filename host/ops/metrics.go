@@ -2,6 +2,7 @@ package ops
 
 import (
 	"cmp"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -414,6 +415,9 @@ func (g *gatherer) customFamily(instance string, m sdk.Metric) (customFamily, bo
 	case m.Kind != sdk.MetricCounter && m.Kind != sdk.MetricGauge:
 		g.refuseLocked(instance, m, "its kind is neither counter nor gauge")
 		return customFamily{}, false
+	case len(g.custom) >= maxConnectorMetrics:
+		g.refuseLocked(instance, m, fmt.Sprintf("the connectors reported %d metric names already, the most /metrics takes", maxConnectorMetrics))
+		return customFamily{}, false
 	}
 	cf := customFamily{help: m.Help, kind: m.Kind}
 	if cf.help == "" {
@@ -423,7 +427,12 @@ func (g *gatherer) customFamily(instance string, m sdk.Metric) (customFamily, bo
 	return cf, true
 }
 
-// refuse logs a refused connector metric once per name.
+// maxConnectorMetrics bounds the names connectors may report, all instances
+// together, and the refused names logged.
+const maxConnectorMetrics = 200
+
+// refuse logs a refused connector metric once per name (the first
+// maxConnectorMetrics names refused).
 func (g *gatherer) refuse(instance string, m sdk.Metric, why string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -432,7 +441,7 @@ func (g *gatherer) refuse(instance string, m sdk.Metric, why string) {
 
 // refuseLocked is refuse with g.mu held.
 func (g *gatherer) refuseLocked(instance string, m sdk.Metric, why string) {
-	if !g.warned[m.Name] {
+	if !g.warned[m.Name] && len(g.warned) < maxConnectorMetrics {
 		g.warned[m.Name] = true
 		g.log.Warn("connector metric not exported", "instance", instance, "metric", m.Name, "reason", why)
 	}

@@ -1,0 +1,187 @@
+package ops
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// documentedMetric is one metric of a table in docs/operations.md.
+type documentedMetric struct {
+	typ       string   // counter, gauge, histogram
+	labels    []string // sorted
+	direction string   // links: link_to, link_from or both
+	line      int
+}
+
+var (
+	docHeading = regexp.MustCompile("^### (.*?)(?: \\((.*)\\))?$")
+	docRow     = regexp.MustCompile("^\\| (`aimdb_[^|]*) \\| ([^|]*) \\|(?: ([^|]*) \\|)? ([^|]*)\\|$")
+	backticked = regexp.MustCompile("`([^`]*)`")
+	docBuckets = regexp.MustCompile(`buckets ([^|]*[^ |])`)
+)
+
+// operationsMetrics reads the metric tables of docs/operations.md, and the latency
+// buckets as written there.
+func operationsMetrics(t *testing.T) (map[string]documentedMetric, string) {
+	t.Helper()
+	f, err := os.Open("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]documentedMetric{}
+	var section []string // the labels a section's heading names
+	var sectionName, buckets string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if m := docHeading.FindStringSubmatch(line); m != nil {
+			sectionName, section = m[1], nil
+			for _, l := range backticked.FindAllStringSubmatch(m[2], -1) {
+				section = append(section, l[1])
+			}
+			continue
+		}
+		m := docRow.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if b := docBuckets.FindStringSubmatch(line); b != nil {
+			buckets = b[1]
+		}
+		d := documentedMetric{typ: strings.TrimSpace(m[2]), labels: slices.Clone(section), line: n}
+		switch {
+		case sectionName == "Links":
+			d.direction = strings.TrimSpace(m[3])
+		case m[3] != "": // Connectors and plugins: a labels column
+			for _, l := range backticked.FindAllStringSubmatch(m[3], -1) {
+				d.labels = append(d.labels, l[1])
+			}
+		case sectionName == "Connectors and plugins": // the connector's own, as reported
+			d.labels = []string{"instance", "kind"}
+		}
+		for _, name := range backticked.FindAllStringSubmatch(m[1], -1) {
+			name, extra, _ := strings.Cut(strings.TrimSuffix(name[1], "}"), "{")
+			if strings.Contains(name, "<") {
+				continue // aimdb_connector_<name>: any
+			}
+			dm := d
+			if extra != "" {
+				dm.labels = append(slices.Clone(d.labels), extra)
+			}
+			slices.Sort(dm.labels)
+			out[name] = dm
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 30 {
+		t.Fatalf("read only %d metrics from docs/operations.md: %v", len(out), out)
+	}
+	return out, buckets
+}
+
+// bucketText writes an upper bound in seconds as docs/operations.md does: 256 µs,
+// 4 ms, 1 s, 8.4 s.
+func bucketText(s float64) string {
+	switch {
+	case s < 1e-3:
+		return fmt.Sprintf("%.0f µs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.0f ms", s*1e3)
+	}
+	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64) + " s"
+}
+
+// TestMetricsDocumented: every metric docs/operations.md lists is on /metrics of a
+// hub that has each kind of series, with the type, the labels and the link
+// directions written there; aimdb_link_state is 1 for one state of each link;
+// aimdb_build_info is 1; the latency buckets are the documented ones; every aimdb_*
+// family on /metrics is documented (but for those the test's own connector reports);
+// the Go and process collectors are there.
+func TestMetricsDocumented(t *testing.T) {
+	docs, buckets := operationsMetrics(t)
+	rep := &reporter{}
+	setReportedMetrics(rep)
+	h := metricsHub(t, rep)
+	m := scrape(t, h.base)
+	for name, d := range docs {
+		f := m[name]
+		if f == nil {
+			t.Errorf("docs/operations.md:%d: %s is not on /metrics", d.line, name)
+			continue
+		}
+		if typ := strings.ToLower(f.GetType().String()); typ != d.typ {
+			t.Errorf("docs/operations.md:%d: %s is a %s, documented as %s", d.line, name, typ, d.typ)
+		}
+		for _, s := range f.Metric {
+			var labels []string
+			direction := ""
+			for _, lp := range s.Label {
+				labels = append(labels, lp.GetName())
+				if lp.GetName() == "direction" {
+					direction = lp.GetValue()
+				}
+			}
+			if !slices.Equal(labels, d.labels) {
+				t.Errorf("docs/operations.md:%d: %s has labels %v, documented %v", d.line, name, labels, d.labels)
+				break
+			}
+			if d.direction != "" && d.direction != "both" && direction != d.direction {
+				t.Errorf("docs/operations.md:%d: %s has a series of a %s link, documented for %s only", d.line, name, direction, d.direction)
+				break
+			}
+		}
+	}
+	for name := range m {
+		if _, ok := docs[name]; !ok && strings.HasPrefix(name, "aimdb_") && !slices.Contains(repFamilies, name) {
+			t.Errorf("%s is on /metrics, not in docs/operations.md", name)
+		}
+	}
+
+	states := map[string]float64{}
+	for _, s := range m["aimdb_link_state"].Metric {
+		key := ""
+		for _, lp := range s.Label {
+			if lp.GetName() != "state" {
+				key += lp.GetValue() + " "
+			}
+		}
+		states[key] += s.Gauge.GetValue()
+	}
+	for link, sum := range states {
+		if sum != 1 {
+			t.Errorf("aimdb_link_state of %s: states sum to %v, want 1", link, sum)
+		}
+	}
+	if v, _ := m.value("aimdb_build_info", map[string]string{"version": "test"}); v != 1 {
+		t.Errorf("aimdb_build_info = %v", v)
+	}
+	var bounds []string
+	for _, b := range m["aimdb_link_publish_latency_seconds"].Metric[0].Histogram.Bucket {
+		if !math.IsInf(b.GetUpperBound(), 1) {
+			bounds = append(bounds, bucketText(b.GetUpperBound()))
+		}
+	}
+	if got := strings.Join(bounds, ", "); got != buckets {
+		t.Errorf("latency buckets %s, documented %s", got, buckets)
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_duration_seconds",
+		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"} {
+		if m[name] == nil {
+			t.Errorf("%s is not on /metrics", name)
+		}
+	}
+}
+
+// repFamilies are the families of the metrics setReportedMetrics has the test's
+// connector report.
+var repFamilies = []string{"aimdb_connector_sessions", "aimdb_connector_frames_total", "aimdb_connector_mixed", "aimdb_connector_no_help"}
