@@ -27,8 +27,9 @@ import (
 // reporter is an in-process connector kind "rep" whose instances report the metrics
 // the test sets (sdk.MetricsReporter) and accept every publish.
 type reporter struct {
-	mu sync.Mutex
-	ms map[string][]sdk.Metric // by instance
+	mu      sync.Mutex
+	ms      map[string][]sdk.Metric // by instance
+	publish error                   // what every publish returns
 }
 
 func (r *reporter) Scheme() string { return "rep" }
@@ -47,13 +48,25 @@ func (r *reporter) set(instance string, ms ...sdk.Metric) {
 	r.ms[instance] = ms
 }
 
+// failPublish makes every publish return err while the instances stay healthy.
+func (r *reporter) failPublish(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.publish = err
+}
+
 type repConn struct {
 	r    *reporter
 	name string
 }
 
-func (c *repConn) Publish(context.Context, string, sdk.Config, []byte) error { return nil }
-func (c *repConn) Close(context.Context) error                               { return nil }
+// Publish returns what the test set (failPublish).
+func (c *repConn) Publish(context.Context, string, sdk.Config, []byte) error {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	return c.r.publish
+}
+func (c *repConn) Close(context.Context) error { return nil }
 
 // Metrics reports what the test set for the instance.
 func (c *repConn) Metrics() []sdk.Metric {
