@@ -151,3 +151,30 @@ func TestHTTPReadOnly(t *testing.T) {
 		t.Errorf("record set on the control socket of a --read-only hub: %+v", r)
 	}
 }
+
+// TestHTTPFlagWins: --http overrides the configuration's http block: another address
+// is listened on instead, and off listens on none.
+func TestHTTPFlagWins(t *testing.T) {
+	src := recordsConfig + "http {\n  listen = \"0.0.0.0:9180\"\n}\n" // refused without a token
+	in := startInstance(t, src, "--http", "127.0.0.1:0")
+	deadline := time.Now().Add(10 * time.Second)
+	for dashboardLine.FindStringSubmatch(in.logs()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("--http 127.0.0.1:0 over the http block: no listener:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.stop(t)
+
+	in = startInstance(t, src, "--http", "off")
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(in.logs(), "aimdb running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("--http off: no start line:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(in.logs(), "dashboard=") || strings.Contains(in.logs(), "metrics=") {
+		t.Errorf("--http off still listens:\n%s", in.logs())
+	}
+}
