@@ -138,3 +138,33 @@ func TestOnRead(t *testing.T) {
 		t.Fatalf("another record's read: %v, hook ran %d times", err, n)
 	}
 }
+
+// TestRecordStats: RecordStats has every record's key and counters, as Records.
+func TestRecordStats(t *testing.T) {
+	b := NewBuilder()
+	Configure[json.RawMessage](b, "a", func(r *Registrar[json.RawMessage]) { r.Writable().SPMCRing(4) })
+	Configure[json.RawMessage](b, "b", func(r *Registrar[json.RawMessage]) { r.Writable().SingleLatest() })
+	db, _ := startDB(t, b)
+	for range 6 {
+		if err := db.SetJSON("a", []byte(`1`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := db.WatchJSON("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	infos, stats := db.Records(), db.RecordStats()
+	if len(stats) != len(infos) {
+		t.Fatalf("%d stats for %d records", len(stats), len(infos))
+	}
+	for i, s := range stats {
+		if s.Key != infos[i].Key || s.Stats != infos[i].Stats {
+			t.Errorf("RecordStats[%d] = %+v, Records has %s %+v", i, s, infos[i].Key, infos[i].Stats)
+		}
+	}
+	if stats[0].Stats.Produced != 6 || stats[1].Stats.Consumers != 1 {
+		t.Errorf("stats %+v", stats)
+	}
+}

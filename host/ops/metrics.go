@@ -269,8 +269,8 @@ func (s *famSet) histogram(f int, lp []*dto.LabelPair, h connect.LinkLatency) {
 // metrics connectors report in s.out.
 func (g *gatherer) hub(s *famSet) {
 	s.gauge(famBuildInfo, g.buildInfo, 1)
-	recs := g.db.Records()
-	slices.SortFunc(recs, func(a, b host.RecordInfo) int { return strings.Compare(a.Key, b.Key) })
+	recs := g.db.RecordStats()
+	slices.SortFunc(recs, func(a, b host.KeyStats) int { return strings.Compare(a.Key, b.Key) })
 	for _, r := range recs {
 		lp := g.labels.record(r.Key)
 		s.counter(famRecordProduced, lp, r.Stats.Produced)
