@@ -2,7 +2,6 @@ package ops
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -116,11 +116,14 @@ func benchGet(b *testing.B, url, enc string) {
 	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
-// benchEncode writes mfs in the text format into memory once per op, gzipped (at
-// gzip's default level, as promhttp does) when zip.
+// benchEncode writes mfs in the text format into memory once per op, gzipped as
+// /metrics does when zip.
 func benchEncode(b *testing.B, mfs []*dto.MetricFamily, zip bool) {
 	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
+	gz, err := gzip.NewWriterLevel(&buf, scrapeGzipLevel)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cpu0 := cputime.Self()
 	for b.Loop() {
 		buf.Reset()

@@ -2,14 +2,22 @@ package ops
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // documentedMetric is one metric of a table in docs/operations.md.
@@ -185,3 +193,61 @@ func TestMetricsDocumented(t *testing.T) {
 // repFamilies are the families of the metrics setReportedMetrics has the test's
 // connector report.
 var repFamilies = []string{"aimdb_connector_sessions", "aimdb_connector_frames_total", "aimdb_connector_mixed", "aimdb_connector_no_help"}
+
+// TestMetricsEncodings: /metrics is gzipped or zstd-compressed when the client
+// accepts it, and decompresses to the same families as the plain text.
+func TestMetricsEncodings(t *testing.T) {
+	h := startHub(t, "record \"a\" {\n  writable = true\n}\n", Options{Version: "test"})
+	families := func(r io.Reader) []string {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for name := range fams {
+			if strings.HasPrefix(name, "aimdb_") {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	fetch := func(enc string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, h.base+"/metrics", nil)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gzip
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v", enc, resp.StatusCode, err)
+		}
+		return resp, body
+	}
+	resp, plain := fetch("identity")
+	want := families(bytes.NewReader(plain))
+	if resp.Header.Get("Content-Encoding") != "" || len(want) < 4 {
+		t.Fatalf("identity: %q, families %v", resp.Header.Get("Content-Encoding"), want)
+	}
+	resp, body := fetch("gzip")
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip: %q %v", resp.Header.Get("Content-Encoding"), err)
+	}
+	if got := families(zr); !slices.Equal(got, want) {
+		t.Errorf("gzip: %v, want %v", got, want)
+	}
+	resp, body = fetch("zstd")
+	zd, err := zstd.NewReader(bytes.NewReader(body))
+	if err != nil || resp.Header.Get("Content-Encoding") != "zstd" {
+		t.Fatalf("zstd: %q %v", resp.Header.Get("Content-Encoding"), err)
+	}
+	defer zd.Close()
+	if got := families(zd); !slices.Equal(got, want) {
+		t.Errorf("zstd: %v, want %v", got, want)
+	}
+	t.Logf("%d bytes plain, %d zstd", len(plain), len(body))
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -120,12 +122,22 @@ func (s *Server) routes(opts Options) http.Handler {
 	return mux
 }
 
-// metricsHandler serves what g gathers in the format and encoding the client asks for.
+// scrapeGzipLevel is how hard a /metrics answer is gzipped: a large hub's text is
+// megabytes of repeated names that the fastest level shrinks about 20 times already.
+const scrapeGzipLevel = gzip.BestSpeed
+
+// metricsHandler serves what g gathers in the format the client asks for, compressed
+// as it accepts (gzip at scrapeGzipLevel, or zstd).
 func metricsHandler(g prometheus.TransactionalGatherer, log hclog.Logger) http.Handler {
-	return bufferedScrape(scrapeTimeout, promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{
-		ErrorLog:      log.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
-		ErrorHandling: promhttp.ContinueOnError, // one bad metric does not hide the others
-	}))
+	compress, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(scrapeGzipLevel))
+	if err != nil {
+		panic(err) // constant options
+	}
+	return bufferedScrape(scrapeTimeout, compress(promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{
+		ErrorLog:           log.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+		ErrorHandling:      promhttp.ContinueOnError, // one bad metric does not hide the others
+		DisableCompression: true,                     // compress does it
+	})))
 }
 
 // scrapeTimeout is how long a /metrics client has to take the answer.
