@@ -30,6 +30,8 @@ import (
 //   - hub: the real listener, the families built from the hub's state per scrape;
 //   - prebuilt: the same handler and client serving those families built once (the
 //     baseline of everything but reading the hub and building the families);
+//   - render: the families built from the hub's state and written to memory by
+//     expfmt, no HTTP;
 //   - encode: expfmt writing the prebuilt families to memory, no HTTP (the floor).
 //
 // cpu-ms/op is this process's CPU time per op (server and client), the figure that
@@ -84,10 +86,20 @@ func BenchmarkMetricsScrape(b *testing.B) {
 	go static.Serve(ln)
 	defer static.Close()
 
+	g := newGatherer(db, "", hclog.NewNullLogger())
+	fromHub := func() ([]*dto.MetricFamily, func()) {
+		mfs, done, err := g.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return mfs, done
+	}
+	fromPrebuilt := func() ([]*dto.MetricFamily, func()) { return prebuilt, func() {} }
 	for _, enc := range []string{"identity", "gzip"} {
 		b.Run("hub/"+enc, func(b *testing.B) { benchGet(b, "http://"+srv.Addr()+"/metrics", enc) })
 		b.Run("prebuilt/"+enc, func(b *testing.B) { benchGet(b, "http://"+ln.Addr().String()+"/metrics", enc) })
-		b.Run("encode/"+enc, func(b *testing.B) { benchEncode(b, prebuilt, enc == "gzip") })
+		b.Run("render/"+enc, func(b *testing.B) { benchEncode(b, fromHub, enc == "gzip") })
+		b.Run("encode/"+enc, func(b *testing.B) { benchEncode(b, fromPrebuilt, enc == "gzip") })
 	}
 }
 
@@ -116,9 +128,9 @@ func benchGet(b *testing.B, url, enc string) {
 	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
-// benchEncode writes mfs in the text format into memory once per op, gzipped as
-// /metrics does when zip.
-func benchEncode(b *testing.B, mfs []*dto.MetricFamily, zip bool) {
+// benchEncode writes the families families returns in the text format into memory
+// once per op, gzipped as /metrics does when zip, and then calls the done it returned.
+func benchEncode(b *testing.B, families func() ([]*dto.MetricFamily, func()), zip bool) {
 	var buf bytes.Buffer
 	gz, err := gzip.NewWriterLevel(&buf, scrapeGzipLevel)
 	if err != nil {
@@ -133,11 +145,13 @@ func benchEncode(b *testing.B, mfs []*dto.MetricFamily, zip bool) {
 			w = gz
 		}
 		enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+		mfs, done := families()
 		for _, mf := range mfs {
 			if err := enc.Encode(mf); err != nil {
 				b.Fatal(err)
 			}
 		}
+		done()
 		if zip {
 			if err := gz.Close(); err != nil {
 				b.Fatal(err)
