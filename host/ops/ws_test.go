@@ -227,3 +227,32 @@ func TestWSEventRate(t *testing.T) {
 		t.Errorf("%d values lost: the ring holds them all", lost)
 	}
 }
+
+// TestWSConnectionLimit: /ws takes wsMaxConns connections by default; one more makes
+// the connection idle longest give way, with a notice.
+func TestWSConnectionLimit(t *testing.T) {
+	h := startHub(t, `record "a" {}`, Options{})
+	conns := make([]*websocket.Conn, wsMaxConns)
+	for i := range conns {
+		conns[i] = wsDial(t, h.base)
+		wsSend(t, conns[i], fmt.Sprintf(`{"t":"ping","id":%d}`, i))
+		if f := wsRead(t, conns[i]); f.T != control.TagPong {
+			t.Fatalf("connection %d: %+v", i, f)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // every one idle, the first longest
+	for i := 1; i < len(conns); i++ {   // all but the first speak again
+		wsSend(t, conns[i], `{"t":"ping","id":1}`)
+		if f := wsRead(t, conns[i]); f.T != control.TagPong {
+			t.Fatalf("connection %d: %+v", i, f)
+		}
+	}
+	extra := wsDial(t, h.base)
+	wsSend(t, extra, `{"t":"ping","id":1}`)
+	if f := wsRead(t, extra); f.T != control.TagPong {
+		t.Fatalf("connection %d: %+v", wsMaxConns+1, f)
+	}
+	if f := wsRead(t, conns[0]); f.Err != control.CodeLimit || !strings.Contains(f.Msg, "idle longest") {
+		t.Fatalf("the connection idle longest got %+v, want the notice that it gave way", f)
+	}
+}
