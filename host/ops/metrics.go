@@ -3,6 +3,7 @@ package ops
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -373,28 +374,17 @@ func (g *gatherer) connectors(s *famSet, cs []connect.ConnectorStatus) []*dto.Me
 			mf.Metric = append(mf.Metric, mt)
 		}
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range plugins {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(plugins)) {
 		lp := []*dto.LabelPair{pair("plugin", n)}
 		s.gauge(famPluginUp, lp, boolValue(plugins[n].up))
 		s.counter(famPluginRestarts, lp, uint64(plugins[n].restarts))
 	}
-	out := make([]*dto.MetricFamily, 0, len(custom))
-	for _, mf := range custom {
-		out = append(out, mf)
-	}
-	return out
+	return slices.Collect(maps.Values(custom))
 }
 
 // customFamily returns the help and kind of a connector-reported metric, as first
-// seen; a name that is not a valid metric name, is reserved, or changes kind is
-// refused (logged once).
+// seen; a name that is not a valid metric name, is reserved, changes kind, or comes
+// after maxConnectorMetrics others is refused (logged once).
 func (g *gatherer) customFamily(instance string, m sdk.Metric) (customFamily, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
