@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -14,10 +15,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/aimdb-dev/aimdb-go/host/connect"
+	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
 )
 
 // documentedMetric is one metric of a table in docs/operations.md.
@@ -250,4 +255,45 @@ func TestMetricsEncodings(t *testing.T) {
 		t.Errorf("zstd: %v, want %v", got, want)
 	}
 	t.Logf("%d bytes plain, %d zstd", len(plain), len(body))
+}
+
+// TestMetricsSlowReaderCutOff: a /metrics client that stops reading is cut off once
+// a write has waited scrapeTimeout: the server stops writing, with one log line, and
+// the client gets a cut answer.
+func TestMetricsSlowReaderCutOff(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("connector \"lb\" {\n  plugin = \"loopback\"\n  inject = \"none\"\n}\n")
+	for i := range 3000 { // about 6 MB of text: more than the sockets hold
+		fmt.Fprintf(&src, "record \"r%d\" {\n  link_to \"lb://out/%d\" {}\n}\n", i, i)
+	}
+	h := startHub(t, src.String(), Options{}, connect.WithConnector(loopback.NewBuilder()))
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: hub\r\nAccept-Encoding: identity\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, scrapeTimeout+10*time.Second, "the server giving up on the client", func() bool {
+		return strings.Contains(h.log.String(), "i/o timeout")
+	})
+	if d := time.Since(start); d < scrapeTimeout {
+		t.Errorf("cut off after %v, before the %v the client has", d, scrapeTimeout)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(c)
+	if bytes.HasSuffix(got, []byte("0\r\n\r\n")) {
+		t.Errorf("the whole answer arrived (%d bytes): nothing was cut off", len(got))
+	}
+	if n := strings.Count(h.log.String(), "i/o timeout"); n != 1 {
+		t.Errorf("%d log lines about the cut-off, want 1", n)
+	}
+	t.Logf("cut off after %v; the client read %d bytes", time.Since(start).Round(time.Second), len(got))
 }

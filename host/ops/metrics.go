@@ -128,7 +128,9 @@ func newGatherer(db *host.DB, version string, log hclog.Logger) *gatherer {
 }
 
 // Gather returns every family, sorted by name; done hands the hub's families back
-// for the next scrape to fill again (prometheus.TransactionalGatherer).
+// for the next scrape to fill again (prometheus.TransactionalGatherer). It never
+// fails: a Go or process metric that cannot be read is logged and left out, so it
+// does not hide the others.
 func (g *gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
 	s, _ := g.sets.Get().(*famSet)
 	if s == nil {
@@ -136,6 +138,9 @@ func (g *gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
 	}
 	s.reset()
 	rt, err := g.runtime.Gather()
+	if err != nil {
+		g.log.Warn("Go or process metrics left out", "error", err)
+	}
 	g.hub(s)
 	mfs := append(s.out, rt...)
 	for _, mf := range s.fams {
@@ -145,7 +150,7 @@ func (g *gatherer) Gather() (_ []*dto.MetricFamily, done func(), _ error) {
 	}
 	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	s.out = mfs
-	return mfs, func() { g.sets.Put(s) }, err
+	return mfs, func() { g.sets.Put(s) }, nil
 }
 
 // blockSize is how many values a block of a blocks holds.

@@ -135,8 +135,8 @@ func metricsHandler(g prometheus.TransactionalGatherer, log hclog.Logger) http.H
 	}
 	return bufferedScrape(scrapeTimeout, compress(promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{
 		ErrorLog:           log.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
-		ErrorHandling:      promhttp.ContinueOnError, // one bad metric does not hide the others
-		DisableCompression: true,                     // compress does it
+		ErrorHandling:      promhttp.HTTPErrorOnError, // g never fails; a failed write ends the answer
+		DisableCompression: true,                      // compress does it
 	})))
 }
 
