@@ -57,6 +57,23 @@ func (db *DB) Records() []RecordInfo {
 	return out
 }
 
+// KeyStats is one record's key and counters.
+type KeyStats struct {
+	Key   string
+	Stats RecordStats
+}
+
+// RecordStats returns every record's counters in declaration order: Records without
+// the descriptions, for callers that read the counters often (a /metrics scrape).
+func (db *DB) RecordStats() []KeyStats {
+	out := make([]KeyStats, 0, len(db.order))
+	for _, key := range db.order {
+		r := db.records[key]
+		out = append(out, KeyStats{Key: key, Stats: recordStats(r.stats(), r.core().stageErrors.Load())})
+	}
+	return out
+}
+
 // Record describes one record; ok is false when key is unknown.
 func (db *DB) Record(key string) (info RecordInfo, ok bool) {
 	r, ok := db.records[key]

@@ -13,6 +13,9 @@ func (db *DB) GetJSON(key string) (json.RawMessage, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownRecord, key)
 	}
+	if fn := r.core().onRead; fn != nil {
+		fn()
+	}
 	return r.getJSON()
 }
 
@@ -40,6 +43,9 @@ func (db *DB) WatchJSON(key string) (*JSONWatcher, error) {
 	r, ok := db.records[key]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownRecord, key)
+	}
+	if fn := r.core().onRead; fn != nil {
+		fn()
 	}
 	return r.watchJSON(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -91,5 +92,79 @@ func TestJSONWatcherNotify(t *testing.T) {
 	}
 	if got, err := w.TryNext(); err != nil || string(got) != `{"celsius":3}` {
 		t.Fatalf("TryNext after the call: %s, %v", got, err)
+	}
+}
+
+// TestOnRead: the hook runs before every GetJSON and WatchJSON of its record, on the
+// caller's goroutine, so a value it produces there is what the reader gets.
+func TestOnRead(t *testing.T) {
+	b := NewBuilder()
+	var db *DB
+	n := 0
+	Configure[json.RawMessage](b, "lazy", func(r *Registrar[json.RawMessage]) {
+		r.SingleLatest().OnRead(func() {
+			n++
+			p, err := ProducerOf[json.RawMessage](db, "lazy")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := p.Produce(json.RawMessage(strconv.Itoa(n))); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	Configure[json.RawMessage](b, "plain", func(r *Registrar[json.RawMessage]) { r.SingleLatest() })
+	db, _ = startDB(t, b)
+	if n != 0 {
+		t.Fatalf("hook ran %d times before any read", n)
+	}
+	for want := 1; want <= 2; want++ {
+		if got, err := db.GetJSON("lazy"); err != nil || string(got) != strconv.Itoa(want) {
+			t.Fatalf("GetJSON %d: %s %v", want, got, err)
+		}
+	}
+	w, err := db.WatchJSON("lazy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := w.Next(ctx); err != nil || string(got) != "3" {
+		t.Fatalf("WatchJSON: %s %v", got, err)
+	}
+	if _, err := db.GetJSON("plain"); !errors.Is(err, ErrNoValue) || n != 3 {
+		t.Fatalf("another record's read: %v, hook ran %d times", err, n)
+	}
+}
+
+// TestRecordStats: RecordStats has every record's key and counters, as Records.
+func TestRecordStats(t *testing.T) {
+	b := NewBuilder()
+	Configure[json.RawMessage](b, "a", func(r *Registrar[json.RawMessage]) { r.Writable().SPMCRing(4) })
+	Configure[json.RawMessage](b, "b", func(r *Registrar[json.RawMessage]) { r.Writable().SingleLatest() })
+	db, _ := startDB(t, b)
+	for range 6 {
+		if err := db.SetJSON("a", []byte(`1`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := db.WatchJSON("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	infos, stats := db.Records(), db.RecordStats()
+	if len(stats) != len(infos) {
+		t.Fatalf("%d stats for %d records", len(stats), len(infos))
+	}
+	for i, s := range stats {
+		if s.Key != infos[i].Key || s.Stats != infos[i].Stats {
+			t.Errorf("RecordStats[%d] = %+v, Records has %s %+v", i, s, infos[i].Key, infos[i].Stats)
+		}
+	}
+	if stats[0].Stats.Produced != 6 || stats[1].Stats.Consumers != 1 {
+		t.Errorf("stats %+v", stats)
 	}
 }

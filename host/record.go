@@ -42,6 +42,7 @@ type recordCore struct {
 	taps        int
 	links       []*link
 	errs        []error // configuration errors found while declaring
+	onRead      func()  // runs before GetJSON and WatchJSON (OnRead)
 
 	stageErrors atomic.Uint64
 }
@@ -145,6 +146,15 @@ func (r *Registrar[T]) Mailbox() *Registrar[T] {
 // record has no other writer.
 func (r *Registrar[T]) Writable() *Registrar[T] {
 	r.rec.writable = true
+	return r
+}
+
+// OnRead makes fn run before every GetJSON and WatchJSON of the record, on the
+// caller's goroutine: a record whose value is made on demand (the hub's status)
+// produces a fresh one there, so a reader never gets a stale value and nobody pays
+// for values nobody reads.
+func (r *Registrar[T]) OnRead(fn func()) *Registrar[T] {
+	r.rec.onRead = fn
 	return r
 }
 

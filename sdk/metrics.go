@@ -5,7 +5,8 @@ package sdk
 // check and exports each as aimdb_connector_<Name>{instance="..."} on /metrics.
 type MetricsReporter interface {
 	// Metrics returns the connector's numbers now. Names must be stable and few: they
-	// become metric names, so nothing derived from payloads or topics.
+	// become metric names, so nothing derived from payloads or topics (the host
+	// exports at most 200 names, every instance together).
 	Metrics() []Metric
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
+	"github.com/aimdb-dev/aimdb-go/host/control"
 	"github.com/aimdb-dev/aimdb-go/host/ops"
 )
 
@@ -95,5 +99,82 @@ func TestHTTPTokenAndStatus(t *testing.T) {
 	var st ops.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Records) != 6 || st.Links == nil || st.Connectors == nil {
 		t.Errorf("status -o json: %v\n%s", err, r.stdout)
+	}
+}
+
+// TestHTTPReadOnly: --read-only holds for /ws as for the control socket: record.set
+// and write are denied there, reads answer.
+func TestHTTPReadOnly(t *testing.T) {
+	in := startInstance(t, recordsConfig, "--read-only", "--http", "127.0.0.1:0")
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if m := dashboardLine.FindStringSubmatch(in.logs()); m != nil {
+			base = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no start line naming the endpoints:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?v=3.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	exchange := func(frame string) control.Frame {
+		t.Helper()
+		if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f control.Frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return f
+	}
+	if f := exchange(`{"t":"req","id":1,"method":"record.set","params":{"key":"setpoint","value":21}}`); f.Err != control.CodeDenied {
+		t.Errorf("record.set over /ws of a --read-only hub: %+v", f)
+	}
+	if f := exchange(`{"t":"write","id":2,"topic":"setpoint","payload":21}`); f.Err != control.CodeDenied {
+		t.Errorf("write over /ws of a --read-only hub: %+v", f)
+	}
+	if f := exchange(`{"t":"req","id":3,"method":"record.get","params":{"key":"setpoint"}}`); f.Err == control.CodeDenied {
+		t.Errorf("record.get over /ws of a --read-only hub: %+v", f)
+	}
+	if r := aimdb(t, in.env, "record", "set", "setpoint", "21"); r.code == 0 {
+		t.Errorf("record set on the control socket of a --read-only hub: %+v", r)
+	}
+}
+
+// TestHTTPFlagWins: --http overrides the configuration's http block: another address
+// is listened on instead, and off listens on none.
+func TestHTTPFlagWins(t *testing.T) {
+	src := recordsConfig + "http {\n  listen = \"0.0.0.0:9180\"\n}\n" // refused without a token
+	in := startInstance(t, src, "--http", "127.0.0.1:0")
+	deadline := time.Now().Add(10 * time.Second)
+	for dashboardLine.FindStringSubmatch(in.logs()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("--http 127.0.0.1:0 over the http block: no listener:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.stop(t)
+
+	in = startInstance(t, src, "--http", "off")
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(in.logs(), "aimdb running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("--http off: no start line:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(in.logs(), "dashboard=") || strings.Contains(in.logs(), "metrics=") {
+		t.Errorf("--http off still listens:\n%s", in.logs())
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,12 +36,14 @@ aimdb.status holds.`,
 	f := addClientFlags(c.Flags())
 	watch := c.Flags().Bool("watch", false, "redraw every second until interrupted")
 	c.RunE = runE(func(c *cobra.Command, _ []string) error {
-		cl, err := a.dial(c.Context(), f)
+		ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		cl, err := a.dial(ctx, f)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		prev, err := a.status(c.Context(), cl, f.timeout)
+		prev, err := a.status(ctx, cl, f.timeout)
 		if err != nil {
 			return err
 		}
@@ -53,12 +58,15 @@ aimdb.status holds.`,
 		defer t.Stop()
 		for {
 			select {
-			case <-c.Context().Done():
-				return nil
+			case <-ctx.Done():
+				return nil // interrupted
 			case <-t.C:
 			}
-			st, err := a.status(c.Context(), cl, f.timeout)
+			st, err := a.status(ctx, cl, f.timeout)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted during the request
+				}
 				return err
 			}
 			now := time.Now()

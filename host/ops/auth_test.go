@@ -69,7 +69,8 @@ func TestTokenRequired(t *testing.T) {
 	}
 }
 
-// TestPprofOnlyWhenAsked: /debug/pprof/ is served only with Options.Pprof.
+// TestPprofOnlyWhenAsked: /debug/pprof/ is served only with Options.Pprof, and
+// behind the token like every endpoint.
 func TestPprofOnlyWhenAsked(t *testing.T) {
 	off := startHub(t, `record "a" {}`, Options{})
 	if code, _ := get(t, off.base+"/debug/pprof/"); code != http.StatusNotFound {
@@ -78,5 +79,13 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 	on := startHub(t, `record "a" {}`, Options{Pprof: true})
 	if code, body := get(t, on.base+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
 		t.Errorf("pprof with Pprof: %d", code)
+	}
+	const token = "pprof-token"
+	locked := startHub(t, `record "a" {}`, Options{Pprof: true, Token: token})
+	if code, _ := get(t, locked.base+"/debug/pprof/"); code != http.StatusUnauthorized {
+		t.Errorf("pprof without the token: %d, want 401", code)
+	}
+	if code, _ := get(t, locked.base+"/debug/pprof/", "Authorization", "Bearer "+token); code != http.StatusOK {
+		t.Errorf("pprof with the token: %d, want 200", code)
 	}
 }

@@ -5,9 +5,10 @@
 // request, pprof (/debug/pprof/). docs/operations.md describes each.
 //
 // Each job has its file: bind.go (which addresses need a token), auth.go (bearer
-// token), server.go (the listener and its routes), metrics.go (the collector that
-// reads the host's counters at scrape time), labels.go and samples.go (its series,
-// without rebuilding labels per scrape), probes.go, ws.go (the WebSocket transport),
-// cork.go (a batch of WebSocket messages in one write), status.go (the aimdb.status
-// record) and dashboard.go (the files in static/).
+// token), server.go (the listener and its routes), metrics.go (the metric families,
+// built from the host's counters at scrape time into the memory of the previous
+// scrape), labels.go (their label pairs, built once per record and link), probes.go,
+// ws.go (the WebSocket transport), cork.go (a batch of WebSocket messages in one
+// write), status.go (the aimdb.status record, made when read) and dashboard.go (the
+// files in static/).
 package ops

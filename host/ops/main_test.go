@@ -90,8 +90,8 @@ type hub struct {
 }
 
 // startHub builds and runs the configuration src with the test plugins, the status
-// record and a listener on a free loopback port.
-func startHub(t *testing.T, src string, opts Options) *hub {
+// record, extra options and a listener on a free loopback port.
+func startHub(t *testing.T, src string, opts Options, extra ...host.Option) *hub {
 	t.Helper()
 	cfg, diags := config.Parse([]byte(src), "test.hcl")
 	if diags.HasErrors() {
@@ -103,6 +103,7 @@ func startHub(t *testing.T, src string, opts Options) *hub {
 		b.Apply(connect.WithPlugins(pluginDir))
 	}
 	cfg.Apply(b)
+	b.Apply(extra...)
 	b.Apply(WithStatus())
 	db, err := b.Build()
 	if err != nil {

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"net/http"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aimdb-dev/aimdb-go/host"
@@ -102,12 +106,7 @@ func Listen(db *host.DB, opts Options) (*Server, error) {
 // routes is every endpoint.
 func (s *Server) routes(opts Options) http.Handler {
 	mux := http.NewServeMux()
-	reg := NewRegistry(s.db, opts.Version, opts.Logger)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      opts.Logger.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
-		ErrorHandling: promhttp.ContinueOnError, // one bad metric does not hide the others
-		Timeout:       scrapeTimeout,
-	}))
+	mux.Handle("GET /metrics", metricsHandler(newGatherer(s.db, opts.Version, opts.Logger), opts.Logger))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz(s.db))
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -122,6 +121,55 @@ func (s *Server) routes(opts Options) http.Handler {
 	}
 	return mux
 }
+
+// scrapeGzipLevel is how hard a /metrics answer is gzipped: a large hub's text is
+// megabytes of repeated names that the fastest level shrinks about 20 times already.
+const scrapeGzipLevel = gzip.BestSpeed
+
+// metricsHandler serves what g gathers in the format the client asks for, compressed
+// as it accepts (gzip at scrapeGzipLevel, or zstd).
+func metricsHandler(g prometheus.TransactionalGatherer, log hclog.Logger) http.Handler {
+	compress, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(scrapeGzipLevel))
+	if err != nil {
+		panic(err) // constant options
+	}
+	return bufferedScrape(scrapeTimeout, compress(promhttp.HandlerForTransactional(g, promhttp.HandlerOpts{
+		ErrorLog:           log.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+		ErrorHandling:      promhttp.HTTPErrorOnError, // g never fails; a failed write ends the answer
+		DisableCompression: true,                      // compress does it
+	})))
+}
+
+// scrapeTimeout is how long a /metrics client has to take the answer.
+const scrapeTimeout = 10 * time.Second
+
+// scrapeBuffer is how much of a /metrics answer is written at once.
+const scrapeBuffer = 64 << 10
+
+// bufferedScrape gives h d to write its answer, in writes of scrapeBuffer bytes: a
+// client that stops reading is cut off. (Gathering waits on nothing outside the
+// process, so it needs no timeout of its own; promhttp's would hold the whole answer
+// in memory before sending it.)
+func bufferedScrape(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		bw := &bufferedWriter{ResponseWriter: w, buf: bufio.NewWriterSize(w, scrapeBuffer)}
+		h.ServeHTTP(bw, r)
+		_ = bw.buf.Flush()
+	})
+}
+
+// bufferedWriter is a ResponseWriter whose body goes through buf.
+type bufferedWriter struct {
+	http.ResponseWriter
+	buf *bufio.Writer
+}
+
+// Write buffers p.
+func (w *bufferedWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *bufferedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -76,58 +76,80 @@ func Snapshot(db *host.DB) Status {
 }
 
 // WithStatus declares the record aimdb.status (single_latest, not writable) and the
-// service that writes Snapshot into it every second when it changed.
+// service that writes Snapshot into it: at every read of the record (get, or the start
+// of a subscription), and every second while it has a subscriber, when it changed.
+// Nobody reading it costs nothing.
 func WithStatus() host.Option {
 	return func(b *host.Builder) {
-		host.Configure(b, StatusKey, func(r *host.Registrar[json.RawMessage]) { r.SingleLatest() })
-		b.AddService("aimdb-status", &statusService{})
+		s := &statusService{}
+		host.Configure(b, StatusKey, func(r *host.Registrar[json.RawMessage]) { r.SingleLatest().OnRead(s.render) })
+		b.AddService("aimdb-status", s)
 	}
 }
 
 // statusService writes the status record.
 type statusService struct {
+	db     *host.DB
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	p      *host.Producer[json.RawMessage] // nil until Start
+	last   []byte                          // the value written last
+	prev   Status                          // the snapshot rates are measured from
+	prevAt time.Time
 }
 
 // Validate has nothing to check.
 func (*statusService) Validate(*host.DB) []error { return nil }
 
-// Start begins writing the status record.
+// Start begins writing the status record while it has subscribers.
 func (s *statusService) Start(_ context.Context, db *host.DB) error {
 	p, err := host.ProducerOf[json.RawMessage](db, StatusKey)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.db, s.p = db, p
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() {
 		t := time.NewTicker(statusEvery)
 		defer t.Stop()
-		var last []byte
-		var prev Status
-		var prevAt time.Time
 		for {
-			st, now := Snapshot(db), time.Now()
-			if !prevAt.IsZero() {
-				st.SetRates(prev, now.Sub(prevAt))
-			}
-			prev, prevAt = st, now
-			b, err := json.Marshal(st)
-			if err == nil && !bytes.Equal(b, last) {
-				if p.Produce(b) != nil {
-					return // the record closed: the hub is stopping
-				}
-				last = b
-			}
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				return
 			}
+			if info, _ := db.Record(StatusKey); info.Stats.Consumers > 0 {
+				s.render()
+			}
 		}
 	})
 	return nil
+}
+
+// render writes the status now if it changed.
+func (s *statusService) render() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return // not started: a read finds no value yet
+	}
+	st, now := Snapshot(s.db), time.Now()
+	if !s.prevAt.IsZero() {
+		st.SetRates(s.prev, now.Sub(s.prevAt))
+	}
+	s.prev, s.prevAt = st, now
+	b, err := json.Marshal(st)
+	if err != nil || bytes.Equal(b, s.last) {
+		return
+	}
+	if s.p.Produce(b) == nil { // fails only once the hub is stopping
+		s.last = b
+	}
 }
 
 // Stop stops writing.

@@ -3,7 +3,9 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +177,82 @@ func TestWSRefusesOtherOrigins(t *testing.T) {
 		t.Fatalf("dial from the listener's own origin %s: %v", h.base, err)
 	}
 	c.CloseNow()
+}
+
+// TestWSEventRate: a WebSocket connection is sent at most wsMaxEventRate events a
+// second (after a first second's worth at once); values over the rate wait in the
+// record and come later, none lost or twice, in order.
+func TestWSEventRate(t *testing.T) {
+	const n = 4 * wsMaxEventRate
+	h := startHub(t, fmt.Sprintf("record \"fast\" {\n  capacity = %d\n  writable = true\n}\n", 2*n), Options{})
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"sub","id":1,"topic":"fast"}`)
+	if f := wsRead(t, c); f.T != control.TagSubscribed {
+		t.Fatalf("sub: %+v", f)
+	}
+	for i := 1; i <= n; i++ {
+		if err := h.db.SetJSON("fast", json.RawMessage(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first time.Time
+	var within2s, lost int
+	next := uint64(1)
+	for next <= n {
+		f := wsRead(t, c)
+		if f.T != control.TagEvent {
+			t.Fatalf("frame %+v", f)
+		}
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		}
+		if now.Sub(first) <= 2*time.Second {
+			within2s++
+		}
+		lost += int(f.Lag)
+		if f.Seq != next+f.Lag || string(f.Data) != strconv.FormatUint(f.Seq, 10) {
+			t.Fatalf("event seq %d data %s lag %d, want seq %d", f.Seq, f.Data, f.Lag, next)
+		}
+		next = f.Seq + 1
+	}
+	elapsed := time.Since(first)
+	t.Logf("%d events in %v, %d in the first 2 s, %d lost", n, elapsed.Round(time.Millisecond), within2s, lost)
+	// A token bucket of one second's events, refilled at the rate: at most 3 s worth
+	// by 2 s after the first, with 5 % for timer slack.
+	if limit := 3 * wsMaxEventRate * 105 / 100; within2s > limit {
+		t.Errorf("%d events within 2 s of the first, want at most %d (rate %d/s)", within2s, limit, wsMaxEventRate)
+	}
+	if lost != 0 {
+		t.Errorf("%d values lost: the ring holds them all", lost)
+	}
+}
+
+// TestWSConnectionLimit: /ws takes wsMaxConns connections by default; one more makes
+// the connection idle longest give way, with a notice.
+func TestWSConnectionLimit(t *testing.T) {
+	h := startHub(t, `record "a" {}`, Options{})
+	conns := make([]*websocket.Conn, wsMaxConns)
+	for i := range conns {
+		conns[i] = wsDial(t, h.base)
+		wsSend(t, conns[i], fmt.Sprintf(`{"t":"ping","id":%d}`, i))
+		if f := wsRead(t, conns[i]); f.T != control.TagPong {
+			t.Fatalf("connection %d: %+v", i, f)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // every one idle, the first longest
+	for i := 1; i < len(conns); i++ {   // all but the first speak again
+		wsSend(t, conns[i], `{"t":"ping","id":1}`)
+		if f := wsRead(t, conns[i]); f.T != control.TagPong {
+			t.Fatalf("connection %d: %+v", i, f)
+		}
+	}
+	extra := wsDial(t, h.base)
+	wsSend(t, extra, `{"t":"ping","id":1}`)
+	if f := wsRead(t, extra); f.T != control.TagPong {
+		t.Fatalf("connection %d: %+v", wsMaxConns+1, f)
+	}
+	if f := wsRead(t, conns[0]); f.Err != control.CodeLimit || !strings.Contains(f.Msg, "idle longest") {
+		t.Fatalf("the connection idle longest got %+v, want the notice that it gave way", f)
+	}
 }

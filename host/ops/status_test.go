@@ -1,0 +1,105 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// statusProduced is how many values the status record took.
+func statusProduced(t *testing.T, h *hub) uint64 {
+	t.Helper()
+	info, ok := h.db.Record(StatusKey)
+	if !ok {
+		t.Fatalf("no record %s", StatusKey)
+	}
+	return info.Stats.Produced
+}
+
+// recordProduced returns key's produced counter in a status value.
+func recordProduced(t *testing.T, raw json.RawMessage, key string) uint64 {
+	t.Helper()
+	var st Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatalf("status value: %v\n%s", err, raw)
+	}
+	for _, r := range st.Records {
+		if r.Key == key {
+			return r.Produced
+		}
+	}
+	t.Fatalf("status value without %s:\n%s", key, raw)
+	return 0
+}
+
+// TestStatusRenderedWhenRead: the status record is rendered at every read and every
+// second while someone subscribes to it, and not at all while nobody does.
+func TestStatusRenderedWhenRead(t *testing.T) {
+	h := startHub(t, `
+record "t.x" {
+  buffer   = "single_latest"
+  writable = true
+}
+`, Options{})
+	idle := 2*statusEvery + statusEvery/2
+	time.Sleep(idle)
+	if n := statusProduced(t, h); n != 0 {
+		t.Fatalf("status rendered %d times with nobody reading it", n)
+	}
+
+	// A read renders it now.
+	for want := uint64(1); want <= 2; want++ {
+		if err := h.db.SetJSON("t.x", json.RawMessage(`1`)); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := h.db.GetJSON(StatusKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recordProduced(t, raw, "t.x"); got != want {
+			t.Fatalf("read %d: t.x produced %d in the status, want %d", want, got, want)
+		}
+	}
+	if n := statusProduced(t, h); n != 2 {
+		t.Fatalf("status rendered %d times for 2 reads", n)
+	}
+
+	// A subscriber gets a fresh value at once, then a new one every second it changed.
+	w, err := h.db.WatchJSON(StatusKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := w.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recordProduced(t, first, "t.x"); got != 2 {
+		t.Fatalf("first value to a subscriber: t.x produced %d, want 2", got)
+	}
+	if err := h.db.SetJSON("t.x", json.RawMessage(`3`)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	next, err := w.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recordProduced(t, next, "t.x"); got != 3 {
+		t.Fatalf("next value to the subscriber: t.x produced %d, want 3", got)
+	}
+	t.Logf("a change reached the subscriber %v after it was made", time.Since(start).Round(time.Millisecond))
+
+	// With the subscriber gone it stops.
+	w.Close()
+	n := statusProduced(t, h)
+	if err := h.db.SetJSON("t.x", json.RawMessage(`4`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(idle)
+	if m := statusProduced(t, h); m != n {
+		t.Fatalf("status rendered %d times after the last subscriber left", m-n)
+	}
+}
