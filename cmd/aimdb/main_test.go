@@ -681,6 +681,11 @@ func TestPluginsListAndCheck(t *testing.T) {
 	if f[0] != "loopback" || f[1] != "loopback" || f[2] != "0.0.1" || !strings.Contains(f[4], "outbound,inbound") || !strings.Contains(f[5], "inject") {
 		t.Errorf("row %q", lines[2])
 	}
+	// The host's own options are in the help, each with its default.
+	if h := aimdb(t, nil, "plugins", "list", "--help"); h.code != 0 || !strings.Contains(h.stdout, "plugin_linger (connector, default 200µs)") ||
+		!strings.Contains(h.stdout, "retry_min (link_to, default 100ms)") {
+		t.Errorf("plugins list --help lacks the host's options: %+v", h)
+	}
 	r = aimdb(t, nil, "plugins", "list", "--plugins", pluginDir, "-o", "json")
 	var list []struct {
 		Kinds []struct {

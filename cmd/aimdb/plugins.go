@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +18,10 @@ func (a *app) newPluginsListCmd() *cobra.Command {
 		Long: `Starts every plugin in --plugins one after another, asks what it serves and stops it.
 Shows, per connector kind: file, scheme, version, wire protocol version, capabilities
 and options (-o json has the option docs). Files that are not plugins are noted on
-stderr. Exit code 1 when a plugin failed to answer.`,
+stderr. Exit code 1 when a plugin failed to answer.
+
+Besides its kind's options, every connector block and link takes the host's own:
+` + hostOptionsHelp(),
 		Example: `  aimdb plugins list
   aimdb plugins list --plugins /usr/lib/aimdb/plugins
   aimdb plugins list -o json | jq '.[].kinds[].scheme'`,
@@ -128,4 +132,14 @@ func dedupe(names []string) []string {
 		}
 	}
 	return out
+}
+
+// hostOptionsHelp lists the host-level options (connect.PolicyOptionDocs), one per
+// line: name, where it goes, default and what it does.
+func hostOptionsHelp() string {
+	var b strings.Builder
+	for _, o := range connect.PolicyOptionDocs {
+		fmt.Fprintf(&b, "  %s (%s, default %s): %s\n", o.Name, o.Scope, o.Default, o.Doc)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }

@@ -47,7 +47,7 @@ var (
 	instancePolicyOptions = []string{"retry_min", "retry_max", "retry_for", "plugin_linger"}
 )
 
-// PolicyOptionDocs documents the host-level options, for `aimdb plugins list` and docs.
+// PolicyOptionDocs documents the host-level options (`aimdb plugins list --help`).
 var PolicyOptionDocs = []sdk.OptionDoc{
 	{Name: "delivery", Scope: sdk.ScopeLinkTo, Default: "at_least_once (best_effort when qos = 0)", Doc: "at_least_once holds the link's place in the record's ring (the record refuses values rather than overwrite undelivered ones); best_effort never holds producers up and counts what it falls behind on as dropped"},
 	{Name: "outbox", Scope: sdk.ScopeLinkTo, Default: OutboxMemory, Doc: "disk moves values into an on-disk FIFO under --data-dir as they come and publishes from there; it survives restarts"},
