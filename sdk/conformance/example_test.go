@@ -87,10 +87,12 @@ func offlineGo(t *testing.T, dir string, timeout time.Duration, args ...string) 
 // plugin of a real `aimdb run`, setting and getting records through the CLI, and
 // puts the TCP one through `aimdb conformance` with its peer program.
 func TestExampleAsThirdParty(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	aimdb := filepath.Join(t.TempDir(), "aimdb")
 	offlineGo(t, root, 3*time.Minute, "build", "-o", aimdb, "./cmd/aimdb")
 	t.Run("aimdb-conformance", func(t *testing.T) {
+		t.Parallel()
 		conformanceCommand(t, aimdb)
 	})
 	for _, ex := range []struct {
@@ -102,10 +104,12 @@ func TestExampleAsThirdParty(t *testing.T) {
 			"TestConformance/outage/reconnects", "TestConformanceInProcess/inbound/payload-kept"}},
 	} {
 		t.Run(ex.name, func(t *testing.T) {
+			t.Parallel()
 			dir := copyExample(t, root, ex.name)
 			plugins := filepath.Join(t.TempDir(), "plugins")
 			offlineGo(t, dir, 3*time.Minute, "build", "-o", filepath.Join(plugins, ex.name), ".")
 			t.Run("own-tests", func(t *testing.T) {
+				t.Parallel()
 				out := offlineGo(t, dir, 4*time.Minute, "test", "-count=1", "-v", "./...")
 				for _, want := range append(ex.passed, "ok  \tgithub.com/aimdb-dev/aimdb-go/examples/"+ex.name) {
 					if !strings.HasPrefix(want, "ok") {
@@ -122,10 +126,12 @@ func TestExampleAsThirdParty(t *testing.T) {
 			switch ex.name {
 			case "udp":
 				t.Run("aimdb-run", func(t *testing.T) {
+					t.Parallel()
 					runWithAimdb(t, aimdb, plugins)
 				})
 			case "tcp":
 				t.Run("aimdb-conformance", func(t *testing.T) {
+					t.Parallel()
 					peer := filepath.Join(t.TempDir(), "tcp-peer")
 					offlineGo(t, dir, 3*time.Minute, "build", "-o", peer, "./peer")
 					addr := freeTCP(t)
