@@ -32,6 +32,11 @@ run: build
 test: fmt-check vet $(GOTESTSUM)
 	$(GOTESTSUM) --format pkgname-and-test-fails -- $(TESTFLAGS) ./...
 
+## stress: the timing-sensitive tests 20 times in a row under -race with every core kept
+## busy (docs/testing.md); some sets only: make stress STRESS="kit faults"
+stress:
+	$(NICE) .ci/stress $(STRESS)
+
 # gotestsum at the pinned version, installed once into bin/tools (bin/ is not committed).
 $(GOTESTSUM):
 	@mkdir -p $(TOOLS)
