@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
@@ -185,15 +187,15 @@ func conformanceCommand(t *testing.T, aimdb string) {
 	}
 }
 
-// freeTCP returns a free 127.0.0.1 TCP address.
+// freeTCP returns a free 127.0.0.1 TCP address for a line server the kit stops and
+// starts again on it (package testport says why not one the kernel picks).
 func freeTCP(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // runWithAimdb starts `aimdb run` with the example plugin and a UDP peer, and moves
