@@ -76,7 +76,9 @@ func TestBrokerDownAtStartThenUp(t *testing.T) {
 func TestBrokerGoesAwayAndReturns(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "t"))
 	rec := newRecorder()
-	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "1s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
+	// publish_timeout bounds the publish into the outage; 1 s was too short for the
+	// first publish ("before": connect, metadata, produce) on a loaded machine.
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "3s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
 	publish(t, inst, "t", nil, "before")
 	rec.wait(t, 1, 20*time.Second)
 
