@@ -97,7 +97,6 @@ func TestConformance(t *testing.T) {
 	bin := filepath.Join(dir, "websocket")
 	opts := sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "ping_interval": "1s"}
 	t.Run("per-resource", func(t *testing.T) {
-		t.Parallel() // a hub of its own
 		h := wstest.Start(t, wstest.Options{})
 		conformance.Run(t, conformance.Config{
 			Plugin: bin, URL: h.URL("ws", ""), Options: opts, Peer: hubPeer{Hub: h},
@@ -105,7 +104,6 @@ func TestConformance(t *testing.T) {
 		})
 	})
 	t.Run("routed", func(t *testing.T) {
-		t.Parallel() // a hub of its own
 		h := wstest.Start(t, wstest.Options{})
 		routed := opts.Clone()
 		routed["route_field"] = "topic"
