@@ -41,6 +41,11 @@ bench-levers:
 	$(GO) test -run '^$$' -bench 'PacedBridge|Outbound|Inbound' -benchtime 200x ./host/plugin/
 	$(GO) test -run '^$$' -bench 'PluginInboundToOutbound' -benchtime 500x ./connectors/mqtt/
 
+## stress: the timing-sensitive tests 20 times in a row under -race with every core kept
+## busy (docs/testing.md); some sets only: make stress STRESS="kit faults"
+stress:
+	$(NICE) .ci/stress $(STRESS)
+
 # gotestsum at the pinned version, installed once into bin/tools (bin/ is not committed).
 $(GOTESTSUM):
 	@mkdir -p $(TOOLS)

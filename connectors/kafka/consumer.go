@@ -45,11 +45,20 @@ func newGroupConsumer(c *Connector, spec *groupSpec, router *sdk.Router) (*group
 		kgo.HeartbeatInterval(min(3*time.Second, c.settings.sessionTimeout/3)),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
+	g := &groupConsumer{c: c, spec: spec, router: router, done: make(chan struct{})}
+	// A join that succeeds (franz-go calls this after every one, even when nothing
+	// new is assigned) ends the error that made the group rejoin, such as the
+	// broker being away: without it, Health would report that error until the next
+	// record arrived.
+	opts = append(opts, kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+		g.lastErr.Store(nil)
+	}))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, sdk.Errorf(sdk.KindInvalidConfig, "consumer settings: %w", err)
 	}
-	return &groupConsumer{c: c, spec: spec, cl: cl, router: router, done: make(chan struct{})}, nil
+	g.cl = cl
+	return g, nil
 }
 
 // run polls until ctx ends. Rebalances wait between polls, so a mark never lands on a

@@ -76,7 +76,9 @@ func TestBrokerDownAtStartThenUp(t *testing.T) {
 func TestBrokerGoesAwayAndReturns(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "t"))
 	rec := newRecorder()
-	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "1s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
+	// publish_timeout bounds the publish into the outage; 1 s was too short for the
+	// first publish ("before": connect, metadata, produce) on a loaded machine.
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"publish_timeout": "3s", "start_offset": "earliest"}, []sdk.Route{{ID: 1, Resource: "t"}}, rec)
 	publish(t, inst, "t", nil, "before")
 	rec.wait(t, 1, 20*time.Second)
 
@@ -115,4 +117,34 @@ func TestCloseWhileBrokerDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "committing offsets") {
 		t.Errorf("close with the broker down and an uncommitted value: %v, want an error about committing offsets", err)
 	}
+}
+
+// A consumer group whose broker went away reports healthy once it joined the group
+// again, before any new record arrives (it used to keep the join error until then).
+func TestHealthRecoversWithoutNewRecords(t *testing.T) {
+	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "in"))
+	inst := start(t, "kafka", cl.URL(), sdk.Config{"session_timeout": "6s"}, []sdk.Route{{ID: 1, Resource: "in"}}, newRecorder())
+	ctx := context.Background()
+	waitHealthy := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := inst.Health(ctx)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health %s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitHealthy("at start")
+	cl.Stop()
+	wantUnreachable(t, "health", inst.Health(ctx))
+	// The outage lasts past the group's heartbeats (one each 2 s with a 6 s session),
+	// so the consumer sees its session fail.
+	time.Sleep(3 * time.Second)
+	cl.Restart()
+	waitHealthy("after the broker returned, with no new record")
 }

@@ -28,8 +28,12 @@ func TestConformance(t *testing.T) {
 		Plugin: bin,
 		URL:    peer.URL(),
 		// A tunnel learns that knxd restarted from its heartbeat (or a failed send):
-		// a short one lets outage/inbound see the connector reconnect while idle.
-		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "heartbeat": "500ms"},
+		// a short one lets outage/inbound see the connector reconnect while idle. The
+		// tunnel is lost after three unanswered heartbeats: knxd on loopback answers
+		// within milliseconds, so a short wait for each (the default is the KNX
+		// standard's 10 s) lets each outage of outage/reconnects end in about 2 s
+		// instead of the kit's timeout.
+		Options: sdk.Config{"reconnect_min": "50ms", "reconnect_max": "300ms", "heartbeat": "500ms", "heartbeat_timeout": "500ms"},
 		Peer:    peer,
 		Skip: map[string]string{
 			"publish/empty": "a KNX telegram carries at least one data byte",

@@ -25,6 +25,7 @@ func TestConformance(t *testing.T) {
 	bin := filepath.Join(dir, "mqtt")
 	for _, protocol := range []string{"3.1.1", "5"} {
 		t.Run("protocol="+protocol, func(t *testing.T) {
+			t.Parallel() // a broker of its own
 			peer := mqtttest.NewPeer(t, mqtttest.Options{})
 			conformance.Run(t, conformance.Config{
 				Plugin:  bin,

@@ -101,6 +101,7 @@ func expectFailures(t *testing.T, cfg conformance.Config, fault line.Fault, inPr
 // TestLineConnectorPasses runs the kit against the line connector without a fault,
 // as a plugin and in-process: a correct connector passes every check.
 func TestLineConnectorPasses(t *testing.T) {
+	t.Parallel()
 	for _, inProcess := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plugin", true: "in-process"}[inProcess], func(t *testing.T) {
 			t.Parallel()
@@ -113,6 +114,7 @@ func TestLineConnectorPasses(t *testing.T) {
 // each fault: it fails exactly the fault's checks, and its reason says what is
 // wrong.
 func TestBrokenConnectorsFailTheirChecks(t *testing.T) {
+	t.Parallel()
 	for _, f := range line.Faults {
 		want, inProcess := faultFailures[f], false
 		if w, ok := inProcessFailures[f]; ok {

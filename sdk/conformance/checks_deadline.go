@@ -21,7 +21,8 @@ const (
 // checkPublishDeadline makes the outside system stop reading and publishes the
 // largest payloads, each with a short deadline, until the buffers fill and one
 // fails: it must fail by its deadline (ResultGrace allowed), with a retryable kind.
-// Then the outside system reads again and a publish must arrive.
+// Then the outside system reads again and a publish must arrive, within twice the
+// timeout plus 2 s per MiB the buffers held: those arrive first.
 func checkPublishDeadline(r *runner) error {
 	stall := r.cfg.Peer.(Stall)
 	l := r.out(r.resource(0))
@@ -58,21 +59,23 @@ func checkPublishDeadline(r *runner) error {
 		return nil
 	}
 	defer resume()
-	if err := r.publishUntilBlocked(in, l); err != nil {
+	queued, err := r.publishUntilBlocked(in, l)
+	if err != nil {
 		return err
 	}
 	if err := resume(); err != nil {
 		return err
 	}
-	if err := r.publishSeen(in, l, ch, 2*r.cfg.Timeout); err != nil {
-		return fmt.Errorf("after the outside system read again: %w", err)
+	if err := r.publishSeen(in, l, ch, r.cfg.Timeout+r.sized(queued)); err != nil {
+		return fmt.Errorf("after the outside system read again (%d bytes were queued): %w", queued, err)
 	}
 	return nil
 }
 
 // publishUntilBlocked publishes the largest payloads with publishDeadline each until
-// one fails, and judges that failure.
-func (r *runner) publishUntilBlocked(in Instance, l Link) error {
+// one fails, and judges that failure. It returns how many bytes the connector took
+// before.
+func (r *runner) publishUntilBlocked(in Instance, l Link) (int, error) {
 	p := make([]byte, r.maxPayload())
 	for i := range p {
 		p[i] = byte('a' + i%26)
@@ -85,13 +88,13 @@ func (r *runner) publishUntilBlocked(in Instance, l Link) error {
 		cancel()
 		switch {
 		case errors.Is(err, errNoResult):
-			return fmt.Errorf("with the outside system reading nothing, a publish with a %s deadline did not return within %s after it: Publish must honour its context (a write deadline from ctx)", publishDeadline, ResultGrace)
+			return sent, fmt.Errorf("with the outside system reading nothing, a publish with a %s deadline did not return within %s after it: Publish must honour its context (a write deadline from ctx)", publishDeadline, ResultGrace)
 		case err != nil && !sdk.Retryable(err):
-			return fmt.Errorf("with the outside system reading nothing, a publish failed with kind %q (%v); want a retryable kind (timeout)", sdk.KindOf(err), err)
+			return sent, fmt.Errorf("with the outside system reading nothing, a publish failed with kind %q (%v); want a retryable kind (timeout)", sdk.KindOf(err), err)
 		case err != nil:
-			return nil
+			return sent, nil
 		}
 		sent += len(p)
 	}
-	return fmt.Errorf("publishes of %d bytes in all kept succeeding while the outside system read nothing: no back-pressure (a connector must not queue values of its own)", sent)
+	return sent, fmt.Errorf("publishes of %d bytes in all kept succeeding while the outside system read nothing: no back-pressure (a connector must not queue values of its own)", sent)
 }

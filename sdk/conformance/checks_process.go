@@ -250,7 +250,11 @@ func (r *runner) countGoroutines(t Target) (int, error) {
 	if !waitExit(t, ExitBound) {
 		return 0, fmt.Errorf("no goroutine dump: the plugin did not exit on SIGQUIT")
 	}
-	time.Sleep(200 * time.Millisecond) // let the dump drain
+	// The dump is whole once the plugin's stderr is read to its end (a fixed wait
+	// cut it short on a loaded machine).
+	if p, ok := t.(*process); ok {
+		p.waitStderrRead(ExitBound)
+	}
 	dump := t.Stderr()
 	if !strings.Contains(dump, "SIGQUIT") {
 		return 0, skipf("the plugin printed no goroutine dump on SIGQUIT")

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
 
@@ -87,10 +89,12 @@ func offlineGo(t *testing.T, dir string, timeout time.Duration, args ...string) 
 // plugin of a real `aimdb run`, setting and getting records through the CLI, and
 // puts the TCP one through `aimdb conformance` with its peer program.
 func TestExampleAsThirdParty(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	aimdb := filepath.Join(t.TempDir(), "aimdb")
 	offlineGo(t, root, 3*time.Minute, "build", "-o", aimdb, "./cmd/aimdb")
 	t.Run("aimdb-conformance", func(t *testing.T) {
+		t.Parallel()
 		conformanceCommand(t, aimdb)
 	})
 	for _, ex := range []struct {
@@ -102,10 +106,12 @@ func TestExampleAsThirdParty(t *testing.T) {
 			"TestConformance/outage/reconnects", "TestConformanceInProcess/inbound/payload-kept"}},
 	} {
 		t.Run(ex.name, func(t *testing.T) {
+			t.Parallel()
 			dir := copyExample(t, root, ex.name)
 			plugins := filepath.Join(t.TempDir(), "plugins")
 			offlineGo(t, dir, 3*time.Minute, "build", "-o", filepath.Join(plugins, ex.name), ".")
 			t.Run("own-tests", func(t *testing.T) {
+				t.Parallel()
 				out := offlineGo(t, dir, 4*time.Minute, "test", "-count=1", "-v", "./...")
 				for _, want := range append(ex.passed, "ok  \tgithub.com/aimdb-dev/aimdb-go/examples/"+ex.name) {
 					if !strings.HasPrefix(want, "ok") {
@@ -122,10 +128,12 @@ func TestExampleAsThirdParty(t *testing.T) {
 			switch ex.name {
 			case "udp":
 				t.Run("aimdb-run", func(t *testing.T) {
+					t.Parallel()
 					runWithAimdb(t, aimdb, plugins)
 				})
 			case "tcp":
 				t.Run("aimdb-conformance", func(t *testing.T) {
+					t.Parallel()
 					peer := filepath.Join(t.TempDir(), "tcp-peer")
 					offlineGo(t, dir, 3*time.Minute, "build", "-o", peer, "./peer")
 					addr := freeTCP(t)
@@ -179,15 +187,15 @@ func conformanceCommand(t *testing.T, aimdb string) {
 	}
 }
 
-// freeTCP returns a free 127.0.0.1 TCP address.
+// freeTCP returns a free 127.0.0.1 TCP address for a line server the kit stops and
+// starts again on it (package testport says why not one the kernel picks).
 func freeTCP(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // runWithAimdb starts `aimdb run` with the example plugin and a UDP peer, and moves

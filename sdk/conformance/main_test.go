@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aimdb-dev/aimdb-go/internal/testparallel"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 )
 
@@ -16,7 +17,13 @@ import (
 // line protocol the line test plugin speaks.
 var pluginDir, linePeer string
 
+// kitRuns is how many of the package's parallel tests run at once unless -parallel
+// says otherwise: each runs the kit, which mostly waits on its peer, its plugin and
+// its timers, so more of them than cores (the default) share the machine well.
+const kitRuns = 8
+
 func TestMain(m *testing.M) {
+	testparallel.Default(kitRuns)
 	dir, err := os.MkdirTemp("", "aimdb-conformance")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

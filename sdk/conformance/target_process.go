@@ -94,6 +94,15 @@ func (p *process) watchExit() {
 	}
 }
 
+// waitStderrRead waits up to d, after the process exited, until its stderr is read
+// to the end (the wire client then reports it exited).
+func (p *process) waitStderrRead(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !p.conn.Exited() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Shutdown sends the Shutdown call with ctx's deadline.
 func (p *process) Shutdown(ctx context.Context) error { return p.conn.Shutdown(ctx) }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/knx/knxtest"
+	"github.com/aimdb-dev/aimdb-go/internal/testparallel"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 )
 
@@ -18,7 +19,12 @@ const binEnv = "AIMDB_FAULTS_BIN"
 // built once per test binary.
 var aimdbBin, pluginDir string
 
+// lightRuns is how many of the light tests (t.Parallel: a low rate, mostly waiting on
+// outages and peers) run at once.
+const lightRuns = 8
+
 func TestMain(m *testing.M) {
+	testparallel.Default(lightRuns)
 	if dir := os.Getenv(binEnv); dir != "" { // re-run inside the namespace
 		setBinaries(dir)
 		os.Exit(m.Run())

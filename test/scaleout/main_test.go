@@ -22,11 +22,14 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		defer os.RemoveAll(dir)
 		aimdbBin, pluginDir = filepath.Join(dir, "aimdb"), filepath.Join(dir, "plugins")
-		if err := testbuild.Packages(pluginDir, "./plugins/mqtt", "./plugins/kafka"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+		// The plugins and aimdb build side by side.
+		errs := make(chan error, 1)
+		go func() { errs <- testbuild.Packages(pluginDir, "./plugins/mqtt", "./plugins/kafka") }()
+		err := testbuild.Packages(dir, "./cmd/aimdb")
+		if perr := <-errs; err == nil {
+			err = perr
 		}
-		if err := testbuild.Packages(dir, "./cmd/aimdb"); err != nil {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

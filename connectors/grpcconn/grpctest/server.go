@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/grpcconn/grpctest/testpb"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 )
 
 // Service is the full name of the test service.
@@ -77,7 +79,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port below the ephemeral range: Restart binds it again after an outage
+	// (package testport says why).
+	port, err := testport.TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 )
 
 // Cluster is a single-broker kfake cluster bound to 127.0.0.1.
@@ -112,14 +114,7 @@ func (cl *Cluster) restart() error {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return testport.TCP() }
 
 // Kcat returns the path of the kcat client. When it is missing the test fails under
 // CI=true and is skipped otherwise, saying how to install it.

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +32,8 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
+
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 )
 
 // Size is how many addresses each table of each unit has (0..Size-1).
@@ -431,13 +432,12 @@ func (s *Server) Inject(ctx context.Context, topic string, payload []byte) error
 	return s.Set(ctx, r.unit, r.table, r.addr, regs)
 }
 
-// freePort asks the kernel for a free port on 127.0.0.1.
+// freePort returns a free port on 127.0.0.1 (package testport says which).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }

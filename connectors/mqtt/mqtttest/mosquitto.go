@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testpki"
+
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 )
 
 // Options says how to configure a test mosquitto.
@@ -255,15 +257,15 @@ func (m *Mosquitto) Log() string {
 	return string(b)
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, below the
+// ephemeral range (package testport says why).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.TCP()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // requireBinary finds a peer binary, skipping the test when it is missing (failing on CI).
