@@ -8,7 +8,7 @@ TOOLS     := $(BIN)/tools
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)
 
-.PHONY: all build plugins run test bench-levers vet fmt-check cross dist dist-test bench bench-bridge bench-peers proto lint clean
+.PHONY: all build plugins run test bench-levers stress vet fmt-check cross dist dist-test bench bench-bridge bench-peers proto lint clean
 
 all: build
 
