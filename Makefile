@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin
 PLUGINS   := $(notdir $(wildcard plugins/*))
 CROSS     := linux/arm64 linux/arm
-TESTFLAGS ?= -race -count=1 -timeout 20m
+TESTFLAGS ?= -race -count=1 -timeout 20m -p 4
 TOOLS     := $(BIN)/tools
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)

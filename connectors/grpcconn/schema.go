@@ -136,6 +136,9 @@ func reflectService(ctx context.Context, cc grpc.ClientConnInterface, name strin
 	protos := map[string]*descriptorpb.FileDescriptorProto{}
 	ask := func(req *rpb.ServerReflectionRequest) error {
 		if err := stream.Send(req); err != nil {
+			if errors.Is(err, io.EOF) { // the server ended the stream (Unimplemented, say): Recv has its status
+				_, err = stream.Recv()
+			}
 			return err
 		}
 		resp, err := stream.Recv()
