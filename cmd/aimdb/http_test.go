@@ -54,16 +54,7 @@ func TestHTTPTokenAndStatus(t *testing.T) {
 	t.Setenv("AIMDB_TEST_TOKEN", "tok-123")
 	in := startInstance(t, recordsConfig, "--http", "127.0.0.1:0", "--http-token-env", "AIMDB_TEST_TOKEN")
 	defer in.stop(t)
-	var base string
-	deadline := time.Now().Add(10 * time.Second)
-	for base == "" {
-		if m := dashboardLine.FindStringSubmatch(in.logs()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no start line naming the endpoints:\n%s", in.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := dashboardBase(t, in)
 	if !strings.Contains(in.logs(), "control="+in.addr) {
 		t.Errorf("the start line does not name the control socket:\n%s", in.logs())
 	}
@@ -106,16 +97,7 @@ func TestHTTPTokenAndStatus(t *testing.T) {
 // and write are denied there, reads answer.
 func TestHTTPReadOnly(t *testing.T) {
 	in := startInstance(t, recordsConfig, "--read-only", "--http", "127.0.0.1:0")
-	var base string
-	deadline := time.Now().Add(10 * time.Second)
-	for base == "" {
-		if m := dashboardLine.FindStringSubmatch(in.logs()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no start line naming the endpoints:\n%s", in.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := dashboardBase(t, in)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?v=3.0", nil)
@@ -176,5 +158,21 @@ func TestHTTPFlagWins(t *testing.T) {
 	}
 	if strings.Contains(in.logs(), "dashboard=") || strings.Contains(in.logs(), "metrics=") {
 		t.Errorf("--http off still listens:\n%s", in.logs())
+	}
+}
+
+// dashboardBase waits for the start line naming the endpoints and returns the
+// dashboard's base URL from it.
+func dashboardBase(t *testing.T, in *instance) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := dashboardLine.FindStringSubmatch(in.logs()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start line naming the endpoints:\n%s", in.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

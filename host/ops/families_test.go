@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -75,17 +75,6 @@ func (c *repConn) Metrics() []sdk.Metric {
 	return slices.Clone(c.r.ms[c.name])
 }
 
-// freePort returns a loopback address nobody listens on now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // metricsHub starts a hub whose /metrics has every kind of series: records, links
 // both ways (ok, failing with dead letters, failures by two kinds, a disk outbox,
 // latency), two plugin processes (the MQTT plugin with its embedded broker and its
@@ -93,7 +82,7 @@ func freePort(t *testing.T) string {
 // refused ones included. It returns when that state is reached and stays put.
 func metricsHub(t *testing.T, rep *reporter) *hub {
 	t.Helper()
-	broker := freePort(t)
+	broker := testport.Addr(t)
 	down := filepath.Join(t.TempDir(), "down")
 	if err := os.WriteFile(down, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // lowest is the lowest port handed out.
@@ -27,6 +28,16 @@ var (
 	mu   sync.Mutex
 	used = map[int]bool{}
 )
+
+// Addr returns "127.0.0.1:PORT" with a port from TCP, failing t when none is free.
+func Addr(t testing.TB) string {
+	t.Helper()
+	p, err := TCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
 
 // TCP returns a port below the ephemeral range that is free on 127.0.0.1 now.
 func TCP() (int, error) {

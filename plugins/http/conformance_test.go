@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -177,7 +178,7 @@ func TestConformance(t *testing.T) {
 		})
 	})
 	t.Run("inbound", func(t *testing.T) {
-		listen := freeAddr(t)
+		listen := testport.Addr(t)
 		peer := newWebhookPeer(t, listen)
 		conformance.Run(t, conformance.Config{
 			Plugin: exe, Env: env, URL: peer.url(), Peer: peer,

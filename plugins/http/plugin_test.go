@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -27,17 +27,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// freeAddr returns a loopback address no one listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestThroughPluginProcess drives the HTTP connector through the plugin boundary:
@@ -86,7 +75,7 @@ func TestThroughPluginProcess(t *testing.T) {
 	}
 
 	delivered := make(chan string, 4)
-	listen := freeAddr(t)
+	listen := testport.Addr(t)
 	inst, err := proc.Build(ctx, plugin.InstanceSpec{
 		Name: "hooks", Scheme: "http", URL: webhook.URL + "/v1",
 		Options: sdk.Config{"listen": listen, "token_env": "HTTP_PLUGIN_TEST_TOKEN"},
