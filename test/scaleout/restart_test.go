@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aimdb-dev/aimdb-go/internal/seqload"
 )
 
 // receiveMax is the MQTT 5 receive maximum of the instances in the MQTT tests: the
@@ -29,27 +27,7 @@ const restartDelay = 2 * time.Second
 // values handled twice only where the killed instance had forwarded a value before
 // the kill and the broker or its outbox gave it again after the restart.
 func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
-	broker := startBroker(t)
-	col := newCollector(t, broker.Addr, values)
-	insts := fleet(t, instances, func(name string) string {
-		return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), true)
-	})
-
-	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
-	for i := range partitions {
-		pub.topics = append(pub.topics, fmt.Sprintf("scale/in/%d", i))
-	}
-	waitShared(t, col, len(insts), func(seq uint64, p []byte) {
-		if pub.c.Publish(pub.topics[seq%partitions], 1, false, p).WaitTimeout(10 * time.Second) {
-			return
-		}
-		t.Fatal("probe not acknowledged")
-	})
-	var lastSent seqCounter
-	gen := &seqload.Generator{Format: seqload.JSON, Size: 64, Count: values, Rate: rate, Counter: col.ctr,
-		Publish: func(seq uint64, p []byte) error { lastSent.set(seq); return pub.Publish(seq, p) }}
-	done := feed(gen, pub.flush)
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d values arrived", killAfter), func() bool { return col.ctr.Arrived() >= killAfter })
+	col, insts, lastSent, done := startMQTTShared(t, true)
 
 	before := col.ctr.Report()
 	victim := insts[1]

@@ -119,25 +119,7 @@ type takeover struct {
 // is SIGKILLed (and not started again) the broker gives everything to the other two at
 // once, and the killed instance's backlog is lost.
 func TestMQTTSharedSubscriptionKillWithoutRestart(t *testing.T) {
-	broker := startBroker(t)
-	col := newCollector(t, broker.Addr, values)
-	insts := fleet(t, instances, func(name string) string { return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), false) })
-
-	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
-	for i := range partitions {
-		pub.topics = append(pub.topics, fmt.Sprintf("scale/in/%d", i))
-	}
-	waitShared(t, col, len(insts), func(seq uint64, p []byte) {
-		if pub.c.Publish(pub.topics[seq%partitions], 1, false, p).WaitTimeout(10 * time.Second) {
-			return
-		}
-		t.Fatal("probe not acknowledged")
-	})
-	var lastSent seqCounter
-	gen := &seqload.Generator{Format: seqload.JSON, Size: 64, Count: values, Rate: rate, Counter: col.ctr,
-		Publish: func(seq uint64, p []byte) error { lastSent.set(seq); return pub.Publish(seq, p) }}
-	done := feed(gen, pub.flush)
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d values arrived", killAfter), func() bool { return col.ctr.Arrived() >= killAfter })
+	col, insts, lastSent, done := startMQTTShared(t, false)
 
 	before := col.ctr.Report()
 	victim := insts[1]
@@ -417,4 +399,32 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startMQTTShared starts mosquitto, the collector and a fleet sharing an MQTT 5
+// subscription (persistent sessions or clean ones), waits until every instance
+// takes a share, then feeds the values and returns once killAfter of them arrived,
+// with the last sequence number sent so far and the feed's end.
+func startMQTTShared(t *testing.T, persistent bool) (*collector, []*instance, *seqCounter, <-chan error) {
+	broker := startBroker(t)
+	col := newCollector(t, broker.Addr, values)
+	insts := fleet(t, instances, func(name string) string {
+		return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), persistent)
+	})
+	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
+	for i := range partitions {
+		pub.topics = append(pub.topics, fmt.Sprintf("scale/in/%d", i))
+	}
+	waitShared(t, col, len(insts), func(seq uint64, p []byte) {
+		if pub.c.Publish(pub.topics[seq%partitions], 1, false, p).WaitTimeout(10 * time.Second) {
+			return
+		}
+		t.Fatal("probe not acknowledged")
+	})
+	lastSent := new(seqCounter)
+	gen := &seqload.Generator{Format: seqload.JSON, Size: 64, Count: values, Rate: rate, Counter: col.ctr,
+		Publish: func(seq uint64, p []byte) error { lastSent.set(seq); return pub.Publish(seq, p) }}
+	done := feed(gen, pub.flush)
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d values arrived", killAfter), func() bool { return col.ctr.Arrived() >= killAfter })
+	return col, insts, lastSent, done
 }
