@@ -97,16 +97,13 @@ func run() error {
 
 // report prints a table per mode and the same-run ratios of each AimDB side to the others.
 func report(results []benchbridge.Result, sides []benchbridge.Side, modes []benchbridge.Mode) {
-	var names []string
-	for _, s := range sides {
-		names = append(names, s.Name())
-	}
 	const ceiling = "no bridge"
 	peers := []string{"Telegraf", "Node-RED", "AimDB in-process"}
-	var aimdbs []string // AimDB through its plugin, with and without a linger
+	var names, aimdbs []string // aimdbs: AimDB through its plugin, with and without a linger
 	for _, s := range sides {
-		if a, ok := s.(benchbridge.AimDB); ok {
-			aimdbs = append(aimdbs, a.Name())
+		names = append(names, s.Name())
+		if _, ok := s.(benchbridge.AimDB); ok {
+			aimdbs = append(aimdbs, s.Name())
 		}
 	}
 	for _, m := range modes {

@@ -114,14 +114,15 @@ func (d *dataConn) frame() (*pb.PluginFrame, time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	latest := d.s.host.take() // questions: a connector waits for each answer
-	sendInbound := d.window == 0 || d.window < pluginwire.MaxInboundInFlight && d.s.inbound.fullChunkWaiting()
+	chunkDue, full, waiting := d.s.inbound.head()
+	sendInbound := d.window == 0 || d.window < pluginwire.MaxInboundInFlight && full
 	if len(latest) == 0 {
 		now, next := monoNow(), int64(0)
 		if len(d.results) > 0 {
 			next = d.resultsDue
 		}
-		if chunkDue, ok := d.s.inbound.oldestDue(); ok && sendInbound {
-			if d.s.inbound.fullChunkWaiting() {
+		if waiting && sendInbound {
+			if full {
 				chunkDue = now
 			}
 			if next == 0 || chunkDue < next {

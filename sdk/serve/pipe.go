@@ -130,22 +130,15 @@ func (p *inboundPipe) deliver(inst uint64, due int64, m run.Message, ack func(er
 	}
 }
 
-// oldestDue returns when the oldest waiting chunk must be sent (monoNow), and false
-// when none waits.
-func (p *inboundPipe) oldestDue() (int64, bool) {
+// head reports on the oldest waiting chunk: when it must be sent (monoNow), whether
+// it is a full batch, and whether one waits at all.
+func (p *inboundPipe) head() (due int64, full, waiting bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.chunks) == 0 {
-		return 0, false
+		return 0, false, false
 	}
-	return p.chunks[0].due, true
-}
-
-// fullChunkWaiting reports whether the oldest waiting chunk is a full batch.
-func (p *inboundPipe) fullChunkWaiting() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.chunks) > 1 || len(p.chunks) == 1 && !p.chunks[0].takes(1)
+	return p.chunks[0].due, len(p.chunks) > 1 || !p.chunks[0].takes(1), true
 }
 
 // take removes the oldest chunk and returns it with its batch, or nils when none

@@ -75,12 +75,18 @@ func newServer(builders []sdk.ConnectorBuilder) *server {
 // at once, unless messages flow (the writer sent a frame within linger) and may
 // join it meanwhile.
 func (s *server) due(linger int64) int64 {
+	if linger <= 0 {
+		return dueNow // no clock read for an instance that never lingers
+	}
 	now := monoNow()
-	if linger > 0 && now-s.lastSent.Load() < linger {
+	if now-s.lastSent.Load() < linger {
 		return now + linger
 	}
 	return now
 }
+
+// dueNow is a due time long past (0 means unset): send at once.
+const dueNow = 1
 
 // monoNow is a monotonic clock in nanoseconds.
 func monoNow() int64 { return int64(time.Since(clockBase)) }
