@@ -29,14 +29,20 @@ var (
 	used = map[int]bool{}
 )
 
-// Addr returns "127.0.0.1:PORT" with a port from TCP, failing t when none is free.
-func Addr(t testing.TB) string {
+// Port returns a port from TCP, failing t when none is free.
+func Port(t testing.TB) int {
 	t.Helper()
 	p, err := TCP()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("free port: %v", err)
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	return p
+}
+
+// Addr returns "127.0.0.1:PORT" with a port from Port.
+func Addr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(Port(t)))
 }
 
 // TCP returns a port below the ephemeral range that is free on 127.0.0.1 now.

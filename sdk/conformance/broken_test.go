@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/line"
+	"github.com/aimdb-dev/aimdb-go/internal/testport"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/conformance"
 )
@@ -40,7 +41,7 @@ var inProcessFailures = map[line.Fault][]string{
 // is set.
 func lineConfig(t *testing.T, fault line.Fault, inProcess bool) conformance.Config {
 	t.Helper()
-	addr := freeTCP(t)
+	addr := testport.Addr(t)
 	peer, stop, err := conformance.ExecPeer(context.Background(), []string{linePeer, addr})
 	if err != nil {
 		t.Fatal(err)

@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +134,7 @@ func TestExampleAsThirdParty(t *testing.T) {
 					t.Parallel()
 					peer := filepath.Join(t.TempDir(), "tcp-peer")
 					offlineGo(t, dir, 3*time.Minute, "build", "-o", peer, "./peer")
-					addr := freeTCP(t)
+					addr := testport.Addr(t)
 					out, err := exec.Command(aimdb, "conformance", filepath.Join(plugins, "tcp"), "--url", "tcp://"+addr,
 						"--peer", peer+" "+addr, "--only", "outage/,publish/deadline").CombinedOutput()
 					if err != nil || !strings.Contains(string(out), "pass  outage/reconnects") || !strings.Contains(string(out), "pass  publish/deadline") {
@@ -152,7 +150,7 @@ func TestExampleAsThirdParty(t *testing.T) {
 // example's peer program: without a fault it passes the checks it selects; with one,
 // it fails that fault's check and exits 1.
 func conformanceCommand(t *testing.T, aimdb string) {
-	addr := freeTCP(t)
+	addr := testport.Addr(t)
 	plugin := filepath.Join(pluginDir, "line")
 	junit := filepath.Join(t.TempDir(), "conformance.xml")
 	cmd := exec.Command(aimdb, "conformance", plugin, "--url", "line://"+addr,
@@ -189,15 +187,6 @@ func conformanceCommand(t *testing.T, aimdb string) {
 
 // freeTCP returns a free 127.0.0.1 TCP address for a line server the kit stops and
 // starts again on it (package testport says why not one the kernel picks).
-func freeTCP(t *testing.T) string {
-	t.Helper()
-	p, err := testport.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-}
-
 // runWithAimdb starts `aimdb run` with the example plugin and a UDP peer, and moves
 // values both ways through the CLI.
 func runWithAimdb(t *testing.T, aimdb, plugins string) {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -81,11 +80,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	// A port below the ephemeral range: Restart binds it again after an outage
 	// (package testport says why).
-	port, err := testport.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	ln, err := net.Listen("tcp", testport.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func StartCluster(t testing.TB, opts ...kfake.Opt) *Cluster {
 	cl.opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(t.TempDir())}, opts...)
 	var err error
 	for range 5 { // the free port may be taken between probe and bind; try again
-		cl.port, err = freePort()
+		cl.port, err = testport.TCP()
 		if err != nil {
 			break
 		}
@@ -113,8 +113,6 @@ func (cl *Cluster) restart() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-func freePort() (int, error) { return testport.TCP() }
 
 // Kcat returns the path of the kcat client. When it is missing the test fails under
 // CI=true and is skipped otherwise, saying how to install it.

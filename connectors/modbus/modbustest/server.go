@@ -106,7 +106,7 @@ type observer struct {
 // the test ends.
 func StartTCP(t testing.TB) *Server {
 	t.Helper()
-	port := freePort(t)
+	port := testport.Port(t)
 	s := newServer(t, []string{"tcp", strconv.Itoa(port)}, fmt.Sprintf("modbus://127.0.0.1:%d", port))
 	return s
 }
@@ -430,14 +430,4 @@ func (s *Server) Inject(ctx context.Context, topic string, payload []byte) error
 		regs[i/2] |= uint16(b) << (8 * (1 - i%2))
 	}
 	return s.Set(ctx, r.unit, r.table, r.addr, regs)
-}
-
-// freePort returns a free port on 127.0.0.1 (package testport says which).
-func freePort(t testing.TB) int {
-	t.Helper()
-	p, err := testport.TCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

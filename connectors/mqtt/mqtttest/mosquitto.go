@@ -261,11 +261,7 @@ func (m *Mosquitto) Log() string {
 // ephemeral range (package testport says why).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	p, err := testport.TCP()
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	return p
+	return testport.Port(t)
 }
 
 // requireBinary finds a peer binary, skipping the test when it is missing (failing on CI).
