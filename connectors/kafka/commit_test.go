@@ -136,7 +136,9 @@ func TestTransientHostErrorRetried(t *testing.T) {
 func TestRestartMidStreamLosesNothing(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "live"))
 	const total, maxPoll = 300, 20
-	opts := sdk.Config{"start_offset": "earliest", "group": "live", "max_poll_records": fmt.Sprint(maxPoll)}
+	// A closing member that cannot leave the group in time (a loaded machine) is
+	// expired after session_timeout: 6 s instead of the default 45 s.
+	opts := sdk.Config{"start_offset": "earliest", "group": "live", "max_poll_records": fmt.Sprint(maxPoll), "session_timeout": "6s"}
 	routes := []sdk.Route{{ID: 1, Resource: "live"}}
 	values := seq("v", total)
 	pc, err := kgo.NewClient(kgo.SeedBrokers(cl.Addr), kgo.ProducerLinger(0))
