@@ -46,7 +46,8 @@ func (Builder) Describe() sdk.Description {
 // tied to its link (sdk.ForLink) and option.
 func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpec) error {
 	var errs []error
-	if s, err := parseSettings("check", u, options); err != nil {
+	s, err := parseSettings("check", u, options)
+	if err != nil {
 		errs = append(errs, err)
 	} else if s.tls {
 		if _, err := tlsConfig(s, hclog.NewNullLogger()); err != nil {
@@ -62,8 +63,11 @@ func (Builder) ValidateConfig(u sdk.URL, options sdk.Config, links []sdk.LinkSpe
 			routes = append(routes, sdk.Route{ID: l.ID, Resource: l.Resource, Config: l.Config, Record: l.Record})
 		}
 	}
-	if _, err := subscriptions(routes, v5); err != nil {
+	filters, err := subscriptions(routes, v5)
+	if err != nil {
 		errs = append(errs, err)
+	} else if s != nil {
+		errs = append(errs, checkTakeover(s, filters))
 	}
 	return errors.Join(errs...)
 }
@@ -118,6 +122,9 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		}
 	}
 	filters, err := subscriptions(b.Routes, s.v5.on)
+	if err == nil {
+		err = checkTakeover(s, filters)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mqtt connector %q: %w", b.Instance, err)
 	}

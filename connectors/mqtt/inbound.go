@@ -59,16 +59,16 @@ func (in *inbound) init(c *Connector, maxInflight int) {
 }
 
 // onMessage is paho's handler for every inbound message; paho calls it in arrival order.
-func (c *Connector) onMessage(_ paho.Client, m paho.Message) { c.accept(m, nil, nil) }
+func (c *Connector) onMessage(_ paho.Client, m paho.Message) { c.inbound.accept(m, nil, nil) }
 
 // accept hands an inbound message to the host, in arrival order, when one of
 // max_inflight slots is free: a QoS 0 message waits for one, a QoS 1/2 message waits
 // in the connector (never blocking the client). A message arriving while the instance
 // closes, or after its connection is gone (gone closed; nil when the client says so
 // itself), is dropped unacknowledged, so a persistent session gets it again.
-func (c *Connector) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) {
+func (in *inbound) accept(m message, meta *sdk.Metadata, gone <-chan struct{}) {
+	c := in.c
 	c.stats.received.Add(1)
-	in := &c.inbound
 	p := &pending{msg: m, meta: meta, ordered: m.Qos() > 0}
 	if !p.ordered {
 		select {
@@ -193,6 +193,13 @@ func (in *inbound) finish(p *pending, ack bool) {
 		n++
 	}
 	in.queue = in.queue[n:]
+}
+
+// idle reports whether no message waits for the host or for its acknowledgement.
+func (in *inbound) idle() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.queue) == 0 && len(in.waiting) == 0 && len(in.slots) == 0
 }
 
 // newConnection drops the acknowledgements still owed to a lost connection.

@@ -256,6 +256,7 @@ func TestV5EmbeddedBroker(t *testing.T) {
 // mistake.
 func TestV5ConfigErrors(t *testing.T) {
 	u := sdk.MustParseURL("mqtt://h")
+	shared := sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#", Config: sdk.Config{"share_group": "g"}}
 	for _, tc := range []struct {
 		opts sdk.Config
 		link sdk.LinkSpec
@@ -272,6 +273,14 @@ func TestV5ConfigErrors(t *testing.T) {
 		{nil, sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#", Config: sdk.Config{"share_group": "g"}}, `option "share_group": needs protocol = "5"`},
 		{v5, sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#", Config: sdk.Config{"share_group": "a/b"}}, `option "share_group": want a name without /`},
 		{v5, sdk.LinkSpec{Direction: sdk.Inbound, Resource: "$share/g/a/#"}, `set option "share_group"`},
+		{sdk.Config{"takeover_topic": "m"}, shared, `option "takeover_topic": needs protocol = "5"`},
+		{v5With("takeover_topic", "m"), shared, `option "takeover_topic": needs clean_session = false`},
+		{v5With("takeover_topic", "m", "clean_session", "false"), shared, `option "takeover_topic": needs a client_id`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a/b"), shared, `client_id "a/b" names the member in topic m/<client_id>`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a", "session_expiry", "0s"), shared, `option "takeover_topic": needs a session_expiry`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a", "status_topic", "s"), shared, `option "takeover_topic": cannot go with status_topic`},
+		{v5With("takeover_topic", "m/+", "clean_session", "false", "client_id", "a"), shared, `option "takeover_topic"`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a"), sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#"}, `option "takeover_topic": needs a link_from with a share_group`},
 	} {
 		var links []sdk.LinkSpec
 		if tc.link.Resource != "" {

@@ -38,6 +38,7 @@ var v5OptionDocs = []sdk.OptionDoc{
 	{Name: "message_expiry", Scope: sdk.ScopeLinkTo, Doc: "MQTT 5: the broker discards a message not yet delivered after this long (0: never)", Default: "0s"},
 	{Name: userPropertyPrefix + "<name>", Scope: sdk.ScopeLinkTo, Doc: "MQTT 5: user property <name> of published messages (a template: ${record}, ${instance}, ${topic}, ${time}); one option per property"},
 	{Name: "topic_alias", Scope: sdk.ScopeLinkTo, Doc: "MQTT 5: after the first message of a connection, send a two-byte topic alias instead of the topic, while the broker grants aliases", Default: "true"},
+	{Name: "takeover_topic", Scope: sdk.ScopeConnector, Doc: "MQTT 5: members of shared subscriptions with the same takeover_topic resume a lost member's session and hand the host what the broker kept for it; presence goes to <takeover_topic>/<client_id>. Needs clean_session = false, a client_id, a session_expiry; replaces status_topic"},
 	{Name: "share_group", Scope: sdk.ScopeLinkFrom, Doc: "MQTT 5: subscribe as a member of this shared-subscription group ($share/<group>/<filter>): the broker gives each message to one member"},
 }
 
@@ -46,6 +47,7 @@ type v5Settings struct {
 	on             bool          // protocol = 5
 	sessionExpiry  time.Duration // 0: the session ends with the connection
 	receiveMaximum uint16
+	takeoverTopic  string // "": no takeover
 }
 
 // parseV5 reads protocol and the connector options of MQTT 5 into s.v5; an MQTT 5
@@ -57,7 +59,7 @@ func (s *settings) parseV5(opts sdk.Config) error {
 	}
 	s.v5.on = p == protocol5
 	if !s.v5.on {
-		return needsV5(opts, "session_expiry", "receive_maximum")
+		return needsV5(opts, "session_expiry", "receive_maximum", "takeover_topic")
 	}
 	s.v5.sessionExpiry = 0
 	if !s.cleanSession {
@@ -75,7 +77,49 @@ func (s *settings) parseV5(opts sdk.Config) error {
 		return err
 	}
 	s.v5.receiveMaximum = uint16(rm)
+	return s.parseTakeover(opts)
+}
+
+// parseTakeover reads takeover_topic. Taking over a lost member's session needs a
+// session the broker keeps under a client id of the member's own, which names the
+// member in its presence topic, and the connection's last will, which status_topic
+// would use too.
+func (s *settings) parseTakeover(opts sdk.Config) error {
+	t, ok := opts["takeover_topic"]
+	if !ok {
+		return nil
+	}
+	if err := checkPublishTopic(t); err != nil {
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "%v", err)
+	}
+	switch {
+	case s.cleanSession:
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs clean_session = false: a clean session ends with its connection and leaves nothing to take over")
+	case !s.clientIDSet:
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs a client_id of the instance's own: the others resume its session under it")
+	case strings.ContainsAny(s.clientID, "/+#"):
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "client_id %q names the member in topic %s/<client_id>: want one without /, + or #", s.clientID, t)
+	case s.v5.sessionExpiry == 0:
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs a session_expiry: a session that ends with its connection leaves nothing to take over")
+	case s.statusTopic != "":
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "cannot go with status_topic: both need the connection's last will; watch %s/%s (%q, %q) instead", t, s.clientID, presenceOnline, presenceLost)
+	}
+	s.v5.takeoverTopic = t
 	return nil
+}
+
+// checkTakeover refuses takeover_topic on an instance without a shared subscription
+// (filters as subscriptions returns them): there would be nothing to share.
+func checkTakeover(s *settings, filters map[string]byte) error {
+	if s.v5.takeoverTopic == "" {
+		return nil
+	}
+	for f := range filters {
+		if strings.HasPrefix(f, "$share/") {
+			return nil
+		}
+	}
+	return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs a link_from with a share_group: the members take over each other's share of a shared subscription")
 }
 
 // needsV5 fails for the first of names that opts sets.

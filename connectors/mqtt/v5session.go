@@ -5,7 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,8 @@ type v5Client struct {
 	tls     *tls.Config
 	state   *state.State
 	started bool // a connection came up: later ones resume the session (session goroutine only)
+
+	tk *takeover // takeover_topic, or nil
 
 	mu  sync.Mutex
 	cur *v5Session // the connection that is up, or nil
@@ -59,6 +62,9 @@ const ackInterval = 5 * time.Millisecond
 
 func newV5Client(c *Connector, tc *tls.Config) *v5Client {
 	v := &v5Client{c: c, tls: tc, state: state.NewInMemory()}
+	if c.s.v5.takeoverTopic != "" {
+		v.tk = newTakeover(v)
+	}
 	c.rc.Session = v.session
 	return v
 }
@@ -100,6 +106,9 @@ func (v *v5Client) session(ctx context.Context) error {
 		"broker_receive_maximum", cur.limits.receiveMax, "topic_alias_maximum", cur.limits.topicAliasMax)
 	v.subscribe(ctx, cur)
 	v.publishStatus(cur, s.statusOnline)
+	if v.tk != nil {
+		v.tk.announce(cur)
+	}
 	c.firstOnce.Do(func() { close(c.first) })
 	select {
 	case <-ctx.Done():
@@ -128,13 +137,40 @@ func (v *v5Client) session(ctx context.Context) error {
 
 // connect tries every broker in turn and returns the first connection that comes up.
 func (v *v5Client) connect(ctx context.Context) (*v5Session, error) {
+	cur, err := v.dialAny(ctx, v5Dial{connect: v.connectPacket(), state: v.state, onPublish: v.onPublish})
+	if err == nil {
+		v.started = true
+		v.setCurrent(cur)
+	}
+	return cur, err
+}
+
+// onPublish takes a message that arrived on the instance's own connection cur: a
+// takeover presence message, or one for the host.
+func (v *v5Client) onPublish(cur *v5Session, pr paho.PublishReceived) {
+	if v.tk != nil && v.tk.isPresence(pr.Packet.Topic) {
+		v.tk.observe(pr.Packet)
+		_ = pr.Client.Ack(pr.Packet)
+		return
+	}
+	v.c.inbound.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
+}
+
+// v5Dial is what one MQTT 5 connection is made with: its CONNECT, the session state
+// it works on and what takes its inbound messages.
+type v5Dial struct {
+	connect   *paho.Connect
+	state     *state.State
+	onPublish func(*v5Session, paho.PublishReceived)
+}
+
+// dialAny tries every broker in turn and returns the first connection that comes up.
+func (v *v5Client) dialAny(ctx context.Context, d v5Dial) (*v5Session, error) {
 	var failed []string
 	var last error
 	for _, addr := range v.c.s.addrs {
-		cur, err := v.connectTo(ctx, addr)
+		cur, err := v.connectTo(ctx, addr, d)
 		if err == nil {
-			v.started = true
-			v.setCurrent(cur)
 			return cur, nil
 		}
 		last = fmt.Errorf("broker %s: %w", addr, err)
@@ -150,8 +186,8 @@ func (v *v5Client) connect(ctx context.Context) (*v5Session, error) {
 }
 
 // connectTo makes one connection attempt to addr within connect_timeout.
-func (v *v5Client) connectTo(ctx context.Context, addr string) (*v5Session, error) {
-	c, s := v.c, v.c.s
+func (v *v5Client) connectTo(ctx context.Context, addr string, d v5Dial) (*v5Session, error) {
+	s := v.c.s
 	ctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
 	raw, err := dial(ctx, addr, v.tls)
@@ -160,11 +196,11 @@ func (v *v5Client) connectTo(ctx context.Context, addr string) (*v5Session, erro
 	}
 	cur := &v5Session{conn: newV5Conn(raw)}
 	cur.cli = paho.NewClient(paho.ClientConfig{
-		ClientID: s.clientID,
+		ClientID: d.connect.ClientID,
 		Conn:     cur.conn,
-		Session:  v.state,
+		Session:  d.state,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			c.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
+			d.onPublish(cur, pr)
 			return true, nil
 		}},
 		EnableManualAcknowledgment: true, // PUBACK only once the host has the value
@@ -173,14 +209,14 @@ func (v *v5Client) connectTo(ctx context.Context, addr string) (*v5Session, erro
 		OnServerDisconnect:         func(d *paho.Disconnect) { cur.disconnect.Store(d) },
 		OnClientError:              func(error) {}, // the connection's failure shows as cur.conn.dead
 	})
-	ca, err := cur.cli.Connect(ctx, v.connectPacket())
+	ca, err := cur.cli.Connect(ctx, d.connect)
 	if err != nil {
 		if ca != nil && ca.ReasonCode >= 0x80 {
 			reason := ""
 			if ca.Properties != nil {
 				reason = ca.Properties.ReasonString
 			}
-			return nil, fmt.Errorf("refused the connection of client id %q (user %q): %s%s", s.clientID, s.username, reasonText(ca.ReasonCode, reason), connectHint(ca.ReasonCode))
+			return nil, fmt.Errorf("refused the connection of client id %q (user %q): %s%s", d.connect.ClientID, s.username, reasonText(ca.ReasonCode, reason), connectHint(ca.ReasonCode))
 		}
 		return nil, err
 	}
@@ -223,7 +259,11 @@ func (v *v5Client) connectPacket() *paho.Connect {
 			RequestProblemInfo:    true,
 		},
 	}
-	if s.statusTopic != "" {
+	switch {
+	case v.tk != nil:
+		cp.WillMessage = v.tk.will(s.clientID)
+		cp.WillProperties = &paho.WillProperties{}
+	case s.statusTopic != "":
 		cp.WillMessage = &paho.WillMessage{Topic: s.statusTopic, QoS: s.statusQoS, Retain: s.statusRetain, Payload: []byte(s.statusOffline)}
 		cp.WillProperties = &paho.WillProperties{}
 	}
@@ -237,17 +277,17 @@ func (v *v5Client) subscribe(ctx context.Context, cur *v5Session) {
 	c.mu.Lock()
 	c.subErr = nil
 	c.mu.Unlock()
-	if len(c.filters) == 0 {
+	qos := maps.Clone(c.filters)
+	if v.tk != nil {
+		qos[v.tk.filter()] = 1
+	}
+	if len(qos) == 0 {
 		return
 	}
-	filters := make([]string, 0, len(c.filters))
-	for f := range c.filters {
-		filters = append(filters, f)
-	}
-	sort.Strings(filters)
+	filters := slices.Sorted(maps.Keys(qos))
 	sub := &paho.Subscribe{}
 	for _, f := range filters {
-		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: c.filters[f]})
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: qos[f]})
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.s.publishTimeout)
 	defer cancel()
@@ -292,12 +332,21 @@ func (v *v5Client) publishStatus(cur *v5Session, payload string) {
 	}
 }
 
-// disconnect ends the session cleanly when the instance closes: offline status, then
-// DISCONNECT (so the broker does not publish the last will).
+// disconnect ends the connection when the instance closes: offline status, then
+// DISCONNECT, so the broker does not publish the last will; with takeover_topic it
+// does (reason "disconnect with will message"), so another member resumes the
+// session and hands the host what the broker kept for it.
 func (v *v5Client) disconnect() {
+	if v.tk != nil {
+		v.tk.stop()
+	}
 	if cur := v.current(); cur != nil {
 		v.publishStatus(cur, v.c.s.statusOffline)
-		_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		reason := byte(0)
+		if v.tk != nil {
+			reason = reasonDisconnectWithWill
+		}
+		_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: reason})
 		v.setCurrent(nil)
 	}
 	_ = v.state.Close() // publishes still waiting for an acknowledgement end

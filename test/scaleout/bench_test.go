@@ -40,7 +40,7 @@ func benchScale(b *testing.B, n int) {
 		for i := range partitions {
 			pub.topics = append(pub.topics, fmt.Sprintf("scale/in/%d", i))
 		}
-		insts := fleet(b, n, func(name string) string { return mqttConfig(broker.Addr, name, "1000", false) })
+		insts := fleet(b, n, func(name string) string { return mqttConfig(broker.Addr, name, "1000", cleanSessions) })
 		waitShared(b, col, len(insts), func(seq uint64, p []byte) {
 			if !pub.c.Publish(pub.topics[seq%partitions], 1, false, p).WaitTimeout(10 * time.Second) {
 				b.Fatal("probe not acknowledged")

@@ -27,7 +27,7 @@ const restartDelay = 2 * time.Second
 // values handled twice only where the killed instance had forwarded a value before
 // the kill and the broker or its outbox gave it again after the restart.
 func TestMQTTSharedSubscriptionScaleOut(t *testing.T) {
-	col, insts, lastSent, done := startMQTTShared(t, true)
+	col, insts, lastSent, done := startMQTTShared(t, persistentSessions)
 
 	before := col.ctr.Report()
 	victim := insts[1]

@@ -27,20 +27,34 @@ const (
 	recoverMax = 10 * time.Second
 )
 
+// sessions says how the instances of an MQTT test keep their sessions.
+type sessions int
+
+const (
+	cleanSessions      sessions = iota // a session ends with its connection
+	persistentSessions                 // fixed client ids, sessions kept for an hour, disk outboxes
+	takeoverSessions                   // persistentSessions, and takeover_topic
+)
+
 // mqttConfig is instance name's configuration: it takes a share of scale/in/+ (MQTT 5
 // shared subscription "workers" on broker addr) and forwards each value to
-// scale/done/<name>. With persistent, the inbound connector keeps an MQTT 5 session
-// for the client id scale-<name> for an hour, and the link_to has a disk outbox (so an
-// inbound value is acknowledged only once it is on disk).
-func mqttConfig(addr, name, receiveMax string, persistent bool) string {
+// scale/done/<name>. With persistent sessions, the inbound connector keeps an MQTT 5
+// session for the client id scale-<name> for an hour, and the link_to has a disk
+// outbox (so an inbound value is acknowledged only once it is on disk); with takeover,
+// the members also take over each other's sessions (takeover_topic).
+func mqttConfig(addr, name, receiveMax string, mode sessions) string {
 	session, outbox := "", ""
-	if persistent {
+	if mode != cleanSessions {
 		session = fmt.Sprintf(`
   client_id       = "scale-%s"
   clean_session   = false
   session_expiry  = "1h"`, name)
 		outbox = `
     outbox = "disk"`
+	}
+	if mode == takeoverSessions {
+		session += `
+  takeover_topic  = "scale/members"`
 	}
 	return fmt.Sprintf(`connector "in" {
   plugin          = "mqtt"
@@ -119,7 +133,7 @@ type takeover struct {
 // is SIGKILLed (and not started again) the broker gives everything to the other two at
 // once, and the killed instance's backlog is lost.
 func TestMQTTSharedSubscriptionKillWithoutRestart(t *testing.T) {
-	col, insts, lastSent, done := startMQTTShared(t, false)
+	col, insts, lastSent, done := startMQTTShared(t, cleanSessions)
 
 	before := col.ctr.Report()
 	victim := insts[1]
@@ -402,14 +416,14 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // startMQTTShared starts mosquitto, the collector and a fleet sharing an MQTT 5
-// subscription (persistent sessions or clean ones), waits until every instance
+// subscription (sessions as mode says), waits until every instance
 // takes a share, then feeds the values and returns once killAfter of them arrived,
 // with the last sequence number sent so far and the feed's end.
-func startMQTTShared(t *testing.T, persistent bool) (*collector, []*instance, *seqCounter, <-chan error) {
+func startMQTTShared(t *testing.T, mode sessions) (*collector, []*instance, *seqCounter, <-chan error) {
 	broker := startBroker(t)
 	col := newCollector(t, broker.Addr, values)
 	insts := fleet(t, instances, func(name string) string {
-		return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), persistent)
+		return mqttConfig(broker.Addr, name, fmt.Sprint(receiveMax), mode)
 	})
 	pub := &mqttPublisher{c: mqttClient(t, broker.Addr, nil)}
 	for i := range partitions {
