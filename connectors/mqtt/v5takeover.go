@@ -240,10 +240,18 @@ func (t *takeover) drain(id string) (retry bool) {
 		return false
 	}
 	started := time.Now()
+	// The lost member came back (the broker hands it its session), or the broker went away.
+	ended := func() {
+		log.Info("stopped draining a lost member's session: its connection ended", "messages", taken.Load(), "cause", cur.conn.cause)
+	}
 	log.Info("resumed a lost member's session: handing the host what the broker kept for it")
 	t.publish(nil, id, presenceDraining+t.me)
 	last.Store(started.UnixNano())
 	if err := t.unsubscribe(cur); err != nil {
+		if isClosed(cur.conn.dead) {
+			ended()
+			return false
+		}
 		log.Warn("cannot unsubscribe a lost member's session: leaving it to the broker; the member gets its messages when it comes back", "error", err)
 		_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
 		return false
@@ -252,8 +260,8 @@ func (t *takeover) drain(id string) (retry bool) {
 	defer tick.Stop()
 	for {
 		select {
-		case <-cur.conn.dead: // the lost member came back (the broker hands it its session), or the broker went away
-			log.Info("stopped draining a lost member's session: its connection ended", "messages", taken.Load(), "cause", cur.conn.cause)
+		case <-cur.conn.dead:
+			ended()
 			return false
 		case <-c.ctx.Done(): // closing: the last will hands the session to another member
 			_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: reasonDisconnectWithWill})
