@@ -28,6 +28,8 @@ func (c *Connector) Metrics() []sdk.Metric {
 		counter("mqtt_rejected_total", "inbound messages the host refused for good (acknowledged to the broker)", s.Rejected),
 		counter("mqtt_unrouted_total", "inbound messages no route matched", s.Unrouted),
 		counter("mqtt_redeliveries_total", "inbound messages delivered again after the host could not take them for the moment", s.Retries),
+		counter("mqtt_takeovers_total", "lost members' sessions this instance resumed, drained and ended (takeover_topic)", s.Takeovers),
+		counter("mqtt_takeover_messages_total", "inbound messages received on lost members' resumed sessions (in mqtt_received_total too)", s.TakeoverMessages),
 		counter("mqtt_unacknowledged_total", "inbound messages left unacknowledged at close or connection loss (QoS 1/2 come again on a persistent session, QoS 0 are lost)", s.Unacknowledged),
 	}
 }

@@ -20,12 +20,17 @@ type Stats struct {
 	// unacknowledged because the instance closed or the connection was lost (QoS 1/2
 	// come again on a persistent session; QoS 0 are lost).
 	Received, Delivered, Rejected, Unrouted, Retries, Unacknowledged uint64
+	// Takeovers counts lost members' sessions this instance drained and ended
+	// (takeover_topic); TakeoverMessages the messages it received on them (counted in
+	// Received too).
+	Takeovers, TakeoverMessages uint64
 }
 
 type counters struct {
 	published, publishFailed, publishNotConnected    atomic.Uint64
 	received, delivered, rejected, unrouted, retries atomic.Uint64
 	unacknowledged                                   atomic.Uint64
+	takeovers, takeoverMessages                      atomic.Uint64
 }
 
 // Stats returns the instance's counters.
@@ -46,5 +51,7 @@ func (c *Connector) Stats() Stats {
 		Unrouted:            s.unrouted.Load(),
 		Retries:             s.retries.Load(),
 		Unacknowledged:      s.unacknowledged.Load(),
+		Takeovers:           s.takeovers.Load(),
+		TakeoverMessages:    s.takeoverMessages.Load(),
 	}
 }

@@ -224,6 +224,7 @@ func (t *takeover) drain(id string) (retry bool) {
 		}
 		last.Store(time.Now().UnixNano())
 		taken.Add(1)
+		c.stats.takeoverMessages.Add(1)
 		in.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
 	}})
 	if err != nil {
@@ -274,6 +275,7 @@ func (t *takeover) drain(id string) (retry bool) {
 	}
 	time.Sleep(4 * ackInterval) // the last acknowledgements go out
 	t.end(cur)
+	c.stats.takeovers.Add(1)
 	log.Info("ended a lost member's session after handing the host what the broker kept for it", "messages", taken.Load(), "took", time.Since(started).Round(time.Millisecond))
 	t.publish(nil, id, "")
 	return false

@@ -123,6 +123,9 @@ func TestV5TakeoverAfterAStop(t *testing.T) {
 	if !strings.Contains(b.log.String(), "ended a lost member's session") {
 		t.Errorf("b did not log that it ended a's session:\n%s", b.log.String())
 	}
+	if st := b.conn.Stats(); st.Takeovers != 1 || st.TakeoverMessages != uint64(n-before) {
+		t.Errorf("b's counters: %d takeovers, %d takeover messages; want 1, %d", st.Takeovers, st.TakeoverMessages, n-before)
+	}
 }
 
 // A lost member that comes back while another drains its session gets its session
