@@ -42,8 +42,9 @@ const outTopic = "bench/out"
 //
 // cpu-ns/msg is this process's CPU time, plus the plugin's for the plugin side, per
 // value; mosquitto and the subscriber are not in it (reading the subscriber's output
-// is, equally on every side). A lost value fails the benchmark; dups counts values
-// that arrived more than once.
+// is, equally on every side): their CPU time is peer-cpu-ns/msg, which shows how much
+// of the machine is left. A lost value fails the benchmark; dups counts values that
+// arrived more than once.
 func BenchmarkPluginOutboundQoS1(b *testing.B) {
 	dir := b.TempDir()
 	if err := testbuild.Packages(dir, "./plugins/mqtt"); err != nil {
@@ -94,7 +95,8 @@ func benchOutbound(b *testing.B, batch int, start func(*testing.B, *mqtttest.Mos
 		}
 		return cputime.Self()
 	}
-	cpu0 := cpu()
+	peers := func() time.Duration { return cputime.Process(broker.Pid()) + cputime.Process(counter.pid) }
+	cpu0, peers0 := cpu(), peers()
 	b.ResetTimer()
 	begin := time.Now()
 	failed := side.publish(values, batch)
@@ -107,12 +109,13 @@ func benchOutbound(b *testing.B, batch int, start func(*testing.B, *mqtttest.Mos
 	}
 	elapsed := time.Since(begin)
 	b.StopTimer()
-	used := cpu() - cpu0
+	used, peersUsed := cpu()-cpu0, peers()-peers0
 	if lost := b.N - int(counter.distinct.Load()); lost > 0 {
 		b.Fatalf("sent %d, arrived %d, lost %d, duplicated %d", b.N, counter.distinct.Load(), lost, counter.dups.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(peersUsed.Nanoseconds())/float64(b.N), "peer-cpu-ns/msg")
 	b.ReportMetric(float64(counter.dups.Load()), "dups")
 }
 
@@ -123,6 +126,7 @@ type counter struct {
 	distinct atomic.Int64
 	dups     atomic.Int64
 	all      chan struct{} // closed when every value arrived
+	pid      int           // mosquitto_sub's
 }
 
 // startCounter subscribes mosquitto_sub at QoS 1 to outTopic and returns once it is
@@ -153,7 +157,7 @@ func startCounter(b *testing.B, broker *mqtttest.Mosquitto, n int) *counter {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	c := &counter{seen: make([]uint8, n), all: make(chan struct{})}
+	c := &counter{seen: make([]uint8, n), all: make(chan struct{}), pid: cmd.Process.Pid}
 	ready := make(chan struct{})
 	go func() {
 		s := bufio.NewScanner(stdout)
