@@ -22,16 +22,17 @@ func dialer(tlsCfg *tls.Config, timeout time.Duration) paho.OpenConnectionFunc {
 }
 
 // dial opens a connection to addr ("host:port"), over TLS when tlsCfg is set, with
-// reads buffered and writes coalesced. The paho clients read each packet's header byte
-// by byte from the connection, and write each packet with one or more Writes; the
-// buffer and the flusher (coalescingConn) turn those into one system call for many
-// packets.
+// reads buffered, writes coalesced and what the broker sends acknowledged at once
+// (quickAck). The paho clients read each packet's header byte by byte from the
+// connection, and write each packet with one or more Writes; the buffer and the
+// flusher (coalescingConn) turn those into one system call for many packets.
 func dial(ctx context.Context, addr string, tlsCfg *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	conn = quickAck(conn)
 	if tlsCfg != nil {
 		cfg := tlsCfg
 		if cfg.ServerName == "" {

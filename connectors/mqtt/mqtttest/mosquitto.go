@@ -251,6 +251,16 @@ func (m *Mosquitto) URL(tls bool) string {
 	return "mqtt://" + m.Addr
 }
 
+// Pid returns the running broker's process id, or 0 when it is not running.
+func (m *Mosquitto) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Log returns what the broker logged so far.
 func (m *Mosquitto) Log() string {
 	b, _ := os.ReadFile(m.log)

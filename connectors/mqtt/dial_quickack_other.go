@@ -1,0 +1,8 @@
+//go:build !linux
+
+package mqtt
+
+import "net"
+
+// quickAck returns c: TCP_QUICKACK is Linux's (see dial_quickack_linux.go).
+func quickAck(c net.Conn) net.Conn { return c }
