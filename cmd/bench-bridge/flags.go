@@ -23,7 +23,7 @@ type flags struct {
 	aimdb, plugins, peers             string
 	telegraf, redJS, node, mosquitto  string
 	keep                              bool
-	lingers                           string
+	lingers, lingerQuickAck           string
 	serve, cpuprofile                 string
 }
 
@@ -37,6 +37,7 @@ func parseFlags() *flags {
 	flag.StringVar(&f.modeList, "modes", "burst,paced", "which runs: burst, paced or both")
 	flag.StringVar(&f.sideList, "sides", "none,aimdb,aimdb-linger,aimdb-inprocess,telegraf,node-red", "sides to measure (none is the no-bridge ceiling; aimdb-linger is aimdb with plugin_linger = -linger)")
 	flag.StringVar(&f.lingers, "linger", "5ms", "plugin_linger of the aimdb-linger side (the aimdb side keeps the default); several, comma-separated, give one side each")
+	flag.StringVar(&f.lingerQuickAck, "linger-quickack", "", "tcp_quickack of the aimdb-linger sides (always or publishing; default: the connector's default)")
 	flag.IntVar(&f.qos, "qos", 0, "MQTT QoS on both legs: 0 or 1")
 	flag.StringVar(&f.format, "format", "ascii", "payload form: ascii (AimDB codec raw) or json (codec json)")
 	flag.IntVar(&f.capacity, "capacity", 65536, "AimDB record ring capacity")
@@ -105,7 +106,7 @@ func (f *flags) sides() ([]benchbridge.Side, error) {
 				if err != nil || d < 0 {
 					return nil, fmt.Errorf("-linger: %q is not a duration", l)
 				}
-				out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins, Linger: &d})
+				out = append(out, benchbridge.AimDB{Bin: bin, Plugins: plugins, Linger: &d, QuickAck: f.lingerQuickAck})
 			}
 		case "aimdb-inprocess":
 			self, err := os.Executable()

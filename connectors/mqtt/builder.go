@@ -137,7 +137,7 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 		}
 		opts.SetTLSConfig(tc)
 	}
-	opts.SetCustomOpenConnectionFn(dialer(tc, s.connectTimeout))
+	opts.SetCustomOpenConnectionFn(dialer(tc, s.connectTimeout, c.ackNow()))
 	if s.embeddedBroker != "" {
 		eb, err := startEmbeddedBroker(b.Instance, s.embeddedBroker, b.Logger)
 		if err != nil {

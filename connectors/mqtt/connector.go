@@ -46,8 +46,36 @@ type Connector struct {
 	subErr    error         // a subscription the broker refused, or nil
 	down      chan struct{} // closed when the current connection is lost (closed while offline)
 
-	inbound inbound
-	stats   counters
+	inbound  inbound
+	stats    counters
+	awaiting atomic.Int64 // link batches with QoS 1/2 publishes awaiting acknowledgement
+}
+
+// Values of option tcp_quickack.
+const (
+	quickAckAlways     = "always"
+	quickAckPublishing = "publishing"
+)
+
+// ackNow says, after each read from the broker, whether to acknowledge at once
+// (dial): nil, always, unless tcp_quickack = "publishing", which acknowledges at once
+// only while a link's QoS 1/2 publishes await their acknowledgements (a broker with
+// Nagle's algorithm on holds those back until it has our ACK).
+func (c *Connector) ackNow() func() bool {
+	if c.s.quickAck != quickAckPublishing {
+		return nil
+	}
+	return func() bool { return c.awaiting.Load() > 0 }
+}
+
+// awaitAcks counts a link batch of qos as awaiting acknowledgements until the
+// returned func runs.
+func (c *Connector) awaitAcks(qos byte) func() {
+	if qos == 0 {
+		return func() {}
+	}
+	c.awaiting.Add(1)
+	return func() { c.awaiting.Add(-1) }
 }
 
 func newConnector(b *sdk.BuildContext, s *settings, filters map[string]byte) *Connector {

@@ -12,8 +12,9 @@ import (
 // holds its second small packet until the first is acknowledged, so without this a
 // pipelined batch of QoS 1 publishes waits a delayed ACK for its PUBACKs (64 publishes
 // at once: about 1,700 msg/s instead of 14,000; BenchmarkPluginOutboundQoS1). Linux
-// turns quick ACKs off again by itself, hence after every read.
-func quickAck(c net.Conn) net.Conn {
+// turns quick ACKs off again by itself, hence after every read. With ackNow set, only
+// after the reads for which it reports true (tcp_quickack = "publishing").
+func quickAck(c net.Conn, ackNow func() bool) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -22,19 +23,21 @@ func quickAck(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &quickAckConn{TCPConn: tc, raw: raw}
+	return &quickAckConn{TCPConn: tc, raw: raw, now: ackNow}
 }
 
-// quickAckConn is a TCP connection that turns TCP_QUICKACK on after each read.
+// quickAckConn is a TCP connection that turns TCP_QUICKACK on after each read (that
+// now, when set, allows).
 type quickAckConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
+	now func() bool
 }
 
 // Read reads from the connection, then turns TCP_QUICKACK on (best effort).
 func (c *quickAckConn) Read(p []byte) (int, error) {
 	n, err := c.TCPConn.Read(p)
-	if n > 0 {
+	if n > 0 && (c.now == nil || c.now()) {
 		_ = c.raw.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
 		})

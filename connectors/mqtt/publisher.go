@@ -55,6 +55,7 @@ func (p *linkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, err
 		fill(errs, c.notConnected(p.topic))
 		return
 	}
+	defer c.awaitAcks(p.opts.qos)()
 	deadline := time.NewTimer(c.s.publishTimeout)
 	defer deadline.Stop()
 	expired := false

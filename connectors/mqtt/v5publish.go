@@ -104,6 +104,7 @@ func (p *v5LinkPublisher) PublishBatch(ctx context.Context, payloads [][]byte, e
 		fill(errs, c.notConnected(p.topic))
 		return
 	}
+	defer c.awaitAcks(p.qos)()
 	wctx, cancel := context.WithTimeout(ctx, c.s.publishTimeout)
 	defer cancel()
 	rets := make([]chan packets.ControlPacket, len(payloads))

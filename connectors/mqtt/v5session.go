@@ -190,7 +190,7 @@ func (v *v5Client) connectTo(ctx context.Context, addr string, d v5Dial) (*v5Ses
 	s := v.c.s
 	ctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
-	raw, err := dial(ctx, addr, v.tls)
+	raw, err := dial(ctx, addr, v.tls, v.c.ackNow())
 	if err != nil {
 		return nil, err
 	}

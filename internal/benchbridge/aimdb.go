@@ -16,14 +16,20 @@ type AimDB struct {
 	Bin, Plugins string
 	// Linger, when not nil, is the connector's plugin_linger; nil keeps the default.
 	Linger *time.Duration
+	// QuickAck, when set, is the connector's tcp_quickack.
+	QuickAck string
 }
 
-// Name returns "AimDB", or "AimDB linger=D" with a linger set.
+// Name returns "AimDB", with " linger=D" and " quickack=Q" when they are set.
 func (a AimDB) Name() string {
+	n := "AimDB"
 	if a.Linger != nil {
-		return "AimDB linger=" + a.Linger.String()
+		n += " linger=" + a.Linger.String()
 	}
-	return "AimDB"
+	if a.QuickAck != "" {
+		n += " quickack=" + a.QuickAck
+	}
+	return n
 }
 
 // Topic returns bench/in.
@@ -49,8 +55,9 @@ record "bench.data" {
 `
 
 // aimdbConfigFor is the configuration of one run: codec raw for ASCII payloads, json
-// for JSON ones; linger, when not nil, is the connector's plugin_linger.
-func aimdbConfigFor(s Setup, linger *time.Duration) []byte {
+// for JSON ones; linger, when not nil, is the connector's plugin_linger, quickAck,
+// when set, its tcp_quickack.
+func aimdbConfigFor(s Setup, linger *time.Duration, quickAck string) []byte {
 	codec := "raw"
 	if s.Format == seqload.JSON {
 		codec = "json"
@@ -59,13 +66,16 @@ func aimdbConfigFor(s Setup, linger *time.Duration) []byte {
 	if linger != nil {
 		extra = fmt.Sprintf("  plugin_linger = %q\n", linger.String())
 	}
+	if quickAck != "" {
+		extra += fmt.Sprintf("  tcp_quickack  = %q\n", quickAck)
+	}
 	return fmt.Appendf(nil, aimdbConfig, s.Port, s.Capacity, InTopic, OutTopic, s.QoS, codec, extra)
 }
 
 // Start writes the configuration and runs aimdb with its control socket in s.Dir.
 func (a AimDB) Start(s Setup) (*Proc, error) {
 	conf := filepath.Join(s.Dir, "aimdb.hcl")
-	if err := os.WriteFile(conf, aimdbConfigFor(s, a.Linger), 0o644); err != nil {
+	if err := os.WriteFile(conf, aimdbConfigFor(s, a.Linger, a.QuickAck), 0o644); err != nil {
 		return nil, fmt.Errorf("aimdb config: %w", err)
 	}
 	return startProc("aimdb", s.Dir, filepath.Join(s.Dir, "aimdb.log"), nil,

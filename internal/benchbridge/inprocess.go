@@ -32,7 +32,7 @@ func (AimDBInProcess) Topic() string { return InTopic }
 // Start writes the configuration and runs Bin -serve on it.
 func (a AimDBInProcess) Start(s Setup) (*Proc, error) {
 	conf := filepath.Join(s.Dir, "aimdb.hcl")
-	if err := os.WriteFile(conf, aimdbConfigFor(s, nil), 0o644); err != nil {
+	if err := os.WriteFile(conf, aimdbConfigFor(s, nil, ""), 0o644); err != nil {
 		return nil, fmt.Errorf("aimdb config: %w", err)
 	}
 	args := []string{"-serve", conf}

@@ -13,7 +13,7 @@ import (
 func TestAimDBConfigParses(t *testing.T) {
 	for _, f := range []seqload.Format{seqload.ASCII, seqload.JSON} {
 		linger := 5 * time.Millisecond
-		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536}, &linger)
+		src := aimdbConfigFor(Setup{Port: 1883, QoS: 1, Format: f, Capacity: 65536}, &linger, "publishing")
 		cfg, diags := config.Parse(src, "aimdb.hcl")
 		if diags.HasErrors() {
 			t.Fatalf("%v: %s\n%s", f, config.Format(diags), src)
@@ -22,8 +22,8 @@ func TestAimDBConfigParses(t *testing.T) {
 			t.Fatalf("%v: record or connector missing:\n%s", f, src)
 		}
 		want := map[seqload.Format]string{seqload.ASCII: `codec = "raw"`, seqload.JSON: `codec = "json"`}[f]
-		if !strings.Contains(string(src), want) || !strings.Contains(string(src), "qos   = 1") || !strings.Contains(string(src), `plugin_linger = "5ms"`) {
-			t.Errorf("%v: config lacks %s, qos 1 or the linger:\n%s", f, want, src)
+		if !strings.Contains(string(src), want) || !strings.Contains(string(src), "qos   = 1") || !strings.Contains(string(src), `plugin_linger = "5ms"`) || !strings.Contains(string(src), `tcp_quickack  = "publishing"`) {
+			t.Errorf("%v: config lacks %s, qos 1, the linger or tcp_quickack:\n%s", f, want, src)
 		}
 	}
 }
