@@ -58,9 +58,9 @@ const (
 )
 
 // ackNow says, after each read from the broker, whether to acknowledge at once
-// (dial): nil, always, unless tcp_quickack = "publishing", which acknowledges at once
-// only while a link's QoS 1/2 publishes await their acknowledgements (a broker with
-// Nagle's algorithm on holds those back until it has our ACK).
+// (dial): with tcp_quickack = "publishing" (the default) only while a link's QoS 1/2
+// publishes await their acknowledgements, which a broker with Nagle's algorithm on
+// holds back until it has our ACK; nil (always) with "always".
 func (c *Connector) ackNow() func() bool {
 	if c.s.quickAck != quickAckPublishing {
 		return nil

@@ -35,7 +35,7 @@ var commonOptionDocs = []sdk.OptionDoc{
 	{Name: "publish_timeout", Scope: sdk.ScopeConnector, Doc: "how long a publish waits for the broker's acknowledgement when the caller set no deadline", Default: "30s"},
 	{Name: "max_payload", Scope: sdk.ScopeConnector, Doc: "largest payload in bytes that Publish accepts (MQTT's limit is 256 MiB)", Default: strconv.Itoa(maxPacket)},
 	{Name: "max_inflight", Scope: sdk.ScopeConnector, Doc: "inbound messages handed to the host at once; further QoS 1/2 messages wait in the connector (the broker's in-flight window bounds them), further QoS 0 messages pause reading from the broker", Default: "1000"},
-	{Name: "tcp_quickack", Scope: sdk.ScopeConnector, Doc: "when to acknowledge the broker's TCP segments at once: always (lowest latency against a broker with Nagle's algorithm on, mosquitto's default) or publishing (only while QoS 1/2 publishes await acknowledgement: the broker may then coalesce small messages it sends, fewer wake-ups per message at steady rates, more latency)", Default: quickAckAlways},
+	{Name: "tcp_quickack", Scope: sdk.ScopeConnector, Doc: "when to acknowledge the broker's TCP segments at once: publishing (while QoS 1/2 publishes await acknowledgement, which a broker with Nagle's algorithm on, mosquitto's default, holds back until it has our ACK; otherwise the broker may coalesce the small messages it sends: fewer wake-ups per message) or always (the lowest latency at low rates, more CPU per message)", Default: quickAckPublishing},
 	{Name: "status_topic", Scope: sdk.ScopeConnector, Doc: "topic for the birth message (on connect) and last will (on loss); empty disables both"},
 	{Name: "status_online", Scope: sdk.ScopeConnector, Doc: "birth payload published on status_topic after every connect", Default: "online"},
 	{Name: "status_offline", Scope: sdk.ScopeConnector, Doc: "last-will payload, also published on a clean shutdown", Default: "offline"},
@@ -192,7 +192,7 @@ func parseSettings(instance string, u sdk.URL, opts sdk.Config) (*settings, erro
 	if s.maxInflight, err = opts.IntIn("max_inflight", 1000, 1, 1<<20); err != nil {
 		return nil, err
 	}
-	if s.quickAck, err = opts.OneOf("tcp_quickack", quickAckAlways, quickAckAlways, quickAckPublishing); err != nil {
+	if s.quickAck, err = opts.OneOf("tcp_quickack", quickAckPublishing, quickAckPublishing, quickAckAlways); err != nil {
 		return nil, err
 	}
 
