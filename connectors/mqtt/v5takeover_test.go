@@ -16,22 +16,77 @@ import (
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
-// takeoverOptions are the options of a member with client id id of the takeover
-// group on topic.
-func takeoverOptions(id, topic string) sdk.Config {
-	return v5With("client_id", id, "clean_session", "false", "session_expiry", "60s", "receive_maximum", "4", "takeover_topic", topic)
+// takeoverGroup is a shared subscription "workers" of <prefix>/in/+ on its own
+// mosquitto, whose members take over each other's sessions (takeover_topic
+// <prefix>/members, client ids <prefix>-<name>), and a client that publishes into it.
+type takeoverGroup struct {
+	t       *testing.T
+	prefix  string
+	broker  *mqtttest.Mosquitto
+	outside *mqtttest.Client5
 }
 
-// publishN publishes messages from to to-1 (their numbers as payloads) over four
-// topics under prefix.
-func publishN(c *mqtttest.Client5, prefix string, from, to int) {
+func newTakeoverGroup(t *testing.T, prefix string) *takeoverGroup {
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
+	return &takeoverGroup{t: t, prefix: prefix, broker: broker, outside: mqtttest.Connect5(t, broker.Addr, "outside")}
+}
+
+// member starts member name, connected to url ("": the broker), and waits until it
+// is healthy; with hold it keeps every message it gets without acknowledging it.
+func (g *takeoverGroup) member(name, url string, hold bool) *instance {
+	g.t.Helper()
+	if url == "" {
+		url = g.broker.URL(false)
+	}
+	opts := v5With("client_id", g.prefix+"-"+name, "clean_session", "false", "session_expiry", "60s", "receive_maximum", "4", "takeover_topic", g.prefix+"/members")
+	i := start(g.t, name, url, opts, route(1, g.prefix+"/in/+", sdk.Config{"qos": "1", "share_group": "workers"}))
+	if hold {
+		i.hold()
+	}
+	i.waitHealthy(g.t, 5*time.Second)
+	return i
+}
+
+// send publishes messages from to to-1, their numbers as payloads, over four topics.
+func (g *takeoverGroup) send(from, to int) {
 	for i := from; i < to; i++ {
-		c.Publish(&paho.Publish{Topic: fmt.Sprintf("%s/%d", prefix, i%4), QoS: 1, Payload: []byte(strconv.Itoa(i))})
+		g.outside.Publish(&paho.Publish{Topic: fmt.Sprintf("%s/in/%d", g.prefix, i%4), QoS: 1, Payload: []byte(strconv.Itoa(i))})
 	}
 }
 
-// takeAll receives from sink until n distinct messages arrived, failing after d; it
-// returns how often each arrived.
+// shared sends n messages and returns, half a second later, how often each reached
+// the members that take theirs; it fails unless they took some and not all of them.
+func (g *takeoverGroup) shared(n int, takers ...*instance) map[string]int {
+	g.t.Helper()
+	g.send(0, n)
+	time.Sleep(500 * time.Millisecond)
+	seen := map[string]int{}
+	for _, i := range takers {
+		for len(i.sink.ch) > 0 {
+			seen[(<-i.sink.ch).Payload]++
+		}
+	}
+	if len(seen) == 0 || len(seen) > n-10 {
+		g.t.Fatalf("the members that take their messages took %d of %d: the broker did not share", len(seen), n)
+	}
+	return seen
+}
+
+// stop closes member i, which sends its last will.
+func (g *takeoverGroup) stop(i *instance) {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := i.Close(ctx); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// hold makes the instance keep every message without acknowledging it.
+func (i *instance) hold() { i.sink.setAnswer(func(run.Message) error { return errHold }) }
+
+// takeAll receives from sink until n distinct messages arrived, failing after d, and
+// counts how often each arrived in seen.
 func takeAll(t *testing.T, s *sink, seen map[string]int, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
@@ -43,6 +98,24 @@ func takeAll(t *testing.T, s *sink, seen map[string]int, n int, d time.Duration)
 			t.Fatalf("%d of %d messages arrived within %v", len(seen), n, d)
 		}
 	}
+	s.quiet(t, 300*time.Millisecond)
+	for p, k := range seen {
+		if k != 1 {
+			t.Errorf("message %s arrived %d times", p, k)
+		}
+	}
+}
+
+// waitLogged waits up to 5 s for i to log text.
+func waitLogged(t *testing.T, i *instance, text string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(i.log.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", text, i.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Two members of a shared subscription with takeover_topic: a holds every message it
@@ -53,61 +126,19 @@ func takeAll(t *testing.T, s *sink, seen map[string]int, n int, d time.Duration)
 // tell the story: a online, lost, drained by b, cleared.
 func TestV5TakeoverAfterAStop(t *testing.T) {
 	t.Parallel()
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
-	watch := mqtttest.Connect5(t, broker.Addr, "watch")
+	g := newTakeoverGroup(t, "tk")
+	watch := mqtttest.Connect5(t, g.broker.Addr, "watch")
 	watch.Subscribe("tk/members/+", 1)
-	opts := func(id string) sdk.Config { return takeoverOptions(id, "tk/members") }
-	r := route(1, "tk/in/+", sdk.Config{"qos": "1", "share_group": "workers"})
-	a := start(t, "a", broker.URL(false), opts("tk-a"), r)
-	a.sink.setAnswer(func(run.Message) error { return errHold })
-	b := start(t, "b", broker.URL(false), opts("tk-b"), r)
-	a.waitHealthy(t, 5*time.Second)
-	b.waitHealthy(t, 5*time.Second)
-
-	outside := mqtttest.Connect5(t, broker.Addr, "outside")
+	a := g.member("a", "", true)
+	b := g.member("b", "", false)
 	const n = 100
-	send := func(from, to int) {
-		for i := from; i < to; i++ {
-			outside.Publish(&paho.Publish{Topic: fmt.Sprintf("tk/in/%d", i%4), QoS: 1, Payload: []byte(strconv.Itoa(i))})
-		}
-	}
-	seen := map[string]int{}
-	take := func(want int, d time.Duration) {
-		t.Helper()
-		deadline := time.After(d)
-		for len(seen) < want {
-			select {
-			case m := <-b.sink.ch:
-				seen[m.Payload]++
-			case <-deadline:
-				t.Fatalf("b has %d of %d messages after %v", len(seen), want, d)
-			}
-		}
-	}
-	send(0, n)
-	time.Sleep(500 * time.Millisecond) // b takes its share
-	for len(b.sink.ch) > 0 {
-		seen[(<-b.sink.ch).Payload]++
-	}
+	seen := g.shared(n, b)
 	before := len(seen)
-	if before == 0 || before > n-10 {
-		t.Fatalf("b took %d of %d messages before a stopped: the broker did not share", before, n)
-	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	take(n, 10*time.Second)
-	send(n, n+20) // a's session is gone: b gets them all
-	take(n+20, 5*time.Second)
-	b.sink.quiet(t, 300*time.Millisecond)
-	for p, c := range seen {
-		if c != 1 {
-			t.Errorf("message %s reached b %d times", p, c)
-		}
-	}
+	g.stop(a)
+	takeAll(t, b.sink, seen, n, 10*time.Second)
+	g.send(n, n+20) // a's session is gone: b gets them all
+	takeAll(t, b.sink, seen, n+20, 5*time.Second)
 	t.Logf("b took %d messages before a stopped, %d of a's share after, 0 lost, 0 duplicated", before, n-before)
 
 	var story []string
@@ -134,60 +165,21 @@ func TestV5TakeoverAfterAStop(t *testing.T) {
 // stays.
 func TestV5TakeoverYieldsToTheReturningMember(t *testing.T) {
 	t.Parallel()
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
-	opts := func(id string) sdk.Config { return takeoverOptions(id, "ty/members") }
-	r := route(1, "ty/in/+", sdk.Config{"qos": "1", "share_group": "workers"})
-	a := start(t, "a", broker.URL(false), opts("ty-a"), r)
-	a.sink.setAnswer(func(run.Message) error { return errHold })
-	b := start(t, "b", broker.URL(false), opts("ty-b"), r)
-	a.waitHealthy(t, 5*time.Second)
-	b.waitHealthy(t, 5*time.Second)
-	outside := mqtttest.Connect5(t, broker.Addr, "outside")
+	g := newTakeoverGroup(t, "ty")
+	a := g.member("a", "", true)
+	b := g.member("b", "", false)
 	const n = 100
-	for i := range n {
-		outside.Publish(&paho.Publish{Topic: fmt.Sprintf("ty/in/%d", i%4), QoS: 1, Payload: []byte(strconv.Itoa(i))})
-	}
-	time.Sleep(500 * time.Millisecond)
-	seen := map[string]int{}
-	for len(b.sink.ch) > 0 {
-		seen[(<-b.sink.ch).Payload]++
-	}
-	if len(seen) == 0 || len(seen) > n-10 {
-		t.Fatalf("b took %d of %d messages before a stopped: the broker did not share", len(seen), n)
-	}
-	b.sink.setAnswer(func(run.Message) error { return errHold }) // the drain never ends
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(b.log.String(), "resumed a lost member's session") {
-		if time.Now().After(deadline) {
-			t.Fatalf("b did not resume a's session:\n%s", b.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	back := start(t, "a-again", broker.URL(false), opts("ty-a"), r)
-	for len(seen) < n {
-		select {
-		case m := <-back.sink.ch:
-			seen[m.Payload]++
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%d of %d messages arrived once a came back", len(seen), n)
-		}
-	}
-	back.sink.quiet(t, 300*time.Millisecond)
-	for p, c := range seen {
-		if c != 1 {
-			t.Errorf("message %s arrived %d times", p, c)
-		}
-	}
+	seen := g.shared(n, b)
+	b.hold() // the drain never ends
+	g.stop(a)
+	waitLogged(t, b, "resumed a lost member's session")
+	back := g.member("a", "", false)
+	takeAll(t, back.sink, seen, n, 10*time.Second)
 	if !strings.Contains(b.log.String(), "stopped draining a lost member's session") {
 		t.Errorf("b did not log that it stopped draining:\n%s", b.log.String())
 	}
 	// b's "draining by ty-b" may land after a's "online"; a says it again.
-	watch := mqtttest.Connect5(t, broker.Addr, "watch")
+	watch := mqtttest.Connect5(t, g.broker.Addr, "watch")
 	watch.Subscribe("ty/members/ty-a", 1)
 	var story []string
 	for !slices.Contains(story, "online") && len(story) < 3 {
@@ -203,58 +195,19 @@ func TestV5TakeoverYieldsToTheReturningMember(t *testing.T) {
 // member's own: c gets every message of a, b and itself once.
 func TestV5TakeoverSurvivesTheDeathOfTheSurvivor(t *testing.T) {
 	t.Parallel()
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
-	proxy := mqtttest.NewProxy(t, broker.Addr)
-	r := route(1, "tz/in/+", sdk.Config{"qos": "1", "share_group": "workers"})
-	a := start(t, "a", broker.URL(false), takeoverOptions("tz-a", "tz/members"), r)
-	a.sink.setAnswer(func(run.Message) error { return errHold })
-	b := start(t, "b", "mqtt://"+proxy.Addr, takeoverOptions("tz-b", "tz/members"), r)
-	c := start(t, "c", broker.URL(false), takeoverOptions("tz-c", "tz/members"), r)
-	for _, i := range []*instance{a, b, c} {
-		i.waitHealthy(t, 5*time.Second)
-	}
-	outside := mqtttest.Connect5(t, broker.Addr, "outside")
+	g := newTakeoverGroup(t, "tz")
+	proxy := mqtttest.NewProxy(t, g.broker.Addr)
+	a := g.member("a", "", true)
+	b := g.member("b", "mqtt://"+proxy.Addr, false)
+	c := g.member("c", "", false)
 	const n = 90
-	publishN(outside, "tz/in", 0, n)
-	time.Sleep(500 * time.Millisecond)
-	seen := map[string]int{}
-	for _, i := range []*instance{b, c} {
-		for len(i.sink.ch) > 0 {
-			seen[(<-i.sink.ch).Payload]++
-		}
-	}
-	if len(seen) == 0 || len(seen) > n-10 {
-		t.Fatalf("b and c took %d of %d messages: the broker did not share", len(seen), n)
-	}
-
-	b.sink.setAnswer(func(run.Message) error { return errHold }) // b's drain of a's session never ends
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil { // b's turn comes first
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(b.log.String(), "resumed a lost member's session") {
-		if time.Now().After(deadline) {
-			t.Fatalf("b did not resume a's session:\n%s", b.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	seen := g.shared(n, b, c)
+	b.hold()  // b's drain of a's session never ends
+	g.stop(a) // b's turn comes first
+	waitLogged(t, b, "resumed a lost member's session")
 	proxy.Block() // b dies for the broker: no DISCONNECT on either of its connections
 	takeAll(t, c.sink, seen, n, 15*time.Second)
-	c.sink.quiet(t, 300*time.Millisecond)
-	for p, k := range seen {
-		if k != 1 {
-			t.Errorf("message %s arrived %d times", p, k)
-		}
-	}
-	deadline = time.Now().Add(5 * time.Second)
-	for !strings.Contains(c.log.String(), "ended a lost member's session after handing the host what the broker kept for it: lost_member=tz-a") {
-		if time.Now().After(deadline) {
-			t.Fatalf("c did not end a's session:\n%s", c.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLogged(t, c, "ended a lost member's session after handing the host what the broker kept for it: lost_member=tz-a")
 }
 
 // Each member after the first takes over a lost member takeover stagger after the one
@@ -262,30 +215,15 @@ func TestV5TakeoverSurvivesTheDeathOfTheSurvivor(t *testing.T) {
 // and does nothing, so c begins 2 s after a stopped, and gets a's share.
 func TestV5TakeoverTurns(t *testing.T) {
 	t.Parallel()
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
-	ghost := mqtttest.Connect5(t, broker.Addr, "ghost")
-	ghost.Publish(&paho.Publish{Topic: "tt/members/tt-b", QoS: 1, Retain: true, Payload: []byte("online")})
-	r := route(1, "tt/in/+", sdk.Config{"qos": "1", "share_group": "workers"})
-	a := start(t, "a", broker.URL(false), takeoverOptions("tt-a", "tt/members"), r)
-	a.sink.setAnswer(func(run.Message) error { return errHold })
-	c := start(t, "c", broker.URL(false), takeoverOptions("tt-c", "tt/members"), r)
-	a.waitHealthy(t, 5*time.Second)
-	c.waitHealthy(t, 5*time.Second)
-	outside := mqtttest.Connect5(t, broker.Addr, "outside")
+	g := newTakeoverGroup(t, "tt")
+	g.outside.Publish(&paho.Publish{Topic: "tt/members/tt-b", QoS: 1, Retain: true, Payload: []byte("online")})
+	a := g.member("a", "", true)
+	c := g.member("c", "", false)
 	const n = 60
-	publishN(outside, "tt/in", 0, n)
-	time.Sleep(500 * time.Millisecond)
-	seen := map[string]int{}
-	for len(c.sink.ch) > 0 {
-		seen[(<-c.sink.ch).Payload]++
-	}
+	seen := g.shared(n, c)
 	before := len(seen)
 	stopped := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	g.stop(a)
 	takeAll(t, c.sink, seen, n, 15*time.Second)
 	took := time.Since(stopped)
 	t.Logf("c took %d messages before a stopped, the other %d in %v after", before, n-before, took.Round(time.Millisecond))
