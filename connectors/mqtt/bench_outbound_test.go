@@ -19,6 +19,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client/clienttest"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
@@ -278,57 +279,14 @@ func pluginOutbound(b *testing.B, bin string, broker *mqtttest.Mosquitto, opts s
 	}
 	waitHealthy(b, func(ctx context.Context) error { return c.Health(ctx, 1) })
 	return outboundSide{pid: c.Pid(), publish: func(values [][]byte, batch int) int {
-		f := &seqFeed{d: d, values: values, batch: batch, finished: make(chan struct{})}
-		if err := d.Ready(f); err != nil {
+		f := clienttest.NewFeed(d, l.ID, len(values), batch, func(from, n int) [][]byte { return values[from : from+n] })
+		failed, err := f.Run(5 * time.Minute)
+		if err != nil {
 			b.Fatal(err)
 		}
-		select {
-		case <-f.finished:
-		case <-time.After(5 * time.Minute):
-			b.Fatalf("%d of %d publish results", f.done.Load(), len(values))
-		}
-		return int(f.failed.Load())
+		return failed
 	}}
 }
-
-// seqFeed feeds values to link 1 in order, in batches of batch, keeping at most
-// MaxBatchesInFlight batches in flight, as the host's link pump does.
-type seqFeed struct {
-	d        *client.Data
-	values   [][]byte
-	batch    int
-	mu       sync.Mutex
-	cut      int
-	inflight int
-	done     atomic.Int64
-	failed   atomic.Int64
-	finished chan struct{}
-}
-
-func (f *seqFeed) Cut(maxMsgs, _ int) (client.Batch, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cut >= len(f.values) || f.inflight >= pluginwire.MaxBatchesInFlight {
-		return client.Batch{}, false
-	}
-	end := min(f.cut+f.batch, f.cut+maxMsgs, len(f.values))
-	payloads := f.values[f.cut:end]
-	f.cut = end
-	f.inflight++
-	return client.Batch{Instance: 1, Link: outboundLink.ID, Payloads: payloads, Done: func(fs []client.Failure) {
-		f.failed.Add(int64(len(fs)))
-		f.mu.Lock()
-		f.inflight--
-		f.mu.Unlock()
-		if f.done.Add(int64(len(payloads))) == int64(len(f.values)) {
-			close(f.finished)
-			return
-		}
-		_ = f.d.Ready(f)
-	}}, true
-}
-
-func (f *seqFeed) Abandon(error) {}
 
 // waitHealthy waits up to 10 s for health to pass.
 func waitHealthy(b *testing.B, health func(context.Context) error) {

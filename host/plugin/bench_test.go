@@ -14,6 +14,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/internal/cputime"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client"
+	"github.com/aimdb-dev/aimdb-go/internal/pluginwire/client/clienttest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -64,43 +65,15 @@ func benchConnWith(b *testing.B, tls bool, linger time.Duration, name string, op
 	return c, d
 }
 
-// countingFeed publishes total payloads in batches of size, keeping up to
-// MaxBatchesInFlight batches in flight, as a link's pump does.
-type countingFeed struct {
-	d        *client.Data
-	batch    [][]byte
-	total    int
-	mu       sync.Mutex
-	cut      int
-	inflight int
-	done     atomic.Int64
-	failed   atomic.Int64
-	finished chan struct{}
-}
-
-func (f *countingFeed) Cut(int, int) (client.Batch, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cut >= f.total || f.inflight >= pluginwire.MaxBatchesInFlight {
-		return client.Batch{}, false
+// sameFeed publishes total benchSize-byte payloads to link 1 in batches of batch,
+// the same batch of payloads every time.
+func sameFeed(d *client.Data, total, batch int) *clienttest.Feed {
+	payloads := make([][]byte, batch)
+	for i := range payloads {
+		payloads[i] = make([]byte, benchSize)
 	}
-	n := min(len(f.batch), f.total-f.cut)
-	f.cut += n
-	f.inflight++
-	return client.Batch{Instance: 1, Link: 1, Payloads: f.batch[:n], Done: func(fs []client.Failure) {
-		f.failed.Add(int64(len(fs)))
-		f.mu.Lock()
-		f.inflight--
-		f.mu.Unlock()
-		if f.done.Add(int64(n)) == int64(f.total) {
-			close(f.finished)
-			return
-		}
-		f.d.Ready(f)
-	}}, true
+	return clienttest.NewFeed(d, 1, total, batch, func(_, n int) [][]byte { return payloads[:n] })
 }
-
-func (f *countingFeed) Abandon(error) {}
 
 // options are the instance options that make each benchmark plugin do nothing but
 // the wire's work (and, with generate, stream inbound messages).
@@ -125,24 +98,17 @@ func BenchmarkOutbound(b *testing.B) {
 			b.Run(fmt.Sprintf("batch=%d/%s", batch, name), func(b *testing.B) {
 				links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "bench"}}
 				_, d := benchConn(b, name, options(name, ""), links, nil)
-				f := &countingFeed{d: d, total: b.N, finished: make(chan struct{}), batch: make([][]byte, batch)}
-				for i := range f.batch {
-					f.batch[i] = make([]byte, benchSize)
-				}
+				f := sameFeed(d, b.N, batch)
 				b.SetBytes(benchSize)
 				b.ResetTimer()
 				start := time.Now()
-				if err := d.Ready(f); err != nil {
+				failed, err := f.Run(5 * time.Minute)
+				if err != nil {
 					b.Fatal(err)
 				}
-				select {
-				case <-f.finished:
-				case <-time.After(5 * time.Minute):
-					b.Fatalf("%d of %d published", f.done.Load(), b.N)
-				}
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
-				if n := f.failed.Load(); n != 0 {
-					b.Fatalf("%d failures", n)
+				if failed != 0 {
+					b.Fatalf("%d failures", failed)
 				}
 			})
 		}
@@ -157,16 +123,12 @@ func BenchmarkOutboundTLS(b *testing.B) {
 			b.Run(fmt.Sprintf("batch=%d/tls=%v", batch, tls), func(b *testing.B) {
 				links := []client.Link{{ID: 1, Direction: sdk.Outbound, Resource: "bench"}}
 				_, d := benchConnTLS(b, tls, "loopback", options("loopback", ""), links, nil)
-				f := &countingFeed{d: d, total: b.N, finished: make(chan struct{}), batch: make([][]byte, batch)}
-				for i := range f.batch {
-					f.batch[i] = make([]byte, benchSize)
-				}
+				f := sameFeed(d, b.N, batch)
 				b.ResetTimer()
 				start := time.Now()
-				if err := d.Ready(f); err != nil {
+				if _, err := f.Run(5 * time.Minute); err != nil {
 					b.Fatal(err)
 				}
-				<-f.finished
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
 			})
 		}
