@@ -38,6 +38,8 @@ type Ring[T any] struct {
 	pmu     spinLock      // serialises producers (a record has one writer, but Push stays safe)
 	widx    uint64        // slot the next Push writes; guarded by pmu
 	minHeld uint64        // no holder holds a position below this; guarded by pmu
+	swept   uint64        // values below this position no reader needs are let go; guarded by pmu
+	sweepAt uint64        // the tail at which Push sweeps next; guarded by pmu
 	tail    atomic.Uint64 // next position to write; values [tail-capacity, tail) are live
 	_       cacheLinePad
 }
@@ -93,10 +95,41 @@ func (r *Ring[T]) Push(v T) error {
 	s.pos = pos + 1
 	s.mu.unlock()
 	r.tail.Store(pos + 1)
+	if pos+1 >= r.sweepAt {
+		r.sweep(pos + 1)
+	}
 	r.pmu.unlock()
 	r.ws.wake(-1)
 	budget(pos + 1)
 	return nil
+}
+
+// sweep lets go of the values below tail that every reader has read (a holding
+// reader: released), but the newest (Peek's), so that a ring whose readers keep up
+// holds on to the memory of what they still need, not of its whole capacity. Push
+// calls it, with pmu held, every eighth of the capacity.
+func (r *Ring[T]) sweep(tail uint64) {
+	r.sweepAt = tail + max(r.capacity/8, 1)
+	upTo := tail - 1
+	r.readers.Range(func(k, _ any) bool {
+		rd := k.(*ringReader[T])
+		if rd.holding {
+			upTo = min(upTo, rd.held.Load())
+		} else {
+			upTo = min(upTo, rd.published.Load())
+		}
+		return true
+	})
+	var zero T
+	for p := max(r.swept, tail-min(tail, r.capacity)); p < upTo; p++ {
+		s := &r.slots[p%r.capacity]
+		s.mu.lock()
+		if s.pos == p+1 {
+			s.val = zero
+		}
+		s.mu.unlock()
+	}
+	r.swept = max(r.swept, upTo)
 }
 
 // Peek returns the newest value.
@@ -131,8 +164,11 @@ func (r *Ring[T]) subscribe(hold bool) *ringReader[T] {
 		r.hmu.Lock()
 		defer r.hmu.Unlock()
 	}
-	r.pmu.lock() // a consistent start position against concurrent Push
+	r.pmu.lock() // a consistent start position against concurrent Push, and seen by its sweeps
 	rd.pos, rd.idx = r.tail.Load(), r.widx
+	rd.start, rd.known = rd.pos, rd.pos
+	rd.published.Store(rd.pos)
+	r.readers.Store(rd, struct{}{})
 	if hold {
 		rd.held.Store(rd.pos)
 		r.minHeld = min(r.minHeld, rd.pos)
@@ -143,9 +179,6 @@ func (r *Ring[T]) subscribe(hold bool) *ringReader[T] {
 		r.holders.Store(&next)
 	}
 	r.pmu.unlock()
-	rd.start, rd.known = rd.pos, rd.pos
-	rd.published.Store(rd.pos)
-	r.readers.Store(rd, struct{}{})
 	r.ws.add(rd.w)
 	return rd
 }

@@ -101,3 +101,71 @@ func TestRingOccupancyFollowsSlowestReader(t *testing.T) {
 		t.Fatalf("occupancy %d, want capacity 4", occ)
 	}
 }
+
+// A ring lets go of the values every reader has read (a holding reader: released),
+// keeping the newest for Peek, so its memory follows what its readers still need; a
+// value a reader has not read yet, or a holder has not released, stays.
+func TestRingLetsGoOfWhatEveryReaderRead(t *testing.T) {
+	const capacity = 64
+	b := NewRing[*int](capacity)
+	fast, slow := b.Subscribe(), b.Subscribe()
+	held, _ := b.SubscribeHolding()
+	kept := func() (n int) {
+		for i := range b.slots {
+			if b.slots[i].val != nil {
+				n++
+			}
+		}
+		return n
+	}
+	push := func(n int) {
+		for range n {
+			v := 0
+			if err := b.Push(&v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	untilSwept := func() int { // pushes until Push sweeps; returns the tail
+		for at := b.sweepAt; b.sweepAt == at; {
+			push(1)
+		}
+		return int(b.tail.Load())
+	}
+	read := func(r Reader[*int], n int) {
+		for range n {
+			if _, err := r.TryRecv(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	push(capacity / 2)
+	read(fast, capacity/2)
+	read(held, capacity/2)
+	read(slow, 10)
+	if tail, got := untilSwept(), kept(); got != tail {
+		t.Fatalf("%d values kept of %d, want all: a holding reader's unreleased values stay", got, tail)
+	}
+	held.Release(capacity / 2)
+	if tail, got := untilSwept(), kept(); got != tail-10 {
+		t.Fatalf("%d values kept of %d, want %d (the slow reader's unread ones)", got, tail, tail-10)
+	}
+	r0 := int(b.tail.Load())
+	for _, r := range []Reader[*int]{fast, slow, held} {
+		read(r, r0-int(r.(*ringReader[*int]).published.Load()))
+	}
+	held.Release(r0 - capacity/2)
+	if tail, got := untilSwept(), kept(); got != tail-r0 {
+		t.Fatalf("%d values kept, want %d (those pushed after every reader caught up)", got, tail-r0)
+	}
+	if v, ok := b.Peek(); !ok || v == nil {
+		t.Fatalf("Peek after the sweep: %v, %v", v, ok)
+	}
+	slow.Close()
+	fast.Close()
+	held.Close()
+	untilSwept()
+	if got := kept(); got != 1 {
+		t.Fatalf("%d values kept without readers, want 1 (Peek's)", got)
+	}
+}
