@@ -70,9 +70,14 @@ func exchanges(t *testing.T, ackNow func() bool, n int) []bool {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	qc, ok := conn.(*bufferedConn).Conn.(*coalescingConn).Conn.(*quickAckConn)
-	if !ok {
-		t.Fatalf("dial's connection reads through %T, not a quickAckConn", conn.(*bufferedConn).Conn.(*coalescingConn).Conn)
+	var qc *quickAckConn
+	if bc, ok := conn.(*bufferedConn); ok {
+		if cc, ok := bc.Conn.(*coalescingConn); ok {
+			qc, _ = cc.Conn.(*quickAckConn)
+		}
+	}
+	if qc == nil {
+		t.Fatalf("dial's connection %T does not read through a quickAckConn", conn)
 	}
 	reply := make([]byte, 4)
 	var on []bool

@@ -280,7 +280,8 @@ func TestV5ConfigErrors(t *testing.T) {
 		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a", "session_expiry", "0s"), shared, `option "takeover_topic": needs a session_expiry`},
 		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a", "status_topic", "s"), shared, `option "takeover_topic": cannot go with status_topic`},
 		{v5With("takeover_topic", "m/+", "clean_session", "false", "client_id", "a"), shared, `option "takeover_topic"`},
-		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a"), sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#"}, `option "takeover_topic": needs a link_from with a share_group`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a"), sdk.LinkSpec{Direction: sdk.Inbound, Resource: "a/#"}, `option "takeover_topic": link_from pattern "a/#" has no share_group`},
+		{v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a"), sdk.LinkSpec{}, `option "takeover_topic": needs a link_from with a share_group`},
 	} {
 		var links []sdk.LinkSpec
 		if tc.link.Resource != "" {
@@ -291,8 +292,15 @@ func TestV5ConfigErrors(t *testing.T) {
 			t.Errorf("%v %+v: got %v, want invalid config containing %q", tc.opts, tc.link, err, tc.want)
 		}
 	}
+	// With takeover_topic every link_from is in a share group.
+	err := validator().ValidateConfig(u, v5With("takeover_topic", "m", "clean_session", "false", "client_id", "a"), []sdk.LinkSpec{
+		shared, {Direction: sdk.Inbound, Resource: "b/#"},
+	})
+	if err == nil || !strings.Contains(err.Error(), `link_from pattern "b/#" has no share_group`) {
+		t.Errorf("takeover with a link_from outside a share group: %v", err)
+	}
 	// Overlapping patterns must agree on their share group.
-	err := validator().ValidateConfig(u, v5, []sdk.LinkSpec{
+	err = validator().ValidateConfig(u, v5, []sdk.LinkSpec{
 		{Direction: sdk.Inbound, Resource: "a/#", Config: sdk.Config{"share_group": "g"}},
 		{Direction: sdk.Inbound, Resource: "a/b"},
 	})

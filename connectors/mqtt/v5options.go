@@ -108,18 +108,23 @@ func (s *settings) parseTakeover(opts sdk.Config) error {
 	return nil
 }
 
-// checkTakeover refuses takeover_topic on an instance without a shared subscription
-// (filters as subscriptions returns them): there would be nothing to share.
+// checkTakeover refuses takeover_topic on an instance whose link_from are not all in
+// a share group (filters as subscriptions returns them): a survivor would hand the
+// host a second copy of what a lost member's session holds of a subscription that is
+// not shared.
 func checkTakeover(s *settings, filters map[string]byte) error {
 	if s.v5.takeoverTopic == "" {
 		return nil
 	}
+	if len(filters) == 0 {
+		return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs a link_from with a share_group: the members take over each other's share of a shared subscription")
+	}
 	for f := range filters {
-		if strings.HasPrefix(f, "$share/") {
-			return nil
+		if !strings.HasPrefix(f, "$share/") {
+			return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "link_from pattern %q has no share_group: with takeover_topic every link_from must be in one (a survivor would hand the host a second copy of it)", f)
 		}
 	}
-	return sdk.OptionErrorf(sdk.KindInvalidConfig, "takeover_topic", "needs a link_from with a share_group: the members take over each other's share of a shared subscription")
+	return nil
 }
 
 // needsV5 fails for the first of names that opts sets.

@@ -261,8 +261,7 @@ func (v *v5Client) connectPacket() *paho.Connect {
 	}
 	switch {
 	case v.tk != nil:
-		cp.WillMessage = v.tk.will(s.clientID)
-		cp.WillProperties = &paho.WillProperties{}
+		cp.WillMessage, cp.WillProperties = v.tk.will(s.clientID)
 	case s.statusTopic != "":
 		cp.WillMessage = &paho.WillMessage{Topic: s.statusTopic, QoS: s.statusQoS, Retain: s.statusRetain, Payload: []byte(s.statusOffline)}
 		cp.WillProperties = &paho.WillProperties{}
@@ -279,7 +278,10 @@ func (v *v5Client) subscribe(ctx context.Context, cur *v5Session) {
 	c.mu.Unlock()
 	qos := maps.Clone(c.filters)
 	if v.tk != nil {
-		qos[v.tk.filter()] = 1
+		// QoS 0: the retained presence of every member comes with each SUBSCRIBE; what
+		// changed while the connection was down is not queued and replayed, and presence
+		// never waits behind messages the host has not acknowledged yet.
+		qos[v.tk.filter()] = 0
 	}
 	if len(qos) == 0 {
 		return

@@ -20,9 +20,18 @@ const (
 	presenceDraining = "draining by " // + the client id of the member that resumed its session
 )
 
-// reasonDisconnectWithWill is the MQTT 5 DISCONNECT reason that asks the broker to
-// publish the connection's last will anyway.
-const reasonDisconnectWithWill = 0x04
+// MQTT 5 DISCONNECT reasons: the client asks the broker to publish its last will
+// anyway; the broker closes a connection whose session another one took over.
+const (
+	reasonDisconnectWithWill = 0x04
+	reasonSessionTakenOver   = 0x8E
+)
+
+// willDelay is the Will Delay Interval of the members' and the drains' last wills: a
+// connection of the same session made within it (a member that reconnects, or takes
+// its session back from a drain) cancels the will (MQTT 5 3.1.3.2.2), so a session
+// handed from one connection to another starts no takeover.
+const willDelay = time.Second
 
 // takeoverStagger is how long each member after the chosen one (see rank) waits
 // before it takes over a lost member's session itself, should the ones before it not
@@ -77,9 +86,12 @@ func (t *takeover) filter() string { return t.prefix + "+" }
 // isPresence reports whether topic is a member's presence topic.
 func (t *takeover) isPresence(topic string) bool { return strings.HasPrefix(topic, t.prefix) }
 
-// will is the last will of a connection under client id: the member is lost.
-func (t *takeover) will(id string) *paho.WillMessage {
-	return &paho.WillMessage{Topic: t.prefix + id, QoS: 1, Retain: true, Payload: []byte(presenceLost)}
+// will is the last will of a connection under client id, and its properties: the
+// member is lost, willDelay after its connection.
+func (t *takeover) will(id string) (*paho.WillMessage, *paho.WillProperties) {
+	delay := seconds(willDelay)
+	return &paho.WillMessage{Topic: t.prefix + id, QoS: 1, Retain: true, Payload: []byte(presenceLost)},
+		&paho.WillProperties{WillDelayInterval: &delay}
 }
 
 // announce publishes the instance's presence on its connection cur.
@@ -95,9 +107,9 @@ func (t *takeover) publish(cur *v5Session, id, payload string) {
 		}
 	}
 	p := &v5LinkPublisher{v: t.v, topic: t.prefix + id, qos: 1, retain: true}
-	ctx, cancel := context.WithTimeout(context.Background(), t.v.c.s.connectTimeout)
+	ctx, cancel := context.WithTimeout(t.v.c.ctx, t.v.c.s.connectTimeout)
 	defer cancel()
-	if err := p.publishOn(ctx, cur, []byte(payload)); err != nil {
+	if err := p.publishOn(ctx, cur, []byte(payload)); err != nil && t.v.c.ctx.Err() == nil {
 		t.v.c.log.Warn("cannot publish a member's presence", "topic", t.prefix+id, "payload", payload, "error", err)
 	}
 }
@@ -123,6 +135,9 @@ func (t *takeover) observe(p *paho.Publish) {
 			}()
 		}
 		return
+	}
+	if payload == presenceDraining+t.me && !t.draining[id] {
+		payload = presenceLost // a drain of this member's that ended without finishing
 	}
 	if payload == "" {
 		delete(t.members, id)
@@ -183,7 +198,8 @@ func (t *takeover) begin(id string) {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		delete(t.draining, id)
-		if retry && !t.stopped && t.members[id] == presenceLost && t.timers[id] == nil {
+		if retry && !t.stopped && t.timers[id] == nil {
+			t.members[id] = presenceLost
 			t.timers[id] = time.AfterFunc(takeoverStagger, func() { t.begin(id) })
 		}
 	}()
@@ -203,8 +219,9 @@ func (t *takeover) stop() {
 }
 
 // drain resumes lost member id's session, hands the host what the broker sends it
-// and ends the session once it is quiet. It reports whether to try again later
-// (no broker could be reached).
+// and ends the session once it is quiet. It reports whether to try again later: when
+// no broker could be reached, or the drain's connection ended otherwise than by the
+// lost member (or another member) taking the session over.
 func (t *takeover) drain(id string) (retry bool) {
 	c := t.v.c
 	log := c.log.With("lost_member", id)
@@ -214,7 +231,7 @@ func (t *takeover) drain(id string) (retry bool) {
 	var taken atomic.Int64
 	cp := t.v.connectPacket()
 	cp.ClientID, cp.CleanStart = id, false
-	cp.WillMessage = t.will(id)
+	cp.WillMessage, cp.WillProperties = t.will(id)
 	st := state.NewInMemory()
 	defer st.Close()
 	cur, err := t.v.dialAny(c.ctx, v5Dial{connect: cp, state: st, onPublish: func(cur *v5Session, pr paho.PublishReceived) {
@@ -241,29 +258,40 @@ func (t *takeover) drain(id string) (retry bool) {
 		return false
 	}
 	started := time.Now()
-	// The lost member came back (the broker hands it its session), or the broker went away.
-	ended := func() {
-		log.Info("stopped draining a lost member's session: its connection ended", "messages", taken.Load(), "cause", cur.conn.cause)
+	unrouted := c.stats.unrouted.Load()
+	// The lost member came back (the broker hands it its session), or another member
+	// took the session over: done; or the connection failed: try again.
+	ended := func() (retry bool) {
+		if d := cur.disconnect.Load(); d != nil && d.ReasonCode == reasonSessionTakenOver {
+			log.Info("stopped draining a lost member's session: it was taken over", "messages", taken.Load())
+			return false
+		}
+		log.Warn("stopped draining a lost member's session: its connection ended; trying again", "messages", taken.Load(), "cause", cur.conn.cause, "in", takeoverStagger)
+		return true
 	}
 	log.Info("resumed a lost member's session: handing the host what the broker kept for it")
 	t.publish(nil, id, presenceDraining+t.me)
 	last.Store(started.UnixNano())
 	if err := t.unsubscribe(cur); err != nil {
 		if isClosed(cur.conn.dead) {
-			ended()
-			return false
+			return ended()
 		}
-		log.Warn("cannot unsubscribe a lost member's session: leaving it to the broker; the member gets its messages when it comes back", "error", err)
+		log.Warn("cannot unsubscribe a lost member's session; trying again", "error", err, "in", takeoverStagger)
 		_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		return false
+		return true
 	}
 	tick := time.NewTicker(drainQuiet / 10)
 	defer tick.Stop()
 	for {
 		select {
 		case <-cur.conn.dead:
-			ended()
-			return false
+			// Let paho.golang finish with the connection, so a DISCONNECT the broker
+			// sent (session taken over) is known.
+			select {
+			case <-cur.cli.Done():
+			case <-time.After(time.Second):
+			}
+			return ended()
 		case <-c.ctx.Done(): // closing: the last will hands the session to another member
 			_ = cur.cli.Disconnect(&paho.Disconnect{ReasonCode: reasonDisconnectWithWill})
 			return false
@@ -273,8 +301,13 @@ func (t *takeover) drain(id string) (retry bool) {
 			break
 		}
 	}
-	time.Sleep(4 * ackInterval) // the last acknowledgements go out
+	// The last acknowledgements go out with paho.golang's next batch of acks. One not
+	// sent by then loses nothing: the host has the message, and the session ends.
+	time.Sleep(4 * ackInterval)
 	t.end(cur)
+	if n := c.stats.unrouted.Load() - unrouted; n > 0 {
+		log.Warn("messages of a lost member's session matched no link_from of this member: the members' link_from differ", "unrouted", n)
+	}
 	c.stats.takeovers.Add(1)
 	log.Info("ended a lost member's session after handing the host what the broker kept for it", "messages", taken.Load(), "took", time.Since(started).Round(time.Millisecond))
 	t.publish(nil, id, "")
