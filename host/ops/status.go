@@ -146,8 +146,8 @@ func (s *statusService) Start(_ context.Context, db *host.DB) error {
 // or HTTP during the drain, or a tick for a subscriber that has not noticed yet,
 // renders into a closed record. No subscriber misses that status (each got the last
 // one written, then ErrClosed), but a read returns the last status written instead of
-// a fresh one; so the refusal is counted and logged (the first at once, then at most
-// every unwrittenEvery).
+// a fresh one; so the refusal is counted and logged (notWritten). So is a status
+// that does not encode as JSON: a connector metric that is NaN or infinite.
 func (s *statusService) render() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -160,19 +160,29 @@ func (s *statusService) render() {
 	}
 	s.prev, s.prevAt = st, now
 	b, err := json.Marshal(st)
-	if err != nil || bytes.Equal(b, s.last) {
+	if err != nil {
+		s.notWritten(now, err)
+		return
+	}
+	if bytes.Equal(b, s.last) {
 		return
 	}
 	if err := s.p.Produce(b); err != nil {
-		s.unwritten++
-		if now.Sub(s.loggedAt) >= unwrittenEvery {
-			s.log.Info("status not written: a read returns the last status written", "record", StatusKey,
-				"not_written", s.unwritten, "error", err)
-			s.loggedAt = now
-		}
+		s.notWritten(now, err)
 		return
 	}
 	s.last = b
+}
+
+// notWritten counts a status not written and logs it, the first at once, then at
+// most every unwrittenEvery. s.mu is held.
+func (s *statusService) notWritten(now time.Time, err error) {
+	s.unwritten++
+	if now.Sub(s.loggedAt) >= unwrittenEvery {
+		s.log.Warn("status not written: a read returns the last status written", "record", StatusKey,
+			"not_written", s.unwritten, "error", err)
+		s.loggedAt = now
+	}
 }
 
 // Stop stops writing.

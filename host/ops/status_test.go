@@ -3,11 +3,15 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // statusProduced is how many values the status record took.
@@ -181,5 +185,29 @@ func TestStatusNotWrittenWhileStopping(t *testing.T) {
 	line := "status not written: a read returns the last status written: record=aimdb.status not_written=1 "
 	if n := strings.Count(buf.String(), "status not written"); n != 1 || !strings.Contains(buf.String(), line) {
 		t.Errorf("%d lines of statuses not written, want 1: %q", n, line)
+	}
+}
+
+// TestStatusNotEncodedLogged: a status that does not encode as JSON (a connector
+// reports a metric that is NaN) is not written, and that is counted and logged, not
+// dropped silently.
+func TestStatusNotEncodedLogged(t *testing.T) {
+	rep := &reporter{}
+	rep.set("rep", sdk.Metric{Name: "ratio", Kind: sdk.MetricGauge, Value: math.NaN()})
+	h := startHub(t, `
+connector "rep" {}
+record "r" {
+  link_to "rep://x" {}
+}
+`, Options{}, connect.WithConnector(rep))
+	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
+		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
+	})
+	if _, err := h.db.GetJSON(StatusKey); !errors.Is(err, host.ErrNoValue) {
+		t.Fatalf("status read: %v, want no value", err)
+	}
+	line := "status not written: a read returns the last status written: record=aimdb.status not_written=1 error=\"json: unsupported value: NaN\""
+	if !strings.Contains(h.log.String(), line) {
+		t.Errorf("no log line %q", line)
 	}
 }
