@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -89,8 +91,14 @@ func (r *recorder) waitFor(t *testing.T, what string, ok func([]string) bool, ti
 // start runs a kafka connector instance in-process and closes it when the test ends.
 func start(t testing.TB, name, url string, opts sdk.Config, routes []sdk.Route, sink run.Sink) *run.Instance {
 	t.Helper()
+	return startLogging(t, name, url, opts, routes, sink, nil)
+}
+
+// startLogging is start with the connector logging to log (nil discards).
+func startLogging(t testing.TB, name, url string, opts sdk.Config, routes []sdk.Route, sink run.Sink, log hclog.Logger) *run.Instance {
+	t.Helper()
 	inst, err := run.Start(context.Background(), kafka.NewBuilder(), run.Config{
-		Name: name, URL: sdk.MustParseURL(url), Options: opts, Routes: routes, Sink: sink,
+		Name: name, URL: sdk.MustParseURL(url), Options: opts, Routes: routes, Sink: sink, Logger: log,
 	})
 	if err != nil {
 		t.Fatalf("start connector: %v", err)
@@ -206,5 +214,52 @@ func waitStats(inst *run.Instance, ok func(kafka.Stats) bool) kafka.Stats {
 			return s
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logBuffer collects what a connector logs, for a test to wait for a line.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitGroupStable waits until the cluster at addr reports the consumer group stable
+// with a member, asking it with a client of its own.
+func waitGroupStable(t *testing.T, addr, group string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	var state string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		resp, err := req.RequestWith(ctx, cl)
+		cancel()
+		if err == nil && len(resp.Groups) == 1 {
+			g := resp.Groups[0]
+			if state = g.State; g.State == "Stable" && len(g.Members) > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer group %q not stable with a member (state %q, error %v)", group, state, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

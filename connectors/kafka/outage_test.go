@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
@@ -123,7 +124,10 @@ func TestCloseWhileBrokerDown(t *testing.T) {
 // again, before any new record arrives (it used to keep the join error until then).
 func TestHealthRecoversWithoutNewRecords(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "in"))
-	inst := start(t, "kafka", cl.URL(), sdk.Config{"session_timeout": "6s"}, []sdk.Route{{ID: 1, Resource: "in"}}, newRecorder())
+	logs := &logBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
+	inst := startLogging(t, "kafka", cl.URL(), sdk.Config{"session_timeout": "6s", "group": "g"},
+		[]sdk.Route{{ID: 1, Resource: "in"}}, newRecorder(), log)
 	ctx := context.Background()
 	waitHealthy := func(what string) {
 		t.Helper()
@@ -140,11 +144,18 @@ func TestHealthRecoversWithoutNewRecords(t *testing.T) {
 		}
 	}
 	waitHealthy("at start")
+	waitGroupStable(t, cl.Addr, "g") // only a member has a session to lose
 	cl.Stop()
 	wantUnreachable(t, "health", inst.Health(ctx))
-	// The outage lasts past the group's heartbeats (one each 2 s with a 6 s session),
-	// so the consumer sees its session fail.
-	time.Sleep(3 * time.Second)
+	// The outage lasts until the consumer saw its group session fail (its next
+	// heartbeat, one each 2 s with a 6 s session, found the broker gone): the
+	// connector logs the error it keeps for Health then.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "unable to join group session"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the consumer did not report its group session failing; log:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	cl.Restart()
 	waitHealthy("after the broker returned, with no new record")
 }

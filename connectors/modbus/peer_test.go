@@ -12,6 +12,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/modbus/modbustest"
 	"github.com/aimdb-dev/aimdb-go/sdk"
+	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
 
 // set stores registers (or bits, as 1 and 0) on the server.
@@ -95,7 +96,7 @@ func TestFiftyRegistersOneRequest(t *testing.T) {
 		b.waitAny(t, r)
 	}
 
-	if got := settledReads(s, 1); got != 1 {
+	if got := settledReads(t, s, inst); got != 1 {
 		t.Errorf("the server answered %d read requests for 50 neighbouring registers in one poll; want 1", got)
 	}
 	t.Logf("50 registers in 40 links: %d read request(s) per poll (%v requests sent in all)", s.Reads(), metric(inst, "modbus_requests_total"))
@@ -110,23 +111,34 @@ func TestFiftyRegistersOneRequest(t *testing.T) {
 		"holding/100:80": {"poll": "1h"}, // 125 registers at most per request
 		"holding/180:50": {"poll": "1h"},
 	}
-	_, b = start(t, s2.URL(), sdk.Config{}, routes, nil)
+	inst, b = start(t, s2.URL(), sdk.Config{}, routes, nil)
 	for r := range routes {
 		b.waitAny(t, r)
 	}
-	if got := settledReads(s2, 5); got != 5 {
+	if got := settledReads(t, s2, inst); got != 5 {
 		t.Errorf("read requests: %d, want 5 (holding 0..60, holding 100..179, holding 180..229, unit 2, input)", got)
 	}
 }
 
-// settledReads is the server's count of read requests once it stopped changing: the
-// peer reports each request on its own output, which may come after the answer the
-// connector already used. It waits up to 5 s for want, then 300 ms more for extras.
-func settledReads(s *modbustest.Server, want int64) int64 {
-	for deadline := time.Now().Add(5 * time.Second); s.Reads() < want && time.Now().Before(deadline); {
+// settledReads is the server's count of read requests of inst's first poll, once the
+// server reported all of them. Call it when every link_from link of inst, all polling
+// hourly, has a value: a poll hands values on only after every one of its requests was
+// answered (poller.poll), so inst's modbus_requests_total then counts the whole first
+// poll, extras included, and the next poll is an hour away. The peer reports each
+// request on its own output, which may come after the answer the connector used: this
+// waits (at most 5 s) until it reported as many as the connector sent.
+func settledReads(t *testing.T, s *modbustest.Server, inst *run.Instance) int64 {
+	t.Helper()
+	sent := int64(metric(inst, "modbus_requests_total"))
+	if sent < 0 {
+		t.Fatal("the connector reports no modbus_requests_total")
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Reads() < sent && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	if got := s.Reads(); got != sent {
+		t.Errorf("the server reported %d read requests, the connector sent %d", got, sent)
+	}
 	return s.Reads()
 }
 

@@ -179,6 +179,7 @@ func setReportedMetrics(rep *reporter) {
 		sdk.Metric{Name: "frames_total", Help: "Frames sent.", Kind: sdk.MetricCounter, Value: 42},
 		sdk.Metric{Name: "Bad-Name", Kind: sdk.MetricGauge, Value: 1},
 		sdk.Metric{Name: "up", Kind: sdk.MetricGauge, Value: 1},
+		sdk.Metric{Name: "metrics_refused_total", Kind: sdk.MetricCounter, Value: 1},
 		sdk.Metric{Name: "odd_kind", Kind: 9, Value: 1},
 		sdk.Metric{Name: "frames_total", Help: "Frames sent.", Kind: sdk.MetricCounter, Value: 43},
 		sdk.Metric{Name: "mixed", Kind: sdk.MetricCounter, Value: 5},
@@ -274,7 +275,8 @@ func TestFamiliesPassRegistryChecks(t *testing.T) {
 // aimdb_connector_<name> with its help (the first seen) and kind; a bad name, a name
 // the host exports itself, a kind that is neither counter nor gauge, a name reported
 // twice by one instance, and a name reported before as another kind are refused,
-// each with one log line however many scrapes see it.
+// each with one log line however many scrapes see it, and counted at every scrape in
+// aimdb_connector_metrics_refused_total.
 func TestConnectorMetricRefusals(t *testing.T) {
 	rep := &reporter{}
 	setReportedMetrics(rep)
@@ -324,16 +326,27 @@ func TestConnectorMetricRefusals(t *testing.T) {
 		}
 	}
 	for metric, reason := range map[string]string{
-		"Bad-Name":     "a metric name holds only a-z, 0-9 and '_' and does not start with a digit",
-		"up":           "the host exports a metric of that name itself",
-		"odd_kind":     "its kind is neither counter nor gauge",
-		"frames_total": "the instance reported it twice",
-		"mixed":        "it was reported before as another kind",
+		"Bad-Name":              "a metric name holds only a-z, 0-9 and '_' and does not start with a digit",
+		"up":                    "the host exports a metric of that name itself",
+		"metrics_refused_total": "the host exports a metric of that name itself",
+		"odd_kind":              "its kind is neither counter nor gauge",
+		"frames_total":          "the instance reported it twice",
+		"mixed":                 "it was reported before as another kind",
 	} {
 		line := fmt.Sprintf("connector metric not exported: instance=%s metric=%s reason=%q", map[bool]string{true: "rep2", false: "rep"}[metric == "mixed"], metric, reason)
 		if n := strings.Count(h.log.String(), line); n != 1 {
 			t.Errorf("log line %q %d times, want once", line, n)
 		}
+	}
+	// Per scrape, rep refuses Bad-Name, up, metrics_refused_total, odd_kind and its
+	// second frames_total; rep2 refuses mixed; mqtt nothing.
+	for instance, want := range map[string]float64{"rep": 3 * 5, "rep2": 3 * 1} {
+		if v, ok := m.value("aimdb_connector_metrics_refused_total", inst(instance)); v != want {
+			t.Errorf("aimdb_connector_metrics_refused_total{instance=%q} = %v (present %v) after 3 scrapes, want %v", instance, v, ok, want)
+		}
+	}
+	if v, ok := m.value("aimdb_connector_metrics_refused_total", map[string]string{"instance": "mqtt"}); !ok || v != 0 {
+		t.Errorf("aimdb_connector_metrics_refused_total{instance=\"mqtt\"} = %v (present %v), want 0", v, ok)
 	}
 }
 
@@ -381,7 +394,9 @@ func TestFamSetReuse(t *testing.T) {
 
 // TestConnectorMetricLimit: the connectors' own metrics are bounded: the first
 // maxConnectorMetrics names reach /metrics, more are refused, and at most that many
-// refused names are logged, each once.
+// refused names are logged, each once; the refusals of names past those are still
+// counted in aimdb_connector_metrics_refused_total and logged together, at most every
+// summaryEvery.
 func TestConnectorMetricLimit(t *testing.T) {
 	rep := &reporter{}
 	var ms []sdk.Metric
@@ -420,5 +435,15 @@ record "r" {
 	}
 	if n := strings.Count(logs, "connector metric not exported"); n != maxConnectorMetrics {
 		t.Errorf("%d refusals logged, want %d (the first names refused, once each)", n, maxConnectorMetrics)
+	}
+	// Per scrape: 5 names over the limit and 300 bad names refused; the first 200 of
+	// them are logged by name, the other 105 are not.
+	perScrape := 5 + 300
+	if v, _ := m.value("aimdb_connector_metrics_refused_total", inst); v != float64(2*perScrape) {
+		t.Errorf("aimdb_connector_metrics_refused_total = %v after 2 scrapes, want %d", v, 2*perScrape)
+	}
+	summary := `more connector metrics not exported, not logged by name: refusals=1 instance=rep metric=Bad195 reason="a metric name holds only a-z, 0-9 and '_' and does not start with a digit" counted_in=aimdb_connector_metrics_refused_total`
+	if n := strings.Count(logs, "more connector metrics not exported"); n != 1 || !strings.Contains(logs, summary) {
+		t.Errorf("%d summary lines, want 1: %q", n, summary)
 	}
 }

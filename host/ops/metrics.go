@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,7 @@ type family struct {
 var families = [...]family{
 	famBuildInfo:         {"aimdb_build_info", "Always 1; the version is a label.", dto.MetricType_GAUGE},
 	famConnectorHealthy:  {"aimdb_connector_healthy", "1 while the instance's health check passes (state connected).", dto.MetricType_GAUGE},
+	famConnectorRefused:  {"aimdb_connector_metrics_refused_total", "Metrics the instance reported that a scrape left out (bad name, reserved, reported twice, kind changed, past the limit), counted at every scrape.", dto.MetricType_COUNTER},
 	famConnectorRestarts: {"aimdb_connector_restarts_total", "Restarts of the instance's plugin process.", dto.MetricType_COUNTER},
 	famConnectorUp:       {"aimdb_connector_up", "1 while the connector instance runs (its plugin is not restarting).", dto.MetricType_GAUGE},
 	famLinkBacklog:       {"aimdb_link_backlog", "link_to values waiting for the link: read and not yet confirmed, and still in the record.", dto.MetricType_GAUGE},
@@ -60,6 +62,7 @@ var families = [...]family{
 const (
 	famBuildInfo = iota
 	famConnectorHealthy
+	famConnectorRefused
 	famConnectorRestarts
 	famConnectorUp
 	famLinkBacklog
@@ -108,9 +111,12 @@ type gatherer struct {
 	buildInfo []*dto.LabelPair // aimdb_build_info's
 	sets      sync.Pool        // of *famSet: the memory of earlier scrapes
 
-	mu     sync.Mutex
-	custom map[string]customFamily // connector-reported metrics by name
-	warned map[string]bool         // names refused, logged once
+	mu       sync.Mutex
+	custom   map[string]customFamily // connector-reported metrics by name
+	warned   map[string]bool         // names refused, logged once
+	refused  map[string]uint64       // refusals by instance, every scrape's
+	unlogged uint64                  // refusals not logged by name since the last summary line
+	summary  time.Time               // when the last summary line was logged
 }
 
 // customFamily is the help and kind of a connector-reported metric, as first seen.
@@ -124,7 +130,7 @@ func newGatherer(db *host.DB, version string, log hclog.Logger) *gatherer {
 	rt := prometheus.NewRegistry()
 	rt.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &gatherer{db: db, log: log, runtime: rt, labels: newLabelCache(),
-		buildInfo: []*dto.LabelPair{pair("version", version)}, custom: map[string]customFamily{}, warned: map[string]bool{}}
+		buildInfo: []*dto.LabelPair{pair("version", version)}, custom: map[string]customFamily{}, warned: map[string]bool{}, refused: map[string]uint64{}}
 }
 
 // Gather returns every family, sorted by name; done hands the hub's families back
@@ -379,6 +385,12 @@ func (g *gatherer) connectors(s *famSet, cs []connect.ConnectorStatus) []*dto.Me
 			mf.Metric = append(mf.Metric, mt)
 		}
 	}
+	g.mu.Lock()
+	for _, c := range cs {
+		lp := []*dto.LabelPair{pair("instance", c.Name), pair("kind", c.Kind)}
+		s.counter(famConnectorRefused, lp, g.refused[c.Name])
+	}
+	g.mu.Unlock()
 	for _, n := range slices.Sorted(maps.Keys(plugins)) {
 		lp := []*dto.LabelPair{pair("plugin", n)}
 		s.gauge(famPluginUp, lp, boolValue(plugins[n].up))
@@ -389,7 +401,7 @@ func (g *gatherer) connectors(s *famSet, cs []connect.ConnectorStatus) []*dto.Me
 
 // customFamily returns the help and kind of a connector-reported metric, as first
 // seen; a name that is not a valid metric name, is reserved, changes kind, or comes
-// after maxConnectorMetrics others is refused (logged once).
+// after maxConnectorMetrics others is refused (refuseLocked).
 func (g *gatherer) customFamily(instance string, m sdk.Metric) (customFamily, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -426,8 +438,12 @@ func (g *gatherer) customFamily(instance string, m sdk.Metric) (customFamily, bo
 // together, and the refused names logged.
 const maxConnectorMetrics = 200
 
-// refuse logs a refused connector metric once per name (the first
-// maxConnectorMetrics names refused).
+// summaryEvery is how often at most the refusals not logged by name are logged.
+const summaryEvery = time.Minute
+
+// refuse counts a refused connector metric in aimdb_connector_metrics_refused_total
+// and logs it once per name for the first maxConnectorMetrics names refused; the
+// refusals of names past those are logged together, at most every summaryEvery.
 func (g *gatherer) refuse(instance string, m sdk.Metric, why string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -436,9 +452,20 @@ func (g *gatherer) refuse(instance string, m sdk.Metric, why string) {
 
 // refuseLocked is refuse with g.mu held.
 func (g *gatherer) refuseLocked(instance string, m sdk.Metric, why string) {
-	if !g.warned[m.Name] && len(g.warned) < maxConnectorMetrics {
+	g.refused[instance]++
+	if g.warned[m.Name] {
+		return
+	}
+	if len(g.warned) < maxConnectorMetrics {
 		g.warned[m.Name] = true
 		g.log.Warn("connector metric not exported", "instance", instance, "metric", m.Name, "reason", why)
+		return
+	}
+	g.unlogged++
+	if now := time.Now(); now.Sub(g.summary) >= summaryEvery {
+		g.log.Warn("more connector metrics not exported, not logged by name", "refusals", g.unlogged,
+			"instance", instance, "metric", m.Name, "reason", why, "counted_in", families[famConnectorRefused].name)
+		g.unlogged, g.summary = 0, now
 	}
 }
 
@@ -450,7 +477,7 @@ var linkStates = []connect.LinkState{connect.StateOK, connect.StateRetrying, con
 var latencyBounds = [...]int{8, 10, 12, 14, 16, 18, 20, 23}
 
 // reservedConnectorMetrics are names a connector may not report: the host's own.
-var reservedConnectorMetrics = map[string]bool{"up": true, "healthy": true, "restarts_total": true}
+var reservedConnectorMetrics = map[string]bool{"up": true, "healthy": true, "restarts_total": true, "metrics_refused_total": true}
 
 func validMetricName(s string) bool {
 	if s == "" {

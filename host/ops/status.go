@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/connect"
 )
@@ -19,6 +21,9 @@ const StatusKey = "aimdb.status"
 
 // statusEvery is how often the status record is refreshed (only changes are written).
 const statusEvery = time.Second
+
+// unwrittenEvery is how often at most a status not written is logged.
+const unwrittenEvery = 10 * time.Second
 
 // Status is the hub at a glance: `aimdb status -o json` prints it and the record
 // aimdb.status holds it.
@@ -90,14 +95,17 @@ func WithStatus() host.Option {
 // statusService writes the status record.
 type statusService struct {
 	db     *host.DB
+	log    hclog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	p      *host.Producer[json.RawMessage] // nil until Start
-	last   []byte                          // the value written last
-	prev   Status                          // the snapshot rates are measured from
-	prevAt time.Time
+	mu        sync.Mutex
+	p         *host.Producer[json.RawMessage] // nil until Start
+	last      []byte                          // the value written last
+	prev      Status                          // the snapshot rates are measured from
+	prevAt    time.Time
+	unwritten uint64    // statuses the record refused
+	loggedAt  time.Time // when unwritten was last logged
 }
 
 // Validate has nothing to check.
@@ -110,7 +118,7 @@ func (s *statusService) Start(_ context.Context, db *host.DB) error {
 		return err
 	}
 	s.mu.Lock()
-	s.db, s.p = db, p
+	s.db, s.p, s.log = db, p, db.Logger()
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -132,6 +140,14 @@ func (s *statusService) Start(_ context.Context, db *host.DB) error {
 }
 
 // render writes the status now if it changed.
+//
+// The record refuses a status only once the hub is stopping: Run closes every
+// record's buffer before it stops the services, so a read through the control socket
+// or HTTP during the drain, or a tick for a subscriber that has not noticed yet,
+// renders into a closed record. No subscriber misses that status (each got the last
+// one written, then ErrClosed), but a read returns the last status written instead of
+// a fresh one; so the refusal is counted and logged (notWritten). So is a status
+// that does not encode as JSON: a connector metric that is NaN or infinite.
 func (s *statusService) render() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,11 +160,28 @@ func (s *statusService) render() {
 	}
 	s.prev, s.prevAt = st, now
 	b, err := json.Marshal(st)
-	if err != nil || bytes.Equal(b, s.last) {
+	if err != nil {
+		s.notWritten(now, err)
 		return
 	}
-	if s.p.Produce(b) == nil { // fails only once the hub is stopping
-		s.last = b
+	if bytes.Equal(b, s.last) {
+		return
+	}
+	if err := s.p.Produce(b); err != nil {
+		s.notWritten(now, err)
+		return
+	}
+	s.last = b
+}
+
+// notWritten counts a status not written and logs it, the first at once, then at
+// most every unwrittenEvery. s.mu is held.
+func (s *statusService) notWritten(now time.Time, err error) {
+	s.unwritten++
+	if now.Sub(s.loggedAt) >= unwrittenEvery {
+		s.log.Warn("status not written: a read returns the last status written", "record", StatusKey,
+			"not_written", s.unwritten, "error", err)
+		s.loggedAt = now
 	}
 }
 

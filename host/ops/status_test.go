@@ -3,8 +3,15 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/host"
+	"github.com/aimdb-dev/aimdb-go/host/connect"
+	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // statusProduced is how many values the status record took.
@@ -101,5 +108,106 @@ record "t.x" {
 	time.Sleep(idle)
 	if m := statusProduced(t, h); m != n {
 		t.Fatalf("status rendered %d times after the last subscriber left", m-n)
+	}
+}
+
+// readOnStop is a service that reads the status record when it stops: a service
+// registered after WithStatus stops first, after Run closed every record, as a
+// `record get` through the control socket can during the drain.
+type readOnStop struct {
+	db    *host.DB
+	reads []json.RawMessage
+	errs  []error
+}
+
+func (*readOnStop) Validate(*host.DB) []error { return nil }
+
+func (p *readOnStop) Start(_ context.Context, db *host.DB) error {
+	p.db = db
+	return nil
+}
+
+func (p *readOnStop) Stop(context.Context) error {
+	for range 2 {
+		raw, err := p.db.GetJSON(StatusKey)
+		p.reads, p.errs = append(p.reads, raw), append(p.errs, err)
+	}
+	return nil
+}
+
+// TestStatusNotWrittenWhileStopping: a read of the status record once the hub is
+// stopping (the record closed) returns the last status written, and the status it
+// rendered, refused by the closed record, is counted and logged, not dropped silently
+// (once at first, then at most every unwrittenEvery).
+func TestStatusNotWrittenWhileStopping(t *testing.T) {
+	log, buf := testLogger(t)
+	probe := &readOnStop{}
+	b := host.NewBuilder(host.WithLogger(log))
+	host.Configure(b, "t.x", func(r *host.Registrar[json.RawMessage]) { r.SingleLatest().Writable() })
+	b.Apply(WithStatus(), host.WithService("probe", probe))
+	db, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- db.Run(ctx) }()
+	<-db.Started()
+	if err := db.SetJSON("t.x", json.RawMessage(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := db.GetJSON(StatusKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recordProduced(t, raw, "t.x"); got != 1 {
+		t.Fatalf("t.x produced %d in the status, want 1", got)
+	}
+	if err := db.SetJSON("t.x", json.RawMessage(`2`)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	for i, raw := range probe.reads {
+		if probe.errs[i] != nil {
+			t.Fatalf("read %d while stopping: %v", i, probe.errs[i])
+		}
+		if got := recordProduced(t, raw, "t.x"); got != 1 {
+			t.Errorf("read %d while stopping: t.x produced %d, want 1 (the last status written)", i, got)
+		}
+	}
+	if info, _ := db.Record(StatusKey); info.Stats.Produced != 1 {
+		t.Errorf("status record produced %d, want 1", info.Stats.Produced)
+	}
+	line := "status not written: a read returns the last status written: record=aimdb.status not_written=1 "
+	if n := strings.Count(buf.String(), "status not written"); n != 1 || !strings.Contains(buf.String(), line) {
+		t.Errorf("%d lines of statuses not written, want 1: %q", n, line)
+	}
+}
+
+// TestStatusNotEncodedLogged: a status that does not encode as JSON (a connector
+// reports a metric that is NaN) is not written, and that is counted and logged, not
+// dropped silently.
+func TestStatusNotEncodedLogged(t *testing.T) {
+	rep := &reporter{}
+	rep.set("rep", sdk.Metric{Name: "ratio", Kind: sdk.MetricGauge, Value: math.NaN()})
+	h := startHub(t, `
+connector "rep" {}
+record "r" {
+  link_to "rep://x" {}
+}
+`, Options{}, connect.WithConnector(rep))
+	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
+		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
+	})
+	if _, err := h.db.GetJSON(StatusKey); !errors.Is(err, host.ErrNoValue) {
+		t.Fatalf("status read: %v, want no value", err)
+	}
+	line := "status not written: a read returns the last status written: record=aimdb.status not_written=1 error=\"json: unsupported value: NaN\""
+	if !strings.Contains(h.log.String(), line) {
+		t.Errorf("no log line %q", line)
 	}
 }
