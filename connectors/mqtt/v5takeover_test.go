@@ -26,8 +26,8 @@ type takeoverGroup struct {
 	outside *mqtttest.Client5
 }
 
-func newTakeoverGroup(t *testing.T, prefix string) *takeoverGroup {
-	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
+func newTakeoverGroup(t *testing.T, prefix string, opts mqtttest.Options) *takeoverGroup {
+	broker := mqtttest.StartMosquitto(t, opts)
 	return &takeoverGroup{t: t, prefix: prefix, broker: broker, outside: mqtttest.Connect5(t, broker.Addr, "outside")}
 }
 
@@ -126,7 +126,7 @@ func waitLogged(t *testing.T, i *instance, text string) {
 // tell the story: a online, lost, drained by b, cleared.
 func TestV5TakeoverAfterAStop(t *testing.T) {
 	t.Parallel()
-	g := newTakeoverGroup(t, "tk")
+	g := newTakeoverGroup(t, "tk", mqtttest.Options{Quiet: true})
 	watch := mqtttest.Connect5(t, g.broker.Addr, "watch")
 	watch.Subscribe("tk/members/+", 1)
 	a := g.member("a", "", true)
@@ -165,7 +165,7 @@ func TestV5TakeoverAfterAStop(t *testing.T) {
 // stays.
 func TestV5TakeoverYieldsToTheReturningMember(t *testing.T) {
 	t.Parallel()
-	g := newTakeoverGroup(t, "ty")
+	g := newTakeoverGroup(t, "ty", mqtttest.Options{Quiet: true})
 	a := g.member("a", "", true)
 	b := g.member("b", "", false)
 	const n = 100
@@ -195,7 +195,7 @@ func TestV5TakeoverYieldsToTheReturningMember(t *testing.T) {
 // member's own: c gets every message of a, b and itself once.
 func TestV5TakeoverSurvivesTheDeathOfTheSurvivor(t *testing.T) {
 	t.Parallel()
-	g := newTakeoverGroup(t, "tz")
+	g := newTakeoverGroup(t, "tz", mqtttest.Options{Quiet: true})
 	proxy := mqtttest.NewProxy(t, g.broker.Addr)
 	a := g.member("a", "", true)
 	b := g.member("b", "mqtt://"+proxy.Addr, false)
@@ -215,7 +215,7 @@ func TestV5TakeoverSurvivesTheDeathOfTheSurvivor(t *testing.T) {
 // and does nothing, so c begins 2 s after a stopped, and gets a's share.
 func TestV5TakeoverTurns(t *testing.T) {
 	t.Parallel()
-	g := newTakeoverGroup(t, "tt")
+	g := newTakeoverGroup(t, "tt", mqtttest.Options{Quiet: true})
 	g.outside.Publish(&paho.Publish{Topic: "tt/members/tt-b", QoS: 1, Retain: true, Payload: []byte("online")})
 	a := g.member("a", "", true)
 	c := g.member("c", "", false)
@@ -258,4 +258,32 @@ func TestV5TakeoverMemberCorrectsItsPresence(t *testing.T) {
 		t.Errorf("presence of a after a stray lost: %q, want %q", story, want)
 	}
 	a.sink.quiet(t, 300*time.Millisecond)
+}
+
+// A drain whose connection fails otherwise than by a takeover (here the broker
+// restarts, keeping its sessions) is tried again: every message of the lost member's
+// share reaches the survivor (some twice: those whose acknowledgement the restart lost).
+func TestV5TakeoverTriesAgainAfterABrokerRestart(t *testing.T) {
+	t.Parallel()
+	g := newTakeoverGroup(t, "tr", mqtttest.Options{Quiet: true, Persistence: true})
+	a := g.member("a", "", true)
+	b := g.member("b", "", false)
+	const n = 100
+	seen := g.shared(n, b)
+	b.sink.setAnswer(func(run.Message) error { time.Sleep(50 * time.Millisecond); return nil }) // the drain lasts
+	g.stop(a)
+	waitLogged(t, b, "resumed a lost member's session")
+	g.broker.Restart()
+	b.sink.setAnswer(nil)
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-b.sink.ch:
+			seen[m.Payload]++
+		case <-deadline:
+			t.Fatalf("%d of %d messages arrived after the broker restarted mid-drain:\n%s", len(seen), n, b.log.String())
+		}
+	}
+	waitLogged(t, b, "stopped draining a lost member's session: its connection ended; trying again")
+	waitLogged(t, b, "ended a lost member's session")
 }
