@@ -2,6 +2,8 @@ package buffer
 
 import (
 	"context"
+	"math"
+	"reflect"
 	"sync"
 	"sync/atomic"
 )
@@ -61,6 +63,9 @@ func NewRing[T any](capacity int) *Ring[T] {
 		panic("buffer: ring capacity must be at least 1")
 	}
 	r := &Ring[T]{slots: make([]ringSlot[T], capacity), capacity: uint64(capacity)}
+	if !holdsPointers(reflect.TypeFor[T]()) {
+		r.sweepAt = math.MaxUint64 // nothing to let go of: the slots are all the memory
+	}
 	r.ws.init()
 	return r
 }
@@ -107,7 +112,8 @@ func (r *Ring[T]) Push(v T) error {
 // sweep lets go of the values below tail that every reader has read (a holding
 // reader: released), but the newest (Peek's), so that a ring whose readers keep up
 // holds on to the memory of what they still need, not of its whole capacity. Push
-// calls it, with pmu held, every eighth of the capacity.
+// calls it, with pmu held, every eighth of the capacity, for values that hold
+// pointers (a payload, a string); a pointer-free value has nothing to let go of.
 func (r *Ring[T]) sweep(tail uint64) {
 	r.sweepAt = tail + max(r.capacity/8, 1)
 	upTo := tail - 1
@@ -121,15 +127,38 @@ func (r *Ring[T]) sweep(tail uint64) {
 		return true
 	})
 	var zero T
-	for p := max(r.swept, tail-min(tail, r.capacity)); p < upTo; p++ {
-		s := &r.slots[p%r.capacity]
+	p := max(r.swept, tail-min(tail, r.capacity))
+	for i := p % r.capacity; p < upTo; p++ {
+		s := &r.slots[i]
 		s.mu.lock()
 		if s.pos == p+1 {
 			s.val = zero
 		}
 		s.mu.unlock()
+		if i++; i == r.capacity {
+			i = 0
+		}
 	}
 	r.swept = max(r.swept, upTo)
+}
+
+// holdsPointers reports whether values of type t refer to other memory.
+func holdsPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Array:
+		return t.Len() > 0 && holdsPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Slice, reflect.String,
+		reflect.Interface, reflect.Chan, reflect.Func:
+		return true
+	}
+	return false
 }
 
 // Peek returns the newest value.

@@ -2,6 +2,8 @@ package buffer
 
 import (
 	"errors"
+	"math"
+	"reflect"
 	"testing"
 )
 
@@ -167,5 +169,38 @@ func TestRingLetsGoOfWhatEveryReaderRead(t *testing.T) {
 	untilSwept()
 	if got := kept(); got != 1 {
 		t.Fatalf("%d values kept without readers, want 1 (Peek's)", got)
+	}
+}
+
+// Only values that hold pointers are let go of; for the others the slots are all the
+// memory, and Push never sweeps.
+func TestRingHoldsPointers(t *testing.T) {
+	type reading struct {
+		seq uint64
+		at  [2]int64
+	}
+	type tagged struct {
+		v    float64
+		name string
+	}
+	for _, tc := range []struct {
+		typ  reflect.Type
+		want bool
+	}{
+		{reflect.TypeFor[int](), false},
+		{reflect.TypeFor[reading](), false},
+		{reflect.TypeFor[[0]*int](), false},
+		{reflect.TypeFor[[]byte](), true},
+		{reflect.TypeFor[string](), true},
+		{reflect.TypeFor[tagged](), true},
+		{reflect.TypeFor[[2]*int](), true},
+		{reflect.TypeFor[any](), true},
+	} {
+		if got := holdsPointers(tc.typ); got != tc.want {
+			t.Errorf("holdsPointers(%v) = %v, want %v", tc.typ, got, tc.want)
+		}
+	}
+	if b := NewRing[reading](8); b.sweepAt != math.MaxUint64 {
+		t.Errorf("a ring of pointer-free values sweeps at %d", b.sweepAt)
 	}
 }
