@@ -217,24 +217,6 @@ func waitStats(inst *run.Instance, ok func(kafka.Stats) bool) kafka.Stats {
 	}
 }
 
-// logBuffer collects what a connector logs, for a test to wait for a line.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitGroupStable waits until the cluster at addr reports the consumer group stable
 // with a member, asking it with a client of its own.
 func waitGroupStable(t *testing.T, addr, group string) {

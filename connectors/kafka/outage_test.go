@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/kafka/kafkatest"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
@@ -124,7 +125,7 @@ func TestCloseWhileBrokerDown(t *testing.T) {
 // again, before any new record arrives (it used to keep the join error until then).
 func TestHealthRecoversWithoutNewRecords(t *testing.T) {
 	cl := kafkatest.StartCluster(t, kfake.SeedTopics(1, "in"))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
 	inst := startLogging(t, "kafka", cl.URL(), sdk.Config{"session_timeout": "6s", "group": "g"},
 		[]sdk.Route{{ID: 1, Resource: "in"}}, newRecorder(), log)

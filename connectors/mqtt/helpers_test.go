@@ -1,7 +1,6 @@
 package mqtt_test
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
@@ -76,30 +76,12 @@ func (s *sink) quiet(t *testing.T, d time.Duration) {
 	}
 }
 
-// logBuffer is a concurrency-safe log sink for checking what the connector logged.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // instance is a connector started in-process for a test.
 type instance struct {
 	*run.Instance
 	conn *mqtt.Connector
 	sink *sink
-	log  *logBuffer
+	log  *syncbuf.Buffer
 }
 
 // start runs an MQTT connector instance with run.Start and closes it when the test ends.
@@ -118,7 +100,7 @@ func startWith(t *testing.T, url string, cfg run.Config) *instance {
 		t.Fatal(err)
 	}
 	s := newSink()
-	lb := &logBuffer{}
+	lb := &syncbuf.Buffer{}
 	cfg.URL, cfg.Sink = u, s
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: name, Output: lb, Level: hclog.Debug})
 	inst, err := run.Start(context.Background(), mqtt.NewBuilder(), cfg)

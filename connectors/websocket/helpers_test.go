@@ -1,7 +1,6 @@
 package websocket_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/aimdb-dev/aimdb-go/connectors/websocket"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 	"github.com/aimdb-dev/aimdb-go/sdk/run"
 )
@@ -60,29 +59,11 @@ func (s *sink) quiet(t *testing.T, d time.Duration) {
 	}
 }
 
-// logBuffer collects an instance's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // instance is a connector run in-process with run.Start.
 type instance struct {
 	*run.Instance
 	sink  *sink
-	log   *logBuffer
+	log   *syncbuf.Buffer
 	epoch atomic.Uint32 // each publish is a new epoch, as the host's retries are
 }
 
@@ -113,7 +94,7 @@ func start(t *testing.T, url string, opts sdk.Config, links ...link) *instance {
 		}
 	}
 	s := &sink{ch: make(chan received, 1<<16)}
-	lb := &logBuffer{}
+	lb := &syncbuf.Buffer{}
 	cfg.Sink = s
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "ws", Output: lb, Level: hclog.Debug})
 	inst, err := run.Start(context.Background(), websocket.NewBuilder(), cfg)

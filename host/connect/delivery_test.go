@@ -1,7 +1,6 @@
 package connect
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/plugin"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/loopback"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
@@ -295,7 +294,7 @@ func TestInboundHeldWhileRecordFull(t *testing.T) {
 func TestDrainDeadlineReportsUndelivered(t *testing.T) {
 	connectorKinds(t, func(t *testing.T, kind host.Option) {
 		o := newOutage(t)
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
 		b := host.NewBuilder(kind, host.WithLogger(log), host.WithDrainTimeout(500*time.Millisecond),
 			WithInstance(lbInstance(o, sdk.Config{"inject": "none"})))
@@ -355,24 +354,6 @@ func TestCrashLoopKeepsRestarting(t *testing.T) {
 		cs := svc.Connectors()
 		return len(cs) == 1 && cs[0].State == "connected" && cs[0].Restarts == 6
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A disk outbox takes values from a small ring as fast as they come, keeps what the

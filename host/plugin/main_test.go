@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 )
 
@@ -71,26 +71,8 @@ func pluginDir(t *testing.T, names ...string) string {
 	return dir
 }
 
-// logBuffer is a concurrency-safe log sink for asserting on log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func testConfig(t *testing.T) (Config, *logBuffer) {
-	lb := &logBuffer{}
+func testConfig(t *testing.T) (Config, *syncbuf.Buffer) {
+	lb := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: lb, Level: hclog.Debug})
 	return Config{Logger: log, Restart: RestartPolicy{Initial: 20 * time.Millisecond}}, lb
 }

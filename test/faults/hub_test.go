@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/host/control"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 )
 
 // hub is one `aimdb run` process: the real binary, with the plugins built by
@@ -28,7 +28,7 @@ type hub struct {
 	dir     string // config, control socket and data directory
 	args    []string
 	addr    string // control socket, unix:///...
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	cmd     *exec.Cmd
 	done    chan struct{}
 	exitErr error
@@ -52,7 +52,7 @@ func startHub(t *testing.T, config string, o hubOptions) *hub {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &hub{t: t, dir: dir, addr: "unix://" + filepath.Join(dir, "c.sock"), logs: &syncBuffer{}}
+	h := &hub{t: t, dir: dir, addr: "unix://" + filepath.Join(dir, "c.sock"), logs: &syncbuf.Buffer{}}
 	h.args = []string{"run", "--config", cfg, "--plugins", pluginDir, "--control", h.addr,
 		"--data-dir", filepath.Join(dir, "data"), "--log-level", "debug"}
 	if o.Drain > 0 {
@@ -298,30 +298,6 @@ func waitGone(t *testing.T, pid int, d time.Duration, what string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -337,7 +313,7 @@ type linkStatus = control.LinkStatus
 type watcher struct {
 	cmd    *exec.Cmd
 	events chan watchEvent
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 }
 
 // watchEvent is one value the watch printed.
@@ -352,7 +328,7 @@ type watchEvent struct {
 // it is stopped by PID when the test ends.
 func watchRecord(t *testing.T, h *hub, pattern string) *watcher {
 	t.Helper()
-	w := &watcher{events: make(chan watchEvent, 4096), stderr: &syncBuffer{}}
+	w := &watcher{events: make(chan watchEvent, 4096), stderr: &syncbuf.Buffer{}}
 	w.cmd = exec.Command(aimdbBin, "record", "watch", pattern, "--connect", h.addr)
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {

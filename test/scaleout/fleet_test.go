@@ -20,6 +20,7 @@ import (
 
 	"github.com/aimdb-dev/aimdb-go/connectors/mqtt/mqtttest"
 	"github.com/aimdb-dev/aimdb-go/internal/seqload"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 )
 
 // instance is one `aimdb run` process of the fleet, in a process group of its own
@@ -30,7 +31,7 @@ type instance struct {
 	t    testing.TB
 	name string
 	args []string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	from int // where the log of the running process starts in logs
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -48,7 +49,7 @@ func startInstance(t testing.TB, name, config string) *instance {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	i := &instance{t: t, name: name, logs: &syncBuffer{}, args: []string{"run", "--config", cfg, "--plugins", pluginDir,
+	i := &instance{t: t, name: name, logs: &syncbuf.Buffer{}, args: []string{"run", "--config", cfg, "--plugins", pluginDir,
 		"--control", "unix://" + filepath.Join(dir, "c.sock"), "--data-dir", filepath.Join(dir, "data")}}
 	t.Cleanup(func() {
 		i.stop()
@@ -329,24 +330,6 @@ func (p *mqttPublisher) flush() error {
 		}
 	}
 	return nil
-}
-
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {
