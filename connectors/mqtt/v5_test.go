@@ -360,3 +360,56 @@ func TestV5ExistingOptions(t *testing.T) {
 		t.Errorf("health shows the password: %v", err)
 	}
 }
+
+// A resumed session whose in-flight window is full gets everything: the broker sends
+// the messages it had in flight again right after CONNACK, and their acknowledgements
+// free the window for what it queued behind them (paho.golang forgets to acknowledge
+// messages that arrive that early; the connector acknowledges them itself). Resumed
+// ten times, since how early they arrive depends on scheduling.
+func TestV5ResumedSessionGetsWhatWasQueued(t *testing.T) {
+	t.Parallel()
+	broker := mqtttest.StartMosquitto(t, mqtttest.Options{Quiet: true})
+	opts := v5With("client_id", "v5-resume", "clean_session", "false", "session_expiry", "60s", "receive_maximum", "2")
+	outside := mqtttest.Connect5(t, broker.Addr, "outside")
+	u := sdk.MustParseURL(broker.URL(false))
+	for round := range 10 {
+		s := newSink()
+		s.setAnswer(func(run.Message) error { return errHold })
+		held, err := run.Start(context.Background(), mqtt.NewBuilder(), run.Config{Name: "held", URL: u, Options: opts, Sink: s, Routes: []sdk.Route{route(1, "rs/#", sdk.Config{"qos": "1"})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		(&instance{Instance: held}).waitHealthy(t, 5*time.Second)
+		for i := range 6 {
+			outside.Publish(&paho.Publish{Topic: "rs/a", QoS: 1, Payload: []byte(fmt.Sprintf("%d-%d", round, i))})
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for held.Connector().(*mqtt.Connector).Stats().Received < 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("the held instance did not get its 2 messages")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := held.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		resumed := start(t, fmt.Sprintf("resumed-%d", round), broker.URL(false), opts, route(1, "rs/#", sdk.Config{"qos": "1"}))
+		got := map[string]bool{}
+		deadline = time.Now().Add(5 * time.Second)
+		for len(got) < 6 && time.Now().Before(deadline) {
+			select {
+			case m := <-resumed.sink.ch:
+				got[m.Payload] = true
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if len(got) < 6 {
+			t.Fatalf("round %d: the resumed session got %d of 6 messages: %v", round, len(got), got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := resumed.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+}

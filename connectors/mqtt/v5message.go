@@ -1,16 +1,20 @@
 package mqtt
 
 import (
+	"errors"
+
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
 // v5Message is an inbound MQTT 5 message, acknowledged through the client of the
-// connection it came on.
+// connection it came on, or its session state.
 type v5Message struct {
-	pub *paho.Publish
-	cli *paho.Client
+	pub   *paho.Publish
+	cli   *paho.Client
+	state *state.State
 }
 
 // Topic is the topic the message was published to.
@@ -23,8 +27,18 @@ func (m v5Message) Payload() []byte { return m.pub.Payload }
 func (m v5Message) Qos() byte { return m.pub.QoS }
 
 // Ack marks the message acknowledged; paho.golang sends the PUBACK or PUBREC once every
-// message before it on the connection is acknowledged too.
-func (m v5Message) Ack() { _ = m.cli.Ack(m.pub) }
+// message before it on the connection is acknowledged too. paho.golang (v0.23) clears
+// the list of messages to acknowledge after it has started reading, so it forgets
+// those the broker sends right after CONNACK (a resumed session's unacknowledged
+// ones); left unacknowledged, they would hold the broker's in-flight window, and what
+// it queued behind them, for as long as the connection lasts. Those are the first of
+// the connection, handed on only once Connect returned (connectTo), and the instance
+// acknowledges in arrival order: the session state sends their acknowledgement at once.
+func (m v5Message) Ack() {
+	if err := m.cli.Ack(m.pub); errors.Is(err, paho.ErrPacketNotFound) {
+		_ = m.state.Ack(m.pub.Packet())
+	}
+}
 
 // metadataOf returns the properties of an inbound message the host may want: user
 // properties, content type, response topic and correlation data; nil when it has none.

@@ -153,7 +153,7 @@ func (v *v5Client) onPublish(cur *v5Session, pr paho.PublishReceived) {
 		_ = pr.Client.Ack(pr.Packet)
 		return
 	}
-	v.c.inbound.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
+	v.c.inbound.accept(v5Message{pr.Packet, pr.Client, v.state}, metadataOf(pr.Packet), cur.conn.dead)
 }
 
 // v5Dial is what one MQTT 5 connection is made with: its CONNECT, the session state
@@ -195,11 +195,16 @@ func (v *v5Client) connectTo(ctx context.Context, addr string, d v5Dial) (*v5Ses
 		return nil, err
 	}
 	cur := &v5Session{conn: newV5Conn(raw)}
+	// Messages wait for Connect to return: paho.golang clears its list of messages to
+	// acknowledge after it has started reading (v5Message.Ack), and one acknowledged
+	// before that would be forgotten.
+	connected := make(chan struct{})
 	cur.cli = paho.NewClient(paho.ClientConfig{
 		ClientID: d.connect.ClientID,
 		Conn:     cur.conn,
 		Session:  d.state,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			<-connected
 			d.onPublish(cur, pr)
 			return true, nil
 		}},
@@ -210,6 +215,7 @@ func (v *v5Client) connectTo(ctx context.Context, addr string, d v5Dial) (*v5Ses
 		OnClientError:              func(error) {}, // the connection's failure shows as cur.conn.dead
 	})
 	ca, err := cur.cli.Connect(ctx, d.connect)
+	close(connected)
 	if err != nil {
 		if ca != nil && ca.ReasonCode >= 0x80 {
 			reason := ""

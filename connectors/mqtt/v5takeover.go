@@ -242,7 +242,7 @@ func (t *takeover) drain(id string) (retry bool) {
 		last.Store(time.Now().UnixNano())
 		taken.Add(1)
 		c.stats.takeoverMessages.Add(1)
-		in.accept(v5Message{pr.Packet, pr.Client}, metadataOf(pr.Packet), cur.conn.dead)
+		in.accept(v5Message{pr.Packet, pr.Client, st}, metadataOf(pr.Packet), cur.conn.dead)
 	}})
 	if err != nil {
 		if c.ctx.Err() == nil {
