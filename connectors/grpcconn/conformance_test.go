@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aimdb-dev/aimdb-go/connectors/grpcconn"
 	"github.com/aimdb-dev/aimdb-go/connectors/grpcconn/grpctest"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -32,7 +33,14 @@ func TestConformance(t *testing.T) {
 	bin := buildPlugin(t)
 	srv := grpctest.Start(t)
 	raw := sdk.Config{"payload_field": "data"}
-	opts := sdk.Config{"timeout": "2s", "connect_timeout": "1s", "reconnect_max": "500ms"}
+	// The kit bounds every publish itself: kitTimeout plus 2 s per MiB moved
+	// (conformance.Config.Timeout), 14 s for the largest payload (4 MiB). The
+	// connector's own call deadline must not be the shorter one, or that publish
+	// times out at the connector's bound under -race on a busy machine (it did at
+	// 2 s); a call that hangs is still caught by the kit's deadline.
+	const kitTimeout = 8 * time.Second
+	callTimeout := kitTimeout + time.Duration(grpcconn.MaxPayload>>20+1)*2*time.Second
+	opts := sdk.Config{"timeout": callTimeout.String(), "connect_timeout": "1s", "reconnect_max": "500ms"}
 	t.Run("outbound", func(t *testing.T) {
 		conformance.Run(t, conformance.Config{
 			Plugin:       bin,
@@ -45,7 +53,7 @@ func TestConformance(t *testing.T) {
 				"inbound/routes": "link_from needs server-streaming methods: checked by the inbound run",
 				"outage/inbound": "link_from needs server-streaming methods: checked by the inbound run",
 			},
-			Timeout: 8 * time.Second,
+			Timeout: kitTimeout,
 			Cycles:  5,
 		})
 	})
@@ -58,7 +66,7 @@ func TestConformance(t *testing.T) {
 			RouteOptions: raw,
 			Peer:         srv.InboundPeer(),
 			Only:         []string{"inbound/", "outage/inbound"},
-			Timeout:      8 * time.Second,
+			Timeout:      kitTimeout,
 		})
 	})
 }

@@ -66,7 +66,7 @@ type ConnectorStatus struct {
 	Since time.Time `json:"since"`
 	// Metrics are the numbers the instance keeps itself (sdk.MetricsReporter), as of
 	// its last health check (every second).
-	Metrics []sdk.Metric `json:"metrics,omitempty"`
+	Metrics Metrics `json:"metrics,omitempty"`
 }
 
 // connectorState is what the monitor last saw of an instance.

@@ -146,8 +146,9 @@ func (s *statusService) Start(_ context.Context, db *host.DB) error {
 // or HTTP during the drain, or a tick for a subscriber that has not noticed yet,
 // renders into a closed record. No subscriber misses that status (each got the last
 // one written, then ErrClosed), but a read returns the last status written instead of
-// a fresh one; so the refusal is counted and logged (notWritten). So is a status
-// that does not encode as JSON: a connector metric that is NaN or infinite.
+// a fresh one; so the refusal is counted and logged (notWritten). So would be a
+// status that does not encode as JSON (a connector metric that is NaN or infinite
+// does: connect.Metrics encodes it as null).
 func (s *statusService) render() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

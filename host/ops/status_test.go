@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -188,12 +187,15 @@ func TestStatusNotWrittenWhileStopping(t *testing.T) {
 	}
 }
 
-// TestStatusNotEncodedLogged: a status that does not encode as JSON (a connector
-// reports a metric that is NaN) is not written, and that is counted and logged, not
-// dropped silently.
-func TestStatusNotEncodedLogged(t *testing.T) {
+// TestConnectorMetricNotFinite: a connector metric that is NaN or infinite keeps every
+// JSON view working, with null for the value: the status record is written, the
+// control protocol's connector.list answers; /metrics exports the value as it is.
+func TestConnectorMetricNotFinite(t *testing.T) {
 	rep := &reporter{}
-	rep.set("rep", sdk.Metric{Name: "ratio", Kind: sdk.MetricGauge, Value: math.NaN()})
+	rep.set("rep",
+		sdk.Metric{Name: "ratio", Kind: sdk.MetricGauge, Value: math.NaN()},
+		sdk.Metric{Name: "peak", Kind: sdk.MetricGauge, Value: math.Inf(1)},
+		sdk.Metric{Name: "sessions", Kind: sdk.MetricGauge, Value: 3})
 	h := startHub(t, `
 connector "rep" {}
 record "r" {
@@ -203,11 +205,53 @@ record "r" {
 	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
 		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
 	})
-	if _, err := h.db.GetJSON(StatusKey); !errors.Is(err, host.ErrNoValue) {
-		t.Fatalf("status read: %v, want no value", err)
+	want := `[{"Name":"ratio","Help":"","Kind":2,"Value":null},{"Name":"peak","Help":"","Kind":2,"Value":null},` +
+		`{"Name":"sessions","Help":"","Kind":2,"Value":3}]`
+	metricsOf := func(what string, cs []json.RawMessage) {
+		t.Helper()
+		if len(cs) != 1 {
+			t.Fatalf("%s: %d connectors, want 1", what, len(cs))
+		}
+		var c struct{ Metrics json.RawMessage }
+		if err := json.Unmarshal(cs[0], &c); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if string(c.Metrics) != want {
+			t.Errorf("%s: metrics %s, want %s", what, c.Metrics, want)
+		}
 	}
-	line := "status not written: a read returns the last status written: record=aimdb.status not_written=1 error=\"json: unsupported value: NaN\""
-	if !strings.Contains(h.log.String(), line) {
-		t.Errorf("no log line %q", line)
+
+	raw, err := h.db.GetJSON(StatusKey)
+	if err != nil {
+		t.Fatalf("status read: %v", err)
+	}
+	var st struct{ Connectors []json.RawMessage }
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	metricsOf("status record", st.Connectors)
+
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"req","id":1,"method":"connector.list"}`)
+	f := wsRead(t, c)
+	if f.Err != "" {
+		t.Fatalf("connector.list: %s: %s", f.Err, f.Msg)
+	}
+	var cs []json.RawMessage
+	if err := json.Unmarshal(f.OK, &cs); err != nil {
+		t.Fatalf("connector.list: %v", err)
+	}
+	metricsOf("connector.list", cs)
+
+	m := scrape(t, h.base)
+	inst := map[string]string{"instance": "rep", "kind": "rep"}
+	if v, ok := m.value("aimdb_connector_ratio", inst); !ok || !math.IsNaN(v) {
+		t.Errorf("aimdb_connector_ratio = %v (present %v), want NaN", v, ok)
+	}
+	if v, ok := m.value("aimdb_connector_peak", inst); !ok || !math.IsInf(v, 1) {
+		t.Errorf("aimdb_connector_peak = %v (present %v), want +Inf", v, ok)
+	}
+	if strings.Contains(h.log.String(), "status not written") {
+		t.Errorf("a status was not written: %s", h.log.String())
 	}
 }

@@ -41,7 +41,10 @@ type Config struct {
 	// prefixes, and handshake/start, which starts the process the others use.
 	Only []string
 	// Timeout bounds each wait for a message, a result or a state change, plus 2 s per
-	// MiB of the payload when one is moved. Default 10 s.
+	// MiB of the payload when one is moved. Default 10 s. A deadline of the
+	// connector's own in Options (a call or publish timeout) shorter than that for the
+	// largest payload makes that publish fail on a busy machine at the connector's
+	// bound: give it at least Timeout plus 2 s per MiB of the max payload.
 	Timeout time.Duration
 	// Quiet is how long a check waits to be sure nothing more arrives. Default 300 ms.
 	Quiet time.Duration
