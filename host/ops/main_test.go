@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/aimdb-dev/aimdb-go/config"
 	"github.com/aimdb-dev/aimdb-go/host"
 	"github.com/aimdb-dev/aimdb-go/host/connect"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 	"github.com/aimdb-dev/aimdb-go/internal/testplugins/testbuild"
 )
 
@@ -52,27 +52,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects a test's log lines; they are printed when the test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testLogger returns a logger into a buffer that the test prints if it fails.
-func testLogger(t *testing.T) (hclog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func testLogger(t *testing.T) (hclog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("host log:\n%s", buf.String())
@@ -86,7 +68,7 @@ type hub struct {
 	db   *host.DB
 	srv  *Server
 	base string // http://127.0.0.1:port
-	log  *logBuffer
+	log  *syncbuf.Buffer
 }
 
 // startHub builds and runs the configuration src with the test plugins, the status

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/host/control"
+	"github.com/aimdb-dev/aimdb-go/internal/syncbuf"
 )
 
 // aimdbProc is an `aimdb run` process with its listener on a free loopback port.
@@ -22,7 +23,7 @@ type aimdbProc struct {
 	cmd     *exec.Cmd
 	base    string // http://127.0.0.1:port
 	control string // unix:///...
-	stderr  *logBuffer
+	stderr  *syncbuf.Buffer
 	done    chan struct{}
 }
 
@@ -41,7 +42,7 @@ func startAimdb(t *testing.T, src string, extra ...string) *aimdbProc {
 	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &aimdbProc{control: "unix://" + filepath.Join(dir, "c.sock"), stderr: &logBuffer{}, done: make(chan struct{})}
+	p := &aimdbProc{control: "unix://" + filepath.Join(dir, "c.sock"), stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	args := append([]string{"run", "--config", cfg, "--plugins", pluginDir, "--control", p.control, "--http", "127.0.0.1:0"}, extra...)
 	p.cmd = exec.Command(aimdbBin, args...)
 	p.cmd.Stderr = p.stderr
