@@ -407,15 +407,7 @@ func TestConnectorMetricLimit(t *testing.T) {
 		ms = append(ms, sdk.Metric{Name: fmt.Sprintf("Bad%d", i), Kind: sdk.MetricGauge})
 	}
 	rep.set("rep", ms...)
-	h := startHub(t, `
-connector "rep" {}
-record "r" {
-  link_to "rep://x" {}
-}
-`, Options{}, connect.WithConnector(rep))
-	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
-		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
-	})
+	h := startReporterHub(t, rep)
 	var m metrics
 	for range 2 {
 		m = scrape(t, h.base)
@@ -446,4 +438,20 @@ record "r" {
 	if n := strings.Count(logs, "more connector metrics not exported"); n != 1 || !strings.Contains(logs, summary) {
 		t.Errorf("%d summary lines, want 1: %q", n, summary)
 	}
+}
+
+// startReporterHub starts a hub whose connector "rep" is rep, linked to one record,
+// and waits until its metrics have been read once.
+func startReporterHub(t *testing.T, rep *reporter) *hub {
+	t.Helper()
+	h := startHub(t, `
+connector "rep" {}
+record "r" {
+  link_to "rep://x" {}
+}
+`, Options{}, connect.WithConnector(rep))
+	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
+		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
+	})
+	return h
 }

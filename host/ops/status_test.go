@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aimdb-dev/aimdb-go/host"
-	"github.com/aimdb-dev/aimdb-go/host/connect"
 	"github.com/aimdb-dev/aimdb-go/sdk"
 )
 
@@ -196,15 +195,7 @@ func TestConnectorMetricNotFinite(t *testing.T) {
 		sdk.Metric{Name: "ratio", Kind: sdk.MetricGauge, Value: math.NaN()},
 		sdk.Metric{Name: "peak", Kind: sdk.MetricGauge, Value: math.Inf(1)},
 		sdk.Metric{Name: "sessions", Kind: sdk.MetricGauge, Value: 3})
-	h := startHub(t, `
-connector "rep" {}
-record "r" {
-  link_to "rep://x" {}
-}
-`, Options{}, connect.WithConnector(rep))
-	eventually(t, 10*time.Second, "connector metrics reported", func() bool {
-		return len(connect.Of(h.db).Connectors()[0].Metrics) > 0
-	})
+	h := startReporterHub(t, rep)
 	want := `[{"Name":"ratio","Help":"","Kind":2,"Value":null},{"Name":"peak","Help":"","Kind":2,"Value":null},` +
 		`{"Name":"sessions","Help":"","Kind":2,"Value":3}]`
 	metricsOf := func(what string, cs []json.RawMessage) {
