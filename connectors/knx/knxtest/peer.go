@@ -104,7 +104,7 @@ func (p *Peer) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.knxd, p.knxdDone = cmd, done
 	p.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case <-done:
@@ -116,7 +116,7 @@ func (p *Peer) Start(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return errors.New("knxtest: knxd not ready within 5s")
+			return fmt.Errorf("knxtest: knxd not ready within %v", startTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -139,7 +139,7 @@ func (p *Peer) startListener(ctx context.Context) error {
 	probe := make(chan struct{}, 1)
 	go p.read(out, probe)
 	go func() { _ = cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		_ = p.write(ctx, probeGA, []byte{1})
 		select {
@@ -148,8 +148,14 @@ func (p *Peer) startListener(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return errors.New("knxtest: the bus listener saw no probe within 5s")
+	return fmt.Errorf("knxtest: the bus listener saw no probe within %v", startTimeout)
 }
+
+// startTimeout bounds each step of the peer's start-up: knxd ready, then a probe seen
+// by the bus listener. Generous, because the steps start processes (knxd, knxtool) that
+// a loaded machine starts slowly (5 s was once too short under -race at load 15); a
+// broken peer still fails, later.
+const startTimeout = 20 * time.Second
 
 // read parses "Write from 0.0.2 to 1/1/1: 0C 1A" lines and hands the data to observers.
 func (p *Peer) read(out interface{ Read([]byte) (int, error) }, probe chan struct{}) {
