@@ -127,14 +127,7 @@ record "state.mode" {
 // TestWSSlowClientCutOff: a client that stops reading is cut off once a write has
 // waited WriteTimeout, with a log line.
 func TestWSSlowClientCutOff(t *testing.T) {
-	h := startHub(t, "record \"big\" {\n  capacity = 16\n  writable = true\n}\n", Options{Control: control.Options{WriteTimeout: 300 * time.Millisecond}})
-	c := wsDial(t, h.base)
-	wsSend(t, c, `{"t":"sub","id":1,"topic":"big"}`)
-	if f := wsRead(t, c); f.T != control.TagSubscribed {
-		t.Fatalf("sub: %+v", f)
-	}
-	// From now on the client reads nothing.
-	value := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
+	h, c, value := silentSubscriber(t, 300 * time.Millisecond)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(h.log.String(), "client stopped reading; connection cut off") {
 		if time.Now().After(deadline) {
@@ -162,14 +155,7 @@ func TestWSSlowClientCutOff(t *testing.T) {
 // queue hold, are all written long before the first write to that client would give up
 // (WriteTimeout 30 s, the wait a writer tied to the client would have).
 func TestWSWriterNeverWaitsForAClient(t *testing.T) {
-	h := startHub(t, "record \"big\" {\n  capacity = 16\n  writable = true\n}\n", Options{Control: control.Options{WriteTimeout: 30 * time.Second}})
-	c := wsDial(t, h.base)
-	wsSend(t, c, `{"t":"sub","id":1,"topic":"big"}`)
-	if f := wsRead(t, c); f.T != control.TagSubscribed {
-		t.Fatalf("sub: %+v", f)
-	}
-	// From now on the client reads nothing.
-	value := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
+	h, _, value := silentSubscriber(t, 30 * time.Second)
 	done := make(chan error, 1)
 	go func() {
 		for range 200 {
@@ -188,6 +174,20 @@ func TestWSWriterNeverWaitsForAClient(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the record's writer waited for a client that does not read")
 	}
+}
+
+// silentSubscriber starts a hub with a writable record "big" (WriteTimeout as given)
+// and a WebSocket client subscribed to it that reads nothing from then on; value is a
+// 64 KiB value to write.
+func silentSubscriber(t *testing.T, writeTimeout time.Duration) (*hub, *websocket.Conn, json.RawMessage) {
+	t.Helper()
+	h := startHub(t, "record \"big\" {\n  capacity = 16\n  writable = true\n}\n", Options{Control: control.Options{WriteTimeout: writeTimeout}})
+	c := wsDial(t, h.base)
+	wsSend(t, c, `{"t":"sub","id":1,"topic":"big"}`)
+	if f := wsRead(t, c); f.T != control.TagSubscribed {
+		t.Fatalf("sub: %+v", f)
+	}
+	return h, c, json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
 }
 
 // TestWSRefusesOtherOrigins: a page of another origin cannot open /ws (403); the
