@@ -287,3 +287,25 @@ func TestV5TakeoverTriesAgainAfterABrokerRestart(t *testing.T) {
 	waitLogged(t, b, "stopped draining a lost member's session: its connection ended; trying again")
 	waitLogged(t, b, "ended a lost member's session")
 }
+
+// Members must subscribe the same filters: what a lost member's session holds of a
+// filter the survivor has no link_from for is counted as unrouted and warned about.
+func TestV5TakeoverWarnsOfMessagesNoLinkTakes(t *testing.T) {
+	t.Parallel()
+	g := newTakeoverGroup(t, "tu", mqtttest.Options{Quiet: true})
+	opts := v5With("client_id", "tu-a", "clean_session", "false", "session_expiry", "60s", "receive_maximum", "4", "takeover_topic", "tu/members")
+	a := start(t, "a", g.broker.URL(false), opts,
+		route(1, "tu/in/+", sdk.Config{"qos": "1", "share_group": "workers"}),
+		route(2, "tu/extra/+", sdk.Config{"qos": "1", "share_group": "workers"}))
+	a.hold()
+	a.waitHealthy(t, 5*time.Second)
+	b := g.member("b", "", false)
+	for i := range 5 {
+		g.outside.Publish(&paho.Publish{Topic: "tu/extra/x", QoS: 1, Payload: []byte(strconv.Itoa(i))})
+	}
+	g.stop(a)
+	waitLogged(t, b, "matched no link_from of this member")
+	if st := b.conn.Stats(); st.Unrouted != 5 || st.TakeoverMessages != 5 {
+		t.Errorf("b's counters: %d unrouted, %d takeover messages; want 5, 5", st.Unrouted, st.TakeoverMessages)
+	}
+}
