@@ -127,7 +127,7 @@ record "state.mode" {
 // TestWSSlowClientCutOff: a client that stops reading is cut off once a write has
 // waited WriteTimeout, with a log line.
 func TestWSSlowClientCutOff(t *testing.T) {
-	h, c, value := silentSubscriber(t, 300 * time.Millisecond)
+	h, c, value := silentSubscriber(t, 300*time.Millisecond)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(h.log.String(), "client stopped reading; connection cut off") {
 		if time.Now().After(deadline) {
@@ -155,7 +155,7 @@ func TestWSSlowClientCutOff(t *testing.T) {
 // queue hold, are all written long before the first write to that client would give up
 // (WriteTimeout 30 s, the wait a writer tied to the client would have).
 func TestWSWriterNeverWaitsForAClient(t *testing.T) {
-	h, _, value := silentSubscriber(t, 30 * time.Second)
+	h, _, value := silentSubscriber(t, 30*time.Second)
 	done := make(chan error, 1)
 	go func() {
 		for range 200 {
