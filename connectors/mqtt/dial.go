@@ -9,6 +9,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/aimdb-dev/aimdb-go/internal/rawio"
 )
 
 // dialer opens the broker connection for paho: TCP or TLS within connect_timeout,
@@ -33,7 +35,7 @@ func dial(ctx context.Context, addr string, tlsCfg *tls.Config, ackNow func() bo
 	if err != nil {
 		return nil, err
 	}
-	conn = quickAck(conn, ackNow)
+	conn = quickAck(rawio.Wrap(conn), ackNow)
 	if tlsCfg != nil {
 		cfg := tlsCfg
 		if cfg.ServerName == "" {

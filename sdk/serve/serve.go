@@ -8,7 +8,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
 	"github.com/aimdb-dev/aimdb-go/internal/pluginwire"
 	"github.com/aimdb-dev/aimdb-go/sdk"
@@ -43,10 +42,8 @@ func Connectors(builders ...sdk.ConnectorBuilder) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  pluginwire.Handshake,
 		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{Register: srv.register}),
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, pluginwire.ServerOptions()...)...)
-		},
-		Logger: log,
+		GRPCServer:       pluginwire.NewServer,
+		Logger:           log,
 	})
 	// plugin.Serve returns when the host stopped the server: close what is left.
 	ctx, cancel := context.WithTimeout(context.Background(), pluginwire.OrphanCloseTimeout)

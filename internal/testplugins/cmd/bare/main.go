@@ -118,8 +118,6 @@ func main() {
 		VersionedPlugins: pluginwire.PluginSets(&pluginwire.Connector{Register: func(_ *plugin.GRPCBroker, s *grpc.Server) {
 			pb.RegisterConnectorServer(s, b)
 		}}),
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, pluginwire.ServerOptions()...)...)
-		},
+		GRPCServer: pluginwire.NewServer,
 	})
 }
