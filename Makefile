@@ -37,9 +37,11 @@ test: fmt-check vet $(GOTESTSUM)
 ## they keep working: each lever of docs/benchmarks.md beside its baseline (batch sizes
 ## against the bare plugin, TLS on and off, plugin_linger 0/200µs/2ms at a steady rate,
 ## pipelined MQTT publishing through the plugin, one QoS 1 destination beside a bare client,
-## the ring letting go of read payloads beside a channel)
+## the ring letting go of read payloads beside a channel, direct socket calls beside the
+## net package's at a paced rate)
 bench-levers:
 	$(GO) test -run '^$$' -bench 'PacedBridge|Outbound|Inbound' -benchtime 200x ./host/plugin/
+	$(GO) test -run '^$$' -bench 'PacedEcho' -benchtime 1000x -cpu 1 ./internal/rawio/
 	$(GO) test -run '^$$' -bench 'PushRecvPayload' -benchtime 100000x ./host/buffer/
 	$(GO) test -run '^$$' -bench 'PluginInboundToOutbound' -benchtime 500x ./connectors/mqtt/
 	$(GO) test -run '^$$' -bench 'PluginOutboundQoS1' -benchtime 2000x ./connectors/mqtt/

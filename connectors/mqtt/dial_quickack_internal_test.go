@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aimdb-dev/aimdb-go/internal/rawio"
 )
 
 // After every read from the broker the connection acknowledges at once: TCP_QUICKACK
@@ -107,4 +109,40 @@ func quickAckOn(t *testing.T, raw syscall.RawConn) bool {
 		t.Fatal(err)
 	}
 	return v != 0
+}
+
+// TestDialReadsAndWritesDirectly: the broker connection dial returns reads and writes
+// through rawio (docs/plugin-protocol.md, "Direct system calls"), beneath the quick-ACK
+// wrapper, the read buffer and the write coalescer.
+func TestDialReadsAndWritesDirectly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(c, c)
+		}
+	}()
+	conn, err := dial(context.Background(), ln.Addr().String(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	qa, ok := conn.(*bufferedConn).Conn.(*coalescingConn).Conn.(*quickAckConn)
+	if !ok {
+		t.Fatalf("dial's connection is not buffered, coalesced and quick-acknowledging: %T", conn)
+	}
+	if _, ok := qa.Conn.(*rawio.Conn); !ok {
+		t.Fatalf("beneath the quick-ACK wrapper: %T, want *rawio.Conn", qa.Conn)
+	}
+	if _, err := conn.Write([]byte("echo")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "echo" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
 }
