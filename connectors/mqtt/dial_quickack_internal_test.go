@@ -131,9 +131,17 @@ func TestDialReadsAndWritesDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	qa, ok := conn.(*bufferedConn).Conn.(*coalescingConn).Conn.(*quickAckConn)
+	bc, ok := conn.(*bufferedConn)
 	if !ok {
-		t.Fatalf("dial's connection is not buffered, coalesced and quick-acknowledging: %T", conn)
+		t.Fatalf("dial's connection is %T, want a buffered one", conn)
+	}
+	cc, ok := bc.Conn.(*coalescingConn)
+	if !ok {
+		t.Fatalf("beneath the read buffer: %T, want the write coalescer", bc.Conn)
+	}
+	qa, ok := cc.Conn.(*quickAckConn)
+	if !ok {
+		t.Fatalf("beneath the write coalescer: %T, want the quick-ACK wrapper", cc.Conn)
 	}
 	if _, ok := qa.Conn.(*rawio.Conn); !ok {
 		t.Fatalf("beneath the quick-ACK wrapper: %T, want *rawio.Conn", qa.Conn)

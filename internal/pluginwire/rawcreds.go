@@ -47,19 +47,38 @@ func (c rawIOCredentials) Clone() credentials.TransportCredentials {
 // AutoMTLS on (go-plugin then hands the plugin no certificate and sets no
 // credentials), connections read and written through rawio.
 func NewServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(serverOptions(opts, os.Getenv(autoMTLSEnv))...)
+}
+
+// serverOptions are go-plugin's options (opts) and the boundary's, with the rawio
+// credentials when plainTransport says TLS is off.
+func serverOptions(opts []grpc.ServerOption, clientCert string) []grpc.ServerOption {
+	plain := plainTransport(opts, clientCert)
 	opts = append(opts, ServerOptions()...)
-	if os.Getenv(autoMTLSEnv) == "" {
+	if plain {
 		opts = append(opts, grpc.Creds(rawIOCredentials{insecure.NewCredentials()}))
 	}
-	return grpc.NewServer(opts...)
+	return opts
+}
+
+// plainTransport reports whether the plugin's channel runs without TLS: go-plugin
+// handed no certificate (clientCert) and set no credentials (it passes options only
+// for TLS), so the rawio credentials replace none.
+func plainTransport(opts []grpc.ServerOption, clientCert string) bool {
+	return clientCert == "" && len(opts) == 0
 }
 
 // autoMTLSEnv is where go-plugin hands a plugin the host's certificate when the host
 // turned AutoMTLS on.
 const autoMTLSEnv = "PLUGIN_CLIENT_CERT"
 
-// PlainDialOption is the host's transport to a plugin without TLS: it replaces
+// HostDialOptions are the host's options for go-plugin's connection to a plugin: the
+// boundary's (DialOptions) and, without TLS, the rawio credentials, which replace
 // go-plugin's insecure default (options given to go-plugin come after its own).
-func PlainDialOption() grpc.DialOption {
-	return grpc.WithTransportCredentials(rawIOCredentials{insecure.NewCredentials()})
+func HostDialOptions(tls bool) []grpc.DialOption {
+	opts := DialOptions()
+	if !tls {
+		opts = append(opts, grpc.WithTransportCredentials(rawIOCredentials{insecure.NewCredentials()}))
+	}
+	return opts
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/aimdb-dev/aimdb-go/internal/rawio"
@@ -61,5 +62,40 @@ func TestPlainCredentialsUseRawio(t *testing.T) {
 	buf := make([]byte, 4)
 	if _, err := server.Read(buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("read %q, %v; want ping", buf, err)
+	}
+}
+
+// TestRawioOnlyWithoutTLS: the rawio credentials are added only when TLS is off: in
+// the plugin when go-plugin handed no certificate and set no credentials of its own
+// (it passes options only for TLS), in the host when the plugin channel has no TLS.
+func TestRawioOnlyWithoutTLS(t *testing.T) {
+	tlsCreds := grpc.Creds(insecure.NewCredentials()) // stands for go-plugin's TLS credentials
+	for _, tc := range []struct {
+		name  string
+		opts  []grpc.ServerOption
+		cert  string
+		plain bool
+	}{
+		{"no TLS", nil, "", true},
+		{"AutoMTLS: a certificate and TLS credentials", []grpc.ServerOption{tlsCreds}, "cert", false},
+		{"a certificate without credentials", nil, "cert", false},
+		{"credentials without a certificate", []grpc.ServerOption{tlsCreds}, "", false},
+	} {
+		if got := plainTransport(tc.opts, tc.cert); got != tc.plain {
+			t.Errorf("%s: plain transport %v, want %v", tc.name, got, tc.plain)
+		}
+		want := len(tc.opts) + len(ServerOptions())
+		if tc.plain {
+			want++
+		}
+		if got := len(serverOptions(tc.opts, tc.cert)); got != want {
+			t.Errorf("%s: %d server options, want %d", tc.name, got, want)
+		}
+	}
+	if got, want := len(HostDialOptions(true)), len(DialOptions()); got != want {
+		t.Errorf("host with TLS: %d dial options, want %d (no rawio credentials)", got, want)
+	}
+	if got, want := len(HostDialOptions(false)), len(DialOptions())+1; got != want {
+		t.Errorf("host without TLS: %d dial options, want %d", got, want)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package rawio
 
 import (
@@ -109,5 +111,5 @@ func switches() int64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return ru.Nvcsw + ru.Nivcsw
+	return int64(ru.Nvcsw) + int64(ru.Nivcsw)
 }

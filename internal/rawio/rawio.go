@@ -8,11 +8,15 @@
 // for each message, so that monitor spent about half of the plugin's context
 // switches (docs/benchmarks.md). The sockets are non-blocking (the Go network poller
 // sets them so), so a direct read or write returns at once: when it would block, the
-// goroutine waits in the network poller exactly as before, and deadlines hold.
+// goroutine waits in the network poller exactly as before, and deadlines hold. That
+// rests on the sockets staying non-blocking: nothing may call File or Fd on them
+// (either turns a socket blocking, and a direct call on a blocking socket would hold
+// its thread's processor, and the garbage collector, until data came).
 package rawio
 
 import (
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -62,11 +66,17 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// opError describes err as the net package would, keeping io.EOF and the poller's
-// errors (deadline, closed connection) recognisable.
+// opError describes err as the net package would: a system call's error in a
+// *net.OpError of op, the poller's (deadline, closed connection) in the raw
+// connection's *net.OpError renamed to op, io.EOF as it is.
 func (c *Conn) opError(op string, err error) error {
-	if errno, ok := err.(syscall.Errno); ok {
-		return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: errno}
+	switch e := err.(type) {
+	case syscall.Errno:
+		return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(),
+			Err: os.NewSyscallError(op, e)}
+	case *net.OpError:
+		e.Op = op
+		return e
 	}
 	return err
 }

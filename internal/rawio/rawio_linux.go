@@ -18,11 +18,11 @@ func read(raw syscall.RawConn, p []byte) (int, error) {
 	var errno syscall.Errno
 	err := raw.Read(func(fd uintptr) bool {
 		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			r, e := sysRead(fd, p)
 			if e == syscall.EINTR {
 				continue
 			}
-			n, errno = int(r), e
+			n, errno = r, e
 			return e != syscall.EAGAIN
 		}
 	})
@@ -41,18 +41,22 @@ func read(raw syscall.RawConn, p []byte) (int, error) {
 // whenever the socket's buffer is full.
 func write(raw syscall.RawConn, p []byte) (int, error) {
 	done := 0
-	var errno syscall.Errno
+	var werr error
 	err := raw.Write(func(fd uintptr) bool {
 		for done < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
+			r, e := sysWrite(fd, p[done:])
 			switch e {
 			case 0:
-				done += int(r)
+				if r == 0 { // no progress and no error (as the net package says it)
+					werr = io.ErrUnexpectedEOF
+					return true
+				}
+				done += r
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false
 			default:
-				errno = e
+				werr = e
 				return true
 			}
 		}
@@ -61,8 +65,34 @@ func write(raw syscall.RawConn, p []byte) (int, error) {
 	if err != nil {
 		return done, err
 	}
-	if errno != 0 {
-		return done, errno
+	return done, werr
+}
+
+// sysRead is read(2) on fd into p (not empty): by RawSyscall, or by syscall.Read under
+// the race detector (race.go).
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled {
+		n, err := syscall.Read(int(fd), p)
+		return max(n, 0), errnoOf(err)
 	}
-	return done, nil
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
+}
+
+// sysWrite is write(2) of p (not empty) to fd, as sysRead.
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if raceEnabled {
+		n, err := syscall.Write(int(fd), p)
+		return max(n, 0), errnoOf(err)
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(r), e
+}
+
+// errnoOf is err as an Errno (0 for nil).
+func errnoOf(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	return err.(syscall.Errno)
 }

@@ -129,7 +129,8 @@ func TestConnDeadlinesAndClose(t *testing.T) {
 }
 
 // TestConnReportsResetAsOpError: a write to a peer that is gone fails with a
-// *net.OpError naming the operation, as the net package's own would.
+// *net.OpError naming the operation around the system call's error, as the net
+// package's own would.
 func TestConnReportsResetAsOpError(t *testing.T) {
 	p := pairs(t)["unix"]
 	a := wrap(t, p[0])
@@ -141,8 +142,47 @@ func TestConnReportsResetAsOpError(t *testing.T) {
 		}
 	}
 	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "write" {
-		t.Fatalf("write to a closed peer: %v, want a *net.OpError of a write", err)
+	var sc *os.SyscallError
+	if !errors.As(err, &op) || op.Op != "write" || !errors.As(err, &sc) {
+		t.Fatalf("write to a closed peer: %v, want a *net.OpError of a write around an *os.SyscallError", err)
+	}
+}
+
+// TestConnEndsWaitingCalls: Close ends a Read waiting for data with net.ErrClosed, and
+// a write deadline ends a Write waiting for room (the peer reads nothing) with
+// os.ErrDeadlineExceeded, reporting what it wrote; both name the operation.
+func TestConnEndsWaitingCalls(t *testing.T) {
+	more := pairs(t) // the write waits on a pair of its own
+	for kind, p := range pairs(t) {
+		t.Run(kind, func(t *testing.T) {
+			a, b := wrap(t, p[0]), wrap(t, more[kind][0])
+			read := make(chan error, 1)
+			go func() {
+				_, err := a.Read(make([]byte, 10))
+				read <- err
+			}()
+			time.Sleep(20 * time.Millisecond) // let the Read wait in the poller (passes either way)
+			a.Close()
+			select {
+			case err := <-read:
+				var op *net.OpError
+				if !errors.Is(err, net.ErrClosed) || !errors.As(err, &op) || op.Op != "read" {
+					t.Fatalf("read ended by Close: %v, want net.ErrClosed in a *net.OpError of a read", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not end the waiting Read")
+			}
+
+			b.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			n, err := b.Write(make([]byte, 64<<20))
+			var op *net.OpError
+			if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &op) || op.Op != "write" {
+				t.Fatalf("write past its deadline: %v, want os.ErrDeadlineExceeded in a *net.OpError of a write", err)
+			}
+			if n <= 0 || n >= 64<<20 {
+				t.Fatalf("the write reported %d bytes written, want what the socket took before the deadline", n)
+			}
+		})
 	}
 }
 
@@ -154,5 +194,28 @@ func TestWrapLeavesOtherConnectionsAlone(t *testing.T) {
 	defer b.Close()
 	if w := Wrap(a); w != a {
 		t.Fatalf("Wrap(net.Pipe) = %T, want the pipe itself", w)
+	}
+}
+
+// TestOrderingThroughTheSocket: what a goroutine wrote to memory before it wrote to
+// the socket is seen by the goroutine that read that from the socket, and the race
+// detector (make test runs under it) knows so: through direct system calls it would
+// report this as a data race.
+func TestOrderingThroughTheSocket(t *testing.T) {
+	for kind, p := range pairs(t) {
+		t.Run(kind, func(t *testing.T) {
+			a, b := wrap(t, p[0]), wrap(t, p[1])
+			var shared int
+			go func() {
+				shared = 42
+				a.Write([]byte{1})
+			}()
+			if _, err := io.ReadFull(b, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if shared != 42 {
+				t.Fatalf("shared = %d after the socket said it was written", shared)
+			}
+		})
 	}
 }

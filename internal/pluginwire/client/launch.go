@@ -168,10 +168,6 @@ func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 			sets[v] = goplugin.PluginSet{pluginwire.PluginName: &pluginwire.Connector{}}
 		}
 	}
-	dial := pluginwire.DialOptions()
-	if !opts.TLS {
-		dial = append(dial, pluginwire.PlainDialOption())
-	}
 	return goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  hs,
 		VersionedPlugins: sets,
@@ -183,7 +179,7 @@ func newClient(path string, opts Options, stderr io.Writer) *goplugin.Client {
 		Stderr:           stderr,
 		SyncStdout:       opts.Stdout,
 		StartTimeout:     opts.StartTimeout,
-		GRPCDialOptions:  dial,
+		GRPCDialOptions:  pluginwire.HostDialOptions(opts.TLS),
 	})
 }
 

@@ -1,0 +1,6 @@
+//go:build !race
+
+package rawio
+
+// raceEnabled: see race.go.
+const raceEnabled = false
