@@ -22,6 +22,17 @@ const Version = "0.1.0"
 type Builder struct{}
 
 // NewBuilder returns the MQTT connector kind, scheme "mqtt".
+// maxHandoff bounds how long paho's Publish may wait to hand a message to its
+// connection's writer (its WriteTimeout). paho checks that it is connected, then waits
+// for the writer; when the connection is lost in between, the writer is gone and
+// nothing takes the message, so the Publish waits the whole WriteTimeout and the
+// link's batch with it: with publish_timeout (30 s by default) a dead broker went
+// unreported that long (test/faults TestBrokerKilledDiskOutbox caught it, in about
+// one run of ten). A healthy writer takes a message at once unless a megabyte waits
+// for the socket (maxPendingWrite), so 5 s fails only a stalled connection, with a
+// timeout the host retries.
+const maxHandoff = 5 * time.Second
+
 func NewBuilder() sdk.ConnectorBuilder { return Builder{} }
 
 // Scheme returns "mqtt".
@@ -160,7 +171,7 @@ func (Builder) Build(ctx context.Context, b *sdk.BuildContext) (sdk.Connector, e
 	opts.SetKeepAlive(s.keepAlive)
 	opts.SetPingTimeout(s.connectTimeout)
 	opts.SetConnectTimeout(s.connectTimeout)
-	opts.SetWriteTimeout(s.publishTimeout)
+	opts.SetWriteTimeout(min(s.publishTimeout, maxHandoff))
 	opts.SetCleanSession(s.cleanSession)
 	opts.SetAutoReconnect(false) // the connector's own loop reconnects, with jitter and re-subscription
 	opts.SetConnectRetry(false)

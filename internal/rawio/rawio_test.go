@@ -150,7 +150,7 @@ func TestConnReportsResetAsOpError(t *testing.T) {
 
 // TestConnEndsWaitingCalls: Close ends a Read waiting for data with net.ErrClosed, and
 // a write deadline ends a Write waiting for room (the peer reads nothing) with
-// os.ErrDeadlineExceeded, reporting what it wrote; both name the operation.
+// os.ErrDeadlineExceeded, reporting less than it was given; both name the operation.
 func TestConnEndsWaitingCalls(t *testing.T) {
 	more := pairs(t) // the write waits on a pair of its own
 	for kind, p := range pairs(t) {
@@ -173,13 +173,13 @@ func TestConnEndsWaitingCalls(t *testing.T) {
 				t.Fatal("Close did not end the waiting Read")
 			}
 
-			b.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			b.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 			n, err := b.Write(make([]byte, 64<<20))
 			var op *net.OpError
 			if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &op) || op.Op != "write" {
 				t.Fatalf("write past its deadline: %v, want os.ErrDeadlineExceeded in a *net.OpError of a write", err)
 			}
-			if n <= 0 || n >= 64<<20 {
+			if n < 0 || n >= 64<<20 { // 0 when the deadline passed before the first try (a busy machine)
 				t.Fatalf("the write reported %d bytes written, want what the socket took before the deadline", n)
 			}
 		})
