@@ -21,7 +21,6 @@ const Version = "0.1.0"
 // its own client, counters and (optionally) embedded broker.
 type Builder struct{}
 
-// NewBuilder returns the MQTT connector kind, scheme "mqtt".
 // maxHandoff bounds how long paho's Publish may wait to hand a message to its
 // connection's writer (its WriteTimeout). paho checks that it is connected, then waits
 // for the writer; when the connection is lost in between, the writer is gone and
@@ -33,6 +32,7 @@ type Builder struct{}
 // timeout the host retries.
 const maxHandoff = 5 * time.Second
 
+// NewBuilder returns the MQTT connector kind, scheme "mqtt".
 func NewBuilder() sdk.ConnectorBuilder { return Builder{} }
 
 // Scheme returns "mqtt".

@@ -19,6 +19,11 @@ type rawIOCredentials struct {
 	credentials.TransportCredentials
 }
 
+// plainCredentials are the plugin channel's credentials without TLS, on both ends.
+func plainCredentials() credentials.TransportCredentials {
+	return rawIOCredentials{insecure.NewCredentials()}
+}
+
 // ClientHandshake returns conn reading and writing directly.
 func (c rawIOCredentials) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
@@ -56,7 +61,7 @@ func serverOptions(opts []grpc.ServerOption, clientCert string) []grpc.ServerOpt
 	plain := plainTransport(opts, clientCert)
 	opts = append(opts, ServerOptions()...)
 	if plain {
-		opts = append(opts, grpc.Creds(rawIOCredentials{insecure.NewCredentials()}))
+		opts = append(opts, grpc.Creds(plainCredentials()))
 	}
 	return opts
 }
@@ -78,7 +83,7 @@ const autoMTLSEnv = "PLUGIN_CLIENT_CERT"
 func HostDialOptions(tls bool) []grpc.DialOption {
 	opts := DialOptions()
 	if !tls {
-		opts = append(opts, grpc.WithTransportCredentials(rawIOCredentials{insecure.NewCredentials()}))
+		opts = append(opts, grpc.WithTransportCredentials(plainCredentials()))
 	}
 	return opts
 }

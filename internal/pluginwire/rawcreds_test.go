@@ -34,7 +34,7 @@ func TestPlainCredentialsUseRawio(t *testing.T) {
 	defer c.Close()
 	defer s.Close()
 
-	creds := rawIOCredentials{insecure.NewCredentials()}.Clone()
+	creds := plainCredentials().Clone()
 	client, info, err := creds.ClientHandshake(context.Background(), "plugin", c)
 	if err != nil {
 		t.Fatal(err)
